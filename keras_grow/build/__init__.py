@@ -1,0 +1,69 @@
+"""spec -> functional Keras graph, and what transfer needs to know about it.
+
+Layer names are deterministic and hierarchical (`stem_conv`,
+`stage2_block3_conv1`, `stage2_layer1_bn`, `block4_dw`, `classifier`): the
+same spec gives the same names every time, and a grown spec keeps the names
+of every layer it shares with its parent, which is how weights find their
+way across a rebuild.
+"""
+
+import collections
+
+from keras_grow import specs
+from keras_grow.build import layered
+from keras_grow.build import staged
+from keras_grow.build.structure import Block
+from keras_grow.build.structure import UnitGroup
+
+_Family = collections.namedtuple("_Family", ["build", "blocks", "unit_groups"])
+
+# spec class -> how to build it and describe it.
+_FAMILIES = {
+    specs.StagedNetSpec: _Family(staged.build, staged.blocks, staged.unit_groups),
+    specs.VGGSpec: _Family(
+        layered.build_vgg, layered.vgg_blocks, layered.vgg_unit_groups
+    ),
+    specs.MobileNetV1Spec: _Family(
+        layered.build_mobilenet,
+        layered.mobilenet_blocks,
+        layered.mobilenet_unit_groups,
+    ),
+    specs.MLPSpec: _Family(
+        layered.build_mlp, layered.mlp_blocks, layered.mlp_unit_groups
+    ),
+}
+
+
+def _family(spec):
+    try:
+        return _FAMILIES[type(spec)]
+    except KeyError:
+        raise TypeError(
+            f"Expected a keras_grow spec ({', '.join(c.__name__ for c in _FAMILIES)}); "
+            f"received {spec!r} of type {type(spec).__name__}."
+        ) from None
+
+
+def build_body(spec):
+    """Builds the functional `keras.Model` (named `body`) of a spec.
+
+    Args:
+        spec: a `keras_grow.specs` spec.
+
+    Returns:
+        A built functional `keras.Model` with input `images` and logits out.
+    """
+    return _family(spec).build(spec)
+
+
+def blocks(spec):
+    """list of `Block`: the sub-modules depth growth adds, in graph order."""
+    return _family(spec).blocks(spec)
+
+
+def unit_groups(spec):
+    """list of `UnitGroup`: the channel sets width growth acts on."""
+    return _family(spec).unit_groups(spec)
+
+
+__all__ = ["Block", "UnitGroup", "blocks", "build_body", "unit_groups"]

@@ -1,0 +1,93 @@
+"""Layer helpers shared by the family builders."""
+
+import keras
+
+# PyTorch parity (the papers' code): BN momentum 0.1 there is 0.9 here.
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
+CONV_INITIALIZER = "he_normal"
+
+
+def regularizer(spec):
+    """The L2 penalty of `spec.weight_decay` (PyTorch coupled decay)."""
+    if spec.weight_decay == 0:
+        return None
+    return keras.regularizers.L2(spec.weight_decay / 2)
+
+
+def image_input(spec):
+    """The model input and the (optionally normalised) tensor after it."""
+    inputs = keras.Input(spec.input_shape, name="images")
+    x = inputs
+    if spec.input_mean is not None:
+        x = keras.layers.Normalization(
+            mean=list(spec.input_mean),
+            variance=[s * s for s in spec.input_std],
+            name="input_normalization",
+        )(x)
+    return inputs, x
+
+
+def conv(x, width, kernel_size, stride, name, spec):
+    return keras.layers.Conv2D(
+        width,
+        kernel_size,
+        strides=stride,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=CONV_INITIALIZER,
+        kernel_regularizer=regularizer(spec),
+        name=name,
+    )(x)
+
+
+def depthwise_conv(x, stride, name, spec):
+    return keras.layers.DepthwiseConv2D(
+        3,
+        strides=stride,
+        padding="same",
+        use_bias=False,
+        depthwise_initializer=CONV_INITIALIZER,
+        depthwise_regularizer=regularizer(spec),
+        name=name,
+    )(x)
+
+
+def batch_norm(x, name, spec):
+    return keras.layers.BatchNormalization(
+        momentum=BN_MOMENTUM,
+        epsilon=BN_EPSILON,
+        beta_regularizer=regularizer(spec),
+        gamma_regularizer=regularizer(spec),
+        name=name,
+    )(x)
+
+
+def relu(x, name):
+    return keras.layers.ReLU(name=name)(x)
+
+
+def conv_bn_relu(x, width, kernel_size, stride, prefix, spec, suffix=""):
+    """conv -> BN -> ReLU named `{prefix}_conv{suffix}` and so on."""
+    x = conv(x, width, kernel_size, stride, f"{prefix}_conv{suffix}", spec)
+    x = batch_norm(x, f"{prefix}_bn{suffix}", spec)
+    return relu(x, f"{prefix}_relu{suffix}")
+
+
+def dense(x, units, name, spec):
+    return keras.layers.Dense(
+        units,
+        kernel_regularizer=regularizer(spec),
+        bias_regularizer=regularizer(spec),
+        name=name,
+    )(x)
+
+
+def pooled_classifier(x, spec):
+    """Global average pooling then the logits layer `classifier`."""
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return dense(x, spec.num_classes, "classifier", spec)
+
+
+def functional(inputs, outputs):
+    return keras.Model(inputs, outputs, name="body")

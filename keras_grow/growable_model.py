@@ -1,0 +1,252 @@
+"""`GrowableModel`: a Keras model whose architecture can grow, even mid-fit."""
+
+import copy
+import time
+
+import keras
+import numpy as np
+
+from keras_grow import build
+from keras_grow import specs
+from keras_grow import transfer
+from keras_grow.optimizer_carry import carry_optimizer
+
+
+def _jsonable(value):
+    """Makes a growth-log value JSON-serialisable (numpy -> Python)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+@keras.saving.register_keras_serializable(package="keras_grow")
+class GrowableModel(keras.Model):
+    """A `keras.Model` built from a spec, that `grow` rebuilds bigger.
+
+    The model's body is a plain functional `keras.Model` built from `spec`.
+    `grow(new_spec)` builds the body of a grown spec, transfers the weights
+    (by layer name, with width morphisms and block initialisers for what is
+    new), carries the optimizer's state, swaps the body in and makes the
+    next train/test/predict step use it. It works before `compile`, after
+    it, and from a callback in the middle of `fit`.
+
+    Args:
+        spec: a `keras_grow.specs` spec (e.g. from `keras_grow.specs.parse`).
+        growth_log: list of dict or `None`. Earlier growth events (used by
+            `from_config`). Defaults to `None`.
+        **kwargs: passed to `keras.Model` (e.g. `name`).
+
+    Example:
+
+    >>> import keras_grow as kg
+    >>> spec = kg.specs.parse("Basic3ResNet-1-1-1", input_shape=(28, 28, 1),
+    ...                       num_classes=10, widths=(8, 16, 32))
+    >>> model = kg.GrowableModel(spec)
+    >>> event = model.grow(spec.with_block_added(0), initializer="zero")
+    >>> model.spec.notation
+    'Basic3ResNet-2-1-1'
+    """
+
+    def __init__(self, spec, growth_log=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(spec, specs.NetSpec):
+            raise TypeError(
+                "`spec` must be a keras_grow spec, e.g. "
+                "kg.specs.parse('Basic3ResNet-1-1-1', input_shape=..., "
+                f"num_classes=...); received {spec!r}."
+            )
+        self._spec = spec
+        self._growth_log = [_jsonable(dict(e)) for e in (growth_log or [])]
+        self.body = build.build_body(spec)
+        self.build((None,) + tuple(spec.input_shape))
+
+    def build(self, input_shape=None):
+        # The body is built by construction; nothing to create here.
+        self.built = True
+
+    def call(self, inputs, training=None):
+        return self.body(inputs, training=training)
+
+    @property
+    def spec(self):
+        """The spec of the current architecture."""
+        return self._spec
+
+    @property
+    def growth_log(self):
+        """list of dict. One event per `grow` call, oldest first (a copy)."""
+        return copy.deepcopy(self._growth_log)
+
+    def grow(
+        self,
+        new_spec,
+        *,
+        initializer="zero",
+        initializer_scale=1.0,
+        morphisms=(),
+        seed=None,
+        info=None,
+    ):
+        """Grows the model into `new_spec`, keeping what it has learnt.
+
+        Builds the new graph, transfers weights (see
+        `keras_grow.transfer.transfer_weights`), rebuilds the optimizer with
+        its state carried (see `keras_grow.optimizer_carry`), swaps the body
+        and rebuilds the compiled step functions, all inside the model's
+        distribution strategy scope.
+
+        Args:
+            new_spec: the grown spec: same kind, input shape and classes.
+            initializer: str. How new sub-modules start: `"zero"` (a new
+                residual block is the identity: function preserved),
+                `"gaussian"`, `"uniform"`, `"identity"` or `"default"`.
+                Defaults to `"zero"`.
+            initializer_scale: float. Std of the random initialisers.
+                Defaults to `1.0` (AutoGrow's).
+            morphisms: sequence of `keras_grow.transfer.SplitUnits` /
+                `AddUnits`, applied to the old weights in order. Wider groups
+                they do not explain get new units with zero outgoing weights.
+            seed: int or `None`. Seeds the transfer's random draws.
+            info: dict or `None`. Extra fields for the growth event (a
+                callback's epoch, reason, metric values).
+
+        Returns:
+            dict. The growth event, also appended to `growth_log`.
+
+        Raises:
+            TypeError: if `new_spec` is not a spec of the same kind.
+            ValueError: if input shape or classes differ, or the transfer
+                rejects the change (see `transfer_weights`).
+        """
+        self._check_successor(new_spec)
+        start = time.perf_counter()
+        old_spec, params_before = self._spec, self.body.count_params()
+        with self.distribute_strategy.scope():
+            new_body = build.build_body(new_spec)
+            report = transfer.transfer_weights(
+                self.body,
+                new_body,
+                old_spec,
+                new_spec,
+                initializer=initializer,
+                initializer_scale=initializer_scale,
+                morphisms=morphisms,
+                seed=seed,
+            )
+            new_optimizer, carry = self._carried_optimizer(new_body)
+        self._swap_body(new_body)
+        self._spec = new_spec
+        if new_optimizer is not None:
+            self.optimizer = new_optimizer
+        self._reset_step_functions()
+        event = {
+            "index": len(self._growth_log),
+            "from": old_spec.notation,
+            "to": new_spec.notation,
+            "params_before": params_before,
+            "params_after": new_body.count_params(),
+            "initializer": initializer,
+            "new_blocks": list(report.new_blocks),
+            "widened": {k: list(v) for k, v in report.widened.items()},
+            "morphisms": [type(m).__name__ for m in morphisms],
+            "optimizer_state": None
+            if carry is None
+            else {
+                "copied": len(carry.copied),
+                "padded": len(carry.padded),
+                "fresh": len(carry.fresh),
+            },
+            "spec": new_spec.to_dict(),
+            **(info or {}),
+        }
+        event["seconds"] = time.perf_counter() - start
+        event = _jsonable(event)
+        self._growth_log.append(event)
+        return copy.deepcopy(event)
+
+    def _check_successor(self, new_spec):
+        if type(new_spec) is not type(self._spec):
+            raise TypeError(
+                f"`new_spec` must be a {type(self._spec).__name__} like the "
+                f"current spec ({self._spec.notation}); received {new_spec!r}."
+            )
+        for field in ("input_shape", "num_classes", "input_mean", "input_std"):
+            old, new = getattr(self._spec, field), getattr(new_spec, field)
+            if old != new:
+                raise ValueError(
+                    f"Growth keeps `{field}`: the model has {old!r}, "
+                    f"`new_spec` has {new!r}."
+                )
+
+    def _carried_optimizer(self, new_body):
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is None or not optimizer.built:
+            # Not compiled or not trained yet: it builds on the new body.
+            return None, None
+        return carry_optimizer(optimizer, new_body.trainable_variables)
+
+    def _swap_body(self, new_body):
+        # The one place that touches Keras' state tracking. A built Keras 3
+        # layer locks its tracker (assigning a new sub-layer would raise),
+        # and reassigning an attribute never untracks the old value: the old
+        # body would stay in `self._layers` and its variables in
+        # `self.weights`, `trainable_variables` and saved files.
+        tracker = self._tracker
+        was_locked = tracker.locked
+        tracker.unlock()
+        try:
+            tracker.untrack(self.body)
+            self.body = new_body
+        finally:
+            if was_locked:
+                tracker.lock()
+
+    def _reset_step_functions(self):
+        # `fit` calls `self.train_function` anew every step, so a rebuilt
+        # function trains the grown graph from the very next batch; test and
+        # predict functions are rebuilt lazily when next needed.
+        rebuild_train = self.train_function is not None
+        self.train_function = None
+        self.test_function = None
+        self.predict_function = None
+        if rebuild_train:
+            self.make_train_function()
+
+    def summary(self, *args, print_fn=None, **kwargs):
+        """Prints the spec notation, parameter count and the body's layers."""
+        header = (
+            f"GrowableModel '{self.name}': {self._spec.notation}, "
+            f"{self.body.count_params():,} parameters, "
+            f"{len(self._growth_log)} growth events"
+        )
+        (print_fn or print)(header)
+        self.body.summary(*args, print_fn=print_fn, **kwargs)
+
+    def export_serving(self, path, version=1, overwrite=False):
+        """Writes a TF Serving SavedModel to `path/<version>/`.
+
+        See `keras_grow.export.export_serving`.
+        """
+        from keras_grow.export import export_serving
+
+        return export_serving(self, path, version=version, overwrite=overwrite)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "spec": self._spec.to_dict(),
+            "growth_log": copy.deepcopy(self._growth_log),
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        spec = specs.from_dict(config.pop("spec"))
+        return cls(spec, growth_log=config.pop("growth_log", None), **config)

@@ -1,0 +1,207 @@
+"""The base of every architecture spec: common fields, validation, JSON."""
+
+import dataclasses
+import json
+import math
+from typing import ClassVar
+
+# family name -> spec class; filled by `register_family`.
+_FAMILY_CLASSES = {}
+
+
+def register_family(cls):
+    """Class decorator: make a spec class known to `from_dict`."""
+    _FAMILY_CLASSES[cls.kind] = cls
+    return cls
+
+
+def as_int_tuple(value, field_name):
+    """Coerces a sequence of ints (e.g. a JSON list) to a tuple of ints."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ValueError(
+            f"`{field_name}` must be a sequence of integers; received "
+            f"{value!r}."
+        )
+    items = tuple(value)
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int):
+            raise ValueError(
+                f"`{field_name}` must contain only integers; received "
+                f"{value!r}."
+            )
+    return items
+
+
+def check_positive(values, field_name, what):
+    """Raises a ValueError naming the first entry < 1."""
+    for index, value in enumerate(values):
+        if value < 1:
+            raise ValueError(
+                f"Every {what} must be >= 1; received {field_name}="
+                f"{tuple(values)} ({what} {index} is {value})."
+            )
+
+
+def check_downsampling(input_shape, downsamplings, family):
+    """Checks that every stride-2 op still has at least 2 pixels to halve.
+
+    Args:
+        input_shape: tuple. (height, width, channels).
+        downsamplings: list of str. A name for each stride-2 op, in order.
+        family: str. The family name, for the error message.
+
+    Returns:
+        The (height, width) left after the last downsampling.
+    """
+    height, width = input_shape[0], input_shape[1]
+    for op in downsamplings:
+        if min(height, width) < 2:
+            # Ceil-halving n times keeps >= 2 pixels before the last op
+            # exactly when the side is > 2 ** (n - 1).
+            need = 2 ** (len(downsamplings) - 1) + 1
+            raise ValueError(
+                f"Input shape {tuple(input_shape)} is too small for "
+                f"{family}: it downsamples {len(downsamplings)} times "
+                f"({', '.join(downsamplings)}), so height and width must "
+                f"be at least {need}; `{op}` would receive "
+                f"{height}x{width}."
+            )
+        height, width = math.ceil(height / 2), math.ceil(width / 2)
+    return height, width
+
+
+@dataclasses.dataclass(frozen=True)
+class NetSpec:
+    """Fields every architecture spec has.
+
+    Args:
+        input_shape: tuple of int. Shape of one input example, without the
+            batch axis, e.g. `(28, 28, 1)`.
+        num_classes: int. Number of output logits.
+        input_mean: tuple of float or `None`. Per-channel mean subtracted
+            from the input inside the graph (so an exported model takes raw
+            pixels). Defaults to `None` (no normalisation).
+        input_std: tuple of float or `None`. Per-channel standard deviation
+            the input is divided by. Given together with `input_mean`.
+        weight_decay: float. PyTorch-style coupled weight decay: every
+            weight gets an L2 penalty `weight_decay / 2 * sum(w ** 2)`, whose
+            gradient is `weight_decay * w`. Defaults to `0.0`.
+    """
+
+    kind: ClassVar[str] = ""
+
+    input_shape: tuple
+    num_classes: int
+    input_mean: tuple | None = None
+    input_std: tuple | None = None
+    weight_decay: float = 0.0
+
+    def __post_init__(self):
+        self._set("input_shape", as_int_tuple(self.input_shape, "input_shape"))
+        check_positive(self.input_shape, "input_shape", "input dimension")
+        if isinstance(self.num_classes, bool) or not isinstance(
+            self.num_classes, int
+        ) or self.num_classes < 1:
+            raise ValueError(
+                f"`num_classes` must be an integer >= 1; received "
+                f"{self.num_classes!r}."
+            )
+        if (self.input_mean is None) != (self.input_std is None):
+            raise ValueError(
+                "`input_mean` and `input_std` must be given together; "
+                f"received input_mean={self.input_mean!r}, "
+                f"input_std={self.input_std!r}."
+            )
+        if isinstance(self.weight_decay, bool) or not isinstance(
+            self.weight_decay, (int, float)
+        ) or not self.weight_decay >= 0:
+            raise ValueError(
+                f"`weight_decay` must be a number >= 0; received "
+                f"{self.weight_decay!r}."
+            )
+        self._set("weight_decay", float(self.weight_decay))
+        if self.input_mean is not None:
+            mean = tuple(float(v) for v in self.input_mean)
+            std = tuple(float(v) for v in self.input_std)
+            channels = self.input_shape[-1]
+            if len(mean) != channels or len(std) != channels:
+                raise ValueError(
+                    f"`input_mean` and `input_std` need one value per input "
+                    f"channel ({channels}); received {mean} and {std}."
+                )
+            if min(std) <= 0:
+                raise ValueError(f"`input_std` must be > 0; received {std}.")
+            self._set("input_mean", mean)
+            self._set("input_std", std)
+
+    def _set(self, name, value):
+        # Frozen dataclass: normalising a field in __post_init__ needs this.
+        object.__setattr__(self, name, value)
+
+    @property
+    def family(self):
+        """str. The family name as written in the notation."""
+        raise NotImplementedError
+
+    @property
+    def notation(self):
+        """str. The paper notation; `parse` reads it back."""
+        raise NotImplementedError
+
+    def replace(self, **changes):
+        """Returns a validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        """Returns a JSON-compatible dict; `from_dict` reads it back."""
+        config = {"kind": self.kind}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            config[field.name] = list(value) if isinstance(value, tuple) else value
+        return config
+
+    def to_json(self):
+        """Returns the spec as a JSON string."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def __str__(self):
+        return self.notation
+
+
+def from_dict(config):
+    """Rebuilds a spec from `spec.to_dict()`.
+
+    Args:
+        config: dict. As written by `NetSpec.to_dict`.
+
+    Returns:
+        The spec.
+
+    Raises:
+        ValueError: if the kind is unknown or a field is invalid.
+    """
+    if not isinstance(config, dict) or "kind" not in config:
+        raise ValueError(
+            f"A spec dict needs a 'kind' key; received {config!r}."
+        )
+    config = dict(config)
+    kind = config.pop("kind")
+    if kind not in _FAMILY_CLASSES:
+        raise ValueError(
+            f"Unknown spec kind {kind!r}; known kinds: "
+            f"{sorted(_FAMILY_CLASSES)}."
+        )
+    cls = _FAMILY_CLASSES[kind]
+    names = {field.name for field in dataclasses.fields(cls)}
+    unknown = sorted(set(config) - names)
+    if unknown:
+        raise ValueError(
+            f"Unknown fields {unknown} for a {kind} spec; allowed: "
+            f"{sorted(names)}."
+        )
+    return cls(**config)
+
+
+def from_json(text):
+    """Rebuilds a spec from `spec.to_json()`."""
+    return from_dict(json.loads(text))

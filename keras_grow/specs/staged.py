@@ -1,0 +1,177 @@
+"""Staged nets (AutoGrow's families): residual and plain nets of stages."""
+
+import dataclasses
+
+from keras_grow.specs import base
+
+BLOCKS = ("basic", "bottleneck", "plain")
+STEMS = ("cifar", "imagenet")
+BOTTLENECK_EXPANSION = 4
+
+# family name -> (block, number of stages). The families of AutoGrow.
+FAMILIES = {
+    "Basic3ResNet": ("basic", 3),
+    "Basic4ResNet": ("basic", 4),
+    "Bottleneck4ResNet": ("bottleneck", 4),
+    "Plain3Net": ("plain", 3),
+    "Plain4Net": ("plain", 4),
+}
+_DEFAULT_WIDTHS = {3: (16, 32, 64), 4: (64, 128, 256, 512)}
+# Inputs at least this large get the ImageNet stem (7x7/2 conv + max-pool).
+IMAGENET_STEM_MIN_SIDE = 112
+
+
+@base.register_family
+@dataclasses.dataclass(frozen=True)
+class StagedNetSpec(base.NetSpec):
+    """A net of stages of sub-modules: AutoGrow's ResNets and plain nets.
+
+    The first sub-module of every stage but the first halves the resolution.
+    A residual block's shortcut is a projection (1x1 conv + BN) when its
+    input and output shapes differ and the identity otherwise; a plain
+    sub-module is conv-BN-ReLU.
+
+    Args:
+        input_shape: tuple of int. (height, width, channels).
+        num_classes: int. Number of output logits.
+        family: str. One of `FAMILIES`, e.g. `"Basic3ResNet"`.
+        depths: tuple of int. Sub-modules per stage, each >= 1.
+        widths: tuple of int or `None`. Channels per stage (the inner width
+            for bottleneck blocks, whose output is 4x wider). Defaults to
+            16/32/64 for 3 stages and 64/128/256/512 for 4.
+        stem: str or `None`. `"cifar"` (3x3 conv) or `"imagenet"` (7x7/2
+            conv + 3x3/2 max-pool). Defaults to `"imagenet"` for inputs of
+            at least 112 pixels, `"cifar"` otherwise.
+        stem_width: int or `None`. Channels of the stem conv. Defaults to
+            the first stage's width.
+        input_mean, input_std: see `NetSpec`.
+
+    Example:
+
+    >>> spec = StagedNetSpec((28, 28, 1), 10, family="Basic3ResNet",
+    ...                      depths=(1, 1, 1))
+    >>> spec.with_block_added(0).notation
+    'Basic3ResNet-2-1-1'
+    """
+
+    kind = "staged"
+
+    family_name: str = "Basic3ResNet"
+    depths: tuple = (1, 1, 1)
+    widths: tuple | None = None
+    stem: str | None = None
+    stem_width: int | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.family_name not in FAMILIES:
+            raise ValueError(
+                f"Unknown staged family {self.family_name!r}; allowed: "
+                f"{sorted(FAMILIES)}."
+            )
+        num_stages = self.num_stages
+        self._set("depths", base.as_int_tuple(self.depths, "depths"))
+        if len(self.depths) != num_stages:
+            raise ValueError(
+                f"{self.family_name} has {num_stages} stages; received "
+                f"{len(self.depths)} depths {self.depths}."
+            )
+        base.check_positive(self.depths, "depths", "stage depth")
+        widths = self.widths or _DEFAULT_WIDTHS[num_stages]
+        self._set("widths", base.as_int_tuple(widths, "widths"))
+        if len(self.widths) != num_stages:
+            raise ValueError(
+                f"{self.family_name} has {num_stages} stages; received "
+                f"{len(self.widths)} widths {self.widths}."
+            )
+        base.check_positive(self.widths, "widths", "stage width")
+        if len(self.input_shape) != 3:
+            raise ValueError(
+                f"{self.family_name} takes images (height, width, channels); "
+                f"received input_shape={self.input_shape}."
+            )
+        if self.stem is None:
+            side = min(self.input_shape[:2])
+            stem = "imagenet" if side >= IMAGENET_STEM_MIN_SIDE else "cifar"
+            self._set("stem", stem)
+        if self.stem not in STEMS:
+            raise ValueError(
+                f"Unknown stem {self.stem!r}; allowed: {list(STEMS)}."
+            )
+        if self.stem_width is None:
+            self._set("stem_width", self.widths[0])
+        base.check_positive([self.stem_width], "stem_width", "stem width")
+        base.check_downsampling(
+            self.input_shape, self.downsamplings, self.family_name
+        )
+
+    @property
+    def family(self):
+        return self.family_name
+
+    @property
+    def block(self):
+        """str. `"basic"`, `"bottleneck"` or `"plain"`."""
+        return FAMILIES[self.family_name][0]
+
+    @property
+    def num_stages(self):
+        return FAMILIES[self.family_name][1]
+
+    @property
+    def residual(self):
+        return self.block != "plain"
+
+    @property
+    def expansion(self):
+        """int. Output channels of a block per unit of its stage width."""
+        return BOTTLENECK_EXPANSION if self.block == "bottleneck" else 1
+
+    @property
+    def downsamplings(self):
+        """list of str. The stride-2 ops, in order (used for validation)."""
+        ops = ["stem_conv", "stem_pool"] if self.stem == "imagenet" else []
+        return ops + [f"stage{s + 1}" for s in range(1, self.num_stages)]
+
+    @property
+    def notation(self):
+        return "-".join([self.family_name] + [str(d) for d in self.depths])
+
+    def with_depths(self, depths):
+        """Returns the spec with new per-stage depths."""
+        return self.replace(depths=tuple(depths))
+
+    def with_block_added(self, stage):
+        """Returns the spec with one more sub-module at the end of `stage`.
+
+        Args:
+            stage: int. 0-based stage index (layer names count from 1).
+        """
+        self._check_stage(stage)
+        depths = list(self.depths)
+        depths[stage] += 1
+        return self.with_depths(depths)
+
+    def with_widths(self, widths):
+        """Returns the spec with new per-stage widths.
+
+        The stem keeps following the first stage when it did before.
+        """
+        widths = tuple(widths)
+        tied = self.stem_width == self.widths[0]
+        stem_width = widths[0] if tied and widths else self.stem_width
+        return self.replace(widths=widths, stem_width=stem_width)
+
+    def with_layer_widened(self, index, width):
+        """Returns the spec with stage `index` `width` channels wide."""
+        self._check_stage(index)
+        widths = list(self.widths)
+        widths[index] = width
+        return self.with_widths(widths)
+
+    def _check_stage(self, stage):
+        if not isinstance(stage, int) or not 0 <= stage < self.num_stages:
+            raise ValueError(
+                f"`stage` must be an integer in [0, {self.num_stages - 1}] "
+                f"for {self.family_name}; received {stage!r}."
+            )

@@ -1,0 +1,12 @@
+"""Weight transfer across growth: by-name copy, block initialisers, width
+morphisms. Numpy on `{layer: {variable: array}}`; no per-layer special cases
+outside this package."""
+
+from keras_grow.transfer.blocks import BLOCK_INITIALIZERS
+from keras_grow.transfer.blocks import get_block_initializer
+from keras_grow.transfer.plan import TransferReport
+from keras_grow.transfer.plan import transfer_weights
+from keras_grow.transfer.weights import read_weights
+from keras_grow.transfer.width import AddUnits
+from keras_grow.transfer.width import SplitUnits
+from keras_grow.transfer.width import apply_morphism

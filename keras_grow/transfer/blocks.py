@@ -1,0 +1,120 @@
+"""Initialisers for the sub-modules depth growth adds (AutoGrow's, and more).
+
+Each acts on one new `Block` of the freshly built graph. AutoGrow's act on
+the block's last BatchNormalization only (gamma and beta); every other new
+weight keeps its default initialisation.
+
+Reference:
+    Wen et al., "AutoGrow: Automatic Layer Growing in Deep Convolutional
+    Networks", KDD 2020.
+"""
+
+import numpy as np
+
+
+def _set_last_norm(body, block, gamma, beta):
+    if block.last_norm is None:
+        raise ValueError(
+            f"Block '{block.name}' has no BatchNormalization to initialise; "
+            f"use initializer='identity' or 'default' for it."
+        )
+    layer = body.get_layer(block.last_norm)
+    layer.gamma.assign(gamma.astype(layer.gamma.dtype))
+    layer.beta.assign(beta.astype(layer.beta.dtype))
+
+
+def _norm_width(body, block):
+    return body.get_layer(block.last_norm).gamma.shape[0]
+
+
+def zero_init(body, block, scale, rng):
+    """ZeroInit: gamma = beta = 0, so a new residual block is the identity."""
+    zeros = np.zeros(_norm_width(body, block))
+    _set_last_norm(body, block, zeros, zeros)
+
+
+def gaussian_init(body, block, scale, rng):
+    """GauInit: gamma and beta drawn from N(0, scale) (paper: scale 1)."""
+    n = _norm_width(body, block)
+    _set_last_norm(body, block, rng.normal(0, scale, n), rng.normal(0, scale, n))
+
+
+def uniform_init(body, block, scale, rng):
+    """UniInit: gamma and beta uniform with standard deviation `scale`."""
+    n = _norm_width(body, block)
+    bound = np.sqrt(3.0) * scale
+    _set_last_norm(
+        body, block, rng.uniform(-bound, bound, n), rng.uniform(-bound, bound, n)
+    )
+
+
+def identity_init(body, block, scale, rng):
+    """The block computes the identity on its (post-ReLU) input.
+
+    A residual block gets ZeroInit. A single conv/dense layer (a plain
+    sub-module, a VGG or MLP layer) gets a Dirac kernel and, if it has one,
+    a BatchNormalization that passes its input through in inference mode:
+    as the input is a ReLU output, ReLU(x) = x (Net2DeeperNet).
+    """
+    if block.residual:
+        zero_init(body, block, scale, rng)
+        return
+    if len(block.convs) != 1:
+        raise ValueError(
+            f"identity initialisation needs a residual block or a single "
+            f"conv/dense layer; block '{block.name}' has {block.convs}."
+        )
+    layer = body.get_layer(block.convs[0])
+    kernel = np.zeros(layer.kernel.shape)
+    *window, fan_in, fan_out = kernel.shape
+    if fan_in != fan_out or getattr(layer, "strides", (1, 1)) != (1, 1):
+        raise ValueError(
+            f"identity initialisation needs a stride-1 layer with as many "
+            f"outputs as inputs; '{layer.name}' maps {fan_in} to {fan_out} "
+            f"channels with strides {getattr(layer, 'strides', None)}."
+        )
+    centre = tuple(k // 2 for k in window)
+    kernel[centre + (np.arange(fan_in), np.arange(fan_in))] = 1.0
+    layer.kernel.assign(kernel.astype(layer.kernel.dtype))
+    if getattr(layer, "bias", None) is not None:
+        layer.bias.assign(np.zeros(layer.bias.shape, layer.bias.dtype))
+    if block.last_norm is not None:
+        norm = body.get_layer(block.last_norm)
+        n = norm.gamma.shape[0]
+        norm.gamma.assign(np.ones(n, norm.gamma.dtype))
+        norm.beta.assign(np.zeros(n, norm.beta.dtype))
+        norm.moving_mean.assign(np.zeros(n, norm.moving_mean.dtype))
+        # y = gamma * (x - mean) / sqrt(var + eps) + beta = x exactly.
+        norm.moving_variance.assign(
+            np.full(n, 1.0 - norm.epsilon, norm.moving_variance.dtype)
+        )
+
+
+def default_init(body, block, scale, rng):
+    """Keep the layers' own default initialisation."""
+
+
+# name -> initialiser(body, block, scale, rng). AutoGrow's AdamInit starts
+# from ZeroInit and then trains the last BN; that training lives in the
+# AutoGrow callback.
+BLOCK_INITIALIZERS = {
+    "zero": zero_init,
+    "gaussian": gaussian_init,
+    "uniform": uniform_init,
+    "identity": identity_init,
+    "default": default_init,
+}
+
+
+def get_block_initializer(name):
+    """Returns the block initialiser called `name`.
+
+    Raises:
+        ValueError: for an unknown name, listing the known ones.
+    """
+    if name not in BLOCK_INITIALIZERS:
+        raise ValueError(
+            f"Unknown block initializer {name!r}; allowed: "
+            f"{sorted(BLOCK_INITIALIZERS)}."
+        )
+    return BLOCK_INITIALIZERS[name]

@@ -1,0 +1,135 @@
+"""Moves the weights of a graph into the graph of a grown spec."""
+
+import dataclasses
+
+import numpy as np
+
+from keras_grow import build
+from keras_grow.transfer import blocks as block_inits
+from keras_grow.transfer import weights as weight_io
+from keras_grow.transfer import width
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferReport:
+    """What a transfer did.
+
+    Args:
+        copied: tuple of str. Layers whose weights came from the old graph.
+        fresh: tuple of str. Layers new in the grown graph.
+        dropped: tuple of str. Old layers the grown graph does not have.
+        new_blocks: tuple of str. Sub-modules the block initialiser set.
+        widened: dict. `{group_name: (old_width, new_width)}`.
+    """
+
+    copied: tuple
+    fresh: tuple
+    dropped: tuple
+    new_blocks: tuple
+    widened: dict
+
+
+def _groups_by_name(spec):
+    return {group.name: group for group in build.unit_groups(spec)}
+
+
+def apply_width_changes(weights, old_spec, new_shapes, morphisms, rng):
+    """Applies `morphisms`, then widens every still-too-narrow group.
+
+    A group the new graph has wider than `weights` after the morphisms gets
+    the missing units as `AddUnits` with epsilon 0 (function preserved).
+
+    Returns:
+        (new weights, `{group: (old_width, new_width)}`).
+    """
+    groups = _groups_by_name(old_spec)
+    before = {name: width.group_width(weights, g) for name, g in groups.items()}
+    for op in morphisms:
+        if getattr(op, "group", None) not in groups:
+            raise ValueError(
+                f"Morphism {op!r} names unknown group "
+                f"{getattr(op, 'group', None)!r}; groups of "
+                f"{old_spec.notation}: {sorted(groups)}."
+            )
+        weights = width.apply_morphism(weights, groups[op.group], op, rng)
+    for name, group in groups.items():
+        producer = new_shapes.get(group.producers[0])
+        if producer is None:
+            continue
+        missing = producer["kernel"][-1] - width.group_width(weights, group)
+        if missing > 0:
+            weights = width.apply_morphism(
+                weights, group, width.AddUnits(name, missing), rng
+            )
+    widened = {
+        name: (before[name], width.group_width(weights, g))
+        for name, g in groups.items()
+        if width.group_width(weights, g) != before[name]
+    }
+    return weights, widened
+
+
+def transfer_weights(
+    old_body,
+    new_body,
+    old_spec,
+    new_spec,
+    *,
+    initializer="zero",
+    initializer_scale=1.0,
+    morphisms=(),
+    seed=None,
+):
+    """Fills `new_body` (built from `new_spec`) from `old_body`.
+
+    1. Width morphisms act on the old weights (explicit ones first, then
+       epsilon-0 new units for any group the new spec made wider).
+    2. Every layer of the new graph whose name the old graph has gets the
+       old weights; shapes must then agree.
+    3. Every sub-module new in `new_spec` is set by `initializer`.
+
+    Args:
+        old_body: the current functional graph.
+        new_body: a graph freshly built from `new_spec`.
+        old_spec, new_spec: the specs of the two graphs.
+        initializer: str. A `BLOCK_INITIALIZERS` name for new sub-modules.
+            Defaults to `"zero"`.
+        initializer_scale: float. Scale of the random initialisers.
+        morphisms: sequence of `SplitUnits` / `AddUnits`.
+        seed: int or `None`. Seeds every random draw of the transfer.
+
+    Returns:
+        A `TransferReport`.
+
+    Raises:
+        ValueError: for an unknown initialiser or group, or a surviving
+            layer whose shape changed without a morphism explaining it.
+    """
+    initialize = block_inits.get_block_initializer(initializer)
+    rng = np.random.default_rng(seed)
+    weights = weight_io.read_weights(old_body)
+    weights, widened = apply_width_changes(
+        weights, old_spec, weight_io.weight_shapes(new_body), morphisms, rng
+    )
+    copied, fresh = [], []
+    for layer in new_body.layers:
+        if not layer.weights:
+            continue
+        if layer.name in weights:
+            weight_io.assign_layer(layer, weights[layer.name])
+            copied.append(layer.name)
+        else:
+            fresh.append(layer.name)
+    new_names = {layer.name for layer in new_body.layers}
+    dropped = [name for name in weights if name not in new_names]
+    old_blocks = {block.name for block in build.blocks(old_spec)}
+    new_blocks = [b for b in build.blocks(new_spec) if b.name not in old_blocks]
+    for block in new_blocks:
+        initialize(new_body, block, initializer_scale, rng)
+    return TransferReport(
+        copied=tuple(copied),
+        fresh=tuple(fresh),
+        dropped=tuple(dropped),
+        new_blocks=tuple(b.name for b in new_blocks),
+        widened=widened,
+    )

@@ -1,0 +1,223 @@
+"""Width morphisms: split units into w +/- delta, add epsilon-scaled units.
+
+Every morphism keeps the old units at their indices and appends the new
+ones at the end of the unit axis, so anything indexed by unit (optimizer
+slots included) carries over by copying the leading slice.
+"""
+
+import dataclasses
+
+import numpy as np
+
+# Variables of BatchNormalization, and the value a new unit starts with.
+_NEW_NORM_VALUES = {
+    "gamma": 1.0,
+    "beta": 0.0,
+    "moving_mean": 0.0,
+    "moving_variance": 1.0,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitUnits:
+    """Split units of a group into two children each.
+
+    Unit `i` keeps its index with incoming weights `w_i + delta` and a child
+    appended at the end gets `w_i - delta`; both carry half of `i`'s
+    outgoing weights, and the child copies `i`'s BatchNormalization
+    parameters and moving statistics and its depthwise kernel. With
+    `delta = 0` the network computes exactly the same function.
+
+    Args:
+        group: str. Name of a `keras_grow.build.UnitGroup`.
+        units: sequence of int. Distinct indices of the units to split; the
+            children are appended in this order.
+        deltas: dict or `None`. `{producer_layer_name: array}` with shape
+            `kernel.shape[:-1] + (len(units),)`: the perturbation of each
+            split unit's incoming kernel. Missing producers get zero.
+            Defaults to `None` (an exact copy).
+    """
+
+    group: str
+    units: tuple
+    deltas: dict | None = None
+
+    def __post_init__(self):
+        units = tuple(int(u) for u in self.units)
+        if len(set(units)) != len(units):
+            raise ValueError(
+                f"SplitUnits: `units` must be distinct; received {units}."
+            )
+        object.__setattr__(self, "units", units)
+
+    @property
+    def added(self):
+        return len(self.units)
+
+
+@dataclasses.dataclass(frozen=True)
+class AddUnits:
+    """Append brand-new units to a group, their output scaled by epsilon.
+
+    Args:
+        group: str. Name of a `keras_grow.build.UnitGroup`.
+        count: int. Number of new units, >= 1.
+        incoming: dict or `None`. `{producer_or_depthwise_name: array}`, the
+            new units' incoming kernels (`kernel.shape[:-1] + (count,)` for a
+            producer, `kernel.shape[:-2] + (count, 1)` for a depthwise
+            layer). Missing entries are drawn He-normal.
+        outgoing: dict or `None`. `{consumer_name: array}`, the new units'
+            outgoing kernels before scaling, with `count` on axis -2.
+            Missing entries are drawn He-normal.
+        epsilon: float. Scale of the outgoing weights; `0` keeps the
+            network's function exactly. Defaults to `0.0`.
+    """
+
+    group: str
+    count: int
+    incoming: dict | None = None
+    outgoing: dict | None = None
+    epsilon: float = 0.0
+
+    def __post_init__(self):
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or (
+            self.count < 1
+        ):
+            raise ValueError(
+                f"AddUnits: `count` must be an integer >= 1; received "
+                f"{self.count!r}."
+            )
+
+    @property
+    def added(self):
+        return self.count
+
+
+def group_width(weights, group):
+    """int. Current number of units of `group` in `weights`."""
+    return weights[group.producers[0]]["kernel"].shape[-1]
+
+
+def _he_normal(rng, shape, fan_in):
+    return rng.normal(0.0, np.sqrt(2.0 / max(fan_in, 1)), size=shape)
+
+
+def _given(mapping, name, shape, what):
+    value = None if mapping is None else mapping.get(name)
+    if value is None:
+        return None
+    value = np.asarray(value, dtype=np.float64)
+    if value.shape != tuple(shape):
+        raise ValueError(
+            f"{what} for layer '{name}' must have shape {tuple(shape)}; "
+            f"received {value.shape}."
+        )
+    return value
+
+
+def _append(array, extra, axis):
+    return np.concatenate([array, extra.astype(array.dtype)], axis=axis)
+
+
+def _split(weights, group, op, rng):
+    del rng  # a split is deterministic
+    units = list(op.units)
+    width = group_width(weights, group)
+    bad = [u for u in units if not 0 <= u < width]
+    if bad:
+        raise ValueError(
+            f"SplitUnits: group '{group.name}' has {width} units; received "
+            f"out-of-range indices {bad}."
+        )
+    for name in group.producers:
+        layer = weights[name]
+        kernel = layer["kernel"]
+        shape = kernel.shape[:-1] + (len(units),)
+        delta = _given(op.deltas, name, shape, "SplitUnits delta")
+        delta = np.zeros(shape) if delta is None else delta
+        parents = kernel[..., units]
+        kernel = kernel.copy()
+        kernel[..., units] = parents + delta
+        layer["kernel"] = _append(kernel, parents - delta, -1)
+        if "bias" in layer:
+            layer["bias"] = _append(layer["bias"], layer["bias"][units], 0)
+    for name in group.norms:
+        layer = weights[name]
+        for var, value in layer.items():
+            layer[var] = _append(value, value[units], 0)
+    for name in group.passthrough:
+        layer = weights[name]
+        layer["kernel"] = _append(layer["kernel"], layer["kernel"][..., units, :], -2)
+        if "bias" in layer:
+            layer["bias"] = _append(layer["bias"], layer["bias"][units], 0)
+    for name in group.consumers:
+        layer = weights[name]
+        kernel = layer["kernel"].copy()
+        kernel[..., units, :] *= 0.5
+        layer["kernel"] = _append(kernel, kernel[..., units, :], -2)
+
+
+def _add(weights, group, op, rng):
+    count = op.count
+    for name in group.producers:
+        layer = weights[name]
+        kernel = layer["kernel"]
+        shape = kernel.shape[:-1] + (count,)
+        incoming = _given(op.incoming, name, shape, "AddUnits incoming")
+        if incoming is None:
+            incoming = _he_normal(rng, shape, int(np.prod(kernel.shape[:-1])))
+        layer["kernel"] = _append(kernel, incoming, -1)
+        if "bias" in layer:
+            layer["bias"] = _append(layer["bias"], np.zeros(count), 0)
+    for name in group.norms:
+        layer = weights[name]
+        for var, value in layer.items():
+            layer[var] = _append(value, np.full(count, _NEW_NORM_VALUES[var]), 0)
+    for name in group.passthrough:
+        layer = weights[name]
+        kernel = layer["kernel"]
+        shape = kernel.shape[:-2] + (count, kernel.shape[-1])
+        incoming = _given(op.incoming, name, shape, "AddUnits incoming")
+        if incoming is None:
+            incoming = _he_normal(rng, shape, int(np.prod(kernel.shape[:-2])))
+        layer["kernel"] = _append(kernel, incoming, -2)
+        if "bias" in layer:
+            layer["bias"] = _append(layer["bias"], np.zeros(count), 0)
+    for name in group.consumers:
+        layer = weights[name]
+        kernel = layer["kernel"]
+        shape = kernel.shape[:-2] + (count, kernel.shape[-1])
+        outgoing = _given(op.outgoing, name, shape, "AddUnits outgoing")
+        if outgoing is None:
+            outgoing = _he_normal(rng, shape, int(np.prod(kernel.shape[:-1])))
+        layer["kernel"] = _append(kernel, op.epsilon * outgoing, -2)
+
+
+def apply_morphism(weights, group, op, rng):
+    """Applies one width morphism; returns new weights, `weights` untouched.
+
+    Args:
+        weights: dict. `{layer: {variable: np.ndarray}}` (see
+            `read_weights`).
+        group: `UnitGroup`. The group `op.group` names.
+        op: `SplitUnits` or `AddUnits`.
+        rng: `np.random.Generator`. For weights the op does not give.
+
+    Returns:
+        The new weights dict; only the group's layers are new arrays.
+    """
+    if type(op) not in _APPLY:
+        raise TypeError(
+            f"Expected a SplitUnits or AddUnits morphism; received {op!r}."
+        )
+    touched = (
+        group.producers + group.norms + group.passthrough + group.consumers
+    )
+    result = dict(weights)
+    for name in touched:
+        result[name] = dict(weights[name])
+    _APPLY[type(op)](result, group, op, rng)
+    return result
+
+
+_APPLY = {SplitUnits: _split, AddUnits: _add}
