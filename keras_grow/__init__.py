@@ -1,6 +1,8 @@
 """keras_grow: grow neural networks while they train, in plain Keras 3."""
 
 from keras_grow import build
+from keras_grow import callbacks
+from keras_grow import data
 from keras_grow import specs
 from keras_grow import transfer
 from keras_grow.growable_model import GrowableModel

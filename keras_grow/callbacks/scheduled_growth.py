@@ -1,0 +1,142 @@
+"""`ScheduledGrowth`: grow a `GrowableModel` at fixed epochs."""
+
+import keras
+
+from keras_grow import specs
+
+
+def require_growable(model, callback_name):
+    """Raises a TypeError unless `model` is a `GrowableModel`."""
+    from keras_grow.growable_model import GrowableModel
+
+    if not isinstance(model, GrowableModel):
+        raise TypeError(
+            f"{callback_name} grows a keras_grow.GrowableModel; it was given "
+            f"a {type(model).__name__}. Build the model with "
+            f"kg.GrowableModel(kg.specs.parse(...))."
+        )
+
+
+class ScheduledGrowth(keras.callbacks.Callback):
+    """Grows the model at the start of given epochs; no decisions of its own.
+
+    The simplest growth policy, for demos, ablations and hand-made
+    curricula: AutoGrow and Firefly decide when and how to grow, this
+    callback only follows a schedule.
+
+    Args:
+        schedule: dict. `{epoch: successor}`, 0-based epochs as in Keras.
+            A successor is a spec, or a callable taking the current spec and
+            returning the grown one (e.g. `lambda s: s.with_block_added(0)`).
+        initializer: str. How new sub-modules start (see
+            `GrowableModel.grow`). Defaults to `"zero"`.
+        initializer_scale: float. Defaults to `1.0`.
+        seed: int or `None`. Seeds each growth's random draws (offset by the
+            growth's epoch). Defaults to `None`.
+        verbose: int. 1 prints one line per growth. Defaults to `1`.
+
+    Example:
+
+    >>> import keras_grow as kg
+    >>> grow = kg.callbacks.ScheduledGrowth.round_robin(
+    ...     num_stages=3, every=2, growths=3)
+    >>> sorted(grow.schedule)
+    [2, 4, 6]
+    """
+
+    def __init__(
+        self, schedule, initializer="zero", initializer_scale=1.0, seed=None,
+        verbose=1,
+    ):
+        super().__init__()
+        if not isinstance(schedule, dict):
+            raise TypeError(
+                f"`schedule` must be a dict {{epoch: spec or callable}}; "
+                f"received {schedule!r}."
+            )
+        for epoch, successor in schedule.items():
+            if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+                raise ValueError(
+                    f"Schedule epochs must be integers >= 0; received {epoch!r}."
+                )
+            if not (isinstance(successor, specs.NetSpec) or callable(successor)):
+                raise TypeError(
+                    f"Schedule entry for epoch {epoch} must be a spec or a "
+                    f"callable spec -> spec; received {successor!r}."
+                )
+        from keras_grow.transfer import get_block_initializer
+
+        get_block_initializer(initializer)  # fail before training starts
+        self.schedule = dict(schedule)
+        self.initializer = initializer
+        self.initializer_scale = initializer_scale
+        self.seed = seed
+        self.verbose = verbose
+
+    @classmethod
+    def round_robin(cls, num_stages, every, growths, first=None, **kwargs):
+        """A schedule adding one block per growth to stages 0, 1, 2, ...
+
+        Args:
+            num_stages: int. Stages of the (staged) spec.
+            every: int. Epochs between growths.
+            growths: int. Number of growths.
+            first: int or `None`. Epoch of the first growth. Defaults to
+                `every`.
+            **kwargs: the constructor's other arguments.
+        """
+        first = every if first is None else first
+        schedule = {
+            first + i * every: _AddBlockTo(i % num_stages)
+            for i in range(growths)
+        }
+        return cls(schedule, **kwargs)
+
+    def on_train_begin(self, logs=None):
+        require_growable(self.model, type(self).__name__)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        successor = self.schedule.get(epoch)
+        if successor is None:
+            return
+        current = self.model.spec
+        new_spec = successor if isinstance(successor, specs.NetSpec) else successor(current)
+        seed = None if self.seed is None else self.seed + epoch
+        event = self.model.grow(
+            new_spec,
+            initializer=self.initializer,
+            initializer_scale=self.initializer_scale,
+            seed=seed,
+            info={"epoch": epoch, "callback": type(self).__name__},
+        )
+        if self.verbose:
+            print(
+                f"Epoch {epoch + 1}: grew {event['from']} -> {event['to']} "
+                f"({event['params_before']:,} -> {event['params_after']:,} "
+                f"parameters, {event['seconds']:.2f}s)"
+            )
+
+    def get_config(self):
+        return {
+            "schedule": {
+                epoch: s.to_dict() if isinstance(s, specs.NetSpec) else repr(s)
+                for epoch, s in self.schedule.items()
+            },
+            "initializer": self.initializer,
+            "initializer_scale": self.initializer_scale,
+            "seed": self.seed,
+            "verbose": self.verbose,
+        }
+
+
+class _AddBlockTo:
+    """Successor: one more block at the end of `stage` (picklable, named)."""
+
+    def __init__(self, stage):
+        self.stage = stage
+
+    def __call__(self, spec):
+        return spec.with_block_added(self.stage)
+
+    def __repr__(self):
+        return f"add_block_to(stage={self.stage})"

@@ -1,0 +1,148 @@
+"""`load`: a `tf.data` pipeline of (image, label) batches for training."""
+
+import tensorflow as tf
+
+from keras_grow.data import sources
+
+PAD = 4
+
+
+def _to_float(image, label):
+    return tf.cast(image, tf.float32) / 255.0, label
+
+
+def pad_crop_flip(image, seed):
+    """The papers' augmentation: pad 4 pixels, random crop back, random flip.
+
+    Args:
+        image: float tensor (H, W, C).
+        seed: int tensor of shape (2,), a stateless seed.
+    """
+    height, width, channels = image.shape
+    padded = tf.pad(image, [[PAD, PAD], [PAD, PAD], [0, 0]])
+    crop_seed, flip_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, num=2)
+    )
+    image = tf.image.stateless_random_crop(
+        padded, (height, width, channels), seed=crop_seed
+    )
+    return tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
+
+
+def _augment(dataset, seed):
+    # Seeds are drawn in order (a cheap sequential map) from a seeded
+    # generator whose state runs on across epochs: the same seed gives the
+    # same augmentations, every epoch new ones, and the costly crop/flip
+    # runs in parallel on stateless ops.
+    generator = tf.random.Generator.from_seed(seed)
+    dataset = dataset.map(
+        lambda image, label: (image, label, generator.make_seeds(1)[:, 0])
+    )
+    return dataset.map(
+        lambda image, label, op_seed: (pad_crop_flip(image, op_seed), label),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be an integer >= 1; received {value!r}.")
+
+
+def load(
+    name,
+    split,
+    batch_size=128,
+    *,
+    augment=None,
+    shuffle=None,
+    seed=0,
+    validation_fraction=0.1,
+    take=None,
+    data_dir=None,
+    download=True,
+    cache=True,
+    drop_remainder=False,
+    repeat=False,
+):
+    """Returns a `tf.data.Dataset` of `(images, labels)` batches.
+
+    Images are float32 in [0, 1] with shape `(batch, H, W, C)`; labels are
+    int64 class indices. The pipeline caches decoded uint8 examples,
+    shuffles with `seed`, augments on the graph (pad-4 random crop and
+    horizontal flip, as the papers do), batches and prefetches.
+
+    Args:
+        name: str. `"fashion_mnist_sample"` (the real sample shipped in the
+            package: 6000 train / 1000 test images), `"fashion_mnist"`
+            (local IDX files from Debian's `dataset-fashion-mnist`,
+            `data_dir` or `$KERAS_GROW_FASHION_MNIST_DIR`; tfds otherwise),
+            or any tfds image classification name (`"cifar10"`, ...).
+        split: str. `"train"` (train minus validation), `"validation"` (a
+            held-out part of train), `"test"`, or `"train+validation"`.
+        batch_size: int. Defaults to `128`.
+        augment: bool or `None`. Defaults to `True` for training splits.
+        shuffle: bool or `None`. Defaults to `True` for training splits.
+        seed: int. Seeds the validation carve-out, shuffling and
+            augmentation. Defaults to `0`.
+        validation_fraction: float. Part of train held out as validation.
+            Defaults to `0.1`.
+        take: int or `None`. Keep only the first `take` examples of the
+            split (a fixed, seeded subset for quick runs). Defaults to all.
+        data_dir: str or `None`. Where to look for the data.
+        download: bool. Let tfds download missing data. Defaults to `True`.
+        cache: bool. Cache decoded examples in memory. Defaults to `True`.
+        drop_remainder: bool. Drop a last partial batch.
+        repeat: bool. Repeat forever (then pass `steps_per_epoch` to fit).
+
+    Returns:
+        A batched `tf.data.Dataset`.
+
+    Raises:
+        ValueError: for an unknown name or split, or bad sizes.
+        DataUnavailableError: (an `OSError`) if the data is not here and
+            cannot be fetched; the message lists the ways to get it.
+        CorruptDataError: (a `ValueError`) if data files are malformed.
+
+    Example:
+
+    >>> import keras_grow as kg
+    >>> train = kg.data.load("fashion_mnist_sample", "train", batch_size=64)
+    >>> images, labels = next(iter(train))
+    >>> tuple(images.shape)
+    (64, 28, 28, 1)
+    """
+    _check_positive_int(batch_size, "batch_size")
+    if take is not None:
+        _check_positive_int(take, "take")
+    training = split in ("train", "train+validation")
+    augment = training if augment is None else augment
+    shuffle = training if shuffle is None else shuffle
+    source = sources.get_source(name, data_dir=data_dir, download=download)
+    dataset = source.dataset(split, validation_fraction, seed)
+    if take is not None:
+        dataset = dataset.take(take)
+    if cache:
+        dataset = dataset.cache()
+    if shuffle:
+        dataset = dataset.shuffle(
+            _buffer_size(source, take), seed=seed, reshuffle_each_iteration=True
+        )
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)
+    if augment:
+        dataset = _augment(dataset, seed)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _buffer_size(source, take):
+    size = source.info.num_train or 10_000
+    size = min(size, take) if take else size
+    return max(1, min(size, 60_000))
+
+
+def info(name, data_dir=None, download=True):
+    """Returns the `DatasetInfo` (shape, classes, mean/std) of `name`."""
+    return sources.get_source(name, data_dir=data_dir, download=download).info
