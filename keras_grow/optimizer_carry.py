@@ -3,8 +3,8 @@
 Keras 3 optimizers refuse variables they were not built with, so growth
 needs a new optimizer. It is rebuilt from the old one's config (same class,
 hyper-parameters, learning-rate schedule, loss-scale wrapper), built on the
-new variables, and every optimizer variable is carried by its path: the
-iteration count, the learning rate, and the slots (SGD momentum, Adam m and
+new variables, and every optimizer variable is carried by its path (see
+`carry_key`): the iteration count, the learning rate, and the slots (SGD momentum, Adam m and
 v, ...), which Keras names after the model variable's path. Surviving
 layers keep their names across growth, so their slots find their way.
 """
@@ -36,6 +36,18 @@ def pad_to(value, shape):
     return result
 
 
+def carry_key(variable):
+    """The owning optimizer and the variable's name, e.g. `sgd/x_momentum`.
+
+    Full paths depend on the name scope an optimizer was built in: `fit`
+    builds a LossScaleOptimizer's inner optimizer inside the wrapper's scope
+    (`loss_scale_optimizer/sgd/...`), a rebuild outside `fit` does not
+    (`sgd/...`). The last two components are the same either way and still
+    tell the wrapper's `iteration` from the inner one's.
+    """
+    return "/".join(variable.path.split("/")[-2:])
+
+
 def carry_optimizer(optimizer, new_variables):
     """Returns a new optimizer for `new_variables` with `optimizer`'s state.
 
@@ -52,10 +64,10 @@ def carry_optimizer(optimizer, new_variables):
     """
     new = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
     new.build(new_variables)
-    old_by_path = {v.path: v for v in optimizer.variables}
+    old_by_key = {carry_key(v): v for v in optimizer.variables}
     copied, padded, fresh = [], [], []
     for variable in new.variables:
-        old = old_by_path.get(variable.path)
+        old = old_by_key.get(carry_key(variable))
         if old is None:
             fresh.append(variable.path)
             continue

@@ -21,9 +21,13 @@ MOBILENET_WIDTHS = (32, 64, 128, 128, 256, 256) + (512,) * 6 + (1024, 1024)
 MOBILENET_STEMS = ("cifar", "imagenet")
 
 
-def widths_notation(widths):
-    """`16` for uniform widths, else `16-16-24-...`; `parse` reads both."""
-    if len(set(widths)) == 1:
+def widths_notation(widths, fixed_count):
+    """`16` for uniform widths, else `16-16-24-...`; `parse` reads both.
+
+    Only a family with a fixed layer count may shorten uniform widths: an
+    MLP's widths are also its depth.
+    """
+    if fixed_count and len(set(widths)) == 1:
         return str(widths[0])
     return "-".join(str(w) for w in widths)
 
@@ -54,7 +58,8 @@ class LayeredSpec(base.NetSpec):
 
     @property
     def notation(self):
-        return f"{self.family}-{widths_notation(self.widths)}"
+        fixed = self.num_layers is not None
+        return f"{self.family}-{widths_notation(self.widths, fixed)}"
 
     def with_widths(self, widths):
         """Returns the spec with new per-layer widths."""

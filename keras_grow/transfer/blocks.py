@@ -12,40 +12,33 @@ Reference:
 import numpy as np
 
 
-def _set_last_norm(body, block, gamma, beta):
+def _set_last_norm(body, block, draw):
+    """Sets gamma and beta of the block's last BN to `draw(n)` each."""
     if block.last_norm is None:
         raise ValueError(
             f"Block '{block.name}' has no BatchNormalization to initialise; "
             f"use initializer='identity' or 'default' for it."
         )
     layer = body.get_layer(block.last_norm)
-    layer.gamma.assign(gamma.astype(layer.gamma.dtype))
-    layer.beta.assign(beta.astype(layer.beta.dtype))
-
-
-def _norm_width(body, block):
-    return body.get_layer(block.last_norm).gamma.shape[0]
+    n = layer.gamma.shape[0]
+    layer.gamma.assign(draw(n).astype(layer.gamma.dtype))
+    layer.beta.assign(draw(n).astype(layer.beta.dtype))
 
 
 def zero_init(body, block, scale, rng):
     """ZeroInit: gamma = beta = 0, so a new residual block is the identity."""
-    zeros = np.zeros(_norm_width(body, block))
-    _set_last_norm(body, block, zeros, zeros)
+    _set_last_norm(body, block, np.zeros)
 
 
 def gaussian_init(body, block, scale, rng):
     """GauInit: gamma and beta drawn from N(0, scale) (paper: scale 1)."""
-    n = _norm_width(body, block)
-    _set_last_norm(body, block, rng.normal(0, scale, n), rng.normal(0, scale, n))
+    _set_last_norm(body, block, lambda n: rng.normal(0, scale, n))
 
 
 def uniform_init(body, block, scale, rng):
     """UniInit: gamma and beta uniform with standard deviation `scale`."""
-    n = _norm_width(body, block)
     bound = np.sqrt(3.0) * scale
-    _set_last_norm(
-        body, block, rng.uniform(-bound, bound, n), rng.uniform(-bound, bound, n)
-    )
+    _set_last_norm(body, block, lambda n: rng.uniform(-bound, bound, n))
 
 
 def identity_init(body, block, scale, rng):

@@ -1,0 +1,93 @@
+import keras
+import pytest
+
+from keras_grow import build
+from keras_grow import specs
+
+CASES = [
+    ("Basic3ResNet-2-1-1", (28, 28, 1)),
+    ("Bottleneck4ResNet-1-2-1-1", (32, 32, 3)),
+    ("Basic4ResNet-1-1-1-1", (128, 128, 3)),
+    ("Plain3Net-2-1-1", (28, 28, 1)),
+    ("VGG19-4", (28, 28, 1)),
+    ("VGG(1,2)-4-5-6", (16, 16, 3)),
+    ("MobileNetV1-4", (28, 28, 1)),
+    ("MLP-16-8", (28, 28, 1)),
+]
+
+
+def _spec(notation, shape, **kwargs):
+    staged = notation.split("-")[0] in ("Basic4ResNet", "Bottleneck4ResNet")
+    if staged:
+        kwargs.setdefault("widths", (4, 4, 8, 8))
+    return specs.parse(notation, shape, 10, **kwargs)
+
+
+@pytest.mark.parametrize("notation,shape", CASES)
+def test_same_spec_same_names(notation, shape):
+    spec = _spec(notation, shape)
+    first = [layer.name for layer in build.build_body(spec).layers]
+    second = [layer.name for layer in build.build_body(spec).layers]
+    assert first == second
+    assert len(set(first)) == len(first)
+    assert first[0] == "images" and first[-1] == "classifier"
+
+
+@pytest.mark.parametrize("notation,shape", CASES)
+def test_structure_names_real_layers(notation, shape):
+    spec = _spec(notation, shape)
+    body = build.build_body(spec)
+    names = {layer.name for layer in body.layers}
+    for group in build.unit_groups(spec):
+        for name in group.producers + group.norms + group.passthrough + group.consumers:
+            assert name in names, (group.name, name)
+        widths = {body.get_layer(p).kernel.shape[-1] for p in group.producers}
+        assert len(widths) == 1, group
+    for block in build.blocks(spec):
+        assert block.last_norm is None or block.last_norm in names
+    assert body.output_shape == (None, 10)
+
+
+def test_grown_spec_keeps_every_old_name():
+    spec = specs.parse("Basic3ResNet-1-1-1", (28, 28, 1), 10)
+    old = {layer.name for layer in build.build_body(spec).layers}
+    new = {layer.name for layer in build.build_body(spec.with_block_added(1)).layers}
+    assert old < new
+    assert new - old == {
+        f"stage2_block2_{op}"
+        for op in ("conv1", "bn1", "relu1", "conv2", "bn2", "add", "out")
+    }
+
+
+def test_parameter_count_matches_spec_arithmetic():
+    # MLP-16-8 on 28x28: 784*16+16 + 16*8+8 + 8*10+10.
+    mlp = build.build_body(specs.parse("MLP-16-8", (28, 28, 1), 10))
+    assert mlp.count_params() == 784 * 16 + 16 + 16 * 8 + 8 + 8 * 10 + 10
+    # VGG(1,2)-4-5-6, 3 channels: convs without bias + BN (4 params each).
+    vgg = build.build_body(specs.parse("VGG(1,2)-4-5-6", (16, 16, 3), 10))
+    convs = 9 * (3 * 4 + 4 * 5 + 5 * 6)
+    norms = 4 * (4 + 5 + 6)
+    assert vgg.count_params() == convs + norms + 6 * 10 + 10
+    # Residual stages: the first block of a later stage has a projection.
+    res = specs.parse("Basic3ResNet-1-1-1", (28, 28, 1), 10, widths=(2, 4, 8))
+    expected = 9 * 1 * 2 + 4 * 2  # stem
+    expected += 2 * (9 * 2 * 2 + 4 * 2)  # stage 1 (identity shortcut)
+    for cin, c in ((2, 4), (4, 8)):
+        expected += 9 * cin * c + 9 * c * c + 2 * 4 * c + cin * c + 4 * c
+    expected += 8 * 10 + 10
+    assert build.build_body(res).count_params() == expected
+
+
+def test_normalization_and_weight_decay_are_in_the_graph():
+    spec = specs.parse("MLP-4", (28, 28, 1), 10, input_mean=(0.3,),
+                       input_std=(0.5,), weight_decay=1e-3)
+    body = build.build_body(spec)
+    assert body.layers[1].name == "input_normalization"
+    assert isinstance(body.layers[1], keras.layers.Normalization)
+    reg = body.get_layer("layer1_dense").kernel_regularizer
+    assert reg.l2 == pytest.approx(5e-4)  # PyTorch coupled decay: wd / 2
+
+
+def test_build_rejects_non_specs():
+    with pytest.raises(TypeError, match="Expected a keras_grow spec"):
+        build.build_body("Basic3ResNet-1-1-1")

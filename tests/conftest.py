@@ -1,0 +1,49 @@
+"""Test set-up: quiet TensorFlow, two logical CPUs, shared small fixtures."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+# MirroredStrategy tests need two devices; logical devices must be set up
+# before TensorFlow initialises its runtime, i.e. before any test runs.
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0],
+    [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()],
+)
+
+import keras  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    keras.utils.set_random_seed(0)
+    yield
+    keras.backend.clear_session()
+
+
+@pytest.fixture(scope="session")
+def sample_arrays():
+    """(x, y): 256 real Fashion-MNIST training images in [0, 1] and labels."""
+    from keras_grow.data import sources
+
+    x, y = sources.sample_source().examples("train", 0.1, seed=0)
+    return (x[:256].astype("float32") / 255.0), y[:256].astype("int64")
+
+
+def compile_sgd(model, learning_rate=0.05, momentum=0.9, **kwargs):
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate, momentum=momentum),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        **kwargs,
+    )
+    return model
+
+
+def max_abs_diff(a, b):
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))

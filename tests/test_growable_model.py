@@ -1,0 +1,204 @@
+"""GrowableModel: growth before/after compile, mid-fit, jit, distributed,
+save/load, summary, bad input."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_grow as kg
+from tests.conftest import compile_sgd
+from tests.helpers import images
+from tests.helpers import infer
+
+MNIST = (28, 28, 1)
+
+
+def _spec(notation="Basic3ResNet-1-1-1", **kwargs):
+    kwargs.setdefault("widths", (4, 8, 8))
+    return kg.specs.parse(notation, MNIST, 10, **kwargs)
+
+
+class GrowAt(keras.callbacks.Callback):
+    """Grows at a given batch (or epoch) and records what the steps saw."""
+
+    def __init__(self, successor, batch=None, epoch=None):
+        super().__init__()
+        self.successor, self.batch, self.epoch = successor, batch, epoch
+        self.new_gamma_at_growth = None
+        self.new_gamma_later = None
+        self.losses_after = []
+        self.grown = False
+
+    def _grow(self, info):
+        self.model.grow(self.successor(self.model.spec), initializer="zero", info=info)
+        self.grown = True
+        self.new_gamma_at_growth = self._new_gamma()
+
+    def _new_gamma(self):
+        return self.model.body.get_layer("stage1_block2_bn2").gamma.numpy().copy()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.grown and self.new_gamma_later is None:
+            self.new_gamma_later = self._new_gamma()
+            self.losses_after.append(float(logs["loss"]))
+        if self.batch is not None and batch == self.batch and not self.grown:
+            self._grow({"batch": batch})
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.epoch is not None and epoch == self.epoch and not self.grown:
+            self._grow({"epoch": epoch})
+
+
+def _add_stage1_block(spec):
+    return spec.with_block_added(0)
+
+
+def test_grow_before_compile_then_fit(sample_arrays):
+    model = kg.GrowableModel(_spec())
+    model.grow(model.spec.with_depths((2, 2, 1)))
+    compile_sgd(model)
+    x, y = sample_arrays
+    history = model.fit(x[:64], y[:64], batch_size=32, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert model.spec.notation == "Basic3ResNet-2-2-1"
+
+
+def test_grow_after_compile_trains_the_grown_graph(sample_arrays):
+    model = compile_sgd(kg.GrowableModel(_spec()))
+    x, y = sample_arrays
+    model.fit(x[:32], y[:32], batch_size=16, verbose=0)
+    model.grow(_add_stage1_block(model.spec))
+    new = model.body.get_layer("stage1_block2_conv1")
+    before = new.kernel.numpy().copy()
+    model.fit(x[:32], y[:32], batch_size=16, verbose=0)
+    assert np.abs(new.kernel.numpy() - before).max() > 0
+    assert len(model.trainable_variables) == len(model.body.trainable_variables)
+    assert {id(v) for v in model.weights} == {id(v) for v in model.body.weights}
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_grow_between_batches_next_step_trains_new_graph(jit_compile, sample_arrays):
+    model = compile_sgd(kg.GrowableModel(_spec()), jit_compile=jit_compile)
+    grow = GrowAt(_add_stage1_block, batch=1)
+    x, y = sample_arrays
+    model.fit(x[:96], y[:96], batch_size=16, epochs=1, verbose=0, callbacks=[grow])
+    assert model.spec.notation == "Basic3ResNet-2-1-1"
+    # Zero-initialised gamma moved in the very next step: it trained.
+    assert not np.any(grow.new_gamma_at_growth)
+    assert np.abs(grow.new_gamma_later).max() > 0
+    assert np.isfinite(grow.losses_after[0])
+    assert model.growth_log[0]["batch"] == 1
+
+
+def test_grow_between_epochs_with_validation(sample_arrays):
+    model = compile_sgd(kg.GrowableModel(_spec()))
+    grow = GrowAt(_add_stage1_block, epoch=0)
+    x, y = sample_arrays
+    history = model.fit(x[:64], y[:64], validation_data=(x[64:96], y[64:96]),
+                        batch_size=16, epochs=2, verbose=0, callbacks=[grow])
+    assert len(history.history["val_accuracy"]) == 2
+    assert np.abs(grow.new_gamma_later).max() > 0
+    assert model.growth_log[0]["epoch"] == 0
+    # predict/evaluate use the grown graph too.
+    assert model.predict(x[:4], verbose=0).shape == (4, 10)
+    model.evaluate(x[:32], y[:32], verbose=0)
+
+
+def test_grow_under_mirrored_strategy(sample_arrays):
+    devices = tf.config.list_logical_devices("CPU")
+    assert len(devices) >= 2, "conftest sets up two logical CPUs"
+    strategy = tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
+    with strategy.scope():
+        model = compile_sgd(kg.GrowableModel(_spec()))
+    x, y = sample_arrays
+    data = tf.data.Dataset.from_tensor_slices((x[:128], y[:128])).batch(32)
+    grow = GrowAt(_add_stage1_block, batch=1)
+    model.fit(data, epochs=1, verbose=0, callbacks=[grow])
+    assert model.spec.notation == "Basic3ResNet-2-1-1"
+    new_vars = model.body.get_layer("stage1_block2_conv1").weights
+    slot = [v for v in model.optimizer.variables
+            if v.name == "stage1_block2_conv1_kernel_momentum"][0]
+    for variable in new_vars + [slot]:
+        assert isinstance(variable.value, tf.distribute.DistributedValues), variable.path
+        replicas = strategy.experimental_local_results(variable.value)
+        np.testing.assert_array_equal(replicas[0].numpy(), replicas[1].numpy())
+    assert np.abs(grow.new_gamma_later).max() > 0
+
+
+def test_save_load_round_trip_after_growth(tmp_path, sample_arrays):
+    model = compile_sgd(kg.GrowableModel(_spec(input_mean=(0.3,), input_std=(0.4,))))
+    x, y = sample_arrays
+    model.fit(x[:32], y[:32], batch_size=16, verbose=0)
+    model.grow(model.spec.with_depths((2, 1, 2)), initializer="gaussian", seed=1)
+    model.grow(model.spec.with_widths((6, 8, 10)))
+    model.fit(x[:32], y[:32], batch_size=16, verbose=0)
+    path = os.path.join(tmp_path, "grown.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, kg.GrowableModel)
+    assert loaded.spec == model.spec
+    assert loaded.growth_log == model.growth_log
+    np.testing.assert_array_equal(infer(loaded, x[:16]), infer(model, x[:16]))
+    assert int(loaded.optimizer.iterations.numpy()) == int(model.optimizer.iterations.numpy())
+    # The loaded model keeps growing, with its optimizer state carried.
+    slot = "stage1_block1_conv1_kernel_momentum"
+    before = [v.numpy() for v in loaded.optimizer.variables if v.name == slot][0]
+    loaded.grow(loaded.spec.with_block_added(1))
+    after = [v.numpy() for v in loaded.optimizer.variables if v.name == slot][0]
+    np.testing.assert_array_equal(after, before)
+    loaded.fit(x[:32], y[:32], batch_size=16, verbose=0)
+
+
+def test_growth_log_records_the_event():
+    model = kg.GrowableModel(_spec())
+    event = model.grow(model.spec.with_block_added(2), info={"epoch": 3, "reason": "test"})
+    assert event["from"] == "Basic3ResNet-1-1-1" and event["to"] == "Basic3ResNet-1-1-2"
+    assert event["params_after"] == model.body.count_params() > event["params_before"]
+    assert event["new_blocks"] == ["stage3_block2"] and event["epoch"] == 3
+    assert kg.specs.from_dict(event["spec"]) == model.spec
+    log = model.growth_log
+    log.append("mutated")
+    assert len(model.growth_log) == 1  # a copy
+
+
+def test_summary_shows_notation_and_parameters():
+    model = kg.GrowableModel(_spec())
+    model.grow(model.spec.with_block_added(0))
+    lines = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+    text = "\n".join(lines)
+    assert "Basic3ResNet-2-1-1" in lines[0]
+    assert f"{model.body.count_params():,} parameters" in lines[0]
+    assert "stage1_block2_conv1" in text
+
+
+def test_same_spec_gives_same_layer_names():
+    a = kg.GrowableModel(_spec())
+    b = kg.GrowableModel(_spec())
+    assert [l.name for l in a.body.layers] == [l.name for l in b.body.layers]
+
+
+def test_bad_growth_inputs_raise_and_change_nothing():
+    model = kg.GrowableModel(_spec())
+    x = images(MNIST)
+    before = infer(model, x)
+    with pytest.raises(TypeError, match="must be a keras_grow spec"):
+        kg.GrowableModel("Basic3ResNet-1-1-1")
+    with pytest.raises(TypeError, match="must be a StagedNetSpec"):
+        model.grow(kg.specs.parse("VGG11-4", MNIST, 10))
+    with pytest.raises(ValueError, match="Growth keeps `num_classes`"):
+        model.grow(kg.specs.parse("Basic3ResNet-2-1-1", MNIST, 5, widths=(4, 8, 8)))
+    with pytest.raises(ValueError, match="Growth keeps `input_shape`"):
+        model.grow(kg.specs.parse("Basic3ResNet-2-1-1", (32, 32, 1), 10, widths=(4, 8, 8)))
+    with pytest.raises(ValueError, match="has shape"):  # narrowing is not growth
+        model.grow(model.spec.with_widths((2, 8, 8)))
+    assert model.spec.notation == "Basic3ResNet-1-1-1" and model.growth_log == []
+    np.testing.assert_array_equal(infer(model, x), before)
+
+
+def test_summary_writes_to_stdout_by_default(capsys):
+    kg.GrowableModel(kg.specs.parse("MLP-4", MNIST, 10)).summary()
+    assert "MLP-4" in capsys.readouterr().out
