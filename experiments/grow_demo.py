@@ -34,44 +34,64 @@ flags.DEFINE_integer("take", None, "Use only this many training examples.")
 def main(argv):
     del argv
     config = {
-        "dataset": FLAGS.dataset, "initial": FLAGS.initial,
-        "widths": [int(w) for w in FLAGS.widths], "epochs": FLAGS.epochs,
-        "every": FLAGS.every, "growths": FLAGS.growths,
-        "batch_size": FLAGS.batch_size, "learning_rate": FLAGS.learning_rate,
-        "seed": FLAGS.seed, "take": FLAGS.take,
+        "dataset": FLAGS.dataset,
+        "initial": FLAGS.initial,
+        "widths": [int(w) for w in FLAGS.widths],
+        "epochs": FLAGS.epochs,
+        "every": FLAGS.every,
+        "growths": FLAGS.growths,
+        "batch_size": FLAGS.batch_size,
+        "learning_rate": FLAGS.learning_rate,
+        "seed": FLAGS.seed,
+        "take": FLAGS.take,
     }
     workdir = common.prepare_workdir(FLAGS.workdir, config)
     keras.utils.set_random_seed(FLAGS.seed)
     info = kg.data.info(FLAGS.dataset)
     spec = kg.specs.parse(
-        FLAGS.initial, info.input_shape, info.num_classes,
-        widths=config["widths"], input_mean=info.mean, input_std=info.std,
+        FLAGS.initial,
+        info.input_shape,
+        info.num_classes,
+        widths=config["widths"],
+        input_mean=info.mean,
+        input_std=info.std,
     )
+
     def load(split):
         take = FLAGS.take if split == "train" else None
-        return kg.data.load(FLAGS.dataset, split, FLAGS.batch_size,
-                            seed=FLAGS.seed, take=take)
+        return kg.data.load(
+            FLAGS.dataset, split, FLAGS.batch_size, seed=FLAGS.seed, take=take
+        )
 
     model = kg.GrowableModel(spec)
     model.compile(**common.classification_compile_args(common.sgd(FLAGS.learning_rate)))
     grow = kg.callbacks.ScheduledGrowth.round_robin(
-        num_stages=len(spec.depths), every=FLAGS.every,
-        growths=FLAGS.growths, seed=FLAGS.seed,
+        num_stages=len(spec.depths),
+        every=FLAGS.every,
+        growths=FLAGS.growths,
+        seed=FLAGS.seed,
     )
     history_csv = keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"))
     start = time.perf_counter()
-    model.fit(load("train"), validation_data=load("validation"),
-              epochs=FLAGS.epochs, callbacks=[grow, history_csv], verbose=2,
-              shuffle=False)  # the tf.data pipeline shuffles
+    model.fit(
+        load("train"),
+        validation_data=load("validation"),
+        epochs=FLAGS.epochs,
+        callbacks=[grow, history_csv],
+        verbose=2,
+        shuffle=False,
+    )  # the tf.data pipeline shuffles
     _, test_accuracy = model.evaluate(load("test"), verbose=0)
     seconds = time.perf_counter() - start
     common.write_json(os.path.join(workdir, "growth_log.json"), model.growth_log)
     common.write_json(os.path.join(workdir, "found_spec.json"), model.spec.to_dict())
     model.save(os.path.join(workdir, "model.keras"))
     export = model.export_serving(os.path.join(workdir, "serving"), overwrite=True)
-    print(f"found net: {model.spec.notation} ({model.body.count_params():,} parameters)")
+    params = model.body.count_params()
+    print(f"found net: {model.spec.notation} ({params:,} parameters)")
     print(f"test accuracy: {test_accuracy:.4f} on {info.num_test} images")
-    print(f"wall time: {seconds:.0f}s; saved {workdir}/model.keras; serving export {export}")
+    print(f"wall time: {seconds:.0f}s; saved {workdir}/model.keras")
+    print(f"serving export: {export}")
 
 
 if __name__ == "__main__":

@@ -37,9 +37,7 @@ def _prepare_parent(path):
 def _serving_archive(body, input_shape):
     archive = keras.export.ExportArchive()
     archive.track(body)
-    signature = [
-        tf.TensorSpec((None,) + tuple(input_shape), tf.float32, SERVING_INPUT)
-    ]
+    signature = [tf.TensorSpec((None,) + tuple(input_shape), tf.float32, SERVING_INPUT)]
 
     def serve(images):
         logits = tf.cast(body(images, training=False), tf.float32)

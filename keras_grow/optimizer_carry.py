@@ -4,9 +4,10 @@ Keras 3 optimizers refuse variables they were not built with, so growth
 needs a new optimizer. It is rebuilt from the old one's config (same class,
 hyper-parameters, learning-rate schedule, loss-scale wrapper), built on the
 new variables, and every optimizer variable is carried by its path (see
-`carry_key`): the iteration count, the learning rate, and the slots (SGD momentum, Adam m and
-v, ...), which Keras names after the model variable's path. Surviving
-layers keep their names across growth, so their slots find their way.
+`carry_key`): the iteration count, the learning rate, and the slots (SGD
+momentum, Adam m and v, ...), which Keras names after the model variable's
+path. Surviving layers keep their names across growth, so their slots find
+their way.
 """
 
 import dataclasses

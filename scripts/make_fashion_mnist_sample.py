@@ -17,7 +17,10 @@ import numpy as np
 from keras_grow.data import sources
 
 OUTPUT = os.path.join(
-    os.path.dirname(__file__), "..", "keras_grow", "data",
+    os.path.dirname(__file__),
+    "..",
+    "keras_grow",
+    "data",
     "fashion_mnist_sample.npz",
 )
 

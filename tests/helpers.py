@@ -21,8 +21,11 @@ def randomize_norms(model, seed=0):
             layer.beta.assign(rng.normal(0, 0.1, n).astype("float32"))
         elif getattr(layer, "bias", None) is not None:
             layer.bias.assign(rng.normal(0, 0.1, layer.bias.shape).astype("float32"))
-    norms = [l for l in model.body.layers
-             if isinstance(l, keras.layers.BatchNormalization)]
+    norms = [
+        layer
+        for layer in model.body.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
     momenta = [layer.momentum for layer in norms]
     for layer in norms:
         layer.momentum = 0.0

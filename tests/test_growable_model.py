@@ -97,8 +97,15 @@ def test_grow_between_epochs_with_validation(sample_arrays):
     model = compile_sgd(kg.GrowableModel(_spec()))
     grow = GrowAt(_add_stage1_block, epoch=0)
     x, y = sample_arrays
-    history = model.fit(x[:64], y[:64], validation_data=(x[64:96], y[64:96]),
-                        batch_size=16, epochs=2, verbose=0, callbacks=[grow])
+    history = model.fit(
+        x[:64],
+        y[:64],
+        validation_data=(x[64:96], y[64:96]),
+        batch_size=16,
+        epochs=2,
+        verbose=0,
+        callbacks=[grow],
+    )
     assert len(history.history["val_accuracy"]) == 2
     assert np.abs(grow.new_gamma_later).max() > 0
     assert model.growth_log[0]["epoch"] == 0
@@ -119,10 +126,15 @@ def test_grow_under_mirrored_strategy(sample_arrays):
     model.fit(data, epochs=1, verbose=0, callbacks=[grow])
     assert model.spec.notation == "Basic3ResNet-2-1-1"
     new_vars = model.body.get_layer("stage1_block2_conv1").weights
-    slot = [v for v in model.optimizer.variables
-            if v.name == "stage1_block2_conv1_kernel_momentum"][0]
+    slot = [
+        v
+        for v in model.optimizer.variables
+        if v.name == "stage1_block2_conv1_kernel_momentum"
+    ][0]
     for variable in new_vars + [slot]:
-        assert isinstance(variable.value, tf.distribute.DistributedValues), variable.path
+        assert isinstance(variable.value, tf.distribute.DistributedValues), (
+            variable.path
+        )
         replicas = strategy.experimental_local_results(variable.value)
         np.testing.assert_array_equal(replicas[0].numpy(), replicas[1].numpy())
     assert np.abs(grow.new_gamma_later).max() > 0
@@ -142,7 +154,9 @@ def test_save_load_round_trip_after_growth(tmp_path, sample_arrays):
     assert loaded.spec == model.spec
     assert loaded.growth_log == model.growth_log
     np.testing.assert_array_equal(infer(loaded, x[:16]), infer(model, x[:16]))
-    assert int(loaded.optimizer.iterations.numpy()) == int(model.optimizer.iterations.numpy())
+    assert int(loaded.optimizer.iterations.numpy()) == int(
+        model.optimizer.iterations.numpy()
+    )
     # The loaded model keeps growing, with its optimizer state carried.
     slot = "stage1_block1_conv1_kernel_momentum"
     before = [v.numpy() for v in loaded.optimizer.variables if v.name == slot][0]
@@ -154,7 +168,9 @@ def test_save_load_round_trip_after_growth(tmp_path, sample_arrays):
 
 def test_growth_log_records_the_event():
     model = kg.GrowableModel(_spec())
-    event = model.grow(model.spec.with_block_added(2), info={"epoch": 3, "reason": "test"})
+    event = model.grow(
+        model.spec.with_block_added(2), info={"epoch": 3, "reason": "test"}
+    )
     assert event["from"] == "Basic3ResNet-1-1-1" and event["to"] == "Basic3ResNet-1-1-2"
     assert event["params_after"] == model.body.count_params() > event["params_before"]
     assert event["new_blocks"] == ["stage3_block2"] and event["epoch"] == 3
@@ -178,7 +194,7 @@ def test_summary_shows_notation_and_parameters():
 def test_same_spec_gives_same_layer_names():
     a = kg.GrowableModel(_spec())
     b = kg.GrowableModel(_spec())
-    assert [l.name for l in a.body.layers] == [l.name for l in b.body.layers]
+    assert [x.name for x in a.body.layers] == [x.name for x in b.body.layers]
 
 
 def test_bad_growth_inputs_raise_and_change_nothing():
@@ -192,7 +208,9 @@ def test_bad_growth_inputs_raise_and_change_nothing():
     with pytest.raises(ValueError, match="Growth keeps `num_classes`"):
         model.grow(kg.specs.parse("Basic3ResNet-2-1-1", MNIST, 5, widths=(4, 8, 8)))
     with pytest.raises(ValueError, match="Growth keeps `input_shape`"):
-        model.grow(kg.specs.parse("Basic3ResNet-2-1-1", (32, 32, 1), 10, widths=(4, 8, 8)))
+        model.grow(
+            kg.specs.parse("Basic3ResNet-2-1-1", (32, 32, 1), 10, widths=(4, 8, 8))
+        )
     with pytest.raises(ValueError, match="has shape"):  # narrowing is not growth
         model.grow(model.spec.with_widths((2, 8, 8)))
     assert model.spec.notation == "Basic3ResNet-1-1-1" and model.growth_log == []

@@ -15,8 +15,10 @@ def _trained(optimizer, sample_arrays, notation="Basic3ResNet-1-1-1", **kwargs):
     if notation.startswith("Basic3ResNet"):
         kwargs.setdefault("widths", (4, 8, 8))
     model = kg.GrowableModel(kg.specs.parse(notation, (28, 28, 1), 10, **kwargs))
-    model.compile(optimizer=optimizer,
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     x, y = sample_arrays
     model.fit(x[:64], y[:64], batch_size=16, epochs=1, verbose=0)
     return model
@@ -27,10 +29,13 @@ def _slots(optimizer):
     return {v.name: v.numpy().copy() for v in optimizer.variables}
 
 
-@pytest.mark.parametrize("optimizer_factory,slot_names", [
-    (lambda: keras.optimizers.SGD(0.05, momentum=0.9), ["momentum"]),
-    (lambda: keras.optimizers.Adam(1e-3), ["momentum", "velocity"]),
-])
+@pytest.mark.parametrize(
+    "optimizer_factory,slot_names",
+    [
+        (lambda: keras.optimizers.SGD(0.05, momentum=0.9), ["momentum"]),
+        (lambda: keras.optimizers.Adam(1e-3), ["momentum", "velocity"]),
+    ],
+)
 def test_surviving_slots_equal_their_values_before_growth(
     optimizer_factory, slot_names, sample_arrays
 ):
@@ -67,11 +72,14 @@ def test_iterations_learning_rate_and_schedule_carry(sample_arrays):
 
 
 def test_widened_slots_are_padded_with_zeros(sample_arrays):
-    model = _trained(keras.optimizers.SGD(0.05, momentum=0.9), sample_arrays,
-                     notation="VGG11-4")
+    model = _trained(
+        keras.optimizers.SGD(0.05, momentum=0.9), sample_arrays, notation="VGG11-4"
+    )
     before = _slots(model.optimizer)
-    event = model.grow(model.spec.with_layer_widened(0, 6),
-                       morphisms=[SplitUnits("stage1_layer1", [0, 1])])
+    event = model.grow(
+        model.spec.with_layer_widened(0, 6),
+        morphisms=[SplitUnits("stage1_layer1", [0, 1])],
+    )
     after = _slots(model.optimizer)
     kernel = "stage1_layer1_conv_kernel_momentum"
     np.testing.assert_array_equal(after[kernel][..., :4], before[kernel])
@@ -83,7 +91,9 @@ def test_widened_slots_are_padded_with_zeros(sample_arrays):
 
 
 def test_loss_scale_optimizer_survives_growth(sample_arrays):
-    optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.05, momentum=0.9))
+    optimizer = keras.optimizers.LossScaleOptimizer(
+        keras.optimizers.SGD(0.05, momentum=0.9)
+    )
     model = _trained(optimizer, sample_arrays)
     model.optimizer.dynamic_scale.assign(1024.0)
     before = _slots(model.optimizer)

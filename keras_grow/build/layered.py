@@ -18,9 +18,7 @@ def _chain_groups(names, width_indices, last_consumer="classifier"):
                 name=name.rsplit("_", 1)[0],
                 width_index=index,
                 producers=(name,),
-                norms=(name.replace("_conv", "_bn"),)
-                if name.endswith("_conv")
-                else (),
+                norms=(name.replace("_conv", "_bn"),) if name.endswith("_conv") else (),
                 consumers=(consumer,),
             )
         )
@@ -32,8 +30,7 @@ def _chain_groups(names, width_indices, last_consumer="classifier"):
 
 def _vgg_prefixes(spec):
     return [
-        f"stage{stage + 1}_layer{layer + 1}"
-        for stage, layer in spec.layer_positions()
+        f"stage{stage + 1}_layer{layer + 1}" for stage, layer in spec.layer_positions()
     ]
 
 
@@ -44,9 +41,9 @@ def build_vgg(spec):
     for stage, depth in enumerate(spec.stage_depths):
         for _ in range(depth):
             x = layers.conv_bn_relu(x, next(widths), 3, 1, next(prefixes), spec)
-        x = keras.layers.MaxPooling2D(
-            2, padding="same", name=f"stage{stage + 1}_pool"
-        )(x)
+        x = keras.layers.MaxPooling2D(2, padding="same", name=f"stage{stage + 1}_pool")(
+            x
+        )
     return layers.functional(inputs, layers.pooled_classifier(x, spec))
 
 
@@ -82,8 +79,12 @@ def build_mobilenet(spec):
 def mobilenet_blocks(spec):
     count = len(layered_specs.MOBILENET_STRIDES)
     return [
-        Block(f"block{i}", f"block{i}_bn", residual=False,
-              convs=(f"block{i}_dw", f"block{i}_conv"))
+        Block(
+            f"block{i}",
+            f"block{i}_bn",
+            residual=False,
+            convs=(f"block{i}_dw", f"block{i}_conv"),
+        )
         for i in range(1, count + 1)
     ]
 

@@ -45,7 +45,11 @@ class ScheduledGrowth(keras.callbacks.Callback):
     """
 
     def __init__(
-        self, schedule, initializer="zero", initializer_scale=1.0, seed=None,
+        self,
+        schedule,
+        initializer="zero",
+        initializer_scale=1.0,
+        seed=None,
         verbose=1,
     ):
         super().__init__()
@@ -87,8 +91,7 @@ class ScheduledGrowth(keras.callbacks.Callback):
         """
         first = every if first is None else first
         schedule = {
-            first + i * every: _AddBlockTo(i % num_stages)
-            for i in range(growths)
+            first + i * every: _AddBlockTo(i % num_stages) for i in range(growths)
         }
         return cls(schedule, **kwargs)
 
@@ -100,7 +103,9 @@ class ScheduledGrowth(keras.callbacks.Callback):
         if successor is None:
             return
         current = self.model.spec
-        new_spec = successor if isinstance(successor, specs.NetSpec) else successor(current)
+        new_spec = (
+            successor if isinstance(successor, specs.NetSpec) else successor(current)
+        )
         seed = None if self.seed is None else self.seed + epoch
         event = self.model.grow(
             new_spec,

@@ -64,10 +64,11 @@ def read_idx(path):
     header = 4 + 4 * rank
     if rank < 1 or len(raw) < header:
         raise CorruptDataError(
-            f"{path} is truncated in its IDX header (rank {rank}, "
-            f"{len(raw)} bytes)."
+            f"{path} is truncated in its IDX header (rank {rank}, {len(raw)} bytes)."
         )
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank))
+    shape = tuple(
+        int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank)
+    )
     dtype = np.dtype(_IDX_DTYPES[type_code])
     expected = header + int(np.prod(shape)) * dtype.itemsize
     if len(raw) != expected:

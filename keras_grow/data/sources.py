@@ -203,8 +203,11 @@ def fashion_mnist_dir(data_dir=None):
     Looks at `data_dir`, then `$KERAS_GROW_FASHION_MNIST_DIR`, then Debian's
     `dataset-fashion-mnist` location.
     """
-    candidates = [data_dir, os.environ.get(FASHION_MNIST_DIR_ENV),
-                  DEBIAN_FASHION_MNIST_DIR]
+    candidates = [
+        data_dir,
+        os.environ.get(FASHION_MNIST_DIR_ENV),
+        DEBIAN_FASHION_MNIST_DIR,
+    ]
     for directory in candidates:
         if directory and _find_file(directory, _FASHION_MNIST_FILES["x_train"]):
             return directory

@@ -19,15 +19,13 @@ def as_int_tuple(value, field_name):
     """Coerces a sequence of ints (e.g. a JSON list) to a tuple of ints."""
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise ValueError(
-            f"`{field_name}` must be a sequence of integers; received "
-            f"{value!r}."
+            f"`{field_name}` must be a sequence of integers; received {value!r}."
         )
     items = tuple(value)
     for item in items:
         if isinstance(item, bool) or not isinstance(item, int):
             raise ValueError(
-                f"`{field_name}` must contain only integers; received "
-                f"{value!r}."
+                f"`{field_name}` must contain only integers; received {value!r}."
             )
     return items
 
@@ -99,12 +97,13 @@ class NetSpec:
     def __post_init__(self):
         self._set("input_shape", as_int_tuple(self.input_shape, "input_shape"))
         check_positive(self.input_shape, "input_shape", "input dimension")
-        if isinstance(self.num_classes, bool) or not isinstance(
-            self.num_classes, int
-        ) or self.num_classes < 1:
+        if (
+            isinstance(self.num_classes, bool)
+            or not isinstance(self.num_classes, int)
+            or self.num_classes < 1
+        ):
             raise ValueError(
-                f"`num_classes` must be an integer >= 1; received "
-                f"{self.num_classes!r}."
+                f"`num_classes` must be an integer >= 1; received {self.num_classes!r}."
             )
         if (self.input_mean is None) != (self.input_std is None):
             raise ValueError(
@@ -112,12 +111,13 @@ class NetSpec:
                 f"received input_mean={self.input_mean!r}, "
                 f"input_std={self.input_std!r}."
             )
-        if isinstance(self.weight_decay, bool) or not isinstance(
-            self.weight_decay, (int, float)
-        ) or not self.weight_decay >= 0:
+        if (
+            isinstance(self.weight_decay, bool)
+            or not isinstance(self.weight_decay, (int, float))
+            or not self.weight_decay >= 0
+        ):
             raise ValueError(
-                f"`weight_decay` must be a number >= 0; received "
-                f"{self.weight_decay!r}."
+                f"`weight_decay` must be a number >= 0; received {self.weight_decay!r}."
             )
         self._set("weight_decay", float(self.weight_decay))
         if self.input_mean is not None:
@@ -181,23 +181,19 @@ def from_dict(config):
         ValueError: if the kind is unknown or a field is invalid.
     """
     if not isinstance(config, dict) or "kind" not in config:
-        raise ValueError(
-            f"A spec dict needs a 'kind' key; received {config!r}."
-        )
+        raise ValueError(f"A spec dict needs a 'kind' key; received {config!r}.")
     config = dict(config)
     kind = config.pop("kind")
     if kind not in _FAMILY_CLASSES:
         raise ValueError(
-            f"Unknown spec kind {kind!r}; known kinds: "
-            f"{sorted(_FAMILY_CLASSES)}."
+            f"Unknown spec kind {kind!r}; known kinds: {sorted(_FAMILY_CLASSES)}."
         )
     cls = _FAMILY_CLASSES[kind]
     names = {field.name for field in dataclasses.fields(cls)}
     unknown = sorted(set(config) - names)
     if unknown:
         raise ValueError(
-            f"Unknown fields {unknown} for a {kind} spec; allowed: "
-            f"{sorted(names)}."
+            f"Unknown fields {unknown} for a {kind} spec; allowed: {sorted(names)}."
         )
     return cls(**config)
 

@@ -114,9 +114,7 @@ class VGGSpec(LayeredSpec):
     stage_depths: tuple = VGG_LAYOUTS["VGG19"]
 
     def __post_init__(self):
-        self._set(
-            "stage_depths", base.as_int_tuple(self.stage_depths, "stage_depths")
-        )
+        self._set("stage_depths", base.as_int_tuple(self.stage_depths, "stage_depths"))
         if not self.stage_depths:
             raise ValueError("A VGG needs at least one stage.")
         base.check_positive(self.stage_depths, "stage_depths", "stage depth")

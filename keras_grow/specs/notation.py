@@ -38,9 +38,7 @@ def _vgg(layout, notation, numbers, **kwargs):
         for s, depth in enumerate(layout)
         for _ in range(depth)
     )
-    widths = _uniform_or_per_layer(
-        notation, numbers, sum(layout), default, "VGG"
-    )
+    widths = _uniform_or_per_layer(notation, numbers, sum(layout), default, "VGG")
     return layered.VGGSpec(stage_depths=layout, widths=widths, **kwargs)
 
 
@@ -62,26 +60,19 @@ def _mlp(notation, numbers, **kwargs):
 
 def _staged_factory(family):
     def make(notation, numbers, **kwargs):
-        return staged.StagedNetSpec(
-            family_name=family, depths=numbers, **kwargs
-        )
+        return staged.StagedNetSpec(family_name=family, depths=numbers, **kwargs)
 
     return make
 
 
 def _vgg_factory(layout):
-    return lambda notation, numbers, **kwargs: _vgg(
-        layout, notation, numbers, **kwargs
-    )
+    return lambda notation, numbers, **kwargs: _vgg(layout, notation, numbers, **kwargs)
 
 
 # family name -> factory(notation, numbers, **spec_fields).
 _FACTORIES = {
     **{family: _staged_factory(family) for family in staged.FAMILIES},
-    **{
-        name: _vgg_factory(layout)
-        for name, layout in layered.VGG_LAYOUTS.items()
-    },
+    **{name: _vgg_factory(layout) for name, layout in layered.VGG_LAYOUTS.items()},
     "MobileNetV1": _mobilenet,
     "MLP": _mlp,
 }

@@ -95,15 +95,11 @@ class StagedNetSpec(base.NetSpec):
             stem = "imagenet" if side >= IMAGENET_STEM_MIN_SIDE else "cifar"
             self._set("stem", stem)
         if self.stem not in STEMS:
-            raise ValueError(
-                f"Unknown stem {self.stem!r}; allowed: {list(STEMS)}."
-            )
+            raise ValueError(f"Unknown stem {self.stem!r}; allowed: {list(STEMS)}.")
         if self.stem_width is None:
             self._set("stem_width", self.widths[0])
         base.check_positive([self.stem_width], "stem_width", "stem width")
-        base.check_downsampling(
-            self.input_shape, self.downsamplings, self.family_name
-        )
+        base.check_downsampling(self.input_shape, self.downsamplings, self.family_name)
 
     @property
     def family(self):

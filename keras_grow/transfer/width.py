@@ -45,9 +45,7 @@ class SplitUnits:
     def __post_init__(self):
         units = tuple(int(u) for u in self.units)
         if len(set(units)) != len(units):
-            raise ValueError(
-                f"SplitUnits: `units` must be distinct; received {units}."
-            )
+            raise ValueError(f"SplitUnits: `units` must be distinct; received {units}.")
         object.__setattr__(self, "units", units)
 
     @property
@@ -80,12 +78,13 @@ class AddUnits:
     epsilon: float = 0.0
 
     def __post_init__(self):
-        if isinstance(self.count, bool) or not isinstance(self.count, int) or (
-            self.count < 1
+        if (
+            isinstance(self.count, bool)
+            or not isinstance(self.count, int)
+            or (self.count < 1)
         ):
             raise ValueError(
-                f"AddUnits: `count` must be an integer >= 1; received "
-                f"{self.count!r}."
+                f"AddUnits: `count` must be an integer >= 1; received {self.count!r}."
             )
 
     @property
@@ -207,12 +206,8 @@ def apply_morphism(weights, group, op, rng):
         The new weights dict; only the group's layers are new arrays.
     """
     if type(op) not in _APPLY:
-        raise TypeError(
-            f"Expected a SplitUnits or AddUnits morphism; received {op!r}."
-        )
-    touched = (
-        group.producers + group.norms + group.passthrough + group.consumers
-    )
+        raise TypeError(f"Expected a SplitUnits or AddUnits morphism; received {op!r}.")
+    touched = group.producers + group.norms + group.passthrough + group.consumers
     result = dict(weights)
     for name in touched:
         result[name] = dict(weights[name])

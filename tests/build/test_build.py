@@ -79,8 +79,9 @@ def test_parameter_count_matches_spec_arithmetic():
 
 
 def test_normalization_and_weight_decay_are_in_the_graph():
-    spec = specs.parse("MLP-4", (28, 28, 1), 10, input_mean=(0.3,),
-                       input_std=(0.5,), weight_decay=1e-3)
+    spec = specs.parse(
+        "MLP-4", (28, 28, 1), 10, input_mean=(0.3,), input_std=(0.5,), weight_decay=1e-3
+    )
     body = build.build_body(spec)
     assert body.layers[1].name == "input_normalization"
     assert isinstance(body.layers[1], keras.layers.Normalization)

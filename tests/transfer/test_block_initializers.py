@@ -30,8 +30,11 @@ def test_zero_init_residual_block_is_exactly_the_identity(stage):
 
 
 def test_zero_init_bottleneck_block_is_exactly_the_identity():
-    model = kg.GrowableModel(kg.specs.parse(
-        "Bottleneck4ResNet-1-1-1-1", (32, 32, 3), 10, widths=(2, 2, 3, 3)))
+    model = kg.GrowableModel(
+        kg.specs.parse(
+            "Bottleneck4ResNet-1-1-1-1", (32, 32, 3), 10, widths=(2, 2, 3, 3)
+        )
+    )
     randomize_norms(model)
     x = images((32, 32, 3))
     before = infer_live(model, x)
@@ -39,9 +42,12 @@ def test_zero_init_bottleneck_block_is_exactly_the_identity():
     np.testing.assert_array_equal(infer(model, x), before)
 
 
-@pytest.mark.parametrize("notation,shape,grow", [
-    ("Plain3Net-1-1-1", MNIST, lambda s: s.with_block_added(1)),
-])
+@pytest.mark.parametrize(
+    "notation,shape,grow",
+    [
+        ("Plain3Net-1-1-1", MNIST, lambda s: s.with_block_added(1)),
+    ],
+)
 def test_identity_init_plain_submodule_preserves_function(notation, shape, grow):
     model = kg.GrowableModel(kg.specs.parse(notation, shape, 10, widths=(3, 4, 5)))
     randomize_norms(model)
@@ -54,13 +60,21 @@ def test_identity_init_plain_submodule_preserves_function(notation, shape, grow)
 def test_random_initializers_draw_with_the_given_scale():
     model = _resnet(widths=(64, 64, 64))
     scale = 0.5
-    model.grow(model.spec.with_block_added(0), initializer="gaussian",
-               initializer_scale=scale, seed=0)
+    model.grow(
+        model.spec.with_block_added(0),
+        initializer="gaussian",
+        initializer_scale=scale,
+        seed=0,
+    )
     bn = model.body.get_layer("stage1_block2_bn2")
     values = np.concatenate([bn.gamma.numpy(), bn.beta.numpy()])
     assert abs(values.std() - scale) < 0.15 and abs(values.mean()) < 0.2
-    model.grow(model.spec.with_block_added(1), initializer="uniform",
-               initializer_scale=scale, seed=0)
+    model.grow(
+        model.spec.with_block_added(1),
+        initializer="uniform",
+        initializer_scale=scale,
+        seed=0,
+    )
     bn = model.body.get_layer("stage2_block2_bn2")
     values = np.concatenate([bn.gamma.numpy(), bn.beta.numpy()])
     assert np.abs(values).max() <= np.sqrt(3) * scale + 1e-6

@@ -63,9 +63,15 @@ def test_split_and_new_units_preserve_function_exactly(notation, shape, kwargs):
 
 def test_split_copies_parent_units_and_halves_outgoing():
     model = _model("VGG11-4", (28, 28, 1), {})
-    old = {l.name: [w.numpy() for w in l.weights] for l in model.body.layers if l.weights}
-    model.grow(model.spec.with_layer_widened(0, 6),
-               morphisms=[SplitUnits("stage1_layer1", [2, 0])])
+    old = {
+        layer.name: [w.numpy() for w in layer.weights]
+        for layer in model.body.layers
+        if layer.weights
+    }
+    model.grow(
+        model.spec.with_layer_widened(0, 6),
+        morphisms=[SplitUnits("stage1_layer1", [2, 0])],
+    )
     conv = model.body.get_layer("stage1_layer1_conv").kernel.numpy()
     np.testing.assert_array_equal(conv[..., 4], old["stage1_layer1_conv"][0][..., 2])
     np.testing.assert_array_equal(conv[..., 5], old["stage1_layer1_conv"][0][..., 0])
@@ -83,8 +89,10 @@ def test_depthwise_consumer_gets_the_new_channel_kernel():
     model = _model("MobileNetV1-4", (28, 28, 1), {})
     dw_before = model.body.get_layer("block2_dw").kernel.numpy()
     given = np.full((3, 3, 1, 1), 0.25)
-    model.grow(model.spec.with_layer_widened(1, 5),
-               morphisms=[AddUnits("block1", 1, incoming={"block2_dw": given})])
+    model.grow(
+        model.spec.with_layer_widened(1, 5),
+        morphisms=[AddUnits("block1", 1, incoming={"block2_dw": given})],
+    )
     dw = model.body.get_layer("block2_dw").kernel.numpy()
     np.testing.assert_array_equal(dw[:, :, :4], dw_before)
     np.testing.assert_allclose(dw[:, :, 4:], given)
@@ -96,12 +104,24 @@ def test_new_units_use_given_weights_scaled_by_epsilon():
     model = _model("MLP-6-5", (28, 28, 1), {})
     incoming = np.ones((784, 2))
     outgoing = np.full((2, 5), 3.0)
-    model.grow(model.spec.with_layer_widened(0, 8), morphisms=[
-        AddUnits("layer1", 2, incoming={"layer1_dense": incoming},
-                 outgoing={"layer2_dense": outgoing}, epsilon=0.1)])
-    np.testing.assert_allclose(model.body.get_layer("layer1_dense").kernel.numpy()[:, 6:], 1.0)
-    np.testing.assert_allclose(model.body.get_layer("layer2_dense").kernel.numpy()[6:], 0.3,
-                               rtol=1e-6)
+    model.grow(
+        model.spec.with_layer_widened(0, 8),
+        morphisms=[
+            AddUnits(
+                "layer1",
+                2,
+                incoming={"layer1_dense": incoming},
+                outgoing={"layer2_dense": outgoing},
+                epsilon=0.1,
+            )
+        ],
+    )
+    np.testing.assert_allclose(
+        model.body.get_layer("layer1_dense").kernel.numpy()[:, 6:], 1.0
+    )
+    np.testing.assert_allclose(
+        model.body.get_layer("layer2_dense").kernel.numpy()[6:], 0.3, rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("notation,shape,kwargs", FAMILIES[:3])
@@ -113,8 +133,11 @@ def test_epsilon_changes_function_proportionally(notation, shape, kwargs):
         model = _model(notation, shape, kwargs)
         before = infer_live(model, x)
         group = build.unit_groups(model.spec)[0]
-        model.grow(model.spec.with_layer_widened(group.width_index, model.spec.widths[0] + 2),
-                   morphisms=[AddUnits(group.name, 2, epsilon=epsilon)], seed=3)
+        model.grow(
+            model.spec.with_layer_widened(group.width_index, model.spec.widths[0] + 2),
+            morphisms=[AddUnits(group.name, 2, epsilon=epsilon)],
+            seed=3,
+        )
         diffs.append(np.max(np.abs(infer(model, x) - before)))
     assert diffs[-1] > 0
     assert diffs[0] > diffs[1] > diffs[2]
@@ -134,8 +157,14 @@ def test_split_delta_changes_function_to_second_order_only_at_zero():
         before = infer_live(model, x)
         kernel = model.body.get_layer("stage1_layer1_conv").kernel.shape
         delta = np.random.default_rng(0).normal(0, scale, tuple(kernel[:-1]) + (2,))
-        model.grow(model.spec.with_layer_widened(0, 6), morphisms=[
-            SplitUnits("stage1_layer1", [0, 1], deltas={"stage1_layer1_conv": delta})])
+        model.grow(
+            model.spec.with_layer_widened(0, 6),
+            morphisms=[
+                SplitUnits(
+                    "stage1_layer1", [0, 1], deltas={"stage1_layer1_conv": delta}
+                )
+            ],
+        )
         diffs.append(np.max(np.abs(infer(model, x) - before)))
     assert diffs[1] < diffs[0] < 1.0
     assert diffs[0] / diffs[1] > 5
@@ -165,7 +194,13 @@ def test_bad_morphisms_raise_clear_errors():
     with pytest.raises(ValueError, match=r"has shape \(3, 3, 1, 5\) in the new graph"):
         model.grow(wider, morphisms=[AddUnits("stage1_layer1", 2)])
     with pytest.raises(ValueError, match="must have shape"):
-        model.grow(wider, morphisms=[
-            AddUnits("stage1_layer1", 1, incoming={"stage1_layer1_conv": np.ones(3)})])
+        model.grow(
+            wider,
+            morphisms=[
+                AddUnits(
+                    "stage1_layer1", 1, incoming={"stage1_layer1_conv": np.ones(3)}
+                )
+            ],
+        )
     assert model.spec.notation == "VGG11-4"  # nothing changed on failure
     assert model.growth_log == []

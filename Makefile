@@ -1,0 +1,41 @@
+# The two set-up commands of the README: `make demo` and `make test`. Each
+# creates .venv and installs what it needs by itself.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: demo test test-fast lint fashion-mnist clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+# The main job: grow a small ResNet on the embedded Fashion-MNIST sample,
+# print the found net, save it and export it for TF Serving (out/demo).
+demo: $(VENV)/.installed
+	$(PY) -m experiments.grow_demo --workdir out/demo
+
+# Every test; the full Fashion-MNIST files (Debian package) are installed
+# first when possible, for the tests that read them.
+test: $(VENV)/.installed fashion-mnist
+	$(PY) -m pytest
+
+# Without the slow (training / export) tests.
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -m "not slow"
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check keras_grow experiments tests scripts
+
+fashion-mnist:
+	@test -e $(FASHION_MNIST) || \
+	  { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; } || \
+	  echo "note: could not install dataset-fashion-mnist (needs root and Debian);" \
+	       "the tests that read the full files will be skipped"
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

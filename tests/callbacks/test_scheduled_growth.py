@@ -1,0 +1,89 @@
+import keras
+import numpy as np
+import pytest
+
+import keras_grow as kg
+from tests.conftest import compile_sgd
+
+
+def _model():
+    return kg.GrowableModel(
+        kg.specs.parse("Basic3ResNet-1-1-1", (28, 28, 1), 10, widths=(4, 8, 8))
+    )
+
+
+def test_round_robin_schedule_drives_growth_through_hooks():
+    model = _model()
+    callback = kg.callbacks.ScheduledGrowth.round_robin(
+        num_stages=3, every=2, growths=4, verbose=0
+    )
+    callback.set_model(model)
+    callback.on_train_begin()
+    for epoch in range(9):
+        callback.on_epoch_begin(epoch)
+    assert model.spec.notation == "Basic3ResNet-3-2-2"
+    assert [e["epoch"] for e in model.growth_log] == [2, 4, 6, 8]
+    assert all(e["callback"] == "ScheduledGrowth" for e in model.growth_log)
+
+
+def test_schedule_accepts_specs_and_callables():
+    model = _model()
+    target = model.spec.with_depths((2, 2, 2))
+    callback = kg.callbacks.ScheduledGrowth(
+        {0: lambda s: s.with_block_added(2), 1: target}, verbose=0
+    )
+    callback.set_model(model)
+    callback.on_epoch_begin(0)
+    assert model.spec.notation == "Basic3ResNet-1-1-2"
+    callback.on_epoch_begin(1)
+    assert model.spec == target
+    config = callback.get_config()
+    assert config["schedule"][1] == target.to_dict()
+    assert config["initializer"] == "zero"
+
+
+@pytest.mark.slow
+def test_grows_inside_fit_and_prints_progress(sample_arrays, capsys):
+    model = compile_sgd(_model())
+    x, y = sample_arrays
+    callback = kg.callbacks.ScheduledGrowth.round_robin(
+        num_stages=3, every=1, growths=2
+    )
+    history = model.fit(
+        x[:64], y[:64], batch_size=32, epochs=3, verbose=0, callbacks=[callback]
+    )
+    assert model.spec.notation == "Basic3ResNet-2-2-1"
+    assert np.all(np.isfinite(history.history["loss"]))
+    out = capsys.readouterr().out
+    assert "Epoch 2: grew Basic3ResNet-1-1-1 -> Basic3ResNet-2-1-1" in out
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        (dict(schedule=[1, 2]), TypeError, "must be a dict"),
+        (dict(schedule={-1: lambda s: s}), ValueError, "epochs must be integers >= 0"),
+        (
+            dict(schedule={1: "Basic3ResNet-2-1-1"}),
+            TypeError,
+            "must be a spec or a callable",
+        ),
+        (
+            dict(schedule={}, initializer="he"),
+            ValueError,
+            "Unknown block initializer 'he'",
+        ),
+    ],
+)
+def test_invalid_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        kg.callbacks.ScheduledGrowth(**kwargs)
+
+
+def test_plain_keras_model_is_rejected_before_training():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    callback = kg.callbacks.ScheduledGrowth({0: lambda s: s})
+    with pytest.raises(TypeError, match="grows a keras_grow.GrowableModel"):
+        model.fit(np.ones((4, 4)), np.ones((4, 2)), verbose=0, callbacks=[callback])
