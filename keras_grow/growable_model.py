@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from keras_grow import build
+from keras_grow import export
 from keras_grow import specs
 from keras_grow import transfer
 from keras_grow.optimizer_carry import carry_optimizer
@@ -233,9 +234,7 @@ class GrowableModel(keras.Model):
 
         See `keras_grow.export.export_serving`.
         """
-        from keras_grow.export import export_serving
-
-        return export_serving(self, path, version=version, overwrite=overwrite)
+        return export.export_serving(self, path, version=version, overwrite=overwrite)
 
     def get_config(self):
         return {
