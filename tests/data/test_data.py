@@ -207,3 +207,11 @@ def test_evaluation_splits_are_not_shuffled_or_augmented():
 def test_take_keeps_a_fixed_subset():
     ds = kg.data.load("fashion_mnist_sample", "train", 50, take=120)
     assert sum(int(x.shape[0]) for x, _ in ds) == 120
+
+
+def test_repeat_and_drop_remainder():
+    ds = kg.data.load(
+        "fashion_mnist_sample", "train", 64, take=100, repeat=True, drop_remainder=True
+    )
+    shapes = [int(x.shape[0]) for x, _ in ds.take(5)]  # past one pass of 100
+    assert shapes == [64] * 5

@@ -57,28 +57,21 @@ def test_identity_init_plain_submodule_preserves_function(notation, shape, grow)
     np.testing.assert_allclose(infer(model, x), before, atol=1e-5)
 
 
-def test_random_initializers_draw_with_the_given_scale():
+@pytest.mark.parametrize("initializer,bound", [("gaussian", None), ("uniform", 3**0.5)])
+def test_random_initializers_draw_with_the_given_scale(initializer, bound):
     model = _resnet(widths=(64, 64, 64))
     scale = 0.5
     model.grow(
         model.spec.with_block_added(0),
-        initializer="gaussian",
+        initializer=initializer,
         initializer_scale=scale,
         seed=0,
     )
     bn = model.body.get_layer("stage1_block2_bn2")
-    values = np.concatenate([bn.gamma.numpy(), bn.beta.numpy()])
+    values = np.concatenate([bn.gamma.numpy(), bn.beta.numpy()])  # 128 draws
     assert abs(values.std() - scale) < 0.15 and abs(values.mean()) < 0.2
-    model.grow(
-        model.spec.with_block_added(1),
-        initializer="uniform",
-        initializer_scale=scale,
-        seed=0,
-    )
-    bn = model.body.get_layer("stage2_block2_bn2")
-    values = np.concatenate([bn.gamma.numpy(), bn.beta.numpy()])
-    assert np.abs(values).max() <= np.sqrt(3) * scale + 1e-6
-    assert abs(values.std() - scale) < 0.15
+    if bound is not None:
+        assert np.abs(values).max() <= bound * scale + 1e-6
 
 
 def test_random_initializer_is_seeded_and_changes_function():
