@@ -15,7 +15,7 @@ from absl import app
 from absl import flags
 
 import keras_grow as kg
-from experiments import common
+from keras_grow.runs import workdir as workdir_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", "out/demo", "Where results are written.")
@@ -45,7 +45,7 @@ def main(argv):
         "seed": FLAGS.seed,
         "take": FLAGS.take,
     }
-    workdir = common.prepare_workdir(FLAGS.workdir, config)
+    workdir = workdir_lib.prepare(FLAGS.workdir, config)
     keras.utils.set_random_seed(FLAGS.seed)
     info = kg.data.info(FLAGS.dataset)
     spec = kg.specs.parse(
@@ -64,7 +64,11 @@ def main(argv):
         )
 
     model = kg.GrowableModel(spec)
-    model.compile(**common.classification_compile_args(common.sgd(FLAGS.learning_rate)))
+    model.compile(
+        optimizer=keras.optimizers.SGD(FLAGS.learning_rate, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     grow = kg.callbacks.ScheduledGrowth.round_robin(
         num_stages=len(spec.depths),
         every=FLAGS.every,
@@ -83,8 +87,10 @@ def main(argv):
     )  # the tf.data pipeline shuffles
     _, test_accuracy = model.evaluate(load("test"), verbose=0)
     seconds = time.perf_counter() - start
-    common.write_json(os.path.join(workdir, "growth_log.json"), model.growth_log)
-    common.write_json(os.path.join(workdir, "found_spec.json"), model.spec.to_dict())
+    workdir_lib.write_json(os.path.join(workdir, "growth_log.json"), model.growth_log)
+    workdir_lib.write_json(
+        os.path.join(workdir, "found_spec.json"), model.spec.to_dict()
+    )
     model.save(os.path.join(workdir, "model.keras"))
     export = model.export_serving(os.path.join(workdir, "serving"), overwrite=True)
     params = model.body.count_params()

@@ -81,7 +81,8 @@ class GrowableModel(keras.Model):
 
     @property
     def growth_log(self):
-        """list of dict. One event per `grow` call, oldest first (a copy)."""
+        """list of dict. Events oldest first (a copy): one per `grow` call
+        (`kind` "grow") and any a callback recorded (`record_event`)."""
         return copy.deepcopy(self._growth_log)
 
     def grow(
@@ -147,6 +148,7 @@ class GrowableModel(keras.Model):
             self.optimizer = new_optimizer
         self._reset_step_functions()
         event = {
+            "kind": "grow",
             "index": len(self._growth_log),
             "from": old_spec.notation,
             "to": new_spec.notation,
@@ -168,6 +170,28 @@ class GrowableModel(keras.Model):
         }
         event["seconds"] = time.perf_counter() - start
         event = _jsonable(event)
+        self._growth_log.append(event)
+        return copy.deepcopy(event)
+
+    def record_event(self, kind, info=None):
+        """Appends a non-growth event (e.g. a stage stopping) to the log.
+
+        Args:
+            kind: str. What happened, e.g. `"stop_stage"`, `"fine_tune"`.
+            info: dict or `None`. JSON-serialisable details.
+
+        Returns:
+            dict. The event as logged.
+        """
+        event = _jsonable(
+            {
+                "kind": kind,
+                "index": len(self._growth_log),
+                "spec_notation": self._spec.notation,
+                "params": self.body.count_params(),
+                **(info or {}),
+            }
+        )
         self._growth_log.append(event)
         return copy.deepcopy(event)
 

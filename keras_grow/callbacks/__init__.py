@@ -1,3 +1,5 @@
 """Callbacks that decide when and how a `GrowableModel` grows."""
 
+from keras_grow.callbacks.adam_init import adam_init_norm
+from keras_grow.callbacks.autogrow import AutoGrow
 from keras_grow.callbacks.scheduled_growth import ScheduledGrowth

@@ -1,0 +1,76 @@
+"""AutoGrow's AdamInit: train only a new block's last BN, with Adam."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def _loss_function(model):
+    loss = getattr(model, "loss", None)
+    if loss is None:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    return keras.losses.get(loss)
+
+
+def adam_init_norm(
+    model, norm_name, data, target_accuracy, max_epochs=10, learning_rate=1e-3
+):
+    """Trains only `norm_name`'s gamma and beta until `target_accuracy`.
+
+    Each epoch is one pass over `data` in training mode with a private Adam
+    optimizer on the two variables; it stops after the first epoch whose
+    training accuracy reaches `target_accuracy` (the shallower net's), or
+    after `max_epochs`. Everything else is left as it was: the other
+    weights get no gradient, every other BN's moving statistics are put
+    back, and the model's own optimizer is never touched.
+
+    Args:
+        model: a `GrowableModel`.
+        norm_name: str. The BatchNormalization layer to train.
+        data: `tf.data.Dataset` of (x, y) batches; y sparse class indices.
+        target_accuracy: float or `None`. Training accuracy to reach; `None`
+            trains `max_epochs` epochs.
+        max_epochs: int. Defaults to `10` (the paper's).
+        learning_rate: float. Adam's. Defaults to `1e-3`.
+
+    Returns:
+        dict with `epochs`, `train_accuracy`, `target_accuracy`, `reached`.
+    """
+    norm = model.body.get_layer(norm_name)
+    trained = [norm.gamma, norm.beta]
+    own = {id(v) for v in norm.weights}
+    kept = [v for v in model.body.non_trainable_variables if id(v) not in own]
+    kept_values = [v.numpy() for v in kept]
+    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer.build(trained)
+    loss_fn = _loss_function(model)
+    body = model.body
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            logits = body(x, training=True)
+            loss = loss_fn(y, logits)
+        optimizer.apply(tape.gradient(loss, trained), trained)
+        predicted = tf.argmax(logits, axis=-1, output_type=tf.int64)
+        correct = tf.reduce_sum(tf.cast(predicted == tf.cast(y, tf.int64), tf.int64))
+        return correct, tf.shape(y, out_type=tf.int64)[0]
+
+    accuracy, epochs = None, 0
+    while epochs < max_epochs:
+        epochs += 1
+        correct = seen = 0
+        for x, y in data:
+            c, n = step(x, tf.reshape(y, [-1]))
+            correct, seen = correct + int(c), seen + int(n)
+        accuracy = correct / max(seen, 1)
+        if target_accuracy is not None and accuracy >= target_accuracy:
+            break
+    for variable, value in zip(kept, kept_values):
+        variable.assign(value)
+    return {
+        "epochs": epochs,
+        "train_accuracy": float(np.round(accuracy, 6)),
+        "target_accuracy": target_accuracy,
+        "reached": target_accuracy is not None and accuracy >= target_accuracy,
+    }

@@ -1,0 +1,545 @@
+"""`AutoGrow`: automatic depth discovery as a Keras callback.
+
+Reference:
+    Wen, Yan, Chen, Li. "AutoGrow: Automatic Layer Growing in Deep
+    Convolutional Networks". KDD 2020. https://arxiv.org/abs/1906.02909
+"""
+
+import copy
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from keras_grow import build
+from keras_grow import specs
+from keras_grow.callbacks.adam_init import adam_init_norm
+from keras_grow.callbacks.scheduled_growth import require_growable
+
+POLICIES = ("periodic", "convergent")
+ON_STOP = ("keep", "remove")
+MODES = ("auto", "max", "min")
+INITIALIZERS = ("zero", "adam", "uniform", "gaussian")
+PHASES = ("growing", "fine_tuning", "done")
+
+
+def tensorboard_available():
+    """bool. Whether tf.summary can write (the tensorboard package exists)."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def _check_int(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(
+            f"`{name}` must be an integer >= {minimum}; received {value!r}."
+        )
+
+
+def _check_choice(value, name, allowed):
+    if value not in allowed:
+        raise ValueError(
+            f"`{name}` must be one of {list(allowed)}; received {value!r}."
+        )
+
+
+class AutoGrow(keras.callbacks.Callback):
+    """Grows a staged net's depth while it trains, then fine-tunes it.
+
+    Starting from the model's spec (typically one sub-module per stage),
+    every `growth_period` epochs (a *growth boundary*) AutoGrow:
+
+    1. stops the most recently grown stage for good if the running best of
+       `monitor` improved by less than `min_delta` over the last `patience`
+       epochs (the stage keeps its last block unless `on_stop="remove"`);
+    2. appends one new sub-module to the next stage still growing, in round
+       robin, initialised by `initializer`.
+
+    When no stage is growing any more, it fine-tunes for
+    `fine_tune_epochs` (learning rate reset to its value at the start of
+    training, x0.1 at 1/2 and 3/4) and then sets `model.stop_training`:
+    pass a generous `epochs` to `fit` and AutoGrow ends the run.
+
+    Args:
+        growth_period: int. K, epochs between growth boundaries. Defaults
+            to `3` (the paper's p-AutoGrow).
+        policy: str. `"periodic"` (p-AutoGrow: a boundary every K epochs)
+            or `"convergent"` (c-AutoGrow: a boundary only once the net has
+            converged: after K epochs, and, if `convergence_patience` is
+            set, once `monitor` improved by less than `min_delta` over that
+            many epochs). Defaults to `"periodic"`.
+        patience: int. J, the window in epochs of the stopping policy.
+        min_delta: float. tau, in the units of `monitor`: `0.0005` is the
+            paper's 0.05 percentage points of accuracy.
+        monitor: str. The epoch log read for stopping. Defaults to
+            `"val_accuracy"`. A missing key is a warning listing the
+            available keys; the stage then does not stop at that boundary.
+        mode: str. `"max"`, `"min"` or `"auto"` (max for accuracies).
+        initializer: str. `"gaussian"` (GauInit, the paper's best),
+            `"uniform"`, `"zero"` (function-preserving) or `"adam"` (ZeroInit,
+            then only the new block's last BN is trained with Adam on
+            `adam_init_data` until training accuracy matches the shallower
+            net's, at most `adam_init_max_epochs` epochs).
+        initializer_scale: float. Std of GauInit/UniInit. Defaults to `1.0`.
+        max_depths: tuple of int or `None`. A stage at its maximum stops.
+        fine_tune_epochs: int. N, epochs of fine-tuning after growth ends.
+        fine_tune_lr: float or `None`. The fine-tune learning rate before
+            the drops. Defaults to the optimizer's at the start of training.
+        fine_tune_lr_factor: float. Multiplier at each drop. Defaults `0.1`.
+        fine_tune_lr_boundaries: tuple of float. Drop points as fractions
+            of `fine_tune_epochs`. Defaults to `(0.5, 0.75)`.
+        convergence_patience: int or `None`. See `policy`.
+        on_stop: str. `"keep"` (the stopped stage keeps its last block) or
+            `"remove"` (Algorithm 1 of the paper deletes it). Defaults to
+            `"keep"`.
+        adam_init_data: `tf.data.Dataset` of (x, y) batches or `None`.
+            Required by `initializer="adam"`.
+        adam_init_max_epochs: int. Defaults to `10` (the paper's).
+        adam_init_learning_rate: float. Defaults to `1e-3`.
+        seed: int or `None`. Seeds the random initialisers (offset by the
+            growth's epoch).
+        log_dir: str or `None`. Writes TensorBoard scalars
+            `growth/depth_stage{i}` and `growth/params` every epoch.
+        verbose: int. 1 prints one line per decision. Defaults to `1`.
+
+    Example:
+
+    >>> import keras, keras_grow as kg
+    >>> spec = kg.specs.parse("Basic3ResNet-1-1-1", (28, 28, 1), 10)
+    >>> model = kg.GrowableModel(spec)
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+    ...               loss=keras.losses.SparseCategoricalCrossentropy(
+    ...                   from_logits=True), metrics=["accuracy"])
+    >>> autogrow = kg.callbacks.AutoGrow(growth_period=3, patience=30,
+    ...                                  fine_tune_epochs=40)
+    >>> # model.fit(train, validation_data=val, epochs=500,
+    >>> #           callbacks=[autogrow])
+    """
+
+    def __init__(
+        self,
+        growth_period=3,
+        policy="periodic",
+        patience=30,
+        min_delta=0.0005,
+        monitor="val_accuracy",
+        mode="auto",
+        initializer="gaussian",
+        initializer_scale=1.0,
+        max_depths=None,
+        fine_tune_epochs=40,
+        fine_tune_lr=None,
+        fine_tune_lr_factor=0.1,
+        fine_tune_lr_boundaries=(0.5, 0.75),
+        convergence_patience=None,
+        on_stop="keep",
+        adam_init_data=None,
+        adam_init_max_epochs=10,
+        adam_init_learning_rate=1e-3,
+        seed=None,
+        log_dir=None,
+        verbose=1,
+    ):
+        super().__init__()
+        _check_int(growth_period, "growth_period", 1)
+        _check_choice(policy, "policy", POLICIES)
+        _check_int(patience, "patience", 1)
+        if not isinstance(min_delta, (int, float)) or min_delta < 0:
+            raise ValueError(
+                f"`min_delta` must be a number >= 0; received {min_delta!r}."
+            )
+        _check_choice(mode, "mode", MODES)
+        _check_choice(initializer, "initializer", INITIALIZERS)
+        if max_depths is not None:
+            max_depths = tuple(max_depths)
+            for depth in max_depths:
+                _check_int(depth, "max_depths entries", 1)
+        _check_int(fine_tune_epochs, "fine_tune_epochs", 0)
+        if fine_tune_lr is not None and not fine_tune_lr > 0:
+            raise ValueError(f"`fine_tune_lr` must be > 0; received {fine_tune_lr!r}.")
+        if not 0 < fine_tune_lr_factor <= 1:
+            raise ValueError(
+                f"`fine_tune_lr_factor` must be in (0, 1]; received "
+                f"{fine_tune_lr_factor!r}."
+            )
+        boundaries = tuple(fine_tune_lr_boundaries)
+        if any(not 0 < b < 1 for b in boundaries) or list(boundaries) != sorted(
+            boundaries
+        ):
+            raise ValueError(
+                "`fine_tune_lr_boundaries` must be increasing fractions in "
+                f"(0, 1); received {fine_tune_lr_boundaries!r}."
+            )
+        if convergence_patience is not None:
+            _check_int(convergence_patience, "convergence_patience", 1)
+        _check_choice(on_stop, "on_stop", ON_STOP)
+        if initializer == "adam" and adam_init_data is None:
+            raise ValueError(
+                "initializer='adam' trains the new block's last BN on "
+                "training data: pass adam_init_data=<a tf.data.Dataset of "
+                "(x, y) batches>."
+            )
+        _check_int(adam_init_max_epochs, "adam_init_max_epochs", 1)
+        self.growth_period = growth_period
+        self.policy = policy
+        self.patience = patience
+        self.min_delta = float(min_delta)
+        self.monitor = monitor
+        self.mode = mode
+        self.initializer = initializer
+        self.initializer_scale = initializer_scale
+        self.max_depths = max_depths
+        self.fine_tune_epochs = fine_tune_epochs
+        self.fine_tune_lr = fine_tune_lr
+        self.fine_tune_lr_factor = fine_tune_lr_factor
+        self.fine_tune_lr_boundaries = boundaries
+        self.convergence_patience = convergence_patience
+        self.on_stop = on_stop
+        self.adam_init_data = adam_init_data
+        self.adam_init_max_epochs = adam_init_max_epochs
+        self.adam_init_learning_rate = adam_init_learning_rate
+        self.seed = seed
+        self.log_dir = log_dir
+        self.verbose = verbose
+        self._state = None
+        self._restored = False
+        self._writer = None
+
+    # --- state -------------------------------------------------------------
+
+    def _fresh_state(self, spec):
+        return {
+            "phase": "growing",
+            "growing": list(range(len(spec.depths))),
+            "next_stage": 0,
+            "last_grown": None,
+            "values": [],
+            "epochs_since_boundary": 0,
+            "fine_tune_start": None,
+            "initial_lr": None,
+            "epoch": -1,
+        }
+
+    def get_state(self):
+        """dict. The run state, JSON-serialisable (for resuming a run)."""
+        return copy.deepcopy(self._state)
+
+    def set_state(self, state):
+        """Restores `get_state()`; the next `fit` continues from it."""
+        if not isinstance(state, dict) or state.get("phase") not in PHASES:
+            raise ValueError(f"Not an AutoGrow state: {state!r}.")
+        self._state = copy.deepcopy(state)
+        self._restored = True
+
+    @property
+    def phase(self):
+        """str. `"growing"`, `"fine_tuning"` or `"done"`."""
+        return None if self._state is None else self._state["phase"]
+
+    @property
+    def growing_stages(self):
+        """list of int. Stages still growing (0-based)."""
+        return list(self._state["growing"]) if self._state else []
+
+    # --- hooks -------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        require_growable(self.model, "AutoGrow")
+        spec = self.model.spec
+        if not isinstance(spec, specs.StagedNetSpec):
+            raise TypeError(
+                "AutoGrow grows the depth of a staged net (Basic/Bottleneck "
+                f"ResNets, plain nets); the model's spec is {spec.notation} "
+                f"({type(spec).__name__})."
+            )
+        if self.max_depths is not None and len(self.max_depths) != len(spec.depths):
+            raise ValueError(
+                f"`max_depths` needs one entry per stage ({len(spec.depths)}); "
+                f"received {self.max_depths}."
+            )
+        if not self._restored:
+            self._state = self._fresh_state(spec)
+        self._restored = False
+        if self._state["initial_lr"] is None:
+            self._state["initial_lr"] = self._read_lr()
+        if self.log_dir and self._writer is None:
+            if not tensorboard_available():
+                raise ImportError(
+                    f"AutoGrow(log_dir={self.log_dir!r}) writes TensorBoard "
+                    "scalars and needs the tensorboard package: `pip install "
+                    "tensorboard`, or pass log_dir=None."
+                )
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._state["phase"] == "fine_tuning":
+            self._set_lr(self._fine_tune_lr(epoch))
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        state = self._state
+        state["epoch"] = epoch
+        state["values"].append(self._monitored(logs))
+        if state["phase"] == "growing":
+            state["epochs_since_boundary"] += 1
+            if self._at_boundary():
+                state["epochs_since_boundary"] = 0
+                self._boundary(epoch, logs)
+        elif state["phase"] == "fine_tuning":
+            if epoch + 1 - state["fine_tune_start"] >= self.fine_tune_epochs:
+                self._finish(epoch)
+        self._write_scalars(epoch)
+
+    # --- decisions ---------------------------------------------------------
+
+    def _maximize(self):
+        if self.mode != "auto":
+            return self.mode == "max"
+        return "acc" in self.monitor or "auc" in self.monitor
+
+    def _monitored(self, logs):
+        value = logs.get(self.monitor)
+        if value is None:
+            logging.warning(
+                "AutoGrow: the monitored metric `%s` is not in the logs, so "
+                "no stage can stop at this epoch. Available keys: %s.",
+                self.monitor,
+                ", ".join(sorted(logs)) or "(none)",
+            )
+            return None
+        return float(value)
+
+    def _best(self, upto):
+        """Running best of the monitored values[0..upto], or None."""
+        seen = [v for v in self._state["values"][: upto + 1] if v is not None]
+        if not seen:
+            return None
+        return max(seen) if self._maximize() else min(seen)
+
+    def improvement(self, window):
+        """(improvement of the running best over `window` epochs, now, then).
+
+        `math.inf` while fewer than `window` epochs have been seen, `None`
+        when the monitored value was never available.
+        """
+        last = len(self._state["values"]) - 1
+        now = self._best(last)
+        if now is None:
+            return None, None, None
+        if last - window < 0:
+            return math.inf, now, None
+        then = self._best(last - window)
+        if then is None:
+            return math.inf, now, None
+        gain = now - then if self._maximize() else then - now
+        return gain, now, then
+
+    def _at_boundary(self):
+        state = self._state
+        if state["epochs_since_boundary"] < self.growth_period:
+            return False
+        if self.policy == "periodic" or self.convergence_patience is None:
+            return True
+        gain, _, _ = self.improvement(self.convergence_patience)
+        return gain is not None and gain < self.min_delta
+
+    def _boundary(self, epoch, logs):
+        state = self._state
+        gain, now, then = self.improvement(self.patience)
+        decided_by = {
+            "monitor": self.monitor,
+            "best_now": now,
+            "best_then": then,
+            "improvement": None if gain is None or math.isinf(gain) else gain,
+            "patience": self.patience,
+            "min_delta": self.min_delta,
+        }
+        last = state["last_grown"]
+        if last is not None and last in state["growing"]:
+            if gain is not None and gain < self.min_delta:
+                self._stop_stage(last, epoch, "no_improvement", decided_by)
+        self._grow_next(epoch, logs, decided_by)
+        if not state["growing"]:
+            self._start_fine_tune(epoch)
+
+    def _grow_next(self, epoch, logs, decided_by):
+        state = self._state
+        while state["growing"]:
+            stage = self._next_growing(state["next_stage"])
+            depth = self.model.spec.depths[stage]
+            if self.max_depths is not None and depth >= self.max_depths[stage]:
+                self._stop_stage(stage, epoch, "max_depth", decided_by)
+                state["next_stage"] = stage + 1
+                continue
+            self._grow_stage(stage, epoch, logs, decided_by)
+            state["last_grown"] = stage
+            state["next_stage"] = stage + 1
+            return
+
+    def _next_growing(self, start):
+        growing = sorted(self._state["growing"])
+        later = [s for s in growing if s >= start]
+        return later[0] if later else growing[0]
+
+    def _grow_stage(self, stage, epoch, logs, decided_by):
+        spec = self.model.spec
+        initializer = "zero" if self.initializer == "adam" else self.initializer
+        seed = None if self.seed is None else self.seed + epoch
+        event = self.model.grow(
+            spec.with_block_added(stage),
+            initializer=initializer,
+            initializer_scale=self.initializer_scale,
+            seed=seed,
+            info={
+                "epoch": epoch,
+                "stage": stage,
+                "callback": "AutoGrow",
+                "autogrow_initializer": self.initializer,
+                "decided_by": decided_by,
+            },
+        )
+        if self.initializer == "adam":
+            new_block = event["new_blocks"][0]
+            norm = next(
+                b.last_norm
+                for b in build.blocks(self.model.spec)
+                if b.name == new_block
+            )
+            result = adam_init_norm(
+                self.model,
+                norm,
+                self.adam_init_data,
+                target_accuracy=logs.get("accuracy"),
+                max_epochs=self.adam_init_max_epochs,
+                learning_rate=self.adam_init_learning_rate,
+            )
+            self.model.record_event(
+                "adam_init", {"epoch": epoch, "norm": norm, **result}
+            )
+        if self.verbose:
+            print(
+                f"AutoGrow epoch {epoch + 1}: stage {stage + 1} grows -> "
+                f"{event['to']} ({event['params_after']:,} parameters)"
+            )
+
+    def _stop_stage(self, stage, epoch, reason, decided_by):
+        state = self._state
+        state["growing"].remove(stage)
+        if self.on_stop == "remove" and reason == "no_improvement":
+            spec = self.model.spec
+            depths = list(spec.depths)
+            if depths[stage] > 1:
+                depths[stage] -= 1
+                self.model.grow(
+                    spec.with_depths(depths),
+                    info={
+                        "epoch": epoch,
+                        "stage": stage,
+                        "callback": "AutoGrow",
+                        "reason": "remove_last_block_of_stopped_stage",
+                    },
+                )
+        self.model.record_event(
+            "stop_stage",
+            {
+                "epoch": epoch,
+                "stage": stage,
+                "reason": reason,
+                "decided_by": decided_by,
+            },
+        )
+        if self.verbose:
+            print(
+                f"AutoGrow epoch {epoch + 1}: stage {stage + 1} stops ({reason}) "
+                f"at {self.model.spec.notation}"
+            )
+
+    def _start_fine_tune(self, epoch):
+        state = self._state
+        state["phase"] = "fine_tuning"
+        state["fine_tune_start"] = epoch + 1
+        self.model.record_event(
+            "fine_tune", {"epoch": epoch + 1, "epochs": self.fine_tune_epochs}
+        )
+        if self.verbose:
+            print(
+                f"AutoGrow: growth done, found {self.model.spec.notation}; "
+                f"fine-tuning {self.fine_tune_epochs} epochs"
+            )
+        if self.fine_tune_epochs == 0:
+            self._finish(epoch)
+
+    def _finish(self, epoch):
+        self._state["phase"] = "done"
+        self.model.stop_training = True
+        self.model.record_event("done", {"epoch": epoch})
+        if self.verbose:
+            print(f"AutoGrow: done at epoch {epoch + 1}: {self.model.spec.notation}")
+
+    # --- learning rate -----------------------------------------------------
+
+    def _fine_tune_lr(self, epoch):
+        base = self.fine_tune_lr or self._state["initial_lr"]
+        progress = (epoch - self._state["fine_tune_start"]) / max(
+            self.fine_tune_epochs, 1
+        )
+        drops = sum(progress >= b for b in self.fine_tune_lr_boundaries)
+        return base * self.fine_tune_lr_factor**drops
+
+    def _read_lr(self):
+        optimizer = self.model.optimizer
+        # A schedule serialises as a dict; `optimizer.learning_rate` would
+        # give its current value and hide it.
+        if isinstance(optimizer.get_config()["learning_rate"], dict):
+            if self.fine_tune_epochs and self.fine_tune_lr is None:
+                raise ValueError(
+                    "AutoGrow sets the learning rate while fine-tuning, so it "
+                    "needs an optimizer with a constant learning rate (the "
+                    "paper keeps it constant while growing), or an explicit "
+                    "fine_tune_lr."
+                )
+            return None
+        return float(np.asarray(optimizer.learning_rate))
+
+    def _set_lr(self, value):
+        self.model.optimizer.learning_rate.assign(value)
+
+    # --- reporting ---------------------------------------------------------
+
+    def _write_scalars(self, epoch):
+        if self._writer is None:
+            return
+        with self._writer.as_default():
+            for stage, depth in enumerate(self.model.spec.depths):
+                tf.summary.scalar(f"growth/depth_stage{stage + 1}", depth, step=epoch)
+            tf.summary.scalar(
+                "growth/params", self.model.body.count_params(), step=epoch
+            )
+        self._writer.flush()
+
+    def get_config(self):
+        return {
+            "growth_period": self.growth_period,
+            "policy": self.policy,
+            "patience": self.patience,
+            "min_delta": self.min_delta,
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "initializer": self.initializer,
+            "initializer_scale": self.initializer_scale,
+            "max_depths": None if self.max_depths is None else list(self.max_depths),
+            "fine_tune_epochs": self.fine_tune_epochs,
+            "fine_tune_lr": self.fine_tune_lr,
+            "fine_tune_lr_factor": self.fine_tune_lr_factor,
+            "fine_tune_lr_boundaries": list(self.fine_tune_lr_boundaries),
+            "convergence_patience": self.convergence_patience,
+            "on_stop": self.on_stop,
+            "adam_init_max_epochs": self.adam_init_max_epochs,
+            "adam_init_learning_rate": self.adam_init_learning_rate,
+            "seed": self.seed,
+            "log_dir": self.log_dir,
+            "verbose": self.verbose,
+        }

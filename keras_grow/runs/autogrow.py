@@ -1,0 +1,203 @@
+"""An AutoGrow run: a config (with named presets) and `run`."""
+
+import dataclasses
+import os
+import time
+
+import keras
+
+import keras_grow as kg
+from keras_grow.callbacks.autogrow import tensorboard_available
+from keras_grow.runs import plots
+from keras_grow.runs import training
+from keras_grow.runs import workdir as workdir_lib
+from keras_grow.runs.progress import EpochLine
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoGrowConfig:
+    """Everything an AutoGrow run depends on (written to config.json).
+
+    Data: `dataset`, `take` (training examples; `None` for all),
+    `validation_fraction`, `decide_on` ("validation", or "test" as the
+    authors), `augment`, `batch_size`. Net: `initial` (notation), `widths`.
+    Optimiser: `learning_rate` (constant while growing), `momentum`,
+    `weight_decay` (PyTorch-style). AutoGrow: the callback's arguments.
+    Run: `max_epochs` (a cap for fit; AutoGrow normally ends earlier),
+    `seed`, `jit_compile`, `export`.
+    """
+
+    dataset: str = "fashion_mnist_sample"
+    take: int | None = None
+    validation_fraction: float = 0.1
+    decide_on: str = "validation"
+    augment: bool = True
+    batch_size: int = 128
+    initial: str = "Basic3ResNet-1-1-1"
+    widths: tuple | None = None
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    growth_period: int = 3
+    policy: str = "periodic"
+    patience: int = 30
+    min_delta: float = 0.0005
+    initializer: str = "gaussian"
+    initializer_scale: float = 1.0
+    max_depths: tuple | None = None
+    fine_tune_epochs: int = 40
+    convergence_patience: int | None = None
+    on_stop: str = "keep"
+    max_epochs: int = 500
+    seed: int = 0
+    jit_compile: bool = False
+    export: bool = True
+
+
+_PAPER = dict(
+    growth_period=3,
+    patience=100,
+    min_delta=0.0005,
+    batch_size=128,
+    fine_tune_epochs=200,
+    max_epochs=3000,
+    decide_on="test",
+)
+
+# Named configurations. The paper's need a GPU and the data; the fmnist_*
+# ones finish in minutes on 2 CPU cores.
+PRESETS = {
+    "cifar10_basic3resnet": AutoGrowConfig(
+        dataset="cifar10", initial="Basic3ResNet-1-1-1", learning_rate=0.1, **_PAPER
+    ),
+    "cifar10_plain3net": AutoGrowConfig(
+        dataset="cifar10", initial="Plain3Net-1-1-1", learning_rate=0.01, **_PAPER
+    ),
+    "cifar100_basic3resnet": AutoGrowConfig(
+        dataset="cifar100", initial="Basic3ResNet-1-1-1", learning_rate=0.1, **_PAPER
+    ),
+    "cifar100_plain3net": AutoGrowConfig(
+        dataset="cifar100", initial="Plain3Net-1-1-1", learning_rate=0.01, **_PAPER
+    ),
+    "imagenet_basic4resnet": AutoGrowConfig(
+        dataset="imagenet2012",
+        initial="Basic4ResNet-1-1-1-1",
+        learning_rate=0.1,
+        batch_size=256,
+        growth_period=3,
+        patience=30,
+        min_delta=0.0005,
+        fine_tune_epochs=90,
+        max_epochs=1000,
+        decide_on="test",
+        augment=False,
+    ),
+    # Fashion-MNIST sample (5400 train / 600 validation), narrow stages.
+    "fmnist_small": AutoGrowConfig(
+        widths=(8, 16, 32),
+        learning_rate=0.05,
+        growth_period=1,
+        patience=3,
+        min_delta=0.005,
+        fine_tune_epochs=6,
+        max_epochs=60,
+    ),
+    # A few seconds: the smoke test.
+    "fmnist_tiny": AutoGrowConfig(
+        take=256,
+        widths=(4, 8, 8),
+        batch_size=64,
+        learning_rate=0.05,
+        growth_period=1,
+        patience=1,
+        min_delta=0.5,
+        fine_tune_epochs=2,
+        max_epochs=12,
+        max_depths=(2, 2, 2),
+    ),
+}
+
+
+def resolve(preset, **overrides):
+    """The preset's config with `overrides` (unknown fields raise)."""
+    if preset not in PRESETS:
+        raise ValueError(f"Unknown preset {preset!r}; known: {sorted(PRESETS)}.")
+    fields = {f.name for f in dataclasses.fields(AutoGrowConfig)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"Unknown config fields {unknown}; known: {sorted(fields)}.")
+    return dataclasses.replace(PRESETS[preset], **overrides)
+
+
+def run(config, workdir):
+    """Runs AutoGrow on `config`; writes everything into `workdir`.
+
+    Writes config.json, history.csv (with the architecture per epoch),
+    growth_log.json, found_spec.json, autogrow.png, model.keras, serving/
+    and result.json.
+
+    Returns:
+        dict. The result: found notation, parameters, test accuracy, best
+        monitored accuracy, epochs, wall time.
+    """
+    training.check_decide_on(config.decide_on)
+    workdir_lib.prepare(workdir, config)
+    keras.utils.set_random_seed(config.seed)
+    info, train, monitored, test = training.load_splits(config)
+    model = kg.GrowableModel(training.make_spec(config, info, config.initial))
+    training.compile_model(model, config)
+    autogrow = kg.callbacks.AutoGrow(
+        growth_period=config.growth_period,
+        policy=config.policy,
+        patience=config.patience,
+        min_delta=config.min_delta,
+        initializer=config.initializer,
+        initializer_scale=config.initializer_scale,
+        max_depths=config.max_depths,
+        fine_tune_epochs=config.fine_tune_epochs,
+        convergence_patience=config.convergence_patience,
+        on_stop=config.on_stop,
+        adam_init_data=train if config.initializer == "adam" else None,
+        seed=config.seed,
+        log_dir=os.path.join(workdir, "tensorboard")
+        if tensorboard_available()
+        else None,
+    )
+    history_path = os.path.join(workdir, "history.csv")
+    callbacks = [
+        EpochLine(config.max_epochs),
+        keras.callbacks.CSVLogger(history_path),
+        autogrow,
+    ]
+    start = time.perf_counter()
+    history = model.fit(
+        train,
+        validation_data=monitored,
+        epochs=config.max_epochs,
+        callbacks=callbacks,
+        verbose=0,
+        shuffle=False,
+    )
+    _, test_accuracy = model.evaluate(test, verbose=0)
+    seconds = time.perf_counter() - start
+    training.save_outcome(model, workdir, config.export)
+    plots.plot_autogrow(
+        plots.read_history(history_path),
+        model.growth_log,
+        os.path.join(workdir, "autogrow.png"),
+        title=f"{config.initial} -> {model.spec.notation}",
+    )
+    result = {
+        "found": model.spec.notation,
+        "depths": list(model.spec.depths),
+        "params": model.body.count_params(),
+        "test_accuracy": float(test_accuracy),
+        "best_monitored_accuracy": max(history.history["val_accuracy"]),
+        "epochs": len(history.history["loss"]),
+        "finished": autogrow.phase == "done",
+        "growths": sum(e["kind"] == "grow" for e in model.growth_log),
+        "wall_seconds": round(seconds, 1),
+        "seed": config.seed,
+    }
+    workdir_lib.write_json(os.path.join(workdir, "result.json"), result)
+    return result

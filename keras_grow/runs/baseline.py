@@ -1,0 +1,87 @@
+"""A fixed spec trained from scratch with a staircase learning rate."""
+
+import dataclasses
+import os
+import time
+
+import keras
+
+import keras_grow as kg
+from keras_grow.runs import training
+from keras_grow.runs import workdir as workdir_lib
+from keras_grow.runs.progress import EpochLine
+
+
+@dataclasses.dataclass(frozen=True)
+class BaselineConfig:
+    """A from-scratch run: same data pipeline and optimiser as AutoGrow's.
+
+    The learning rate is `learning_rate`, x0.1 at 1/2 and 3/4 of `epochs`.
+    """
+
+    spec: str = "Basic3ResNet-1-1-1"
+    dataset: str = "fashion_mnist_sample"
+    take: int | None = None
+    validation_fraction: float = 0.1
+    decide_on: str = "validation"
+    augment: bool = True
+    batch_size: int = 128
+    widths: tuple | None = None
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    epochs: int = 20
+    seed: int = 0
+    jit_compile: bool = False
+    export: bool = False
+
+
+def staircase(base, epochs, factor=0.1, boundaries=(0.5, 0.75)):
+    """The fine-tune schedule as a function epoch -> learning rate."""
+
+    def learning_rate(epoch, current=None):
+        drops = sum(epoch / epochs >= b for b in boundaries)
+        return base * factor**drops
+
+    return learning_rate
+
+
+def run(config, workdir):
+    """Trains `config.spec` from scratch; writes history, result, model."""
+    training.check_decide_on(config.decide_on)
+    workdir_lib.prepare(workdir, config)
+    keras.utils.set_random_seed(config.seed)
+    info, train, monitored, test = training.load_splits(config)
+    model = kg.GrowableModel(training.make_spec(config, info, config.spec))
+    training.compile_model(model, config)
+    history_path = os.path.join(workdir, "history.csv")
+    callbacks = [
+        EpochLine(config.epochs),
+        keras.callbacks.CSVLogger(history_path),
+        keras.callbacks.LearningRateScheduler(
+            staircase(config.learning_rate, config.epochs)
+        ),
+    ]
+    start = time.perf_counter()
+    history = model.fit(
+        train,
+        validation_data=monitored,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        verbose=0,
+        shuffle=False,
+    )
+    _, test_accuracy = model.evaluate(test, verbose=0)
+    seconds = time.perf_counter() - start
+    training.save_outcome(model, workdir, config.export)
+    result = {
+        "spec": model.spec.notation,
+        "params": model.body.count_params(),
+        "test_accuracy": float(test_accuracy),
+        "best_monitored_accuracy": max(history.history["val_accuracy"]),
+        "epochs": config.epochs,
+        "wall_seconds": round(seconds, 1),
+        "seed": config.seed,
+    }
+    workdir_lib.write_json(os.path.join(workdir, "result.json"), result)
+    return result

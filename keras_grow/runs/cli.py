@@ -1,0 +1,73 @@
+"""absl flags for a run config: one flag per field, overriding a preset."""
+
+import dataclasses
+import types
+import typing
+
+from absl import flags
+
+
+def _base_type(annotation):
+    """(type without None, whether None is allowed)."""
+    if (
+        isinstance(annotation, types.UnionType)
+        or typing.get_origin(annotation) is typing.Union
+    ):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0], True
+    return annotation, False
+
+
+def parse_value(text, annotation):
+    """Parses a flag's text for a field annotated `annotation`.
+
+    `none` gives None where allowed; tuples are comma-separated integers;
+    booleans accept true/false/1/0/yes/no.
+
+    Raises:
+        ValueError: naming the text and the expected type.
+    """
+    base, nullable = _base_type(annotation)
+    if nullable and text.strip().lower() == "none":
+        return None
+    try:
+        if base is bool:
+            lowered = text.strip().lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return lowered in ("true", "1", "yes")
+        if base is tuple:
+            return tuple(int(part) for part in text.split(","))
+        return base(text)
+    except ValueError:
+        raise ValueError(
+            f"Cannot read {text!r} as {getattr(base, '__name__', base)}"
+            + (" (or 'none')" if nullable else "")
+            + "."
+        ) from None
+
+
+def define_config_flags(config_class, flag_values=flags.FLAGS):
+    """Defines `--<field>` for every field of `config_class` (default unset)."""
+    hints = typing.get_type_hints(config_class)
+    for field in dataclasses.fields(config_class):
+        base, nullable = _base_type(hints[field.name])
+        flags.DEFINE_string(
+            field.name,
+            None,
+            f"Overrides the preset's {field.name} ({getattr(base, '__name__', base)}"
+            + (", or none" if nullable else "")
+            + ").",
+            flag_values=flag_values,
+        )
+
+
+def overrides(config_class, flag_values=flags.FLAGS):
+    """{field: parsed value} for every field flag given on the command line."""
+    hints = typing.get_type_hints(config_class)
+    result = {}
+    for field in dataclasses.fields(config_class):
+        text = flag_values[field.name].value
+        if text is not None:
+            result[field.name] = parse_value(text, hints[field.name])
+    return result

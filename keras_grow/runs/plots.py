@@ -1,0 +1,78 @@
+"""PNG plots of runs (matplotlib, imported only when a plot is drawn)."""
+
+import csv
+
+from absl import logging
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logging.warning(
+            "matplotlib is not installed: no plot. `pip install keras-grow[plots]`."
+        )
+        return None
+    return plt
+
+
+def read_history(path):
+    """Reads a CSVLogger file into `{column: [float, ...]}`."""
+    with open(path) as handle:
+        rows = list(csv.DictReader(handle))
+    return {key: [float(row[key]) for row in rows] for key in rows[0]} if rows else {}
+
+
+def plot_autogrow(history, growth_log, path, title=""):
+    """Depth per stage and validation accuracy against epoch, growth marked.
+
+    Args:
+        history: dict. `read_history` of a run with `EpochLine` columns.
+        growth_log: list of dict. `model.growth_log`.
+        path: str. The PNG to write.
+        title: str. Figure title.
+
+    Returns:
+        bool. Whether a plot was written.
+    """
+    plt = _pyplot()
+    if plt is None or not history:
+        return False
+    epochs = [int(e) + 1 for e in history["epoch"]]
+    stages = sorted(k for k in history if k.startswith("depth_stage"))
+    figure, (depth_axis, accuracy_axis) = plt.subplots(
+        2, 1, figsize=(8, 6), sharex=True
+    )
+    for key in stages:
+        depth_axis.step(epochs, history[key], where="post", label=key.replace("_", " "))
+    depth_axis.set_ylabel("sub-modules")
+    depth_axis.yaxis.get_major_locator().set_params(integer=True)
+    depth_axis.legend(loc="upper left")
+    for key in ("accuracy", "val_accuracy"):
+        if key in history:
+            accuracy_axis.plot(epochs, history[key], label=key)
+    accuracy_axis.set_ylabel("accuracy")
+    accuracy_axis.set_xlabel("epoch")
+    accuracy_axis.legend(loc="lower right")
+    styles = {
+        "grow": ("tab:green", ":"),
+        "stop_stage": ("tab:red", "--"),
+        "fine_tune": ("black", "-"),
+    }
+    for event in growth_log:
+        if event.get("kind") in styles and event.get("epoch") is not None:
+            color, line = styles[event["kind"]]
+            x = event["epoch"] + (2 if event["kind"] == "grow" else 1)
+            for axis in (depth_axis, accuracy_axis):
+                axis.axvline(x, color=color, linestyle=line, alpha=0.4, linewidth=1)
+    depth_axis.set_title(
+        f"{title}\ngreen: growth, red: a stage stops, black: fine-tuning starts",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return True

@@ -1,0 +1,51 @@
+"""`EpochLine`: one progress line per epoch, with the current architecture."""
+
+import time
+
+import keras
+
+
+class EpochLine(keras.callbacks.Callback):
+    """Prints one line per epoch and adds the architecture to the logs.
+
+    The architecture in use *during* the epoch goes into the logs as
+    numbers (`params`, `depth_stage1`, ...), so `keras.callbacks.CSVLogger`
+    placed after this callback writes it into the history. Put it before
+    any growth callback.
+
+    Args:
+        total_epochs: int or `None`. Shown as `epoch 5/40`.
+        print_fn: callable. Defaults to `print`.
+    """
+
+    def __init__(self, total_epochs=None, print_fn=print):
+        super().__init__()
+        self.total_epochs = total_epochs
+        self.print_fn = print_fn
+        self._begin = None
+        self._notation = None
+        self._numbers = {}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        spec = self.model.spec
+        self._begin = time.perf_counter()
+        self._notation = spec.notation
+        self._numbers = {"params": self.model.body.count_params()}
+        for stage, depth in enumerate(getattr(spec, "depths", ())):
+            self._numbers[f"depth_stage{stage + 1}"] = depth
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        seconds = time.perf_counter() - self._begin
+        metrics = " - ".join(
+            f"{key}: {value:.4f}"
+            for key, value in logs.items()
+            if key in ("loss", "accuracy", "val_loss", "val_accuracy")
+        )
+        total = f"/{self.total_epochs}" if self.total_epochs else ""
+        self.print_fn(
+            f"epoch {epoch + 1}{total} {self._notation} "
+            f"({self._numbers['params']:,} params) - {metrics} - {seconds:.1f}s"
+        )
+        logs.update(self._numbers)

@@ -1,0 +1,79 @@
+"""Pieces every run shares: data splits, spec, compile, saving the outcome."""
+
+import os
+
+import keras
+
+import keras_grow as kg
+from keras_grow.runs import workdir as workdir_lib
+
+
+def load_splits(config):
+    """(info, train, monitor_split, test) datasets for a run config.
+
+    The monitored split is the held-out validation split by default;
+    `config.decide_on == "test"` monitors the test split, as the AutoGrow
+    authors did (for reproducing their numbers only).
+    """
+    info = kg.data.info(config.dataset)
+
+    def load(split, **kwargs):
+        return kg.data.load(
+            config.dataset,
+            split,
+            config.batch_size,
+            seed=config.seed,
+            validation_fraction=config.validation_fraction,
+            **kwargs,
+        )
+
+    train_split = "train+validation" if config.decide_on == "test" else "train"
+    train = load(train_split, take=config.take, augment=config.augment)
+    monitored = load("test" if config.decide_on == "test" else "validation")
+    test = load("test")
+    return info, train, monitored, test
+
+
+def make_spec(config, info, notation):
+    extra = {"widths": tuple(config.widths)} if config.widths else {}
+    return kg.specs.parse(
+        notation,
+        info.input_shape,
+        info.num_classes,
+        input_mean=info.mean,
+        input_std=info.std,
+        weight_decay=config.weight_decay,
+        **extra,
+    )
+
+
+def compile_model(model, config, learning_rate=None):
+    model.compile(
+        optimizer=keras.optimizers.SGD(
+            config.learning_rate if learning_rate is None else learning_rate,
+            momentum=config.momentum,
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=config.jit_compile,
+    )
+    return model
+
+
+def check_decide_on(value):
+    if value not in ("validation", "test"):
+        raise ValueError(
+            f"`decide_on` must be 'validation' or 'test'; received {value!r}."
+        )
+
+
+def save_outcome(model, workdir, export):
+    """Writes growth_log.json, found_spec.json, model.keras, serving/."""
+    workdir_lib.write_json(os.path.join(workdir, "growth_log.json"), model.growth_log)
+    workdir_lib.write_json(
+        os.path.join(workdir, "found_spec.json"),
+        {"notation": model.spec.notation, "spec": model.spec.to_dict()},
+    )
+    model.save(os.path.join(workdir, "model.keras"))
+    if export:
+        model.export_serving(os.path.join(workdir, "serving"), overwrite=True)

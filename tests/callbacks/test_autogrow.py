@@ -1,0 +1,387 @@
+"""AutoGrow: decisions driven with scripted logs, initialisers on real
+graphs, one real fit on the embedded sample."""
+
+import glob
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_grow as kg
+from tests.conftest import compile_sgd
+from tests.helpers import images
+from tests.helpers import infer
+from tests.helpers import infer_live
+from tests.helpers import randomize_norms
+
+MNIST = (28, 28, 1)
+
+
+def _model(notation="Basic3ResNet-1-1-1", learning_rate=0.1):
+    spec = kg.specs.parse(notation, MNIST, 10, widths=(4, 8, 8))
+    return compile_sgd(kg.GrowableModel(spec), learning_rate=learning_rate)
+
+
+def _drive(callback, model, values, key="val_accuracy", start=0):
+    """Runs the epoch hooks with scripted monitored values; stops like fit."""
+    callback.set_model(model)
+    if start == 0:
+        callback.on_train_begin()
+    trace = []
+    for epoch, value in enumerate(values, start=start):
+        callback.on_epoch_begin(epoch)
+        lr = float(np.asarray(model.optimizer.learning_rate))
+        callback.on_epoch_end(epoch, {key: value, "accuracy": 0.5})
+        trace.append((epoch, model.spec.notation, callback.phase, lr))
+        if model.stop_training:
+            break
+    return trace
+
+
+def _events(model, kind):
+    return [(e["epoch"], e.get("stage")) for e in model.growth_log if e["kind"] == kind]
+
+
+SCRIPT = [0.5, 0.6, 0.7, 0.75, 0.751, 0.752, 0.8, 0.8, 0.8, 0.8] + [0.8] * 8
+
+
+def test_round_robin_stopping_and_fine_tune_schedule():
+    model = _model()
+    callback = kg.callbacks.AutoGrow(
+        growth_period=1,
+        patience=2,
+        min_delta=0.01,
+        fine_tune_epochs=4,
+        initializer="zero",
+        verbose=0,
+    )
+    trace = _drive(callback, model, SCRIPT)
+    # Round robin over growing stages: 0, 1, 2, 0, 1, then 1 stops.
+    assert _events(model, "grow") == [
+        (0, 0),
+        (1, 1),
+        (2, 2),
+        (3, 0),
+        (4, 1),
+        (5, 2),
+        (6, 0),
+        (7, 2),
+        (8, 0),
+    ]
+    # At epoch 5 the running best rose 0.752 - 0.75 < 0.01 over J=2 epochs:
+    # stage 1 (grown at epoch 4) stops and keeps that block (depth 3).
+    assert _events(model, "stop_stage") == [(5, 1), (8, 2), (9, 0)]
+    assert model.spec.notation == "Basic3ResNet-5-3-4"
+    stop = [e for e in model.growth_log if e["kind"] == "stop_stage"][0]
+    assert stop["decided_by"]["best_now"] == pytest.approx(0.752)
+    assert stop["decided_by"]["best_then"] == pytest.approx(0.75)
+    assert stop["spec_notation"] == "Basic3ResNet-3-3-2"
+    # Fine-tune epochs 10..13: LR reset to 0.1, x0.1 at 1/2 and at 3/4.
+    fine = [(epoch, lr) for epoch, _, phase, lr in trace if epoch >= 10]
+    assert [epoch for epoch, _ in fine] == [10, 11, 12, 13]
+    np.testing.assert_allclose(
+        [lr for _, lr in fine], [0.1, 0.1, 0.01, 0.001], rtol=1e-5
+    )
+    assert model.stop_training and callback.phase == "done"
+    assert trace[-1][0] == 13
+
+
+def test_learning_rate_is_constant_while_growing_and_reset_for_fine_tune():
+    model = _model(learning_rate=0.05)
+    callback = kg.callbacks.AutoGrow(
+        growth_period=2,
+        patience=1,
+        min_delta=1.0,
+        fine_tune_epochs=2,
+        initializer="zero",
+        verbose=0,
+    )
+    trace = _drive(callback, model, [0.1] * 4)
+    # Two growths, two new optimizers: the learning rate stayed constant.
+    assert len(_events(model, "grow")) == 2
+    assert {round(lr, 6) for _, _, _, lr in trace} == {0.05}
+    model.optimizer.learning_rate.assign(0.0001)  # e.g. a user's LR callback
+    trace = _drive(callback, model, [0.1] * 10, start=4)
+    start = callback.get_state()["fine_tune_start"]
+    fine = [lr for epoch, _, _, lr in trace if epoch >= start]
+    assert fine == pytest.approx([0.05, 0.005])  # reset to the initial LR
+
+
+def test_max_depths_stop_a_stage():
+    model = _model()
+    callback = kg.callbacks.AutoGrow(
+        growth_period=1,
+        patience=50,
+        max_depths=(2, 1, 3),
+        fine_tune_epochs=0,
+        initializer="zero",
+        verbose=0,
+    )
+    _drive(callback, model, [0.1 * i for i in range(1, 20)])
+    assert model.spec.depths == (2, 1, 3)
+    stops = [e for e in model.growth_log if e["kind"] == "stop_stage"]
+    assert {e["reason"] for e in stops} == {"max_depth"}
+    assert model.stop_training  # fine_tune_epochs=0 ends at once
+
+
+def test_convergent_policy_grows_only_on_a_plateau():
+    model = _model()
+    callback = kg.callbacks.AutoGrow(
+        policy="convergent",
+        growth_period=2,
+        convergence_patience=2,
+        patience=100,
+        min_delta=0.01,
+        initializer="zero",
+        verbose=0,
+    )
+    values = [0.1, 0.2, 0.3, 0.4, 0.4, 0.4, 0.5, 0.6, 0.6, 0.6]
+    _drive(callback, model, values)
+    # Plateaus (no gain >= 0.01 over 2 epochs) end at epochs 5 and 9.
+    assert [epoch for epoch, _ in _events(model, "grow")] == [5, 9]
+
+
+def test_convergent_policy_with_fixed_long_period():
+    model = _model()
+    callback = kg.callbacks.AutoGrow(
+        policy="convergent",
+        growth_period=4,
+        patience=100,
+        initializer="zero",
+        verbose=0,
+    )
+    _drive(callback, model, [0.1 * i for i in range(12)])
+    assert [epoch for epoch, _ in _events(model, "grow")] == [3, 7, 11]
+
+
+def test_missing_metric_warns_with_available_keys_and_does_not_stop(caplog):
+    model = _model()
+    callback = kg.callbacks.AutoGrow(
+        growth_period=1, patience=1, min_delta=0.5, initializer="zero", verbose=0
+    )
+    with caplog.at_level("WARNING"):
+        _drive(callback, model, [0.5] * 4, key="val_acc")
+    assert "`val_accuracy` is not in the logs" in caplog.text
+    assert "accuracy, val_acc" in caplog.text
+    assert _events(model, "stop_stage") == []
+    assert len(_events(model, "grow")) == 4
+
+
+def test_on_stop_remove_deletes_the_stopped_stages_last_block():
+    model = _model()
+    callback = kg.callbacks.AutoGrow(
+        growth_period=1,
+        patience=1,
+        min_delta=0.5,
+        on_stop="remove",
+        fine_tune_epochs=0,
+        initializer="zero",
+        verbose=0,
+    )
+    _drive(callback, model, [0.5] * 6)
+    assert model.spec.notation == "Basic3ResNet-1-1-1"
+    assert _events(model, "stop_stage") == [(1, 0), (2, 1), (3, 2)]
+
+
+def test_state_round_trip_resumes_identically():
+    values = SCRIPT[:12]
+    reference = _model()
+    kwargs = dict(
+        growth_period=1,
+        patience=2,
+        min_delta=0.01,
+        fine_tune_epochs=4,
+        initializer="zero",
+        verbose=0,
+    )
+    _drive(kg.callbacks.AutoGrow(**kwargs), reference, values)
+
+    model = _model()
+    first = kg.callbacks.AutoGrow(**kwargs)
+    _drive(first, model, values[:6])
+    state = first.get_state()
+    import json
+
+    resumed = kg.callbacks.AutoGrow(**kwargs)
+    resumed.set_state(json.loads(json.dumps(state)))
+    resumed.set_model(model)
+    resumed.on_train_begin()  # must not reset the restored state
+    _drive(resumed, model, values[6:], start=6)
+    assert model.spec == reference.spec
+    strip = [{k: v for k, v in e.items() if k != "seconds"} for e in model.growth_log]
+    expect = [
+        {k: v for k, v in e.items() if k != "seconds"} for e in reference.growth_log
+    ]
+    assert strip == expect
+
+
+def test_zero_initializer_growth_preserves_function():
+    model = _model()
+    randomize_norms(model)
+    x = images(MNIST)
+    before = infer_live(model, x)
+    callback = kg.callbacks.AutoGrow(growth_period=1, initializer="zero", verbose=0)
+    _drive(callback, model, [0.1, 0.2])
+    assert model.spec.notation == "Basic3ResNet-2-2-1"
+    np.testing.assert_array_equal(infer(model, x), before)
+
+
+@pytest.mark.parametrize("initializer", ["gaussian", "uniform"])
+def test_random_initializers_set_only_the_last_norm(initializer):
+    spec = kg.specs.parse("Basic3ResNet-1-1-1", MNIST, 10, widths=(96, 8, 8))
+    model = compile_sgd(kg.GrowableModel(spec))
+    callback = kg.callbacks.AutoGrow(
+        growth_period=1,
+        initializer=initializer,
+        initializer_scale=0.5,
+        seed=3,
+        verbose=0,
+    )
+    _drive(callback, model, [0.1])
+    bn = model.body.get_layer("stage1_block2_bn2")
+    values = np.concatenate([bn.gamma.numpy(), bn.beta.numpy()])  # 192 draws
+    assert abs(values.std() - 0.5) < 0.1 and abs(values.mean()) < 0.12
+    other = model.body.get_layer("stage1_block2_bn1")
+    np.testing.assert_array_equal(other.gamma.numpy(), 1.0)
+
+
+@pytest.mark.slow
+def test_adam_initializer_trains_only_the_new_norm(sample_arrays):
+    x, y = sample_arrays
+    data = tf.data.Dataset.from_tensor_slices((x[:128], y[:128])).batch(32)
+    model = _model()
+    model.fit(data, epochs=1, verbose=0)
+    optimizer_before = {v.path: v.numpy().copy() for v in model.optimizer.variables}
+    callback = kg.callbacks.AutoGrow(
+        growth_period=1,
+        initializer="adam",
+        adam_init_data=data,
+        adam_init_max_epochs=2,
+        verbose=0,
+    )
+    callback.set_model(model)
+    callback.on_train_begin()
+    model.grow(model.spec)  # no-op growth: snapshot everything after a rebuild
+    snapshot = {v.path: v.numpy().copy() for v in model.body.weights}
+    slots = {v.name: v.numpy().copy() for v in model.optimizer.variables}
+    callback.on_epoch_begin(0)
+    callback.on_epoch_end(0, {"val_accuracy": 0.1, "accuracy": 0.99})
+    assert model.spec.notation == "Basic3ResNet-2-1-1"
+    new_norm = "stage1_block2_bn2"
+    changed = {
+        v.path
+        for v in model.body.weights
+        if v.path in snapshot and not np.array_equal(v.numpy(), snapshot[v.path])
+    }
+    assert changed == set()  # no surviving weight moved
+    bn = model.body.get_layer(new_norm)
+    assert np.abs(bn.gamma.numpy()).max() > 0  # trained away from ZeroInit
+    new_block_others = [
+        layer
+        for layer in model.body.layers
+        if layer.name.startswith("stage1_block2") and layer.name != new_norm
+    ]
+    assert new_block_others  # ... and the rest of the new block kept its init
+    event = [e for e in model.growth_log if e["kind"] == "adam_init"][0]
+    assert event["epochs"] == 2 and event["reached"] is False
+    # The main optimizer's state and step count are untouched.
+    for v in model.optimizer.variables:
+        if v.name in slots:
+            np.testing.assert_array_equal(v.numpy(), slots[v.name])
+    assert int(model.optimizer.iterations.numpy()) == 4
+    assert len(optimizer_before) > 0
+
+
+def test_tensorboard_scalars(tmp_path):
+    model = _model()
+    callback = kg.callbacks.AutoGrow(
+        growth_period=1, initializer="zero", log_dir=str(tmp_path), verbose=0
+    )
+    _drive(callback, model, [0.1, 0.2])
+    tags = {}
+    for path in glob.glob(str(tmp_path / "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                tensor = tf.make_ndarray(value.tensor)
+                tags.setdefault(value.tag, []).append((event.step, float(tensor)))
+    assert tags["growth/depth_stage1"] == [(0, 2.0), (1, 2.0)]
+    assert tags["growth/depth_stage2"] == [(0, 1.0), (1, 2.0)]
+    assert tags["growth/params"][-1][1] == model.body.count_params()
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(growth_period=0), "`growth_period` must be an integer >= 1; received 0"),
+        (dict(policy="eager"), "`policy` must be one of"),
+        (dict(patience=-2), "`patience` must be an integer >= 1; received -2"),
+        (dict(min_delta=-0.1), "`min_delta` must be a number >= 0"),
+        (dict(initializer="he"), "`initializer` must be one of"),
+        (dict(initializer="adam"), "pass adam_init_data"),
+        (dict(max_depths=(2, 0, 2)), "`max_depths entries` must be an integer >= 1"),
+        (dict(fine_tune_epochs=-1), "`fine_tune_epochs` must be an integer >= 0"),
+        (dict(fine_tune_lr_boundaries=(0.8, 0.2)), "increasing fractions"),
+        (dict(on_stop="drop"), "`on_stop` must be one of"),
+        (dict(mode="up"), "`mode` must be one of"),
+    ],
+)
+def test_invalid_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        kg.callbacks.AutoGrow(**kwargs)
+
+
+def test_models_it_cannot_grow_are_rejected_before_training():
+    inputs = keras.Input((4,))
+    plain = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    callback = kg.callbacks.AutoGrow()
+    callback.set_model(plain)
+    with pytest.raises(TypeError, match="grows a keras_grow.GrowableModel"):
+        callback.on_train_begin()
+    vgg = compile_sgd(kg.GrowableModel(kg.specs.parse("VGG11-4", MNIST, 10)))
+    callback.set_model(vgg)
+    with pytest.raises(TypeError, match="grows the depth of a staged net"):
+        callback.on_train_begin()
+    model = _model()
+    callback = kg.callbacks.AutoGrow(max_depths=(2, 2))
+    callback.set_model(model)
+    with pytest.raises(ValueError, match="one entry per stage"):
+        callback.on_train_begin()
+    scheduled = kg.GrowableModel(model.spec)
+    scheduled.compile(
+        optimizer=keras.optimizers.SGD(
+            keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)
+        ),
+        loss="mse",
+    )
+    callback = kg.callbacks.AutoGrow()
+    callback.set_model(scheduled)
+    with pytest.raises(ValueError, match="constant learning rate"):
+        callback.on_train_begin()
+
+
+@pytest.mark.slow
+def test_real_fit_grows_stops_every_stage_and_fine_tunes(capsys):
+    train = kg.data.load("fashion_mnist_sample", "train", 64, take=256)
+    val = kg.data.load("fashion_mnist_sample", "validation", 200, take=200)
+    model = _model(learning_rate=0.05)
+    callback = kg.callbacks.AutoGrow(
+        growth_period=1,
+        patience=1,
+        min_delta=0.5,
+        fine_tune_epochs=2,
+        initializer="gaussian",
+        seed=0,
+    )
+    history = model.fit(
+        train, validation_data=val, epochs=30, verbose=0, callbacks=[callback]
+    )
+    # Every stage grows once, stops at the next boundary (no 50-point gain),
+    # then 2 fine-tune epochs end the run long before epochs=30.
+    assert model.spec.notation == "Basic3ResNet-2-2-2"
+    assert len(history.history["loss"]) == 4 + 2
+    assert callback.phase == "done"
+    assert [e["kind"] for e in model.growth_log].count("stop_stage") == 3
+    assert np.all(np.isfinite(history.history["loss"]))
+    out = capsys.readouterr().out
+    assert "growth done, found Basic3ResNet-2-2-2" in out

@@ -1,0 +1,65 @@
+import dataclasses
+
+import pytest
+from absl import flags
+
+from keras_grow.runs import autogrow
+from keras_grow.runs import baseline
+from keras_grow.runs import cli
+
+
+def test_parse_value_by_annotation():
+    assert cli.parse_value("3", int) == 3
+    assert cli.parse_value("0.5", float) == 0.5
+    assert cli.parse_value("none", int | None) is None
+    assert cli.parse_value("8,16,32", tuple | None) == (8, 16, 32)
+    assert cli.parse_value("False", bool) is False
+    assert cli.parse_value("yes", bool) is True
+    with pytest.raises(ValueError, match=r"Cannot read 'x' as int \(or 'none'\)"):
+        cli.parse_value("x", int | None)
+    with pytest.raises(ValueError, match="Cannot read 'maybe' as bool"):
+        cli.parse_value("maybe", bool)
+
+
+def test_config_flags_override_fields():
+    values = flags.FlagValues()
+    cli.define_config_flags(autogrow.AutoGrowConfig, flag_values=values)
+    values(
+        [
+            "prog",
+            "--growth_period=4",
+            "--widths=4,8,8",
+            "--take=none",
+            "--initializer=zero",
+        ]
+    )
+    overrides = cli.overrides(autogrow.AutoGrowConfig, flag_values=values)
+    assert overrides == {
+        "growth_period": 4,
+        "widths": (4, 8, 8),
+        "take": None,
+        "initializer": "zero",
+    }
+    config = autogrow.resolve("fmnist_small", **overrides)
+    assert config.growth_period == 4 and config.learning_rate == 0.05
+
+
+def test_presets_are_valid_and_resolve_rejects_unknowns():
+    for name, config in autogrow.PRESETS.items():
+        assert dataclasses.is_dataclass(config), name
+        assert config.decide_on in ("validation", "test")
+    paper = autogrow.PRESETS["cifar10_basic3resnet"]
+    assert (paper.growth_period, paper.patience, paper.min_delta) == (3, 100, 0.0005)
+    assert paper.fine_tune_epochs == 200 and paper.batch_size == 128
+    assert autogrow.PRESETS["imagenet_basic4resnet"].patience == 30
+    with pytest.raises(ValueError, match="Unknown preset 'cifar11'"):
+        autogrow.resolve("cifar11")
+    with pytest.raises(ValueError, match=r"Unknown config fields \['epochs'\]"):
+        autogrow.resolve("fmnist_small", epochs=3)
+
+
+def test_staircase_schedule():
+    schedule = baseline.staircase(0.1, 8)
+    assert [round(schedule(e), 6) for e in range(8)] == [0.1] * 4 + [0.01] * 2 + [
+        0.001
+    ] * 2
