@@ -102,6 +102,18 @@ PRESETS = {
         fine_tune_epochs=6,
         max_epochs=60,
     ),
+    # The reproduction study on real data (docs/results/autogrow.md): 2000
+    # training images of the sample, so that ~25 runs fit in an hour.
+    "fmnist_repro": AutoGrowConfig(
+        take=2000,
+        widths=(8, 16, 32),
+        learning_rate=0.05,
+        growth_period=1,
+        patience=3,
+        min_delta=0.005,
+        fine_tune_epochs=6,
+        max_epochs=80,
+    ),
     # A few seconds: the smoke test.
     "fmnist_tiny": AutoGrowConfig(
         take=256,

@@ -76,3 +76,45 @@ def plot_autogrow(history, growth_log, path, title=""):
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return True
+
+
+def plot_study(panels, path):
+    """One panel per study table: test accuracy and found depth per row.
+
+    Args:
+        panels: list of (title, [(row label, accuracies, total depths)]).
+            Depth lists may be empty (a fixed net).
+        path: str. The PNG to write.
+
+    Returns:
+        bool. Whether a plot was written.
+    """
+    import numpy as np
+
+    plt = _pyplot()
+    if plt is None or not panels:
+        return False
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
+    axes = np.atleast_1d(axes)
+    for axis, (title, rows) in zip(axes, panels):
+        labels = [label for label, _, _ in rows]
+        x = np.arange(len(rows))
+        accuracy = [100 * np.mean(acc) for _, acc, _ in rows]
+        accuracy_err = [100 * np.std(acc) for _, acc, _ in rows]
+        axis.errorbar(
+            x - 0.1, accuracy, yerr=accuracy_err, fmt="o", color="tab:blue", capsize=3
+        )
+        axis.set_ylabel("test accuracy (%)", color="tab:blue")
+        axis.set_xticks(x, labels, rotation=20)
+        axis.set_title(title)
+        depth_axis = axis.twinx()
+        depth = [np.mean(d) if d else np.nan for _, _, d in rows]
+        depth_err = [np.std(d) if d else 0 for _, _, d in rows]
+        depth_axis.errorbar(
+            x + 0.1, depth, yerr=depth_err, fmt="s", color="tab:red", capsize=3
+        )
+        depth_axis.set_ylabel("found depth (sub-modules)", color="tab:red")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return True

@@ -1,0 +1,44 @@
+"""The AutoGrow reproduction study on real Fashion-MNIST (see
+docs/results/autogrow.md): initialisers, growth period, subsampling, and
+the found nets trained from scratch. Resumable: finished runs are skipped.
+
+    python -m experiments.autogrow_study --workdir=out/autogrow_study
+"""
+
+import json
+import os
+
+from absl import app
+from absl import flags
+
+from keras_grow.runs import study
+
+flags.DEFINE_string("workdir", "out/autogrow_study", "Where every run writes.")
+flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of the initialiser table.")
+flags.DEFINE_list("few_seeds", ["0", "1"], "Seeds of the other tables.")
+FLAGS = flags.FLAGS
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def main(argv):
+    del argv
+    seeds = tuple(int(s) for s in FLAGS.seeds)
+    few = tuple(int(s) for s in FLAGS.few_seeds)
+    runs = study.grid(seeds, few)
+    study.execute(runs, FLAGS.workdir, ROOT)
+    runs += study.baseline_runs(FLAGS.workdir, seeds)
+    study.execute(runs, FLAGS.workdir, ROOT)
+    rows = study.summarise(runs, FLAGS.workdir)
+    summary = {
+        f"{table}/{row}": entry["results"] for (table, row), entry in rows.items()
+    }
+    with open(os.path.join(FLAGS.workdir, "summary.json"), "w") as handle:
+        json.dump(summary, handle, indent=2)
+    report = study.report(rows, FLAGS.workdir)
+    with open(os.path.join(FLAGS.workdir, "report.md"), "w") as handle:
+        handle.write(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    app.run(main)
