@@ -46,6 +46,7 @@ class AutoGrowConfig:
     initializer_scale: float = 1.0
     max_depths: tuple | None = None
     fine_tune_epochs: int = 40
+    adam_init_max_epochs: int = 10
     convergence_patience: int | None = None
     on_stop: str = "keep"
     max_epochs: int = 500
@@ -170,6 +171,7 @@ def run(config, workdir):
         convergence_patience=config.convergence_patience,
         on_stop=config.on_stop,
         adam_init_data=train if config.initializer == "adam" else None,
+        adam_init_max_epochs=config.adam_init_max_epochs,
         seed=config.seed,
         log_dir=os.path.join(workdir, "tensorboard")
         if tensorboard_available()
