@@ -107,13 +107,14 @@ PRESETS = {
     # training images of the sample, so that ~25 runs fit in an hour.
     "fmnist_repro": AutoGrowConfig(
         take=2000,
-        widths=(8, 16, 32),
+        widths=(4, 8, 16),
         learning_rate=0.05,
         growth_period=1,
         patience=3,
-        min_delta=0.005,
+        min_delta=0.01,
         fine_tune_epochs=6,
-        max_epochs=80,
+        max_epochs=60,
+        adam_init_max_epochs=2,
     ),
     # A few seconds: the smoke test.
     "fmnist_tiny": AutoGrowConfig(
