@@ -16,6 +16,7 @@ from keras_grow.runs import study
 flags.DEFINE_string("workdir", "out/autogrow_study", "Where every run writes.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of the initialiser table.")
 flags.DEFINE_list("few_seeds", ["0", "1"], "Seeds of the other tables.")
+flags.DEFINE_bool("reverse", False, "Take the runs last first (a second worker).")
 FLAGS = flags.FLAGS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -24,10 +25,11 @@ def main(argv):
     del argv
     seeds = tuple(int(s) for s in FLAGS.seeds)
     few = tuple(int(s) for s in FLAGS.few_seeds)
+    order = reversed if FLAGS.reverse else list
     runs = study.grid(seeds, few)
-    study.execute(runs, FLAGS.workdir, ROOT)
+    study.execute(order(runs), FLAGS.workdir, ROOT)
     runs += study.baseline_runs(FLAGS.workdir, seeds)
-    study.execute(runs, FLAGS.workdir, ROOT)
+    study.execute(order(runs), FLAGS.workdir, ROOT)
     rows = study.summarise(runs, FLAGS.workdir)
     summary = {
         f"{table}/{row}": entry["results"] for (table, row), entry in rows.items()

@@ -137,22 +137,43 @@ def read_result(workdir, run):
         return json.load(handle)
 
 
+def _claim(workdir, run):
+    """Creates `<run>.lock` atomically; False if another worker has it."""
+    os.makedirs(workdir, exist_ok=True)
+    try:
+        os.close(
+            os.open(
+                os.path.join(workdir, f"{run.name}.lock"),
+                os.O_CREAT | os.O_EXCL | os.O_WRONLY,
+            )
+        )
+    except FileExistsError:
+        return False
+    return True
+
+
 def execute(runs, workdir, cwd, log=print):
-    """Runs what has no result yet, one after the other."""
+    """Runs what has no result yet, one after the other.
+
+    Several workers may share a work dir (e.g. one with the runs reversed):
+    each run is claimed with a lock file first.
+    """
     for index, run in enumerate(runs):
-        if read_result(workdir, run) is not None:
+        if read_result(workdir, run) is not None or not _claim(workdir, run):
             continue
         command = run.command(workdir)
         log(f"[{index + 1}/{len(runs)}] {' '.join(command)}")
         out_path = os.path.join(workdir, f"{run.name}.log")
-        os.makedirs(workdir, exist_ok=True)
-        with open(out_path, "w") as out:
-            code = subprocess.run(
-                [sys.executable, *command[1:]],
-                cwd=cwd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            ).returncode
+        try:
+            with open(out_path, "w") as out:
+                code = subprocess.run(
+                    [sys.executable, *command[1:]],
+                    cwd=cwd,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                ).returncode
+        finally:
+            os.remove(os.path.join(workdir, f"{run.name}.lock"))
         if code != 0:
             log(f"  failed (exit {code}); see {out_path}")
 

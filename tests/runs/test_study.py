@@ -81,3 +81,9 @@ def test_plot_study_writes_a_png(tmp_path):
         path,
     )
     assert os.path.getsize(path) > 1000
+
+
+def test_a_run_is_claimed_by_one_worker_only(tmp_path):
+    run = study.StudyRun("initializers", "zero", 0, ())
+    assert study._claim(str(tmp_path), run) is True
+    assert study._claim(str(tmp_path), run) is False
