@@ -2,16 +2,12 @@
 
 import dataclasses
 import os
-import time
-
-import keras
 
 import keras_grow as kg
 from keras_grow.callbacks.autogrow import tensorboard_available
 from keras_grow.runs import plots
 from keras_grow.runs import training
 from keras_grow.runs import workdir as workdir_lib
-from keras_grow.runs.progress import EpochLine
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,12 +151,8 @@ def run(config, workdir):
         dict. The result: found notation, parameters, test accuracy, best
         monitored accuracy, epochs, wall time.
     """
-    training.check_decide_on(config.decide_on)
-    workdir_lib.prepare(workdir, config)
-    keras.utils.set_random_seed(config.seed)
-    info, train, monitored, test = training.load_splits(config)
-    model = kg.GrowableModel(training.make_spec(config, info, config.initial))
-    training.compile_model(model, config)
+    setup = training.start(config, workdir, config.initial)
+    model = setup.model
     autogrow = kg.callbacks.AutoGrow(
         growth_period=config.growth_period,
         policy=config.policy,
@@ -172,33 +164,19 @@ def run(config, workdir):
         fine_tune_epochs=config.fine_tune_epochs,
         convergence_patience=config.convergence_patience,
         on_stop=config.on_stop,
-        adam_init_data=train if config.initializer == "adam" else None,
+        adam_init_data=setup.train if config.initializer == "adam" else None,
         adam_init_max_epochs=config.adam_init_max_epochs,
         seed=config.seed,
         log_dir=os.path.join(workdir, "tensorboard")
         if tensorboard_available()
         else None,
     )
-    history_path = os.path.join(workdir, "history.csv")
-    callbacks = [
-        EpochLine(config.max_epochs),
-        keras.callbacks.CSVLogger(history_path),
-        autogrow,
-    ]
-    start = time.perf_counter()
-    history = model.fit(
-        train,
-        validation_data=monitored,
-        epochs=config.max_epochs,
-        callbacks=callbacks,
-        verbose=0,
-        shuffle=False,
+    history, test_accuracy, seconds = training.fit_and_evaluate(
+        setup, config.max_epochs, [autogrow]
     )
-    _, test_accuracy = model.evaluate(test, verbose=0)
-    seconds = time.perf_counter() - start
     training.save_outcome(model, workdir, config.export)
     plots.plot_autogrow(
-        plots.read_history(history_path),
+        plots.read_history(setup.history_path),
         model.growth_log,
         os.path.join(workdir, "autogrow.png"),
         title=f"{config.initial} -> {model.spec.notation}",
@@ -207,7 +185,7 @@ def run(config, workdir):
         "found": model.spec.notation,
         "depths": list(model.spec.depths),
         "params": model.body.count_params(),
-        "test_accuracy": float(test_accuracy),
+        "test_accuracy": test_accuracy,
         "best_monitored_accuracy": max(history.history["val_accuracy"]),
         "epochs": len(history.history["loss"]),
         "finished": autogrow.phase == "done",

@@ -2,14 +2,11 @@
 
 import dataclasses
 import os
-import time
 
 import keras
 
-import keras_grow as kg
 from keras_grow.runs import training
 from keras_grow.runs import workdir as workdir_lib
-from keras_grow.runs.progress import EpochLine
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,36 +45,19 @@ def staircase(base, epochs, factor=0.1, boundaries=(0.5, 0.75)):
 
 def run(config, workdir):
     """Trains `config.spec` from scratch; writes history, result, model."""
-    training.check_decide_on(config.decide_on)
-    workdir_lib.prepare(workdir, config)
-    keras.utils.set_random_seed(config.seed)
-    info, train, monitored, test = training.load_splits(config)
-    model = kg.GrowableModel(training.make_spec(config, info, config.spec))
-    training.compile_model(model, config)
-    history_path = os.path.join(workdir, "history.csv")
-    callbacks = [
-        EpochLine(config.epochs),
-        keras.callbacks.CSVLogger(history_path),
-        keras.callbacks.LearningRateScheduler(
-            staircase(config.learning_rate, config.epochs)
-        ),
-    ]
-    start = time.perf_counter()
-    history = model.fit(
-        train,
-        validation_data=monitored,
-        epochs=config.epochs,
-        callbacks=callbacks,
-        verbose=0,
-        shuffle=False,
+    setup = training.start(config, workdir, config.spec)
+    scheduler = keras.callbacks.LearningRateScheduler(
+        staircase(config.learning_rate, config.epochs)
     )
-    _, test_accuracy = model.evaluate(test, verbose=0)
-    seconds = time.perf_counter() - start
+    history, test_accuracy, seconds = training.fit_and_evaluate(
+        setup, config.epochs, [scheduler]
+    )
+    model = setup.model
     training.save_outcome(model, workdir, config.export)
     result = {
         "spec": model.spec.notation,
         "params": model.body.count_params(),
-        "test_accuracy": float(test_accuracy),
+        "test_accuracy": test_accuracy,
         "best_monitored_accuracy": max(history.history["val_accuracy"]),
         "epochs": config.epochs,
         "wall_seconds": round(seconds, 1),

@@ -1,11 +1,14 @@
 """Pieces every run shares: data splits, spec, compile, saving the outcome."""
 
+import dataclasses
 import os
+import time
 
 import keras
 
 import keras_grow as kg
 from keras_grow.runs import workdir as workdir_lib
+from keras_grow.runs.progress import EpochLine
 
 
 def load_splits(config):
@@ -77,3 +80,53 @@ def save_outcome(model, workdir, export):
     model.save(os.path.join(workdir, "model.keras"))
     if export:
         model.export_serving(os.path.join(workdir, "serving"), overwrite=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSetup:
+    """A compiled model and its data, ready to fit."""
+
+    model: kg.GrowableModel
+    train: object
+    monitored: object
+    test: object
+    workdir: str
+
+    @property
+    def history_path(self):
+        return os.path.join(self.workdir, "history.csv")
+
+
+def start(config, workdir, notation):
+    """Validates, writes config.json, seeds, loads data, builds and compiles."""
+    check_decide_on(config.decide_on)
+    workdir_lib.prepare(workdir, config)
+    keras.utils.set_random_seed(config.seed)
+    info, train, monitored, test = load_splits(config)
+    model = kg.GrowableModel(make_spec(config, info, notation))
+    compile_model(model, config)
+    return RunSetup(model, train, monitored, test, workdir)
+
+
+def fit_and_evaluate(setup, epochs, callbacks):
+    """Fits with a progress line and history.csv, then evaluates on test.
+
+    Returns:
+        (keras History, test accuracy, wall seconds of fit + evaluate).
+    """
+    all_callbacks = [
+        EpochLine(epochs),
+        keras.callbacks.CSVLogger(setup.history_path),
+        *callbacks,
+    ]
+    begin = time.perf_counter()
+    history = setup.model.fit(
+        setup.train,
+        validation_data=setup.monitored,
+        epochs=epochs,
+        callbacks=all_callbacks,
+        verbose=0,
+        shuffle=False,  # the tf.data pipeline shuffles
+    )
+    _, test_accuracy = setup.model.evaluate(setup.test, verbose=0)
+    return history, float(test_accuracy), time.perf_counter() - begin
