@@ -25,7 +25,10 @@ def main(argv):
     del argv
     seeds = tuple(int(s) for s in FLAGS.seeds)
     few = tuple(int(s) for s in FLAGS.few_seeds)
-    order = reversed if FLAGS.reverse else list
+
+    def order(runs):
+        return list(reversed(runs)) if FLAGS.reverse else list(runs)
+
     runs = study.grid(seeds, few)
     study.execute(order(runs), FLAGS.workdir, ROOT)
     runs += study.baseline_runs(FLAGS.workdir, seeds)
