@@ -1,0 +1,20 @@
+import keras_grow as kg
+from keras_grow.runs import EpochLine
+
+
+def test_epoch_line_prints_the_spec_and_logs_the_architecture():
+    model = kg.GrowableModel(
+        kg.specs.parse("Basic3ResNet-1-1-1", (28, 28, 1), 10, widths=(4, 8, 8))
+    )
+    lines = []
+    line = EpochLine(total_epochs=5, print_fn=lines.append)
+    line.set_model(model)
+    line.on_epoch_begin(0)
+    model.grow(model.spec.with_block_added(2))  # a growth at the epoch's end
+    logs = {"loss": 1.0, "accuracy": 0.5, "val_accuracy": 0.4}
+    line.on_epoch_end(0, logs)
+    assert lines[0].startswith("epoch 1/5 Basic3ResNet-1-1-1 (")
+    assert "val_accuracy: 0.4000" in lines[0]
+    # The architecture used *during* the epoch, not the grown one.
+    assert logs["depth_stage3"] == 1 and logs["depth_stage1"] == 1
+    assert logs["params"] < model.body.count_params()
