@@ -107,6 +107,8 @@ def plot_study(panels, path):
         axis.set_ylabel("test accuracy (%)", color="tab:blue")
         axis.set_xticks(x, labels, rotation=20)
         axis.set_title(title)
+        if not any(d for _, _, d in rows):
+            continue  # fixed nets: no found depth to show
         depth_axis = axis.twinx()
         depth = [np.mean(d) if d else np.nan for _, _, d in rows]
         depth_err = [np.std(d) if d else 0 for _, _, d in rows]
