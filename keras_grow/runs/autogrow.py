@@ -11,29 +11,16 @@ from keras_grow.runs import workdir as workdir_lib
 
 
 @dataclasses.dataclass(frozen=True)
-class AutoGrowConfig:
+class AutoGrowConfig(training.RunConfig):
     """Everything an AutoGrow run depends on (written to config.json).
 
-    Data: `dataset`, `take` (training examples; `None` for all),
-    `validation_fraction`, `decide_on` ("validation", or "test" as the
-    authors), `augment`, `batch_size`. Net: `initial` (notation), `widths`.
-    Optimiser: `learning_rate` (constant while growing), `momentum`,
-    `weight_decay` (PyTorch-style). AutoGrow: the callback's arguments.
-    Run: `max_epochs` (a cap for fit; AutoGrow normally ends earlier),
-    `seed`, `jit_compile`, `export`.
+    The shared fields are `training.RunConfig`'s (the learning rate stays
+    constant while growing). Net: `initial` (notation). AutoGrow: the
+    callback's arguments. `max_epochs` caps fit; AutoGrow normally ends
+    the run earlier.
     """
 
-    dataset: str = "fashion_mnist_sample"
-    take: int | None = None
-    validation_fraction: float = 0.1
-    decide_on: str = "validation"
-    augment: bool = True
-    batch_size: int = 128
     initial: str = "Basic3ResNet-1-1-1"
-    widths: tuple | None = None
-    learning_rate: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
     growth_period: int = 3
     policy: str = "periodic"
     patience: int = 30
@@ -46,9 +33,6 @@ class AutoGrowConfig:
     convergence_patience: int | None = None
     on_stop: str = "keep"
     max_epochs: int = 500
-    seed: int = 0
-    jit_compile: bool = False
-    export: bool = True
 
 
 _PAPER = dict(

@@ -10,26 +10,14 @@ from keras_grow.runs import workdir as workdir_lib
 
 
 @dataclasses.dataclass(frozen=True)
-class BaselineConfig:
-    """A from-scratch run: same data pipeline and optimiser as AutoGrow's.
+class BaselineConfig(training.RunConfig):
+    """A from-scratch run: the shared fields are `training.RunConfig`'s.
 
     The learning rate is `learning_rate`, x0.1 at 1/2 and 3/4 of `epochs`.
     """
 
     spec: str = "Basic3ResNet-1-1-1"
-    dataset: str = "fashion_mnist_sample"
-    take: int | None = None
-    validation_fraction: float = 0.1
-    decide_on: str = "validation"
-    augment: bool = True
-    batch_size: int = 128
-    widths: tuple | None = None
-    learning_rate: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
     epochs: int = 20
-    seed: int = 0
-    jit_compile: bool = False
     export: bool = False
 
 

@@ -11,6 +11,33 @@ from keras_grow.runs import workdir as workdir_lib
 from keras_grow.runs.progress import EpochLine
 
 
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """The fields every run shares (written to config.json).
+
+    Data: `dataset`, `take` (training examples; `None` for all),
+    `validation_fraction`, `decide_on` ("validation", or "test" as the
+    AutoGrow authors), `augment`, `batch_size`. Net: `widths` (stage or
+    layer widths; `None` for the family's). Optimiser: SGD `learning_rate`,
+    `momentum`, `weight_decay` (PyTorch-style). Run: `seed`, `jit_compile`,
+    `export` (a serving export of the final model).
+    """
+
+    dataset: str = "fashion_mnist_sample"
+    take: int | None = None
+    validation_fraction: float = 0.1
+    decide_on: str = "validation"
+    augment: bool = True
+    batch_size: int = 128
+    widths: tuple | None = None
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    seed: int = 0
+    jit_compile: bool = False
+    export: bool = True
+
+
 def load_splits(config):
     """(info, train, monitor_split, test) datasets for a run config.
 
