@@ -86,14 +86,16 @@ class ArraySource:
         name: str.
         arrays: dict with `x_train`, `y_train`, `x_test`, `y_test`.
         num_classes: int.
+        stats_of: str or `None`. Whose pixel statistics to report (a sample
+            reports its full data set's). Defaults to `name`.
     """
 
-    def __init__(self, name, arrays, num_classes):
+    def __init__(self, name, arrays, num_classes, stats_of=None):
         self.name = name
         self.arrays = {k: np.asarray(v) for k, v in arrays.items()}
         self.arrays["x_train"] = _with_channel_axis(self.arrays["x_train"])
         self.arrays["x_test"] = _with_channel_axis(self.arrays["x_test"])
-        mean, std = _KNOWN_STATS.get(name.replace("_sample", ""), (None, None))
+        mean, std = _KNOWN_STATS.get(stats_of or name, (None, None))
         self.info = DatasetInfo(
             name=name,
             input_shape=tuple(self.arrays["x_train"].shape[1:]),
@@ -194,7 +196,9 @@ def sample_source(data_dir=None, download=True):
     """The Fashion-MNIST sample shipped inside the package."""
     del data_dir, download  # always present
     with np.load(SAMPLE_FILE) as arrays:
-        return ArraySource("fashion_mnist_sample", dict(arrays), 10)
+        return ArraySource(
+            "fashion_mnist_sample", dict(arrays), 10, stats_of="fashion_mnist"
+        )
 
 
 def fashion_mnist_dir(data_dir=None):

@@ -61,10 +61,11 @@ def apply_width_changes(weights, old_spec, new_shapes, morphisms, rng):
             weights = width.apply_morphism(
                 weights, group, width.AddUnits(name, missing), rng
             )
+    after = {name: width.group_width(weights, g) for name, g in groups.items()}
     widened = {
-        name: (before[name], width.group_width(weights, g))
-        for name, g in groups.items()
-        if width.group_width(weights, g) != before[name]
+        name: (before[name], after[name])
+        for name in groups
+        if after[name] != before[name]
     }
     return weights, widened
 
