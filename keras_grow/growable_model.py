@@ -92,6 +92,7 @@ class GrowableModel(keras.Model):
         initializer="zero",
         initializer_scale=1.0,
         morphisms=(),
+        values=None,
         seed=None,
         info=None,
     ):
@@ -114,6 +115,9 @@ class GrowableModel(keras.Model):
             morphisms: sequence of `keras_grow.transfer.SplitUnits` /
                 `AddUnits`, applied to the old weights in order. Wider groups
                 they do not explain get new units with zero outgoing weights.
+            values: dict or `None`. `{layer: {variable: array}}`: exact
+                weights for layers of the grown graph, applied last (how
+                Firefly installs the net it selected).
             seed: int or `None`. Seeds the transfer's random draws.
             info: dict or `None`. Extra fields for the growth event (a
                 callback's epoch, reason, metric values).
@@ -139,6 +143,7 @@ class GrowableModel(keras.Model):
                 initializer=initializer,
                 initializer_scale=initializer_scale,
                 morphisms=morphisms,
+                values=values,
                 seed=seed,
             )
             new_optimizer, carry = self._carried_optimizer(new_body)

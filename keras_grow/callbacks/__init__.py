@@ -2,4 +2,8 @@
 
 from keras_grow.callbacks.adam_init import adam_init_norm
 from keras_grow.callbacks.autogrow import AutoGrow
+from keras_grow.callbacks.firefly import Firefly
 from keras_grow.callbacks.scheduled_growth import ScheduledGrowth
+from keras_grow.callbacks.width_growth import RandomNew
+from keras_grow.callbacks.width_growth import RandomSplit
+from keras_grow.callbacks.width_growth import WidthGrowth

@@ -120,3 +120,67 @@ def plot_study(panels, path):
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return True
+
+
+def plot_firefly(series, path, title="", reference=None):
+    """Accuracy against parameters, one point per growth round.
+
+    Args:
+        series: dict. `{label: runs}`; `runs` is one run's points or a list
+            of runs' points (each point a dict with `params` and
+            `val_accuracy`, see `keras_grow.runs.firefly.round_points`).
+            Several runs are drawn as the mean per round with a std bar.
+        path: str. The PNG to write.
+        title: str. Figure title.
+        reference: dict or `None`. `{label: (params, accuracy, std)}` drawn
+            as single markers (e.g. the full net trained from scratch).
+
+    Returns:
+        bool. Whether a plot was written.
+    """
+    plt = _pyplot()
+    if plt is None:
+        return False
+    import numpy as np
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for label, runs in series.items():
+        if runs and isinstance(runs[0], dict):
+            runs = [runs]
+        count = min(len(r) for r in runs) if runs else 0
+        if not count:
+            continue
+        params = np.array([[r[i]["params"] for i in range(count)] for r in runs])
+        accuracy = np.array(
+            [[r[i]["val_accuracy"] for i in range(count)] for r in runs]
+        )
+        axis.errorbar(
+            params.mean(0),
+            accuracy.mean(0),
+            xerr=params.std(0) if len(runs) > 1 else None,
+            yerr=accuracy.std(0) if len(runs) > 1 else None,
+            marker="o",
+            capsize=3,
+            label=f"{label} (n={len(runs)})" if len(runs) > 1 else label,
+        )
+    for label, (params, accuracy, std) in (reference or {}).items():
+        axis.errorbar(
+            [params],
+            [accuracy],
+            yerr=[std],
+            marker="*",
+            markersize=12,
+            linestyle="none",
+            capsize=3,
+            label=label,
+        )
+    axis.set_xscale("log")
+    axis.set_xlabel("parameters")
+    axis.set_ylabel("validation accuracy")
+    axis.set_title(title)
+    axis.grid(True, alpha=0.3)
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True

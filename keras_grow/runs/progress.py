@@ -9,7 +9,8 @@ class EpochLine(keras.callbacks.Callback):
     """Prints one line per epoch and adds the architecture to the logs.
 
     The architecture in use *during* the epoch goes into the logs as
-    numbers (`params`, `depth_stage1`, ...), so `keras.callbacks.CSVLogger`
+    numbers (`params`, `depth_stage1`, ...), with the epoch's wall time
+    (`epoch_seconds`, growth at its end excluded), so `keras.callbacks.CSVLogger`
     placed after this callback writes it into the history. Put it before
     any growth callback.
 
@@ -48,4 +49,4 @@ class EpochLine(keras.callbacks.Callback):
             f"epoch {epoch + 1}{total} {self._notation} "
             f"({self._numbers['params']:,} params) - {metrics} - {seconds:.1f}s"
         )
-        logs.update(self._numbers)
+        logs.update(self._numbers, epoch_seconds=round(seconds, 3))

@@ -79,6 +79,7 @@ def transfer_weights(
     initializer="zero",
     initializer_scale=1.0,
     morphisms=(),
+    values=None,
     seed=None,
 ):
     """Fills `new_body` (built from `new_spec`) from `old_body`.
@@ -88,6 +89,8 @@ def transfer_weights(
     2. Every layer of the new graph whose name the old graph has gets the
        old weights; shapes must then agree.
     3. Every sub-module new in `new_spec` is set by `initializer`.
+    4. Layers named in `values` get exactly those arrays (e.g. the weights
+       Firefly computed for a whole grown net).
 
     Args:
         old_body: the current functional graph.
@@ -97,6 +100,8 @@ def transfer_weights(
             Defaults to `"zero"`.
         initializer_scale: float. Scale of the random initialisers.
         morphisms: sequence of `SplitUnits` / `AddUnits`.
+        values: dict or `None`. `{layer: {variable: array}}` with the new
+            graph's shapes; every variable of a named layer must be given.
         seed: int or `None`. Seeds every random draw of the transfer.
 
     Returns:
@@ -127,6 +132,8 @@ def transfer_weights(
     new_blocks = [b for b in build.blocks(new_spec) if b.name not in old_blocks]
     for block in new_blocks:
         initialize(new_body, block, initializer_scale, rng)
+    for name, layer_values in (values or {}).items():
+        _assign_given(new_body, name, layer_values)
     return TransferReport(
         copied=tuple(copied),
         fresh=tuple(fresh),
@@ -134,3 +141,19 @@ def transfer_weights(
         new_blocks=tuple(b.name for b in new_blocks),
         widened=widened,
     )
+
+
+def _assign_given(body, name, layer_values):
+    try:
+        layer = body.get_layer(name)
+    except ValueError:
+        raise ValueError(
+            f"`values` names layer {name!r}, which the grown graph does not have."
+        ) from None
+    missing = sorted({v.name for v in layer.weights} - set(layer_values))
+    if missing:
+        raise ValueError(
+            f"`values` for layer {name!r} lacks variables {missing}; give all "
+            f"of {sorted(v.name for v in layer.weights)}."
+        )
+    weight_io.assign_layer(layer, {k: np.asarray(v) for k, v in layer_values.items()})

@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 
 # Variables of BatchNormalization, and the value a new unit starts with.
-_NEW_NORM_VALUES = {
+NEW_NORM_VALUES = {
     "gamma": 1.0,
     "beta": 0.0,
     "moving_mean": 0.0,
@@ -36,17 +36,25 @@ class SplitUnits:
             `kernel.shape[:-1] + (len(units),)`: the perturbation of each
             split unit's incoming kernel. Missing producers get zero.
             Defaults to `None` (an exact copy).
+        noise: float. For producers `deltas` does not cover: the norm of a
+            random delta relative to the unit's incoming kernel, drawn at
+            apply time (Net2Net-style symmetry breaking). Defaults to `0.0`.
     """
 
     group: str
     units: tuple
     deltas: dict | None = None
+    noise: float = 0.0
 
     def __post_init__(self):
         units = tuple(int(u) for u in self.units)
         if len(set(units)) != len(units):
             raise ValueError(f"SplitUnits: `units` must be distinct; received {units}.")
         object.__setattr__(self, "units", units)
+        if not (isinstance(self.noise, (int, float)) and self.noise >= 0):
+            raise ValueError(
+                f"SplitUnits: `noise` must be a number >= 0; received {self.noise!r}."
+            )
 
     @property
     def added(self):
@@ -118,8 +126,16 @@ def _append(array, extra, axis):
     return np.concatenate([array, extra.astype(array.dtype)], axis=axis)
 
 
+def _random_delta(rng, parents, noise):
+    """Random directions, each `noise` times its parent kernel's norm."""
+    flat = parents.reshape(-1, parents.shape[-1])
+    direction = rng.normal(size=flat.shape)
+    direction /= np.maximum(np.linalg.norm(direction, axis=0), 1e-12)
+    delta = direction * noise * np.linalg.norm(flat, axis=0)
+    return delta.reshape(parents.shape)
+
+
 def _split(weights, group, op, rng):
-    del rng  # a split is deterministic
     units = list(op.units)
     width = group_width(weights, group)
     bad = [u for u in units if not 0 <= u < width]
@@ -133,8 +149,11 @@ def _split(weights, group, op, rng):
         kernel = layer["kernel"]
         shape = kernel.shape[:-1] + (len(units),)
         delta = _given(op.deltas, name, shape, "SplitUnits delta")
-        delta = np.zeros(shape) if delta is None else delta
         parents = kernel[..., units]
+        if delta is None:
+            delta = (
+                _random_delta(rng, parents, op.noise) if op.noise else np.zeros(shape)
+            )
         kernel = kernel.copy()
         kernel[..., units] = parents + delta
         layer["kernel"] = _append(kernel, parents - delta, -1)
@@ -171,7 +190,7 @@ def _add(weights, group, op, rng):
     for name in group.norms:
         layer = weights[name]
         for var, value in layer.items():
-            layer[var] = _append(value, np.full(count, _NEW_NORM_VALUES[var]), 0)
+            layer[var] = _append(value, np.full(count, NEW_NORM_VALUES[var]), 0)
     for name in group.passthrough:
         layer = weights[name]
         kernel = layer["kernel"]
@@ -216,3 +235,39 @@ def apply_morphism(weights, group, op, rng):
 
 
 _APPLY = {SplitUnits: _split, AddUnits: _add}
+
+
+def grown_param_count(shapes, groups, added):
+    """Parameters (all variables) after adding units, without building.
+
+    Args:
+        shapes: dict. `{layer: {variable: shape}}` of the current graph
+            (see `weight_shapes`).
+        groups: sequence of `UnitGroup`.
+        added: dict. `{group_name: units added}`; missing groups add none.
+
+    Returns:
+        int. What `count_params()` of the grown graph returns.
+    """
+    axes = {}  # (layer, variable) -> {axis: units added}
+    for g in groups:
+        extra = added.get(g.name, 0)
+        for name in g.producers:
+            axes.setdefault((name, "kernel"), {})[-1] = extra
+            axes.setdefault((name, "bias"), {})[0] = extra
+        for name in g.norms:
+            for var in NEW_NORM_VALUES:
+                axes.setdefault((name, var), {})[0] = extra
+        for name in g.passthrough:
+            axes.setdefault((name, "kernel"), {})[-2] = extra
+            axes.setdefault((name, "bias"), {})[0] = extra
+        for name in g.consumers:
+            axes.setdefault((name, "kernel"), {})[-2] = extra
+    total = 0
+    for layer, variables in shapes.items():
+        for var, shape in variables.items():
+            shape = list(shape)
+            for axis, extra in axes.get((layer, var), {}).items():
+                shape[axis] += extra
+            total += int(np.prod(shape))
+    return total

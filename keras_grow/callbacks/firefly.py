@@ -1,0 +1,208 @@
+"""`Firefly`: grow width (and depth) by steepest descent in architecture.
+
+Reference:
+    Wu, Liu, Stone, Liu, "Firefly Neural Architecture Descent: a General
+    Approach for Growing Neural Networks", NeurIPS 2020.
+"""
+
+import math
+import time
+
+import numpy as np
+
+from keras_grow import descent
+from keras_grow.callbacks import width_growth
+from keras_grow.descent import scoring
+from keras_grow.descent import selection
+
+
+class Firefly(width_growth.WidthGrowth):
+    """Grows the net into the best net of its neighbourhood, every few epochs.
+
+    A round (at the end of every `grow_every`-th epoch):
+
+    1. Builds the over-grown neighbourhood: every unit of every growable
+       layer split into `w +/- e * delta`, plus `candidates_per_layer` new
+       units with outgoing weights `e * v` (see
+       `keras_grow.descent.WidthNeighbourhood`).
+    2. Step one: `delta_steps` Adam steps on the directions with every gate
+       at `epsilon`, each direction kept within its norm ball (a split's
+       delta within its unit's norm, a new unit's weights within the
+       layer's median unit norm), on batches of `train_data`.
+    3. Step two: scores each candidate by the integrated gradient of the
+       loss along its gate, `score_samples` points on `[0, epsilon]`, over
+       `score_batches` batches, BN in inference mode.
+    4. Keeps the eta = `growth_ratio` x units best (most negative)
+       candidates globally across layers, switched on at `epsilon`: split
+       children get `w +/- epsilon * delta`, new units their optimised
+       incoming and `epsilon`-scaled outgoing weights (in every layer,
+       depthwise kernels included). The model's optimizer state is carried
+       over; the learning rate is not restarted.
+
+    With `grow_depth=True` a round also scores one new layer per stage in
+    the epsilon-neighbourhood of the identity and adds the best
+    `new_layers_per_round` with a negative score (a separate budget; see
+    `keras_grow.descent.DepthNeighbourhood`).
+
+    Args:
+        train_data: `tf.data.Dataset` of (images, labels) batches to
+            optimise and score on (the training data, not the validation
+            data).
+        grow_every, growth_ratio, max_params, max_rounds, seed, log_dir,
+            verbose: see `WidthGrowth`.
+        candidates_per_layer: int or `None`. New-unit candidates per layer
+            (m'). Defaults to ceil(growth_ratio x widest layer).
+        epsilon: float in (0, 1]. The step size: gate value of step one,
+            end of the scoring path and the value chosen candidates get.
+            Relative to a unit's own weights. Defaults to `0.1`.
+        delta_steps: int. Step-one steps (batches). Defaults to `50`.
+        delta_learning_rate: float. Step one's Adam rate. Defaults to `0.01`.
+        score_samples: int. n, points of the integral. `1` is the reference
+            code's endpoint gradient. Defaults to `4`.
+        score_batches: int. Batches the scores average over. Defaults to `8`.
+        split: bool. Whether units may split. Defaults to `True`.
+        new_units: bool. Whether new units may be added. Defaults to `True`.
+        grow_depth: bool. Whether rounds also add layers. Defaults to
+            `False`.
+        new_layers_per_round: int. Depth budget per round. Defaults to `1`.
+        jit_compile: bool. Compile the steps with XLA. Defaults to `False`:
+            on CPU XLA made them slower (see docs/benchmarks.md).
+
+    Example:
+
+    >>> import keras, keras_grow as kg
+    >>> train = kg.data.load("fashion_mnist_sample", "train", 64, take=256)
+    >>> firefly = kg.callbacks.Firefly(train, grow_every=2, max_rounds=1)
+    >>> firefly.growth_ratio
+    0.3
+    """
+
+    method = "firefly"
+
+    def __init__(
+        self,
+        train_data,
+        grow_every=10,
+        growth_ratio=0.3,
+        candidates_per_layer=None,
+        epsilon=0.1,
+        delta_steps=50,
+        delta_learning_rate=0.01,
+        score_samples=4,
+        score_batches=8,
+        split=True,
+        new_units=True,
+        max_params=None,
+        max_rounds=None,
+        grow_depth=False,
+        new_layers_per_round=1,
+        jit_compile=False,
+        seed=None,
+        log_dir=None,
+        verbose=1,
+    ):
+        super().__init__(
+            grow_every=grow_every,
+            growth_ratio=growth_ratio,
+            max_params=max_params,
+            max_rounds=max_rounds,
+            seed=seed,
+            log_dir=log_dir,
+            verbose=verbose,
+        )
+        width_growth._check_dataset(train_data, "train_data")
+        width_growth._check_int(
+            candidates_per_layer, "candidates_per_layer", 1, allow_none=True
+        )
+        width_growth._check_fraction(epsilon, "epsilon")
+        width_growth._check_int(delta_steps, "delta_steps", 0)
+        width_growth._check_fraction(delta_learning_rate, "delta_learning_rate")
+        width_growth._check_int(score_samples, "score_samples", 1)
+        width_growth._check_int(score_batches, "score_batches", 1)
+        width_growth._check_int(new_layers_per_round, "new_layers_per_round", 1)
+        if not (split or new_units):
+            raise ValueError(
+                "Firefly needs split=True or new_units=True (or both); both are False."
+            )
+        self.train_data = train_data
+        self.candidates_per_layer = candidates_per_layer
+        self.epsilon = float(epsilon)
+        self.delta_steps = delta_steps
+        self.delta_learning_rate = float(delta_learning_rate)
+        self.score_samples = score_samples
+        self.score_batches = score_batches
+        self.split = bool(split)
+        self.new_units = bool(new_units)
+        self.grow_depth = bool(grow_depth)
+        self.new_layers_per_round = new_layers_per_round
+        self.jit_compile = bool(jit_compile)
+        self._data = None
+
+    def _check_spec(self, spec):
+        super()._check_spec(spec)
+        if self.grow_depth:
+            descent.check_depth_growable(spec)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        scoring.loss_function(self.model)  # fails clearly if not compiled
+        self._data = scoring.batches(self.train_data)
+
+    def _new_unit_candidates(self, spec):
+        if not self.new_units:
+            return 0
+        if self.candidates_per_layer is not None:
+            return self.candidates_per_layer
+        return max(1, math.ceil(self.growth_ratio * max(spec.widths)))
+
+    def _descend(self, neighbourhood):
+        """Runs step one and step two; returns (scores, timing info)."""
+        steps = scoring.DescentSteps(
+            neighbourhood,
+            scoring.loss_function(self.model),
+            epsilon=self.epsilon,
+            learning_rate=self.delta_learning_rate,
+            score_points=self.score_samples,
+            jit_compile=self.jit_compile,
+        )
+        start = time.perf_counter()
+        losses = steps.optimise(self._data, self.delta_steps)
+        optimised = time.perf_counter()
+        scores = steps.scores(self._data, self.score_batches)
+        info = {
+            "seconds_optimise": optimised - start,
+            "seconds_score": time.perf_counter() - optimised,
+            "overgrown_loss_first": losses[0] if losses else None,
+            "overgrown_loss_last": losses[-1] if losses else None,
+        }
+        return scores, info
+
+    def _propose(self, model, rng):
+        spec = model.spec
+        start = time.perf_counter()
+        neighbourhood = descent.WidthNeighbourhood(
+            model.body,
+            spec,
+            split=self.split,
+            new_units=self._new_unit_candidates(spec),
+            seed=int(rng.integers(2**31)),
+        )
+        built = time.perf_counter() - start
+        scores, info = self._descend(neighbourhood)
+        order, ranked = selection.slot_order(neighbourhood.candidates, scores)
+        info["seconds_build"] = built
+        info["candidates"] = len(neighbourhood.candidates)
+        epsilon = self.epsilon
+
+        def realise(count):
+            chosen, _ = selection.choose(neighbourhood.candidates, order, ranked, count)
+            kinds = [neighbourhood.candidates[i].kind for i in chosen]
+            info["chosen_split"] = kinds.count("split")
+            info["chosen_new"] = kinds.count("new")
+            info["chosen_score_sum"] = float(np.sum(scores[chosen]))
+            info["score_min"] = float(np.min(scores))
+            info["score_negative"] = int(np.sum(scores < 0))
+            new_spec, values = descent.realise(neighbourhood, chosen, epsilon)
+            return {"new_spec": new_spec, "values": values}
+
+        return width_growth.Proposal(order, realise, info)

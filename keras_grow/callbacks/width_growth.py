@@ -1,0 +1,310 @@
+"""Rounds of width growth: the schedule Firefly and its baselines share.
+
+Every `grow_every` epochs a round grows the net by eta = `growth_ratio` x
+(current units) units, globally across layers, capped by `max_params`.
+How a round picks its units is the subclass's business (`_propose`); the
+schedule, the budget, the growth log and the progress output live here, so
+Firefly and the random baselines are compared on exactly the same terms.
+"""
+
+import collections
+import dataclasses
+import math
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_grow import descent
+from keras_grow import transfer
+from keras_grow.callbacks.autogrow import tensorboard_available
+from keras_grow.callbacks.scheduled_growth import require_growable
+from keras_grow.transfer import weights as weight_io
+from keras_grow.transfer.width import grown_param_count
+
+
+@dataclasses.dataclass
+class Proposal:
+    """What a round found: slots ranked best first, and how to realise them.
+
+    Args:
+        order: list of int. Width indices, one per slot, best first.
+        realise: callable `count -> dict` of `GrowableModel.grow` keyword
+            arguments (`new_spec` and `morphisms` or `values`) growing the
+            best `count` slots.
+        info: dict. Extra fields for the growth event (timings, scores).
+    """
+
+    order: list
+    realise: object
+    info: dict
+
+
+def _check_int(value, name, minimum, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(
+            f"`{name}` must be an integer >= {minimum}"
+            f"{' or None' if allow_none else ''}; received {value!r}."
+        )
+
+
+def _check_fraction(value, name, upper=1.0):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"`{name}` must be a number; received {value!r}.")
+    if not 0 < value <= upper:
+        raise ValueError(f"`{name}` must be in (0, {upper}]; received {value!r}.")
+
+
+def _check_dataset(data, name):
+    if not isinstance(data, tf.data.Dataset):
+        raise TypeError(
+            f"`{name}` must be a tf.data.Dataset of (images, labels) batches "
+            f"(e.g. kg.data.load(...)); received {type(data).__name__}."
+        )
+
+
+class WidthGrowth(keras.callbacks.Callback):
+    """Base of the width-growth callbacks (see module docstring).
+
+    Args:
+        grow_every: int. Epochs between rounds (a round runs at the end of
+            every `grow_every`-th epoch). Defaults to `10`.
+        growth_ratio: float in (0, 1]. eta = floor(ratio x units), at least
+            1. Defaults to `0.3` (the paper's).
+        max_params: int or `None`. No round grows the net past this many
+            parameters; a round that cannot add one unit ends the growth.
+        max_rounds: int or `None`. Stop after this many rounds.
+        seed: int or `None`. Seeds each round (offset by the round).
+        log_dir: str or `None`. TensorBoard scalars `growth/params` and
+            `growth/width_{i}` per round.
+        verbose: int. 1 prints one line per round. Defaults to `1`.
+    """
+
+    method = None  # the name logged with each round
+
+    def __init__(
+        self,
+        grow_every=10,
+        growth_ratio=0.3,
+        max_params=None,
+        max_rounds=None,
+        seed=None,
+        log_dir=None,
+        verbose=1,
+    ):
+        super().__init__()
+        _check_int(grow_every, "grow_every", 1)
+        _check_fraction(growth_ratio, "growth_ratio")
+        _check_int(max_params, "max_params", 1, allow_none=True)
+        _check_int(max_rounds, "max_rounds", 0, allow_none=True)
+        _check_int(seed, "seed", 0, allow_none=True)
+        if log_dir is not None and not tensorboard_available():
+            raise ValueError(
+                "`log_dir` writes TensorBoard scalars and needs the "
+                "tensorboard package: `pip install tensorboard`, or pass "
+                "log_dir=None."
+            )
+        self.grow_every = grow_every
+        self.growth_ratio = float(growth_ratio)
+        self.max_params = max_params
+        self.max_rounds = max_rounds
+        self.seed = seed
+        self.log_dir = log_dir
+        self.verbose = verbose
+        self.rounds = 0
+        self.finished = False
+        self._writer = None
+
+    # --- what subclasses provide ---------------------------------------
+
+    def _check_spec(self, spec):
+        """Raises before training if this callback cannot grow `spec`."""
+        descent.growable_groups(spec)
+
+    def _propose(self, model, rng):
+        """Returns a `Proposal` for the current model."""
+        raise NotImplementedError
+
+    # --- the schedule ---------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        require_growable(self.model, type(self).__name__)
+        self._check_spec(self.model.spec)
+        if self.log_dir is not None and self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.finished or (epoch + 1) % self.grow_every:
+            return
+        if self.max_rounds is not None and self.rounds >= self.max_rounds:
+            self.finished = True
+            return
+        self._round(epoch, logs or {})
+
+    def eta(self, spec):
+        """int. Units one round adds: floor(ratio x units), at least 1."""
+        units = sum(spec.widths[w] for w in self._width_indices(spec))
+        return max(1, math.floor(self.growth_ratio * units))
+
+    @staticmethod
+    def _width_indices(spec):
+        return sorted({g.width_index for g in descent.growable_groups(spec)})
+
+    def _affordable(self, model, order, count):
+        """The largest count <= `count` whose grown net fits `max_params`."""
+        if self.max_params is None:
+            return count
+        groups = descent.growable_groups(model.spec)
+        shapes = weight_io.weight_shapes(model.body)
+        while count > 0:
+            taken = collections.Counter(order[:count])
+            added = {g.name: taken.get(g.width_index, 0) for g in groups}
+            if grown_param_count(shapes, groups, added) <= self.max_params:
+                break
+            count -= 1
+        return count
+
+    def _round(self, epoch, logs):
+        model = self.model
+        start = time.perf_counter()
+        seed = None if self.seed is None else self.seed + self.rounds
+        proposal = self._propose(model, np.random.default_rng(seed))
+        eta = min(self.eta(model.spec), len(proposal.order))
+        count = self._affordable(model, proposal.order, eta)
+        if count == 0:
+            self.finished = True
+            model.record_event(
+                "growth_end",
+                {"epoch": epoch, "reason": "max_params", "max_params": self.max_params},
+            )
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: {self.method}: parameter budget reached.")
+            return
+        widths_before = list(model.spec.widths)
+        grow_kwargs = proposal.realise(count)
+        info = {
+            "epoch": epoch,
+            "round": self.rounds + 1,
+            "method": self.method,
+            "eta": eta,
+            "units_added": count,
+            "widths_before": widths_before,
+            "widths_after": list(grow_kwargs["new_spec"].widths),
+            "monitored": {k: float(v) for k, v in logs.items()},
+            **proposal.info,
+        }
+        info["seconds_round"] = time.perf_counter() - start
+        event = model.grow(seed=seed, **grow_kwargs, info=info)
+        self.rounds += 1
+        self._write_scalars(epoch)
+        if self.verbose:
+            print(
+                f"Epoch {epoch + 1}: {self.method} round {self.rounds}: +{count} "
+                f"units, {event['params_before']:,} -> {event['params_after']:,} "
+                f"parameters, widths {info['widths_after']} "
+                f"({info['seconds_round']:.1f}s)"
+            )
+
+    def _write_scalars(self, epoch):
+        if self._writer is None:
+            return
+        with self._writer.as_default():
+            tf.summary.scalar(
+                "growth/params", self.model.body.count_params(), step=epoch
+            )
+            for i, width in enumerate(self.model.spec.widths):
+                tf.summary.scalar(f"growth/width_{i}", width, step=epoch)
+        self._writer.flush()
+
+    def get_state(self):
+        """dict. The round counter and whether growth ended (for resuming)."""
+        return {"rounds": self.rounds, "finished": self.finished}
+
+    def set_state(self, state):
+        self.rounds = int(state["rounds"])
+        self.finished = bool(state["finished"])
+
+
+def _random_proposal(spec, rng, make_op):
+    """Random slots, realised group by group with `make_op(group, k)`."""
+    slots = [w for w in WidthGrowth._width_indices(spec) for _ in range(spec.widths[w])]
+    order = [int(w) for w in rng.permutation(slots)]
+
+    def realise(count):
+        taken = collections.Counter(order[:count])
+        widths, morphisms = list(spec.widths), []
+        for w, k in taken.items():
+            widths[w] += k
+        for g in descent.growable_groups(spec):
+            k = taken.get(g.width_index, 0)
+            if k:
+                morphisms.append(make_op(g, k))
+        return {"new_spec": spec.with_widths(widths), "morphisms": morphisms}
+
+    return Proposal(order, realise, {})
+
+
+class RandomSplit(WidthGrowth):
+    """Baseline: split randomly chosen units (Net2Net-style), same schedule.
+
+    Each round picks eta existing units uniformly at random across layers
+    and splits each into two copies `w +/- delta` with halved outgoing
+    weights, `delta` a random direction `noise` times the unit's norm.
+
+    Args:
+        noise: float. Relative size of the symmetry-breaking delta.
+            Defaults to `0.01`.
+        **kwargs: see `WidthGrowth` (`grow_every`, `growth_ratio`, ...).
+    """
+
+    method = "random_split"
+
+    def __init__(self, noise=0.01, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(noise, bool) or not isinstance(noise, (int, float)) or noise < 0:
+            raise ValueError(f"`noise` must be a number >= 0; received {noise!r}.")
+        self.noise = float(noise)
+
+    def _propose(self, model, rng):
+        spec = model.spec
+
+        def split(group, k):
+            units = rng.choice(spec.widths[group.width_index], k, replace=False)
+            return transfer.SplitUnits(group.name, units, noise=self.noise)
+
+        return _random_proposal(spec, rng, split)
+
+
+class RandomNew(WidthGrowth):
+    """Baseline: add randomly initialised units, same schedule.
+
+    Each round adds eta new units, spread uniformly at random across
+    layers, with He-normal incoming weights and He-normal outgoing weights
+    scaled by `epsilon`.
+
+    Args:
+        epsilon: float. Scale of the new units' outgoing weights. Defaults
+            to `0.1` (Firefly's default step).
+        **kwargs: see `WidthGrowth`.
+    """
+
+    method = "random_new"
+
+    def __init__(self, epsilon=0.1, **kwargs):
+        super().__init__(**kwargs)
+        if (
+            isinstance(epsilon, bool)
+            or not isinstance(epsilon, (int, float))
+            or epsilon < 0
+        ):
+            raise ValueError(f"`epsilon` must be a number >= 0; received {epsilon!r}.")
+        self.epsilon = float(epsilon)
+
+    def _propose(self, model, rng):
+        def add(group, k):
+            return transfer.AddUnits(group.name, k, epsilon=self.epsilon)
+
+        return _random_proposal(model.spec, rng, add)

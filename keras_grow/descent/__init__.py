@@ -1,0 +1,6 @@
+"""Firefly's machinery: the over-grown neighbourhood, scores, selection."""
+
+from keras_grow.descent.neighbourhood import Candidate
+from keras_grow.descent.neighbourhood import WidthNeighbourhood
+from keras_grow.descent.neighbourhood import growable_groups
+from keras_grow.descent.neighbourhood import realise

@@ -1,0 +1,441 @@
+"""Firefly's over-grown net: every unit split, new units added, all gated.
+
+The neighbourhood of the current net is itself a (wider) net of the same
+family. For each growable unit group of width W:
+
+- units `0..W-1` keep their place; split unit `i` computes
+  `sigma(w_i + e_i * delta_i)` there and its child, appended after the W
+  originals, `sigma(w_i - e_i * delta_i)`; both carry half of `i`'s
+  outgoing weights and copy its BN parameters and depthwise kernel;
+- `m` new units follow, with incoming kernels `u_j` (and their own
+  depthwise kernel), BN starting at 1/0/0/1 and outgoing weights
+  `e_j * v_j`.
+
+With every gate `e` at zero the over-grown net computes exactly the
+current function. The over-grown graph is built from a spec, and its
+variables are fed as tensors computed from the current weights, the
+directions and the gates (`stateless_call`), so gradients reach both the
+directions (step one) and the gates (the scores).
+
+Reference:
+    Wu, Liu, Stone, Liu, "Firefly Neural Architecture Descent: a General
+    Approach for Growing Neural Networks", NeurIPS 2020.
+"""
+
+import collections
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_grow import build
+from keras_grow import specs
+from keras_grow.transfer.width import NEW_NORM_VALUES
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One way to grow one unit group by one unit.
+
+    Args:
+        group: str. The `UnitGroup`'s name.
+        kind: str. `"split"` (unit `unit` splits) or `"new"` (new unit
+            number `unit`).
+        unit: int. The split unit's index, or the new unit's number.
+        width_index: int. The spec width entry the group follows.
+    """
+
+    group: str
+    kind: str
+    unit: int
+    width_index: int
+
+
+def growable_groups(spec):
+    """The unit groups width growth may change, with a clear error if none.
+
+    Raises:
+        ValueError: for a spec whose widths cannot grow unit by unit (a
+            bottleneck ResNet, whose stream is 4x its stage width).
+    """
+    if isinstance(spec, specs.StagedNetSpec) and spec.expansion != 1:
+        raise ValueError(
+            f"Width growth needs every unit group as wide as its width entry; "
+            f"{spec.family} streams are {spec.expansion}x their stage width. "
+            f"Use a Basic or Plain staged net, VGG, MobileNetV1 or MLP."
+        )
+    groups = [g for g in build.unit_groups(spec) if g.width_index is not None]
+    if not groups:
+        raise ValueError(f"{spec.notation} has no unit group a width controls.")
+    return groups
+
+
+def _unit_norms(array, axis):
+    moved = np.moveaxis(np.asarray(array, np.float64), axis, -1)
+    return np.linalg.norm(moved.reshape(-1, moved.shape[-1]), axis=0)
+
+
+def _random_with_norms(rng, shape, axis, norms):
+    """Gaussian directions along `axis`, rescaled to the given norms."""
+    draw = rng.normal(size=shape)
+    scale = np.asarray(norms) / np.maximum(_unit_norms(draw, axis), 1e-12)
+    bshape = [1] * len(shape)
+    bshape[axis] = shape[axis]
+    return (draw * scale.reshape(bshape)).astype(np.float32)
+
+
+@dataclasses.dataclass
+class _Param:
+    """A direction the step-one optimiser trains, with its norm ball."""
+
+    variable: object
+    axis: int  # the unit axis
+    bound: np.ndarray  # max norm per unit
+
+
+class WidthNeighbourhood:
+    """The over-grown net around `body`, differentiable in directions and gates.
+
+    Args:
+        body: the current functional graph (`GrowableModel.body`); its
+            variables are read live, never copied.
+        spec: the spec `body` was built from.
+        split: bool. Whether every existing unit is a split candidate.
+        new_units: int. New-unit candidates per group (m'), >= 0.
+        seed: int or `None`. Seeds the directions' starting values.
+
+    Attributes:
+        candidates: list of `Candidate`, in gate order.
+        groups: list of the growable `UnitGroup`s.
+        params: list of the trainable direction variables.
+    """
+
+    def __init__(self, body, spec, *, split=True, new_units=1, seed=None):
+        if isinstance(new_units, bool) or not isinstance(new_units, int):
+            raise ValueError(
+                f"`new_units` must be an int >= 0; received {new_units!r}."
+            )
+        if new_units < 0 or (not split and new_units == 0):
+            raise ValueError(
+                f"The neighbourhood needs split candidates or new units; "
+                f"received split={split}, new_units={new_units}."
+            )
+        self.body, self.spec = body, spec
+        self.split, self.new_units = bool(split), new_units
+        self.groups = growable_groups(spec)
+        self._variables = {
+            (layer.name, v.name): v for layer in body.layers for v in layer.weights
+        }
+        self.widths = {
+            g.name: self._value(g.producers[0], "kernel").shape[-1] for g in self.groups
+        }
+        self._check_widths()
+        self._roles = self._layer_roles()
+        self.candidates, self._offsets = self._enumerate_candidates()
+        over_widths = list(spec.widths)
+        for g in self.groups:
+            over_widths[g.width_index] = self.over_width(g.name)
+        self.over_spec = spec.with_widths(over_widths)
+        self.over_body = build.build_body(self.over_spec)
+        self._over_shapes = {
+            (layer.name, v.name): tuple(v.shape)
+            for layer in self.over_body.layers
+            for v in layer.weights
+        }
+        self._params = {}
+        self._make_params(np.random.default_rng(seed))
+        self.params = [p.variable for p in self._params.values()]
+
+    # --- structure -----------------------------------------------------
+
+    def _value(self, layer, var):
+        return self._variables[(layer, var)].numpy()
+
+    def _check_widths(self):
+        for g in self.groups:
+            if self.widths[g.name] != self.spec.widths[g.width_index]:
+                raise ValueError(
+                    f"Group '{g.name}' is {self.widths[g.name]} wide but its "
+                    f"width entry {g.width_index} is "
+                    f"{self.spec.widths[g.width_index]}; the body and spec differ."
+                )
+
+    def _layer_roles(self):
+        roles = collections.defaultdict(dict)
+        for g in self.groups:
+            for role in ("producers", "norms", "passthrough", "consumers"):
+                for name in getattr(g, role):
+                    roles[name][role] = g.name
+        return roles
+
+    def _enumerate_candidates(self):
+        candidates, offsets = [], {}
+        for g in self.groups:
+            offsets[g.name] = len(candidates)
+            if self.split:
+                candidates += [
+                    Candidate(g.name, "split", i, g.width_index)
+                    for i in range(self.widths[g.name])
+                ]
+            candidates += [
+                Candidate(g.name, "new", j, g.width_index)
+                for j in range(self.new_units)
+            ]
+        return candidates, offsets
+
+    def over_width(self, group):
+        """int. The group's width in the over-grown net."""
+        width = self.widths[group]
+        return width * (2 if self.split else 1) + self.new_units
+
+    def gate_slices(self, group):
+        """(split slice, new slice) of the group's gates in the gate vector."""
+        start, width = self._offsets[group], self.widths[group]
+        split_count = width if self.split else 0
+        return (
+            slice(start, start + split_count),
+            slice(start + split_count, start + split_count + self.new_units),
+        )
+
+    # --- directions ----------------------------------------------------
+
+    def _add_param(self, key, value, axis, bound):
+        variable = keras.Variable(value, name="_".join(key).replace("/", "_"))
+        self._params[key] = _Param(variable, axis, np.asarray(bound, np.float32))
+
+    def _make_params(self, rng):
+        m = self.new_units
+        for g in self.groups:
+            width = self.widths[g.name]
+            for name in g.producers:
+                kernel = self._value(name, "kernel")
+                norms = _unit_norms(kernel, -1)
+                if self.split:
+                    shape = kernel.shape[:-1] + (width,)
+                    self._add_param(
+                        ("delta", g.name, name),
+                        _random_with_norms(rng, shape, -1, norms),
+                        -1,
+                        norms,
+                    )
+                if m:
+                    typical = np.full(m, np.median(norms))
+                    shape = kernel.shape[:-1] + (m,)
+                    self._add_param(
+                        ("new_in", g.name, name),
+                        _random_with_norms(rng, shape, -1, typical),
+                        -1,
+                        typical,
+                    )
+            if not m:
+                continue
+            for name in g.passthrough:
+                kernel = self._value(name, "kernel")
+                typical = np.full(m, np.median(_unit_norms(kernel, -2)))
+                shape = kernel.shape[:-2] + (m, kernel.shape[-1])
+                self._add_param(
+                    ("new_in", g.name, name),
+                    _random_with_norms(rng, shape, -2, typical),
+                    -2,
+                    typical,
+                )
+            for name in g.consumers:
+                kernel = self._value(name, "kernel")
+                typical = np.full(m, np.median(_unit_norms(kernel, -2)))
+                # Columns: the consumer's own units, then its new units if it
+                # produces a group; split children reuse their parent's
+                # column (see `_in_axis`).
+                produced = self._roles.get(name, {}).get("producers")
+                columns = kernel.shape[-1] + (m if produced else 0)
+                shape = kernel.shape[:-2] + (m, columns)
+                self._add_param(
+                    ("new_out", g.name, name),
+                    _random_with_norms(rng, shape, -2, typical),
+                    -2,
+                    typical,
+                )
+
+    def project(self):
+        """Clips every direction back into its norm ball (in place)."""
+        for p in self._params.values():
+            value = p.variable.value
+            axes = [
+                a for a in range(len(value.shape)) if a != p.axis % len(value.shape)
+            ]
+            norms = tf.sqrt(tf.reduce_sum(tf.square(value), axis=axes, keepdims=True))
+            bshape = [1] * len(value.shape)
+            bshape[p.axis] = -1
+            bound = tf.reshape(tf.constant(p.bound), bshape)
+            p.variable.assign(value * tf.minimum(1.0, bound / tf.maximum(norms, 1e-12)))
+
+    def direction(self, kind, group, layer):
+        """np.ndarray. The current value of one direction (for tests, logs)."""
+        return self._params[(kind, group, layer)].variable.numpy()
+
+    # --- the over-grown weights ---------------------------------------
+
+    def _param(self, kind, group, layer):
+        return self._params[(kind, group, layer)].variable.value
+
+    def _gates(self, gates, group):
+        split, new = self.gate_slices(group)
+        return gates[split], gates[new]
+
+    def _out_axis(self, tensor, group, layer, gates, axis):
+        """Split children and new units along a producer's unit axis."""
+        e_split, _ = self._gates(gates, group)
+        parts = []
+        if self.split:
+            if axis == -1:
+                delta = self._param("delta", group, layer)
+                parts += [tensor + e_split * delta, tensor - e_split * delta]
+            else:  # a depthwise layer: children copy the parent's kernel
+                parts += [tensor, tensor]
+        else:
+            parts.append(tensor)
+        if self.new_units:
+            parts.append(self._param("new_in", group, layer))
+        return tf.concat(parts, axis=axis)
+
+    def _in_axis(self, kernel, group, layer, gates):
+        """Halved rows for split units, gated rows for new units."""
+        _, e_new = self._gates(gates, group)
+        parts = [kernel / 2.0, kernel / 2.0] if self.split else [kernel]
+        if self.new_units:
+            rows = self._param("new_out", group, layer)
+            produced = self._roles.get(layer, {}).get("producers")
+            if produced is not None and self.split:
+                # A split child of the consumer's own group reads the new
+                # units exactly as its parent does, so that at a zero gate
+                # the two stay identical (and merge back losslessly).
+                width = self.widths[produced]
+                parent = rows[..., :width]
+                rows = tf.concat([parent, parent, rows[..., width:]], axis=-1)
+            parts.append(e_new[:, None] * rows)
+        return tf.concat(parts, axis=-2)
+
+    def _extend(self, vector, group, fill):
+        parts = [vector, vector] if self.split else [vector]
+        if self.new_units:
+            parts.append(tf.fill([self.new_units], tf.constant(fill, vector.dtype)))
+        return tf.concat(parts, axis=0)
+
+    def layer_values(self, gates):
+        """`{(layer, variable): tensor}` of the over-grown net at `gates`."""
+        values = {}
+        for (layer, var), variable in self._variables.items():
+            value = tf.convert_to_tensor(variable.value)
+            roles = self._roles.get(layer, {})
+            if "norms" in roles:
+                value = self._extend(value, roles["norms"], NEW_NORM_VALUES[var])
+            elif var == "bias" and ("producers" in roles or "passthrough" in roles):
+                group = roles.get("producers", roles.get("passthrough"))
+                value = self._extend(value, group, 0.0)
+            elif var == "kernel":
+                if "producers" in roles:
+                    value = self._out_axis(value, roles["producers"], layer, gates, -1)
+                if "passthrough" in roles:
+                    value = self._out_axis(
+                        value, roles["passthrough"], layer, gates, -2
+                    )
+                if "consumers" in roles:
+                    value = self._in_axis(value, roles["consumers"], layer, gates)
+            values[(layer, var)] = value
+        return values
+
+    def logits(self, images, gates, training=False):
+        """The over-grown net's logits at `gates` (BN in inference mode)."""
+        values = self.layer_values(gates)
+
+        def lookup(variables):
+            return [values[_key(v)] for v in variables]
+
+        logits, _ = self.over_body.stateless_call(
+            lookup(self.over_body.trainable_variables),
+            lookup(self.over_body.non_trainable_variables),
+            images,
+            training=training,
+        )
+        return logits
+
+    def zero_gates(self):
+        return tf.zeros([len(self.candidates)], tf.float32)
+
+
+def _key(variable):
+    layer, _, name = variable.path.rpartition("/")
+    return (layer.rpartition("/")[2], name)
+
+
+def _keep_indices(width, split, new_units, split_kept, new_kept):
+    """Over-grown positions that survive: originals, kept children, kept new."""
+    children = [width + i for i in sorted(split_kept)]
+    base = width * (2 if split else 1)
+    return np.array(
+        list(range(width)) + children + [base + j for j in sorted(new_kept)]
+    )
+
+
+def realise(neighbourhood, chosen, epsilon):
+    """The grown net: the chosen candidates switched on at `epsilon`.
+
+    Every gate of a chosen candidate is set to `epsilon`, every other gate
+    to zero; the over-grown weights are evaluated there and compacted:
+    unchosen new units are dropped (their outgoing weights are zero), an
+    unchosen split's child is merged back into its parent (the two are
+    identical at a zero gate, so their halved outgoing rows add back up).
+    The grown net therefore computes exactly what the over-grown net
+    computes at those gates.
+
+    Args:
+        neighbourhood: a `WidthNeighbourhood`.
+        chosen: iterable of candidate indices (into `candidates`).
+        epsilon: float. The gate value of the chosen candidates.
+
+    Returns:
+        (new spec, `{layer: {variable: np.ndarray}}` for every layer).
+    """
+    n = neighbourhood
+    chosen = sorted(set(int(c) for c in chosen))
+    gates = np.zeros(len(n.candidates), np.float32)
+    gates[chosen] = epsilon
+    over = {k: v.numpy() for k, v in n.layer_values(tf.constant(gates)).items()}
+    kept_split = collections.defaultdict(list)
+    kept_new = collections.defaultdict(list)
+    for index in chosen:
+        c = n.candidates[index]
+        (kept_split if c.kind == "split" else kept_new)[c.group].append(c.unit)
+    keep, widths = {}, list(n.spec.widths)
+    for g in n.groups:
+        width = n.widths[g.name]
+        keep[g.name] = _keep_indices(
+            width, n.split, n.new_units, kept_split[g.name], kept_new[g.name]
+        )
+        widths[g.width_index] = len(keep[g.name])
+    values = collections.defaultdict(dict)
+    for (layer, var), value in over.items():
+        roles = n._roles.get(layer, {})
+        for role in ("producers", "passthrough", "norms"):
+            if role in roles:
+                axis = -1 if role == "producers" and var == "kernel" else 0
+                if role == "passthrough" and var == "kernel":
+                    axis = -2
+                value = np.take(value, keep[roles[role]], axis=axis)
+        if "consumers" in roles and var == "kernel":
+            group = roles["consumers"]
+            width = n.widths[group]
+            rows = np.take(value, keep[group], axis=-2)
+            if n.split:
+                merged = sorted(set(range(width)) - set(kept_split[group]))
+                rows[..., merged, :] += value[..., [width + i for i in merged], :]
+            value = rows
+        values[layer][var] = value
+    new_spec = n.spec.with_widths(widths)
+    for g in n.groups:  # groups sharing a width entry must agree
+        if widths[g.width_index] != len(keep[g.name]):
+            raise ValueError(
+                f"Groups following width entry {g.width_index} grew unevenly; "
+                f"choose the same number of candidates for each of them."
+            )
+    return new_spec, dict(values)

@@ -1,0 +1,209 @@
+"""A Firefly run (or a random baseline's): a config with presets, and `run`."""
+
+import dataclasses
+import os
+
+import keras_grow as kg
+from keras_grow.callbacks.autogrow import tensorboard_available
+from keras_grow.runs import plots
+from keras_grow.runs import training
+from keras_grow.runs import workdir as workdir_lib
+
+METHODS = ("firefly", "random_split", "random_new")
+
+
+@dataclasses.dataclass(frozen=True)
+class FireflyConfig(training.RunConfig):
+    """Everything a width-growth run depends on (written to config.json).
+
+    The shared fields are `training.RunConfig`'s; the learning rate is
+    constant. Net: `initial` (notation). Growth: `method` (one of
+    `METHODS`), the callbacks' arguments, `max_rounds` (0 trains the
+    initial net as it is: the from-scratch reference). `epochs` is the
+    whole run; rounds happen at the end of every `grow_every`-th epoch.
+    """
+
+    initial: str = "VGG19-16"
+    method: str = "firefly"
+    epochs: int = 30
+    grow_every: int = 10
+    growth_ratio: float = 0.3
+    max_rounds: int | None = None
+    max_params: int | None = None
+    candidates_per_layer: int | None = None
+    epsilon: float = 0.1
+    delta_steps: int = 50
+    delta_learning_rate: float = 0.01
+    score_samples: int = 4
+    score_batches: int = 8
+    split: bool = True
+    new_units: bool = True
+    grow_depth: bool = False
+    noise: float = 0.01
+
+
+# The paper's (a GPU and the data needed); the fmnist_* ones run on 2 CPU cores.
+PRESETS = {
+    "cifar10_vgg19": FireflyConfig(
+        dataset="cifar10",
+        initial="VGG19-16",
+        epochs=1600,
+        grow_every=160,
+        max_rounds=9,
+        learning_rate=0.1,
+        batch_size=128,
+        delta_steps=390,
+        score_batches=390,
+    ),
+    "cifar100_mobilenet": FireflyConfig(
+        dataset="cifar100",
+        initial="MobileNetV1-32",
+        epochs=1600,
+        grow_every=160,
+        max_rounds=9,
+        learning_rate=0.1,
+        batch_size=128,
+        delta_steps=390,
+        score_batches=390,
+    ),
+    # The Fashion-MNIST sample, VGG11 4 wide, 4 rounds of 30%: a few minutes.
+    "fmnist_small": FireflyConfig(
+        initial="VGG11-4",
+        take=2000,
+        batch_size=64,
+        learning_rate=0.05,
+        epochs=18,
+        grow_every=3,
+        max_rounds=4,
+        delta_steps=30,
+        score_batches=4,
+    ),
+    # Seconds: the smoke test.
+    "fmnist_tiny": FireflyConfig(
+        initial="VGG11-2",
+        take=256,
+        batch_size=64,
+        learning_rate=0.05,
+        epochs=4,
+        grow_every=1,
+        max_rounds=2,
+        delta_steps=3,
+        score_batches=1,
+        score_samples=2,
+    ),
+}
+
+
+def resolve(preset, **overrides):
+    """The preset's config with `overrides` (unknown fields raise)."""
+    if preset not in PRESETS:
+        raise ValueError(f"Unknown preset {preset!r}; known: {sorted(PRESETS)}.")
+    fields = {f.name for f in dataclasses.fields(FireflyConfig)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"Unknown config fields {unknown}; known: {sorted(fields)}.")
+    config = dataclasses.replace(PRESETS[preset], **overrides)
+    if config.method not in METHODS:
+        raise ValueError(f"Unknown method {config.method!r}; known: {list(METHODS)}.")
+    return config
+
+
+def make_callback(config, train, log_dir=None):
+    """The growth callback `config.method` names."""
+    common = dict(
+        grow_every=config.grow_every,
+        growth_ratio=config.growth_ratio,
+        max_params=config.max_params,
+        max_rounds=config.max_rounds,
+        seed=config.seed,
+        log_dir=log_dir,
+    )
+    if config.method == "random_split":
+        return kg.callbacks.RandomSplit(noise=config.noise, **common)
+    if config.method == "random_new":
+        return kg.callbacks.RandomNew(epsilon=config.epsilon, **common)
+    return kg.callbacks.Firefly(
+        train,
+        candidates_per_layer=config.candidates_per_layer,
+        epsilon=config.epsilon,
+        delta_steps=config.delta_steps,
+        delta_learning_rate=config.delta_learning_rate,
+        score_samples=config.score_samples,
+        score_batches=config.score_batches,
+        split=config.split,
+        new_units=config.new_units,
+        grow_depth=config.grow_depth,
+        jit_compile=config.jit_compile,
+        **common,
+    )
+
+
+def round_points(history, growth_log):
+    """One point per training period: the net's parameters, its accuracy.
+
+    A period ends at a round (the monitored accuracy before that round's
+    growth) or at the end of the run.
+    """
+    points = []
+    ends = [e["epoch"] for e in growth_log if e.get("kind") == "grow"]
+    last = len(history.get("epoch", [])) - 1
+    for epoch in ends + ([last] if last not in ends else []):
+        if 0 <= epoch <= last:
+            points.append(
+                {
+                    "epoch": epoch + 1,
+                    "params": int(history["params"][epoch]),
+                    "val_accuracy": history["val_accuracy"][epoch],
+                }
+            )
+    return points
+
+
+def run(config, workdir):
+    """Runs `config`; writes everything into `workdir`.
+
+    Writes config.json, history.csv (parameters and epoch time per epoch),
+    growth_log.json, found_spec.json, firefly.png (accuracy against
+    parameters, one point per round), model.keras, serving/ and
+    result.json.
+
+    Returns:
+        dict. The result (see result.json).
+    """
+    setup = training.start(config, workdir, config.initial)
+    log_dir = os.path.join(workdir, "tensorboard") if tensorboard_available() else None
+    callbacks = []
+    if config.max_rounds != 0:
+        callbacks.append(make_callback(config, setup.train, log_dir))
+    history, test_accuracy, seconds = training.fit_and_evaluate(
+        setup, config.epochs, callbacks
+    )
+    model = setup.model
+    training.save_outcome(model, workdir, config.export)
+    table = plots.read_history(setup.history_path)
+    points = round_points(table, model.growth_log)
+    label = "from scratch" if config.max_rounds == 0 else config.method
+    plots.plot_firefly(
+        {label: points},
+        os.path.join(workdir, "firefly.png"),
+        title=f"{config.initial} -> {model.spec.notation}",
+    )
+    rounds = [e for e in model.growth_log if e.get("kind") == "grow"]
+    result = {
+        "method": label,
+        "found": model.spec.notation,
+        "widths": list(model.spec.widths),
+        "params": model.body.count_params(),
+        "test_accuracy": test_accuracy,
+        "final_val_accuracy": history.history["val_accuracy"][-1],
+        "points": points,
+        "rounds": len(rounds),
+        "round_seconds": [
+            round(e.get("seconds_round", 0.0) + e["seconds"], 3) for e in rounds
+        ],
+        "epoch_seconds": table.get("epoch_seconds", []),
+        "wall_seconds": round(seconds, 1),
+        "seed": config.seed,
+    }
+    workdir_lib.write_json(os.path.join(workdir, "result.json"), result)
+    return result
