@@ -10,8 +10,10 @@ import time
 
 import numpy as np
 
+from keras_grow import build
 from keras_grow import descent
 from keras_grow.callbacks import width_growth
+from keras_grow.descent import depth as depth_lib
 from keras_grow.descent import scoring
 from keras_grow.descent import selection
 
@@ -193,6 +195,7 @@ class Firefly(width_growth.WidthGrowth):
         info["seconds_build"] = built
         info["candidates"] = len(neighbourhood.candidates)
         epsilon = self.epsilon
+        depth = self._propose_depth(model, rng, info) if self.grow_depth else None
 
         def realise(count):
             chosen, _ = selection.choose(neighbourhood.candidates, order, ranked, count)
@@ -203,6 +206,47 @@ class Firefly(width_growth.WidthGrowth):
             info["score_min"] = float(np.min(scores))
             info["score_negative"] = int(np.sum(scores < 0))
             new_spec, values = descent.realise(neighbourhood, chosen, epsilon)
-            return {"new_spec": new_spec, "values": values}
+            if depth is not None:
+                new_spec, values = depth(new_spec, values)
+            # `values` sets every new layer; the initialiser only fills in.
+            return {"new_spec": new_spec, "values": values, "initializer": "default"}
 
-        return width_growth.Proposal(order, realise, info)
+        return width_growth.Proposal(order, realise, info, after=self._calibrate)
+
+    def _propose_depth(self, model, rng, info):
+        """Scores one new layer per stage; returns how to add the best."""
+        neighbourhood = depth_lib.DepthNeighbourhood(
+            model.body, model.spec, seed=int(rng.integers(2**31))
+        )
+        scores, timing = self._descend(neighbourhood)
+        info["depth_scores"] = [float(s) for s in scores]
+        info["seconds_depth"] = timing["seconds_optimise"] + timing["seconds_score"]
+        ranked = [s for s in np.argsort(scores, kind="stable") if scores[s] < 0]
+        stages = [int(s) for s in ranked[: self.new_layers_per_round]]
+        self._new_single_layers = []
+
+        def add_layers(grown_spec, values):
+            if not stages:
+                info["new_layers"] = []
+                return grown_spec, values
+            deep, layer_values = neighbourhood.realise_layers(
+                stages, grown_spec, self.epsilon, seed=int(rng.integers(2**31))
+            )
+            blocks = depth_lib.new_blocks(grown_spec, deep)
+            if self.max_params is not None:
+                if build.build_body(deep).count_params() > self.max_params:
+                    info["new_layers"] = []
+                    return grown_spec, values
+            info["new_layers"] = [b.name for b in blocks]
+            self._new_single_layers = [
+                (b.convs[0], b.last_norm)
+                for b in blocks
+                if not b.residual and b.last_norm is not None
+            ]
+            return deep, {**values, **layer_values}
+
+        return add_layers
+
+    def _calibrate(self, model):
+        layers, self._new_single_layers = getattr(self, "_new_single_layers", []), []
+        depth_lib.calibrate_pass_through(model, layers, self._data)

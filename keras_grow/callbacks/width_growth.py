@@ -34,11 +34,13 @@ class Proposal:
             arguments (`new_spec` and `morphisms` or `values`) growing the
             best `count` slots.
         info: dict. Extra fields for the growth event (timings, scores).
+        after: callable or `None`. Called with the model after it grew.
     """
 
     order: list
     realise: object
     info: dict
+    after: object = None
 
 
 def _check_int(value, name, minimum, allow_none=False):
@@ -198,6 +200,8 @@ class WidthGrowth(keras.callbacks.Callback):
         }
         info["seconds_round"] = time.perf_counter() - start
         event = model.grow(seed=seed, **grow_kwargs, info=info)
+        if proposal.after is not None:
+            proposal.after(model)
         self.rounds += 1
         self._write_scalars(epoch)
         if self.verbose:

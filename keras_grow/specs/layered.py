@@ -137,6 +137,26 @@ class VGGSpec(LayeredSpec):
     def num_layers(self):
         return sum(self.stage_depths)
 
+    def with_layer_added(self, stage):
+        """Returns the spec with one more layer at the end of `stage`.
+
+        The new layer is as wide as the stage's last layer (so it can start
+        as the identity); the names of all existing layers are kept.
+
+        Args:
+            stage: int. 0-based stage index.
+        """
+        if not isinstance(stage, int) or not 0 <= stage < len(self.stage_depths):
+            raise ValueError(
+                f"`stage` must be an integer in [0, {len(self.stage_depths) - 1}] "
+                f"for {self.family}; received {stage!r}."
+            )
+        end = sum(self.stage_depths[: stage + 1])
+        depths = list(self.stage_depths)
+        depths[stage] += 1
+        widths = self.widths[:end] + (self.widths[end - 1],) + self.widths[end:]
+        return self.replace(stage_depths=tuple(depths), widths=widths)
+
     def layer_positions(self):
         """list of (stage, layer): 0-based position of each conv layer."""
         return [
@@ -211,3 +231,10 @@ class MLPSpec(LayeredSpec):
     @property
     def family(self):
         return "MLP"
+
+    def with_layer_added(self, stage=0):
+        """Returns the spec with one more hidden layer after the last one,
+        as wide as it (an MLP has one stage: `stage` must be 0)."""
+        if stage != 0:
+            raise ValueError(f"An MLP has one stage, 0; received stage={stage!r}.")
+        return self.with_widths(self.widths + (self.widths[-1],))

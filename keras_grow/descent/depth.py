@@ -1,0 +1,302 @@
+"""Firefly's depth candidates: new layers in the epsilon-neighbourhood of the
+identity, one per stage, each gated by its own gate.
+
+- A single layer (VGG conv-BN-ReLU, MLP Dense-ReLU, plain staged
+  conv-BN-ReLU) appended at the end of its stage computes
+  `relu(norm((I + e * D) x))` with `norm` the identity in inference mode.
+  Its input is a ReLU output, so at `e = 0` it is exactly the identity.
+  `D` is trained in step one (each output unit's row within norm 1, the
+  identity's own norm).
+- A residual block appended at the end of its stage adds
+  `e * block(x)`: its last BN's gamma and beta are `e` times trained
+  directions (within norm 1 per channel); its convs keep He-normal draws.
+
+The gates are scored exactly like width candidates (`DescentSteps`), on the
+net before this round's width growth; the chosen layers are then installed
+at the grown widths (`realise_layers`), extra channels passing through.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_grow import build
+from keras_grow import specs
+from keras_grow.build.layers import BN_EPSILON
+from keras_grow.descent.neighbourhood import _key
+from keras_grow.transfer.width import NEW_NORM_VALUES
+
+
+def check_depth_growable(spec):
+    """Raises a ValueError if Firefly cannot add layers to `spec`."""
+    if isinstance(spec, (specs.VGGSpec, specs.MLPSpec, specs.StagedNetSpec)):
+        return
+    raise ValueError(
+        f"grow_depth=True needs a VGG, MLP or staged (ResNet/plain) spec; "
+        f"{spec.family} has a fixed layout of blocks. Use grow_depth=False."
+    )
+
+
+def num_stages(spec):
+    if isinstance(spec, specs.VGGSpec):
+        return len(spec.stage_depths)
+    if isinstance(spec, specs.MLPSpec):
+        return 1
+    return spec.num_stages
+
+
+def deeper(spec, stage):
+    """`spec` with one more layer/block at the end of `stage`."""
+    if isinstance(spec, specs.StagedNetSpec):
+        return spec.with_block_added(stage)
+    return spec.with_layer_added(stage)
+
+
+def new_blocks(old_spec, new_spec):
+    """The `Block`s `new_spec` has and `old_spec` has not, in graph order."""
+    old = {b.name for b in build.blocks(old_spec)}
+    return [b for b in build.blocks(new_spec) if b.name not in old]
+
+
+def _identity_kernel(shape):
+    kernel = np.zeros(shape, np.float32)
+    *window, fan_in, _ = shape
+    centre = tuple(k // 2 for k in window)
+    kernel[centre + (np.arange(fan_in), np.arange(fan_in))] = 1.0
+    return kernel
+
+
+def _pass_through_norm(width):
+    """BN values that are the identity in inference mode."""
+    return {
+        "gamma": np.full(width, np.sqrt(1.0 + BN_EPSILON), np.float32),
+        "beta": np.zeros(width, np.float32),
+        "moving_mean": np.zeros(width, np.float32),
+        "moving_variance": np.ones(width, np.float32),
+    }
+
+
+class DepthNeighbourhood:
+    """The current net with one gated new layer per stage.
+
+    Args:
+        body: the current graph (variables read live).
+        spec: its spec (VGG, MLP or staged).
+        seed: int or `None`. Seeds directions and residual-block convs.
+
+    Attributes:
+        candidates: list of int, the stage of each gate.
+        params: the trainable directions.
+    """
+
+    def __init__(self, body, spec, seed=None):
+        check_depth_growable(spec)
+        rng = np.random.default_rng(seed)
+        self.spec = spec
+        self.candidates = list(range(num_stages(spec)))
+        deep = spec
+        for stage in self.candidates:
+            deep = deeper(deep, stage)
+        self.blocks = new_blocks(spec, deep)
+        self.over_body = build.build_body(deep)
+        self._variables = {
+            (layer.name, v.name): v for layer in body.layers for v in layer.weights
+        }
+        shapes = {
+            (layer.name, v.name): tuple(v.shape)
+            for layer in self.over_body.layers
+            for v in layer.weights
+        }
+        self._fixed, self._directions, self._bounds = {}, {}, {}
+        for block in self.blocks:
+            for (layer, var), shape in shapes.items():
+                if layer.startswith(block.name + "_"):
+                    self._fixed[(layer, var)] = self._start_value(
+                        block, layer, var, shape, rng
+                    )
+            if block.residual:
+                width = shapes[(block.last_norm, "gamma")][0]
+                for var, value in (("gamma", 1.0), ("beta", 0.0)):
+                    self._directions[(block.name, var)] = keras.Variable(
+                        np.full(width, value, np.float32)
+                    )
+            else:
+                kernel = shapes[(block.convs[0], "kernel")]
+                draw = rng.normal(size=kernel).astype(np.float32)
+                draw *= 0.1 / np.linalg.norm(draw.reshape(-1, kernel[-1]), axis=0)
+                self._directions[(block.name, "kernel")] = keras.Variable(draw)
+        self.params = list(self._directions.values())
+
+    def _start_value(self, block, layer, var, shape, rng):
+        if block.residual:
+            if var == "kernel":
+                fan_in = int(np.prod(shape[:-1]))
+                return rng.normal(0, np.sqrt(2.0 / fan_in), shape).astype(np.float32)
+            if var == "bias":
+                return np.zeros(shape, np.float32)
+            return np.full(shape, NEW_NORM_VALUES[var], np.float32)
+        if var == "kernel":
+            return _identity_kernel(shape)
+        if var == "bias":
+            return np.zeros(shape, np.float32)
+        return _pass_through_norm(shape[0])[var]
+
+    def project(self):
+        """Keeps each unit's direction within norm 1."""
+        for (_, var), variable in self._directions.items():
+            value = variable.value
+            if var == "kernel":
+                axes = list(range(len(value.shape) - 1))
+                norms = tf.sqrt(tf.reduce_sum(tf.square(value), axis=axes))
+                variable.assign(value / tf.maximum(norms, 1.0))
+        for block in self.blocks:
+            if block.residual:
+                gamma = self._directions[(block.name, "gamma")]
+                beta = self._directions[(block.name, "beta")]
+                norm = tf.sqrt(tf.square(gamma.value) + tf.square(beta.value))
+                scale = 1.0 / tf.maximum(norm, 1.0)
+                gamma.assign(gamma.value * scale)
+                beta.assign(beta.value * scale)
+
+    def gated_values(self, block, gate):
+        """`{(layer, var): tensor}` of one new block at `gate`."""
+        values = {
+            k: tf.constant(v)
+            for k, v in self._fixed.items()
+            if k[0].startswith(block.name + "_")
+        }
+        if block.residual:
+            for var in ("gamma", "beta"):
+                values[(block.last_norm, var)] = (
+                    gate * self._directions[(block.name, var)].value
+                )
+        else:
+            key = (block.convs[0], "kernel")
+            values[key] = (
+                values[key] + gate * self._directions[(block.name, "kernel")].value
+            )
+        return values
+
+    def logits(self, images, gates, training=False):
+        values = {}
+        for index, block in enumerate(self.blocks):
+            values.update(self.gated_values(block, gates[index]))
+
+        def lookup(variables):
+            out = []
+            for v in variables:
+                key = _key(v)
+                out.append(values[key] if key in values else self._variables[key].value)
+            return out
+
+        logits, _ = self.over_body.stateless_call(
+            lookup(self.over_body.trainable_variables),
+            lookup(self.over_body.non_trainable_variables),
+            images,
+            training=training,
+        )
+        return logits
+
+    def realise_layers(self, stages, grown_spec, epsilon, seed=None):
+        """The deeper spec and the values of its new layers.
+
+        Args:
+            stages: iterable of int. Stages that get their new layer.
+            grown_spec: the spec after this round's width growth (the new
+                layers take its widths; channels the directions do not
+                cover pass through unchanged).
+            epsilon: float. The gate value the new layers get.
+            seed: int or `None`. For residual convs' extra entries.
+
+        Returns:
+            (deeper spec, `{layer: {variable: np.ndarray}}` for the new
+            layers only).
+        """
+        rng = np.random.default_rng(seed)
+        deep = grown_spec
+        for stage in sorted(stages):
+            deep = deeper(deep, stage)
+        body = build.build_body(deep)
+        chosen = {self.blocks[s].name for s in stages}
+        values = {}
+        for block in new_blocks(grown_spec, deep):
+            if block.name not in chosen:
+                continue
+            mine = {
+                k: v.numpy()
+                for k, v in self.gated_values(
+                    block, tf.constant(epsilon, tf.float32)
+                ).items()
+            }
+            for layer in body.layers:
+                if not layer.name.startswith(block.name + "_") or not layer.weights:
+                    continue
+                values[layer.name] = {
+                    v.name: _embed(
+                        mine[(layer.name, v.name)],
+                        self._start_value(
+                            block, layer.name, v.name, tuple(v.shape), rng
+                        ),
+                    )
+                    for v in layer.weights
+                }
+        return deep, values
+
+
+def _embed(small, big):
+    """`big` with `small` written into its leading corner."""
+    out = np.array(big, copy=True)
+    out[tuple(slice(0, n) for n in small.shape)] = small
+    return out
+
+
+def calibrate_pass_through(model, layer_names, data, num_batches=4):
+    """Makes new single-layer blocks pass through in training mode too.
+
+    A new conv's BN that is the identity only with moving statistics 0/1
+    would normalise by batch statistics at the next training step. Setting
+    its moving statistics to the data's (over `num_batches` batches) and
+    gamma/beta to sqrt(var + eps)/mean keeps it the identity in inference
+    mode exactly and in training mode up to batch noise.
+
+    Args:
+        model: the grown `GrowableModel`.
+        layer_names: list of (conv name, BN name) pairs.
+        data: iterator of (images, labels).
+        num_batches: int.
+    """
+    if not layer_names:
+        return
+    body = model.body
+    probe = keras.Model(
+        body.inputs, [body.get_layer(conv).output for conv, _ in layer_names]
+    )
+    sums = None
+    count = 0
+    for _ in range(num_batches):
+        x, _ = next(data)
+        outputs = probe(x, training=False)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        moments = [
+            (
+                tf.reduce_mean(o, axis=list(range(len(o.shape) - 1))).numpy(),
+                tf.reduce_mean(
+                    tf.square(o), axis=list(range(len(o.shape) - 1))
+                ).numpy(),
+            )
+            for o in outputs
+        ]
+        sums = (
+            moments
+            if sums is None
+            else [(a + m, b + s) for (a, b), (m, s) in zip(sums, moments)]
+        )
+        count += 1
+    for (_, norm_name), (first, second) in zip(layer_names, sums):
+        mean = first / count
+        var = np.maximum(second / count - mean**2, 0.0)
+        norm = body.get_layer(norm_name)
+        norm.moving_mean.assign(mean.astype(np.float32))
+        norm.moving_variance.assign(var.astype(np.float32))
+        norm.gamma.assign(np.sqrt(var + BN_EPSILON).astype(np.float32))
+        norm.beta.assign(mean.astype(np.float32))

@@ -1,0 +1,146 @@
+"""Firefly and its random baselines inside a real fit on the embedded sample."""
+
+import keras
+import pytest
+
+import keras_grow as kg
+from keras_grow import build
+from tests.conftest import compile_sgd
+
+
+def _data(batch=64, take=256):
+    return kg.data.load("fashion_mnist_sample", "train", batch, take=take, seed=0)
+
+
+def _model(notation="VGG11-2", **extra):
+    info = kg.data.info("fashion_mnist_sample")
+    spec = kg.specs.parse(
+        notation,
+        info.input_shape,
+        info.num_classes,
+        input_mean=info.mean,
+        input_std=info.std,
+        **extra,
+    )
+    return compile_sgd(kg.GrowableModel(spec))
+
+
+def _callbacks(train):
+    common = dict(grow_every=1, max_rounds=2, seed=0, verbose=0)
+    return [
+        kg.callbacks.Firefly(train, delta_steps=2, score_batches=1, **common),
+        kg.callbacks.RandomSplit(**common),
+        kg.callbacks.RandomNew(**common),
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_two_rounds_in_a_real_fit_log_widths_that_match_the_parameters(index):
+    train = _data()
+    callback = _callbacks(train)[index]
+    model = _model()
+    steps_per_epoch = len(list(train))
+    model.fit(train, epochs=3, callbacks=[callback], verbose=0, shuffle=False)
+    rounds = [e for e in model.growth_log if e["kind"] == "grow"]
+    assert [e["round"] for e in rounds] == [1, 2]
+    assert {e["method"] for e in rounds} == {callback.method}
+    for event in rounds:
+        # eta = floor(0.3 x units), exactly, globally across layers.
+        assert event["units_added"] == max(1, int(0.3 * sum(event["widths_before"])))
+        assert (
+            sum(event["widths_after"]) - sum(event["widths_before"])
+            == event["units_added"]
+        )
+        grown = model.spec.with_widths(event["widths_after"])
+        assert event["params_after"] == build.build_body(grown).count_params()
+    assert list(model.spec.widths) == rounds[-1]["widths_after"]
+    # The optimizer was carried, never restarted: it counted every step.
+    assert int(model.optimizer.iterations.numpy()) == 3 * steps_per_epoch
+
+
+@pytest.mark.slow
+def test_firefly_grows_depth_and_width_of_a_resnet():
+    train = _data()
+    model = _model("Basic3ResNet-1-1-1", widths=(4, 4, 8))
+    firefly = kg.callbacks.Firefly(
+        train,
+        grow_every=1,
+        max_rounds=1,
+        delta_steps=2,
+        score_batches=2,
+        grow_depth=True,
+        new_layers_per_round=3,
+        seed=0,
+        verbose=0,
+    )
+    model.fit(train, epochs=2, callbacks=[firefly], verbose=0, shuffle=False)
+    event = [e for e in model.growth_log if e["kind"] == "grow"][0]
+    negative = sum(s < 0 for s in event["depth_scores"])
+    assert len(event["new_layers"]) == negative
+    assert sum(model.spec.depths) == 3 + negative
+    assert model.body.count_params() == event["params_after"]
+
+
+def test_max_params_caps_growth_and_then_ends_it():
+    train = _data(take=128)
+    model = _model()
+    start = model.body.count_params()
+    cap = start + 60
+    growth = kg.callbacks.RandomNew(grow_every=1, max_params=cap, seed=0, verbose=0)
+    model.fit(train, epochs=3, callbacks=[growth], verbose=0, shuffle=False)
+    assert start < model.body.count_params() <= cap
+    assert growth.finished
+    assert model.growth_log[-1]["kind"] == "growth_end"
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"growth_ratio": 0}, "growth_ratio"),
+        ({"growth_ratio": 1.5}, "growth_ratio"),
+        ({"grow_every": 0}, "grow_every"),
+        ({"epsilon": -1}, "epsilon"),
+        ({"score_samples": 0}, "score_samples"),
+        ({"candidates_per_layer": 0}, "candidates_per_layer"),
+        ({"split": False, "new_units": False}, "split=True or new_units=True"),
+        ({"max_params": 0}, "max_params"),
+    ],
+)
+def test_bad_arguments_name_the_value(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        kg.callbacks.Firefly(_data(take=64), **kwargs)
+
+
+def test_train_data_must_be_a_dataset():
+    with pytest.raises(TypeError, match="tf.data.Dataset"):
+        kg.callbacks.Firefly([1, 2, 3])
+
+
+@pytest.mark.parametrize(
+    "notation,kwargs,error,match",
+    [
+        ("MobileNetV1-2", {"grow_depth": True}, ValueError, "grow_depth"),
+        ("Bottleneck4ResNet-1-1-1-1", {}, ValueError, "4x their stage width"),
+    ],
+)
+def test_specs_that_cannot_grow_fail_before_training(notation, kwargs, error, match):
+    train = _data(take=64)
+    model = (
+        _model(notation)
+        if "Bottleneck" not in notation
+        else _model(notation, widths=(2, 2, 2, 2))
+    )
+    firefly = kg.callbacks.Firefly(train, verbose=0, **kwargs)
+    with pytest.raises(error, match=match):
+        model.fit(train, epochs=1, callbacks=[firefly], verbose=0, shuffle=False)
+    assert model.optimizer.iterations.numpy() == 0  # nothing trained
+
+
+def test_a_plain_keras_model_is_refused():
+    train = _data(take=64)
+    inputs = keras.Input((28, 28, 1))
+    plain = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
+    compile_sgd(plain)
+    with pytest.raises(TypeError, match="GrowableModel"):
+        plain.fit(train, epochs=1, callbacks=[kg.callbacks.RandomSplit()], verbose=0)

@@ -1,0 +1,143 @@
+"""Selection takes exactly eta units globally; scores have the right signs."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_grow as kg
+from keras_grow import descent
+from keras_grow.descent import scoring
+from keras_grow.descent import selection
+from keras_grow.descent.neighbourhood import Candidate
+
+
+def _candidates(widths):
+    out = []
+    for index, width in enumerate(widths):
+        out += [Candidate(f"layer{index}", "split", i, index) for i in range(width)]
+    return out
+
+
+def test_selection_takes_exactly_eta_globally_across_layers():
+    candidates = _candidates([4, 3, 5])
+    scores = np.array([0.1, -5, -1, 2, -3, -4, 0.5, -2, 9, -0.5, 1, 3])
+    order, ranked = selection.slot_order(candidates, scores)
+    for eta in range(len(candidates) + 1):
+        chosen, taken = selection.choose(candidates, order, ranked, eta)
+        assert len(chosen) == eta
+        assert sorted(chosen) == sorted(np.argsort(scores, kind="stable")[:eta])
+    chosen, taken = selection.choose(candidates, order, ranked, 4)
+    assert taken == {0: 1, 1: 2, 2: 1}  # -5 | -3, -4 | -2
+    with pytest.raises(ValueError, match="between 0 and 12"):
+        selection.choose(candidates, order, ranked, 13)
+
+
+def test_groups_sharing_a_width_entry_grow_together_by_summed_scores():
+    # Two groups follow width entry 0 (a residual stream and an inner layer).
+    candidates = (
+        [Candidate("stream", "split", i, 0) for i in range(3)]
+        + [Candidate("inner", "split", i, 0) for i in range(3)]
+        + [Candidate("other", "split", i, 1) for i in range(2)]
+    )
+    scores = np.array([-1, 0, 5, -1, 0, 5, -1.5, 3])
+    order, ranked = selection.slot_order(candidates, scores)
+    chosen, taken = selection.choose(candidates, order, ranked, 2)
+    # entry 0's best slot sums to -2, better than entry 1's -1.5; next is -1.5.
+    assert taken == {0: 1, 1: 1}
+    assert sorted(chosen) == [0, 3, 6]
+
+
+def test_non_finite_scores_are_rejected():
+    with pytest.raises(ValueError, match="finite"):
+        selection.slot_order(_candidates([2]), [np.nan, 0.0])
+
+
+def _toy(seed=0):
+    """An MLP with two new-unit candidates that see the same activation and
+    have opposite outgoing weights: the one pointing down the loss gradient
+    must score negative, its mirror positive."""
+    spec = kg.specs.parse("MLP-4", input_shape=(6,), num_classes=3)
+    model = kg.GrowableModel(spec)
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, (64, 6)).astype("float32")
+    y = rng.integers(0, 3, 64)
+    n = descent.WidthNeighbourhood(model.body, spec, split=False, new_units=2, seed=0)
+    incoming = np.abs(rng.normal(size=(6, 2))).astype("float32")
+    incoming[:, 1] = incoming[:, 0]
+    n._params[("new_in", "layer1", "layer1_dense")].variable.assign(incoming)
+    # The loss gradient with respect to the logits, through the shared unit.
+    with tf.GradientTape() as tape:
+        logits = model.body(x)
+        tape.watch(logits)
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, logits)
+    g = tape.gradient(loss, logits).numpy()
+    h = np.maximum(x @ incoming[:, 0], 0)
+    down = -(h[:, None] * g).sum(0)
+    down /= np.linalg.norm(down)
+    n._params[("new_out", "layer1", "classifier")].variable.assign(
+        np.stack([down, -down]).astype("float32")
+    )
+    return model, n, x, y
+
+
+@pytest.mark.parametrize("points", [1, 4])
+def test_scores_have_the_right_signs_and_the_good_candidate_is_chosen(points):
+    model, n, x, y = _toy()
+    steps = scoring.DescentSteps(
+        n,
+        scoring.loss_function(model),
+        epsilon=0.05,
+        learning_rate=0.01,
+        score_points=points,
+        jit_compile=False,
+    )
+    scores = steps.scores(iter([(x, y)]), 1)
+    assert scores[0] < 0 < scores[1]
+    order, ranked = selection.slot_order(n.candidates, scores)
+    chosen, _ = selection.choose(n.candidates, order, ranked, 1)
+    assert chosen == [0]
+    # The chosen candidate really lowers the loss; its mirror raises it.
+    base = steps.loss(x, y, [0, 0])
+    assert steps.loss(x, y, [0.05, 0]) < base < steps.loss(x, y, [0, 0.05])
+
+
+def test_many_point_scores_add_up_to_the_loss_change():
+    # Integrated gradients' completeness: sum_i s_i = L(eps) - L(0) as n grows.
+    spec = kg.specs.parse("VGG11-4", input_shape=(28, 28, 1), num_classes=10)
+    model = kg.GrowableModel(spec)
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    from tests import helpers
+
+    helpers.randomize_norms(model)
+    x = helpers.images((28, 28, 1), 32)
+    y = np.arange(32) % 10
+    n = descent.WidthNeighbourhood(model.body, spec, new_units=2, seed=0)
+    steps = scoring.DescentSteps(
+        n,
+        scoring.loss_function(model),
+        epsilon=0.5,
+        learning_rate=0.01,
+        score_points=32,
+        jit_compile=False,
+    )
+    scores = steps.scores(iter([(x, y)]), 1)
+    change = steps.loss(x, y, np.full(len(n.candidates), 0.5)) - steps.loss(
+        x, y, np.zeros(len(n.candidates))
+    )
+    assert abs(scores.sum() - change) <= 0.1 * abs(change) + 1e-4
+
+
+def test_step_one_lowers_the_overgrown_loss_on_a_fixed_batch():
+    model, n, x, y = _toy(seed=1)
+    steps = scoring.DescentSteps(
+        n,
+        scoring.loss_function(model),
+        epsilon=0.5,
+        learning_rate=0.05,
+        score_points=1,
+        jit_compile=False,
+    )
+    losses = steps.optimise(iter([(x, y)] * 30), 30)
+    assert losses[-1] < losses[0]
