@@ -3,6 +3,7 @@
 from keras_grow import build
 from keras_grow import callbacks
 from keras_grow import data
+from keras_grow import descent
 from keras_grow import export
 from keras_grow import optimizer_carry
 from keras_grow import specs
