@@ -5,7 +5,6 @@ the found nets trained from scratch. Resumable: finished runs are skipped.
     python -m experiments.autogrow_study --workdir=out/autogrow_study
 """
 
-import json
 import os
 
 from absl import app
@@ -34,14 +33,8 @@ def main(argv):
     runs += study.baseline_runs(FLAGS.workdir, seeds)
     study.execute(order(runs), FLAGS.workdir, ROOT)
     rows = study.summarise(runs, FLAGS.workdir)
-    summary = {
-        f"{table}/{row}": entry["results"] for (table, row), entry in rows.items()
-    }
-    with open(os.path.join(FLAGS.workdir, "summary.json"), "w") as handle:
-        json.dump(summary, handle, indent=2)
     report = study.report(rows, FLAGS.workdir)
-    with open(os.path.join(FLAGS.workdir, "report.md"), "w") as handle:
-        handle.write(report)
+    study.write_outputs(rows, FLAGS.workdir, report)
     print(report)
 
 

@@ -7,7 +7,6 @@ n = 4. Resumable: finished runs are skipped.
     python -m experiments.firefly_study --workdir=out/firefly_study --reverse
 """
 
-import json
 import os
 
 from absl import app
@@ -30,12 +29,8 @@ def main(argv):
     if not FLAGS.report_only:
         study.execute(runs[::-1] if FLAGS.reverse else runs, FLAGS.workdir, ROOT)
     rows = study.summarise(runs, FLAGS.workdir)
-    summary = {f"{t}/{r}": entry["results"] for (t, r), entry in rows.items()}
-    with open(os.path.join(FLAGS.workdir, "summary.json"), "w") as handle:
-        json.dump(summary, handle, indent=2)
     report = firefly_study.report(rows, FLAGS.workdir)
-    with open(os.path.join(FLAGS.workdir, "report.md"), "w") as handle:
-        handle.write(report)
+    study.write_outputs(rows, FLAGS.workdir, report)
     print(report)
 
 

@@ -17,6 +17,8 @@ from keras_grow import build
 from keras_grow import specs
 from keras_grow.callbacks.adam_init import adam_init_norm
 from keras_grow.callbacks.scheduled_growth import require_growable
+from keras_grow.callbacks.validation import check_choice
+from keras_grow.callbacks.validation import check_int
 
 POLICIES = ("periodic", "convergent")
 ON_STOP = ("keep", "remove")
@@ -30,20 +32,6 @@ def tensorboard_available():
     import importlib.util
 
     return importlib.util.find_spec("tensorboard") is not None
-
-
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"`{name}` must be an integer >= {minimum}; received {value!r}."
-        )
-
-
-def _check_choice(value, name, allowed):
-    if value not in allowed:
-        raise ValueError(
-            f"`{name}` must be one of {list(allowed)}; received {value!r}."
-        )
 
 
 class AutoGrow(keras.callbacks.Callback):
@@ -144,20 +132,20 @@ class AutoGrow(keras.callbacks.Callback):
         verbose=1,
     ):
         super().__init__()
-        _check_int(growth_period, "growth_period", 1)
-        _check_choice(policy, "policy", POLICIES)
-        _check_int(patience, "patience", 1)
+        check_int(growth_period, "growth_period", 1)
+        check_choice(policy, "policy", POLICIES)
+        check_int(patience, "patience", 1)
         if not isinstance(min_delta, (int, float)) or min_delta < 0:
             raise ValueError(
                 f"`min_delta` must be a number >= 0; received {min_delta!r}."
             )
-        _check_choice(mode, "mode", MODES)
-        _check_choice(initializer, "initializer", INITIALIZERS)
+        check_choice(mode, "mode", MODES)
+        check_choice(initializer, "initializer", INITIALIZERS)
         if max_depths is not None:
             max_depths = tuple(max_depths)
             for depth in max_depths:
-                _check_int(depth, "max_depths entries", 1)
-        _check_int(fine_tune_epochs, "fine_tune_epochs", 0)
+                check_int(depth, "max_depths entries", 1)
+        check_int(fine_tune_epochs, "fine_tune_epochs", 0)
         if fine_tune_lr is not None and not fine_tune_lr > 0:
             raise ValueError(f"`fine_tune_lr` must be > 0; received {fine_tune_lr!r}.")
         if not 0 < fine_tune_lr_factor <= 1:
@@ -174,15 +162,15 @@ class AutoGrow(keras.callbacks.Callback):
                 f"(0, 1); received {fine_tune_lr_boundaries!r}."
             )
         if convergence_patience is not None:
-            _check_int(convergence_patience, "convergence_patience", 1)
-        _check_choice(on_stop, "on_stop", ON_STOP)
+            check_int(convergence_patience, "convergence_patience", 1)
+        check_choice(on_stop, "on_stop", ON_STOP)
         if initializer == "adam" and adam_init_data is None:
             raise ValueError(
                 "initializer='adam' trains the new block's last BN on "
                 "training data: pass adam_init_data=<a tf.data.Dataset of "
                 "(x, y) batches>."
             )
-        _check_int(adam_init_max_epochs, "adam_init_max_epochs", 1)
+        check_int(adam_init_max_epochs, "adam_init_max_epochs", 1)
         self.growth_period = growth_period
         self.policy = policy
         self.patience = patience

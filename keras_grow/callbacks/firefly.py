@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 
-from keras_grow import build
 from keras_grow import descent
+from keras_grow.callbacks import validation
 from keras_grow.callbacks import width_growth
 from keras_grow.descent import depth as depth_lib
 from keras_grow.descent import scoring
@@ -112,16 +112,16 @@ class Firefly(width_growth.WidthGrowth):
             log_dir=log_dir,
             verbose=verbose,
         )
-        width_growth._check_dataset(train_data, "train_data")
-        width_growth._check_int(
+        validation.check_dataset(train_data, "train_data")
+        validation.check_int(
             candidates_per_layer, "candidates_per_layer", 1, allow_none=True
         )
-        width_growth._check_fraction(epsilon, "epsilon")
-        width_growth._check_int(delta_steps, "delta_steps", 0)
-        width_growth._check_fraction(delta_learning_rate, "delta_learning_rate")
-        width_growth._check_int(score_samples, "score_samples", 1)
-        width_growth._check_int(score_batches, "score_batches", 1)
-        width_growth._check_int(new_layers_per_round, "new_layers_per_round", 1)
+        validation.check_fraction(epsilon, "epsilon")
+        validation.check_int(delta_steps, "delta_steps", 0)
+        validation.check_fraction(delta_learning_rate, "delta_learning_rate")
+        validation.check_int(score_samples, "score_samples", 1)
+        validation.check_int(score_batches, "score_batches", 1)
+        validation.check_int(new_layers_per_round, "new_layers_per_round", 1)
         if not (split or new_units):
             raise ValueError(
                 "Firefly needs split=True or new_units=True (or both); both are False."
@@ -195,7 +195,9 @@ class Firefly(width_growth.WidthGrowth):
         info["seconds_build"] = built
         info["candidates"] = len(neighbourhood.candidates)
         epsilon = self.epsilon
-        depth = self._propose_depth(model, rng, info) if self.grow_depth else None
+        add_layers = self._propose_depth(model, rng, info) if self.grow_depth else None
+        # New conv layers whose BN is calibrated once the model has grown.
+        to_calibrate = []
 
         def realise(count):
             chosen, _ = selection.choose(neighbourhood.candidates, order, ranked, count)
@@ -206,12 +208,15 @@ class Firefly(width_growth.WidthGrowth):
             info["score_min"] = float(np.min(scores))
             info["score_negative"] = int(np.sum(scores < 0))
             new_spec, values = descent.realise(neighbourhood, chosen, epsilon)
-            if depth is not None:
-                new_spec, values = depth(new_spec, values)
+            if add_layers is not None:
+                new_spec, values = add_layers(new_spec, values, to_calibrate)
             # `values` sets every new layer; the initialiser only fills in.
             return {"new_spec": new_spec, "values": values, "initializer": "default"}
 
-        return width_growth.Proposal(order, realise, info, after=self._calibrate)
+        def calibrate(model):
+            depth_lib.calibrate_pass_through(model, to_calibrate, self._data)
+
+        return width_growth.Proposal(order, realise, info, after=calibrate)
 
     def _propose_depth(self, model, rng, info):
         """Scores one new layer per stage; returns how to add the best."""
@@ -223,30 +228,28 @@ class Firefly(width_growth.WidthGrowth):
         info["seconds_depth"] = timing["seconds_optimise"] + timing["seconds_score"]
         ranked = [s for s in np.argsort(scores, kind="stable") if scores[s] < 0]
         stages = [int(s) for s in ranked[: self.new_layers_per_round]]
-        self._new_single_layers = []
 
-        def add_layers(grown_spec, values):
+        def add_layers(grown_spec, values, to_calibrate):
+            """Adds the chosen layers to the width-grown net, if they fit."""
+            info["new_layers"] = []
             if not stages:
-                info["new_layers"] = []
                 return grown_spec, values
             deep, layer_values = neighbourhood.realise_layers(
                 stages, grown_spec, self.epsilon, seed=int(rng.integers(2**31))
             )
+            merged = {**values, **layer_values}  # every layer of `deep`
+            params = sum(
+                np.size(a) for layer in merged.values() for a in layer.values()
+            )
+            if self.max_params is not None and params > self.max_params:
+                return grown_spec, values
             blocks = depth_lib.new_blocks(grown_spec, deep)
-            if self.max_params is not None:
-                if build.build_body(deep).count_params() > self.max_params:
-                    info["new_layers"] = []
-                    return grown_spec, values
             info["new_layers"] = [b.name for b in blocks]
-            self._new_single_layers = [
+            to_calibrate.extend(
                 (b.convs[0], b.last_norm)
                 for b in blocks
                 if not b.residual and b.last_norm is not None
-            ]
-            return deep, {**values, **layer_values}
+            )
+            return deep, merged
 
         return add_layers
-
-    def _calibrate(self, model):
-        layers, self._new_single_layers = getattr(self, "_new_single_layers", []), []
-        depth_lib.calibrate_pass_through(model, layers, self._data)

@@ -20,6 +20,9 @@ from keras_grow import descent
 from keras_grow import transfer
 from keras_grow.callbacks.autogrow import tensorboard_available
 from keras_grow.callbacks.scheduled_growth import require_growable
+from keras_grow.callbacks.validation import check_fraction
+from keras_grow.callbacks.validation import check_int
+from keras_grow.callbacks.validation import check_non_negative
 from keras_grow.transfer import weights as weight_io
 from keras_grow.transfer.width import grown_param_count
 
@@ -41,31 +44,6 @@ class Proposal:
     realise: object
     info: dict
     after: object = None
-
-
-def _check_int(value, name, minimum, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"`{name}` must be an integer >= {minimum}"
-            f"{' or None' if allow_none else ''}; received {value!r}."
-        )
-
-
-def _check_fraction(value, name, upper=1.0):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"`{name}` must be a number; received {value!r}.")
-    if not 0 < value <= upper:
-        raise ValueError(f"`{name}` must be in (0, {upper}]; received {value!r}.")
-
-
-def _check_dataset(data, name):
-    if not isinstance(data, tf.data.Dataset):
-        raise TypeError(
-            f"`{name}` must be a tf.data.Dataset of (images, labels) batches "
-            f"(e.g. kg.data.load(...)); received {type(data).__name__}."
-        )
 
 
 class WidthGrowth(keras.callbacks.Callback):
@@ -98,11 +76,11 @@ class WidthGrowth(keras.callbacks.Callback):
         verbose=1,
     ):
         super().__init__()
-        _check_int(grow_every, "grow_every", 1)
-        _check_fraction(growth_ratio, "growth_ratio")
-        _check_int(max_params, "max_params", 1, allow_none=True)
-        _check_int(max_rounds, "max_rounds", 0, allow_none=True)
-        _check_int(seed, "seed", 0, allow_none=True)
+        check_int(grow_every, "grow_every", 1)
+        check_fraction(growth_ratio, "growth_ratio")
+        check_int(max_params, "max_params", 1, allow_none=True)
+        check_int(max_rounds, "max_rounds", 0, allow_none=True)
+        check_int(seed, "seed", 0, allow_none=True)
         if log_dir is not None and not tensorboard_available():
             raise ValueError(
                 "`log_dir` writes TensorBoard scalars and needs the "
@@ -155,35 +133,48 @@ class WidthGrowth(keras.callbacks.Callback):
     def _width_indices(spec):
         return sorted({g.width_index for g in descent.growable_groups(spec)})
 
-    def _affordable(self, model, order, count):
-        """The largest count <= `count` whose grown net fits `max_params`."""
-        if self.max_params is None:
-            return count
+    def _fits_budget(self, model):
+        """A test `{width_index: units added} -> bool` against `max_params`."""
         groups = descent.growable_groups(model.spec)
         shapes = weight_io.weight_shapes(model.body)
-        while count > 0:
-            taken = collections.Counter(order[:count])
+
+        def fits(taken):
             added = {g.name: taken.get(g.width_index, 0) for g in groups}
-            if grown_param_count(shapes, groups, added) <= self.max_params:
-                break
+            return grown_param_count(shapes, groups, added) <= self.max_params
+
+        return fits
+
+    def _affordable(self, fits, order, count):
+        """The largest count <= `count` whose grown net `fits`."""
+        while count > 0 and not fits(collections.Counter(order[:count])):
             count -= 1
         return count
 
+    def _end_growth(self, epoch):
+        self.finished = True
+        self.model.record_event(
+            "growth_end",
+            {"epoch": epoch, "reason": "max_params", "max_params": self.max_params},
+        )
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: {self.method}: parameter budget reached.")
+
     def _round(self, epoch, logs):
         model = self.model
+        fits = None if self.max_params is None else self._fits_budget(model)
+        if fits is not None and not any(
+            fits({w: 1}) for w in self._width_indices(model.spec)
+        ):
+            # No single unit fits: end now, before a costly proposal.
+            self._end_growth(epoch)
+            return
         start = time.perf_counter()
         seed = None if self.seed is None else self.seed + self.rounds
         proposal = self._propose(model, np.random.default_rng(seed))
         eta = min(self.eta(model.spec), len(proposal.order))
-        count = self._affordable(model, proposal.order, eta)
+        count = eta if fits is None else self._affordable(fits, proposal.order, eta)
         if count == 0:
-            self.finished = True
-            model.record_event(
-                "growth_end",
-                {"epoch": epoch, "reason": "max_params", "max_params": self.max_params},
-            )
-            if self.verbose:
-                print(f"Epoch {epoch + 1}: {self.method}: parameter budget reached.")
+            self._end_growth(epoch)
             return
         widths_before = list(model.spec.widths)
         grow_kwargs = proposal.realise(count)
@@ -268,8 +259,7 @@ class RandomSplit(WidthGrowth):
 
     def __init__(self, noise=0.01, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(noise, bool) or not isinstance(noise, (int, float)) or noise < 0:
-            raise ValueError(f"`noise` must be a number >= 0; received {noise!r}.")
+        check_non_negative(noise, "noise")
         self.noise = float(noise)
 
     def _propose(self, model, rng):
@@ -299,12 +289,7 @@ class RandomNew(WidthGrowth):
 
     def __init__(self, epsilon=0.1, **kwargs):
         super().__init__(**kwargs)
-        if (
-            isinstance(epsilon, bool)
-            or not isinstance(epsilon, (int, float))
-            or epsilon < 0
-        ):
-            raise ValueError(f"`epsilon` must be a number >= 0; received {epsilon!r}.")
+        check_non_negative(epsilon, "epsilon")
         self.epsilon = float(epsilon)
 
     def _propose(self, model, rng):

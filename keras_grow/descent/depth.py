@@ -23,8 +23,11 @@ import tensorflow as tf
 from keras_grow import build
 from keras_grow import specs
 from keras_grow.build.layers import BN_EPSILON
-from keras_grow.descent.neighbourhood import _key
+from keras_grow.descent.neighbourhood import call_with_values
+from keras_grow.descent.neighbourhood import variables_by_key
+from keras_grow.transfer.blocks import identity_kernel
 from keras_grow.transfer.width import NEW_NORM_VALUES
+from keras_grow.transfer.width import he_normal
 
 
 def check_depth_growable(spec):
@@ -56,14 +59,6 @@ def new_blocks(old_spec, new_spec):
     """The `Block`s `new_spec` has and `old_spec` has not, in graph order."""
     old = {b.name for b in build.blocks(old_spec)}
     return [b for b in build.blocks(new_spec) if b.name not in old]
-
-
-def _identity_kernel(shape):
-    kernel = np.zeros(shape, np.float32)
-    *window, fan_in, _ = shape
-    centre = tuple(k // 2 for k in window)
-    kernel[centre + (np.arange(fan_in), np.arange(fan_in))] = 1.0
-    return kernel
 
 
 def _pass_through_norm(width):
@@ -99,15 +94,13 @@ class DepthNeighbourhood:
             deep = deeper(deep, stage)
         self.blocks = new_blocks(spec, deep)
         self.over_body = build.build_body(deep)
-        self._variables = {
-            (layer.name, v.name): v for layer in body.layers for v in layer.weights
-        }
+        self._variables = variables_by_key(body)
         shapes = {
             (layer.name, v.name): tuple(v.shape)
             for layer in self.over_body.layers
             for v in layer.weights
         }
-        self._fixed, self._directions, self._bounds = {}, {}, {}
+        self._fixed, self._directions = {}, {}
         for block in self.blocks:
             for (layer, var), shape in shapes.items():
                 if layer.startswith(block.name + "_"):
@@ -130,13 +123,14 @@ class DepthNeighbourhood:
     def _start_value(self, block, layer, var, shape, rng):
         if block.residual:
             if var == "kernel":
-                fan_in = int(np.prod(shape[:-1]))
-                return rng.normal(0, np.sqrt(2.0 / fan_in), shape).astype(np.float32)
+                return he_normal(rng, shape, int(np.prod(shape[:-1]))).astype(
+                    np.float32
+                )
             if var == "bias":
                 return np.zeros(shape, np.float32)
             return np.full(shape, NEW_NORM_VALUES[var], np.float32)
         if var == "kernel":
-            return _identity_kernel(shape)
+            return identity_kernel(shape)
         if var == "bias":
             return np.zeros(shape, np.float32)
         return _pass_through_norm(shape[0])[var]
@@ -181,21 +175,9 @@ class DepthNeighbourhood:
         values = {}
         for index, block in enumerate(self.blocks):
             values.update(self.gated_values(block, gates[index]))
-
-        def lookup(variables):
-            out = []
-            for v in variables:
-                key = _key(v)
-                out.append(values[key] if key in values else self._variables[key].value)
-            return out
-
-        logits, _ = self.over_body.stateless_call(
-            lookup(self.over_body.trainable_variables),
-            lookup(self.over_body.non_trainable_variables),
-            images,
-            training=training,
+        return call_with_values(
+            self.over_body, images, values, self._variables, training
         )
-        return logits
 
     def realise_layers(self, stages, grown_spec, epsilon, seed=None):
         """The deeper spec and the values of its new layers.

@@ -32,6 +32,8 @@ import tensorflow as tf
 from keras_grow import build
 from keras_grow import specs
 from keras_grow.transfer.width import NEW_NORM_VALUES
+from keras_grow.transfer.width import random_with_norms
+from keras_grow.transfer.width import unit_norms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,18 +73,36 @@ def growable_groups(spec):
     return groups
 
 
-def _unit_norms(array, axis):
-    moved = np.moveaxis(np.asarray(array, np.float64), axis, -1)
-    return np.linalg.norm(moved.reshape(-1, moved.shape[-1]), axis=0)
+def variables_by_key(model):
+    """`{(layer name, variable name): variable}` of a graph's layers."""
+    return {(layer.name, v.name): v for layer in model.layers for v in layer.weights}
 
 
-def _random_with_norms(rng, shape, axis, norms):
-    """Gaussian directions along `axis`, rescaled to the given norms."""
-    draw = rng.normal(size=shape)
-    scale = np.asarray(norms) / np.maximum(_unit_norms(draw, axis), 1e-12)
-    bshape = [1] * len(shape)
-    bshape[axis] = shape[axis]
-    return (draw * scale.reshape(bshape)).astype(np.float32)
+def call_with_values(over_body, images, values, fallback, training=False):
+    """Runs `over_body` with its variables replaced by tensors.
+
+    Args:
+        over_body: the graph to run (its own variables are never read).
+        images: the input batch.
+        values: dict. `{(layer, variable): tensor}` for replaced variables.
+        fallback: dict. `{(layer, variable): variable}` read for the others.
+        training: bool. Defaults to `False` (BN in inference mode).
+    """
+
+    def lookup(variables):
+        out = []
+        for v in variables:
+            key = _key(v)
+            out.append(values[key] if key in values else fallback[key].value)
+        return out
+
+    logits, _ = over_body.stateless_call(
+        lookup(over_body.trainable_variables),
+        lookup(over_body.non_trainable_variables),
+        images,
+        training=training,
+    )
+    return logits
 
 
 @dataclasses.dataclass
@@ -124,11 +144,10 @@ class WidthNeighbourhood:
         self.body, self.spec = body, spec
         self.split, self.new_units = bool(split), new_units
         self.groups = growable_groups(spec)
-        self._variables = {
-            (layer.name, v.name): v for layer in body.layers for v in layer.weights
-        }
+        self._variables = variables_by_key(body)
         self.widths = {
-            g.name: self._value(g.producers[0], "kernel").shape[-1] for g in self.groups
+            g.name: self._variables[(g.producers[0], "kernel")].shape[-1]
+            for g in self.groups
         }
         self._check_widths()
         self._roles = self._layer_roles()
@@ -210,12 +229,12 @@ class WidthNeighbourhood:
             width = self.widths[g.name]
             for name in g.producers:
                 kernel = self._value(name, "kernel")
-                norms = _unit_norms(kernel, -1)
+                norms = unit_norms(kernel, -1)
                 if self.split:
                     shape = kernel.shape[:-1] + (width,)
                     self._add_param(
                         ("delta", g.name, name),
-                        _random_with_norms(rng, shape, -1, norms),
+                        random_with_norms(rng, shape, -1, norms),
                         -1,
                         norms,
                     )
@@ -224,7 +243,7 @@ class WidthNeighbourhood:
                     shape = kernel.shape[:-1] + (m,)
                     self._add_param(
                         ("new_in", g.name, name),
-                        _random_with_norms(rng, shape, -1, typical),
+                        random_with_norms(rng, shape, -1, typical),
                         -1,
                         typical,
                     )
@@ -232,17 +251,17 @@ class WidthNeighbourhood:
                 continue
             for name in g.passthrough:
                 kernel = self._value(name, "kernel")
-                typical = np.full(m, np.median(_unit_norms(kernel, -2)))
+                typical = np.full(m, np.median(unit_norms(kernel, -2)))
                 shape = kernel.shape[:-2] + (m, kernel.shape[-1])
                 self._add_param(
                     ("new_in", g.name, name),
-                    _random_with_norms(rng, shape, -2, typical),
+                    random_with_norms(rng, shape, -2, typical),
                     -2,
                     typical,
                 )
             for name in g.consumers:
                 kernel = self._value(name, "kernel")
-                typical = np.full(m, np.median(_unit_norms(kernel, -2)))
+                typical = np.full(m, np.median(unit_norms(kernel, -2)))
                 # Columns: the consumer's own units, then its new units if it
                 # produces a group; split children reuse their parent's
                 # column (see `_in_axis`).
@@ -251,7 +270,7 @@ class WidthNeighbourhood:
                 shape = kernel.shape[:-2] + (m, columns)
                 self._add_param(
                     ("new_out", g.name, name),
-                    _random_with_norms(rng, shape, -2, typical),
+                    random_with_norms(rng, shape, -2, typical),
                     -2,
                     typical,
                 )
@@ -346,18 +365,9 @@ class WidthNeighbourhood:
 
     def logits(self, images, gates, training=False):
         """The over-grown net's logits at `gates` (BN in inference mode)."""
-        values = self.layer_values(gates)
-
-        def lookup(variables):
-            return [values[_key(v)] for v in variables]
-
-        logits, _ = self.over_body.stateless_call(
-            lookup(self.over_body.trainable_variables),
-            lookup(self.over_body.non_trainable_variables),
-            images,
-            training=training,
+        return call_with_values(
+            self.over_body, images, self.layer_values(gates), {}, training
         )
-        return logits
 
     def zero_gates(self):
         return tf.zeros([len(self.candidates)], tf.float32)
@@ -398,9 +408,6 @@ def realise(neighbourhood, chosen, epsilon):
     """
     n = neighbourhood
     chosen = sorted(set(int(c) for c in chosen))
-    gates = np.zeros(len(n.candidates), np.float32)
-    gates[chosen] = epsilon
-    over = {k: v.numpy() for k, v in n.layer_values(tf.constant(gates)).items()}
     kept_split = collections.defaultdict(list)
     kept_new = collections.defaultdict(list)
     for index in chosen:
@@ -413,6 +420,15 @@ def realise(neighbourhood, chosen, epsilon):
             width, n.split, n.new_units, kept_split[g.name], kept_new[g.name]
         )
         widths[g.width_index] = len(keep[g.name])
+    for g in n.groups:  # groups sharing a width entry must agree
+        if widths[g.width_index] != len(keep[g.name]):
+            raise ValueError(
+                f"Groups following width entry {g.width_index} grew unevenly; "
+                f"choose the same number of candidates for each of them."
+            )
+    gates = np.zeros(len(n.candidates), np.float32)
+    gates[chosen] = epsilon
+    over = {k: v.numpy() for k, v in n.layer_values(tf.constant(gates)).items()}
     values = collections.defaultdict(dict)
     for (layer, var), value in over.items():
         roles = n._roles.get(layer, {})
@@ -431,11 +447,4 @@ def realise(neighbourhood, chosen, epsilon):
                 rows[..., merged, :] += value[..., [width + i for i in merged], :]
             value = rows
         values[layer][var] = value
-    new_spec = n.spec.with_widths(widths)
-    for g in n.groups:  # groups sharing a width entry must agree
-        if widths[g.width_index] != len(keep[g.name]):
-            raise ValueError(
-                f"Groups following width entry {g.width_index} grew unevenly; "
-                f"choose the same number of candidates for each of them."
-            )
-    return new_spec, dict(values)
+    return n.spec.with_widths(widths), dict(values)

@@ -95,7 +95,6 @@ class DescentSteps:
         self._train = tf.function(train_step, jit_compile=jit_compile)
         self._score = tf.function(score_step, jit_compile=jit_compile)
         self._loss = tf.function(loss_at, jit_compile=jit_compile)
-        self._full = full
 
     def optimise(self, data, steps):
         """Step one: `steps` Adam steps on the directions, projected.

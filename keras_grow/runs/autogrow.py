@@ -116,13 +116,7 @@ PRESETS = {
 
 def resolve(preset, **overrides):
     """The preset's config with `overrides` (unknown fields raise)."""
-    if preset not in PRESETS:
-        raise ValueError(f"Unknown preset {preset!r}; known: {sorted(PRESETS)}.")
-    fields = {f.name for f in dataclasses.fields(AutoGrowConfig)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(f"Unknown config fields {unknown}; known: {sorted(fields)}.")
-    return dataclasses.replace(PRESETS[preset], **overrides)
+    return training.resolve_preset(PRESETS, preset, overrides)
 
 
 def run(config, workdir):

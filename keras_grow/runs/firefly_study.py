@@ -43,11 +43,7 @@ def grid(seeds=(0, 1, 2)):
 
 
 def _mean_std(values, scale=1.0, digits=1):
-    values = [v * scale for v in values]
-    if not values:
-        return "n/a"
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
+    return study.mean_std(values, scale, digits)
 
 
 def rows_with_shared(rows):
@@ -77,13 +73,14 @@ def markdown_table(rows, table):
             for i in range(count)
         )
         growth = [s for r in results for s in r["round_seconds"]]
-        # Steady-state epochs: not the first, not the one after a round.
-        epochs = [
-            s
-            for r in results
-            for i, s in enumerate(r["epoch_seconds"])
-            if i > 0 and i % max(1, len(r["epoch_seconds"])) and i not in _after(r)
-        ]
+        # Steady-state epochs: not the first, not one right after a round
+        # (it pays the retrace; a point's 1-based epoch is that index).
+        epochs = []
+        for r in results:
+            after = {p["epoch"] for p in r["points"]}
+            epochs += [
+                s for i, s in enumerate(r["epoch_seconds"]) if i > 0 and i not in after
+            ]
         lines.append(
             f"| {row} | {', '.join(str(r['seed']) for r in results)} | "
             f"{_mean_std([r['params'] for r in results], digits=0)} | {per_round} | "
@@ -92,11 +89,6 @@ def markdown_table(rows, table):
             f"{_mean_std([r['wall_seconds'] for r in results], digits=0)} |"
         )
     return "\n".join(lines)
-
-
-def _after(result):
-    """Indices of epochs right after a round (they pay the retrace)."""
-    return {p["epoch"] for p in result["points"]}
 
 
 TABLES = ("methods", "ablation", "integral")

@@ -178,12 +178,22 @@ def execute(runs, workdir, cwd, log=print):
             log(f"  failed (exit {code}); see {out_path}")
 
 
-def _mean_std(values, scale=1.0, digits=2):
+def mean_std(values, scale=1.0, digits=2):
+    """`mean ± std` of `values` times `scale`; `n/a` when empty."""
     values = [v * scale for v in values]
     if not values:
         return "n/a"
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
+
+
+def write_outputs(rows, workdir, report_text):
+    """Writes summary.json (every result by table/row) and report.md."""
+    summary = {f"{t}/{r}": entry["results"] for (t, r), entry in rows.items()}
+    with open(os.path.join(workdir, "summary.json"), "w") as handle:
+        json.dump(summary, handle, indent=2)
+    with open(os.path.join(workdir, "report.md"), "w") as handle:
+        handle.write(report_text)
 
 
 def summarise(runs, workdir):
@@ -215,11 +225,11 @@ def markdown_table(rows, table, workdir):
         params = [r["params"] for r in results]
         lines.append(
             f"| {row} | {', '.join(str(r['seed']) for r in results)} | {nets} | "
-            f"{_mean_std(depth, digits=1) if depth else 'fixed'} | "
-            f"{_mean_std(params, digits=0)} | "
-            f"{_mean_std([r['test_accuracy'] for r in results], 100)} | "
-            f"{_mean_std([r['epochs'] for r in results], digits=1)} | "
-            f"{_mean_std([r['wall_seconds'] for r in results], digits=0)} |"
+            f"{mean_std(depth, digits=1) if depth else 'fixed'} | "
+            f"{mean_std(params, digits=0)} | "
+            f"{mean_std([r['test_accuracy'] for r in results], 100)} | "
+            f"{mean_std([r['epochs'] for r in results], digits=1)} | "
+            f"{mean_std([r['wall_seconds'] for r in results], digits=0)} |"
         )
     return "\n".join(lines)
 

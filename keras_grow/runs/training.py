@@ -38,6 +38,18 @@ class RunConfig:
     export: bool = True
 
 
+def resolve_preset(presets, preset, overrides):
+    """`presets[preset]` with `overrides` applied (unknown names raise)."""
+    if preset not in presets:
+        raise ValueError(f"Unknown preset {preset!r}; known: {sorted(presets)}.")
+    config = presets[preset]
+    fields = {f.name for f in dataclasses.fields(config)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"Unknown config fields {unknown}; known: {sorted(fields)}.")
+    return dataclasses.replace(config, **overrides)
+
+
 def load_splits(config):
     """(info, train, monitor_split, test) datasets for a run config.
 

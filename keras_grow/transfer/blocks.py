@@ -41,6 +41,15 @@ def uniform_init(body, block, scale, rng):
     _set_last_norm(body, block, lambda n: rng.uniform(-bound, bound, n))
 
 
+def identity_kernel(shape):
+    """A Dirac kernel: the centre tap maps channel i to channel i."""
+    kernel = np.zeros(shape, np.float32)
+    *window, fan_in, _ = shape
+    centre = tuple(k // 2 for k in window)
+    kernel[centre + (np.arange(fan_in), np.arange(fan_in))] = 1.0
+    return kernel
+
+
 def identity_init(body, block, scale, rng):
     """The block computes the identity on its (post-ReLU) input.
 
@@ -58,17 +67,14 @@ def identity_init(body, block, scale, rng):
             f"conv/dense layer; block '{block.name}' has {block.convs}."
         )
     layer = body.get_layer(block.convs[0])
-    kernel = np.zeros(layer.kernel.shape)
-    *window, fan_in, fan_out = kernel.shape
+    *_, fan_in, fan_out = layer.kernel.shape
     if fan_in != fan_out or getattr(layer, "strides", (1, 1)) != (1, 1):
         raise ValueError(
             f"identity initialisation needs a stride-1 layer with as many "
             f"outputs as inputs; '{layer.name}' maps {fan_in} to {fan_out} "
             f"channels with strides {getattr(layer, 'strides', None)}."
         )
-    centre = tuple(k // 2 for k in window)
-    kernel[centre + (np.arange(fan_in), np.arange(fan_in))] = 1.0
-    layer.kernel.assign(kernel.astype(layer.kernel.dtype))
+    layer.kernel.assign(identity_kernel(layer.kernel.shape).astype(layer.kernel.dtype))
     if getattr(layer, "bias", None) is not None:
         layer.bias.assign(np.zeros(layer.bias.shape, layer.bias.dtype))
     if block.last_norm is not None:

@@ -105,7 +105,8 @@ def group_width(weights, group):
     return weights[group.producers[0]]["kernel"].shape[-1]
 
 
-def _he_normal(rng, shape, fan_in):
+def he_normal(rng, shape, fan_in):
+    """He-normal draws: N(0, 2 / fan_in)."""
     return rng.normal(0.0, np.sqrt(2.0 / max(fan_in, 1)), size=shape)
 
 
@@ -126,13 +127,24 @@ def _append(array, extra, axis):
     return np.concatenate([array, extra.astype(array.dtype)], axis=axis)
 
 
+def unit_norms(array, axis):
+    """np.ndarray. The norm of each unit's slice, units along `axis`."""
+    moved = np.moveaxis(np.asarray(array, np.float64), axis, -1)
+    return np.linalg.norm(moved.reshape(-1, moved.shape[-1]), axis=0)
+
+
+def random_with_norms(rng, shape, axis, norms):
+    """Gaussian directions, units along `axis`, rescaled to `norms`."""
+    draw = rng.normal(size=shape)
+    scale = np.asarray(norms) / np.maximum(unit_norms(draw, axis), 1e-12)
+    bshape = [1] * len(shape)
+    bshape[axis] = shape[axis]
+    return (draw * scale.reshape(bshape)).astype(np.float32)
+
+
 def _random_delta(rng, parents, noise):
     """Random directions, each `noise` times its parent kernel's norm."""
-    flat = parents.reshape(-1, parents.shape[-1])
-    direction = rng.normal(size=flat.shape)
-    direction /= np.maximum(np.linalg.norm(direction, axis=0), 1e-12)
-    delta = direction * noise * np.linalg.norm(flat, axis=0)
-    return delta.reshape(parents.shape)
+    return random_with_norms(rng, parents.shape, -1, noise * unit_norms(parents, -1))
 
 
 def _split(weights, group, op, rng):
@@ -183,7 +195,7 @@ def _add(weights, group, op, rng):
         shape = kernel.shape[:-1] + (count,)
         incoming = _given(op.incoming, name, shape, "AddUnits incoming")
         if incoming is None:
-            incoming = _he_normal(rng, shape, int(np.prod(kernel.shape[:-1])))
+            incoming = he_normal(rng, shape, int(np.prod(kernel.shape[:-1])))
         layer["kernel"] = _append(kernel, incoming, -1)
         if "bias" in layer:
             layer["bias"] = _append(layer["bias"], np.zeros(count), 0)
@@ -197,7 +209,7 @@ def _add(weights, group, op, rng):
         shape = kernel.shape[:-2] + (count, kernel.shape[-1])
         incoming = _given(op.incoming, name, shape, "AddUnits incoming")
         if incoming is None:
-            incoming = _he_normal(rng, shape, int(np.prod(kernel.shape[:-2])))
+            incoming = he_normal(rng, shape, int(np.prod(kernel.shape[:-2])))
         layer["kernel"] = _append(kernel, incoming, -2)
         if "bias" in layer:
             layer["bias"] = _append(layer["bias"], np.zeros(count), 0)
@@ -207,7 +219,7 @@ def _add(weights, group, op, rng):
         shape = kernel.shape[:-2] + (count, kernel.shape[-1])
         outgoing = _given(op.outgoing, name, shape, "AddUnits outgoing")
         if outgoing is None:
-            outgoing = _he_normal(rng, shape, int(np.prod(kernel.shape[:-1])))
+            outgoing = he_normal(rng, shape, int(np.prod(kernel.shape[:-1])))
         layer["kernel"] = _append(kernel, op.epsilon * outgoing, -2)
 
 

@@ -1,0 +1,48 @@
+"""Argument checks the growth callbacks share: a ValueError (or TypeError)
+naming the argument, the value and what is allowed."""
+
+import tensorflow as tf
+
+
+def check_int(value, name, minimum, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(
+            f"`{name}` must be an integer >= {minimum}"
+            f"{' or None' if allow_none else ''}; received {value!r}."
+        )
+
+
+def check_choice(value, name, allowed):
+    if value not in allowed:
+        raise ValueError(
+            f"`{name}` must be one of {list(allowed)}; received {value!r}."
+        )
+
+
+def _check_number(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"`{name}` must be a number; received {value!r}.")
+
+
+def check_fraction(value, name, upper=1.0):
+    """A number in (0, upper]."""
+    _check_number(value, name)
+    if not 0 < value <= upper:
+        raise ValueError(f"`{name}` must be in (0, {upper}]; received {value!r}.")
+
+
+def check_non_negative(value, name):
+    """A number >= 0."""
+    _check_number(value, name)
+    if value < 0:
+        raise ValueError(f"`{name}` must be a number >= 0; received {value!r}.")
+
+
+def check_dataset(data, name):
+    if not isinstance(data, tf.data.Dataset):
+        raise TypeError(
+            f"`{name}` must be a tf.data.Dataset of (images, labels) batches "
+            f"(e.g. kg.data.load(...)); received {type(data).__name__}."
+        )
