@@ -8,6 +8,7 @@ alone; finished runs are skipped, so the study resumes.
 import os
 import statistics
 
+from keras_grow.runs import firefly
 from keras_grow.runs import study
 from keras_grow.runs.study import StudyRun
 
@@ -21,8 +22,18 @@ def _run(table, row, seed, *flags):
     )
 
 
+# The preset's short Firefly settings (30 steps, 4 batches) against 5x and
+# 4x longer ones: does the cheap round select as well? (docs/benchmarks.md)
+LONG_DELTA_STEPS = 150
+LONG_SCORE_BATCHES = 16
+LONG_SETTINGS = (
+    f"long: delta_steps={LONG_DELTA_STEPS}, score_batches={LONG_SCORE_BATCHES}"
+)
+
+
 def grid(seeds=(0, 1, 2)):
-    """Every run: 3 methods, the full net from scratch, 2 ablations, n = 1."""
+    """Every run: 3 methods, the full net from scratch, 2 ablations, n = 1,
+    longer step-one and scoring settings."""
     runs = []
     for seed in seeds:
         for method in ("firefly", "random_split", "random_new"):
@@ -39,6 +50,15 @@ def grid(seeds=(0, 1, 2)):
         runs.append(_run("ablation", "split only", seed, "--new_units=false"))
         runs.append(_run("ablation", "new units only", seed, "--split=false"))
         runs.append(_run("integral", "n=1 (endpoint)", seed, "--score_samples=1"))
+        runs.append(
+            _run(
+                "settings",
+                LONG_SETTINGS,
+                seed,
+                f"--delta_steps={LONG_DELTA_STEPS}",
+                f"--score_batches={LONG_SCORE_BATCHES}",
+            )
+        )
     return runs
 
 
@@ -54,6 +74,12 @@ def rows_with_shared(rows):
     rows = dict(rows)
     rows[("ablation", "split + new units (firefly)")] = main
     rows[("integral", "n=4 (firefly)")] = main
+    preset = firefly.PRESETS[PRESET]
+    short = (
+        f"short: delta_steps={preset.delta_steps}, "
+        f"score_batches={preset.score_batches} (firefly)"
+    )
+    rows[("settings", short)] = main
     return rows
 
 
@@ -91,7 +117,7 @@ def markdown_table(rows, table):
     return "\n".join(lines)
 
 
-TABLES = ("methods", "ablation", "integral")
+TABLES = ("methods", "ablation", "integral", "settings")
 
 
 def report(rows, workdir):
@@ -107,7 +133,7 @@ def report(rows, workdir):
     for (table, row), entry in rows.items():
         if table == "ablation" and "firefly" in row:
             continue
-        if table == "integral" and "firefly" in row:
+        if table in ("integral", "settings") and "firefly" in row:
             continue
         results = entry["results"]
         if "from scratch" in row:

@@ -87,3 +87,23 @@ def test_a_run_is_claimed_by_one_worker_only(tmp_path):
     run = study.StudyRun("initializers", "zero", 0, ())
     assert study._claim(str(tmp_path), run) is True
     assert study._claim(str(tmp_path), run) is False
+
+
+def test_firefly_grid_and_the_rows_its_main_runs_stand_for():
+    from keras_grow.runs import firefly_study
+
+    runs = firefly_study.grid(seeds=(0, 1))
+    tables = {}
+    for run in runs:
+        tables.setdefault(run.table, set()).add(run.row)
+    assert set(tables) == {"methods", "ablation", "integral", "settings"}
+    assert len(runs) == 2 * 8 and len({r.name for r in runs}) == len(runs)
+    long_run = [r for r in runs if r.table == "settings"][0]
+    assert "--delta_steps=150" in long_run.flags
+    assert "--score_batches=16" in long_run.flags
+    main = {"results": [{"seed": 0}]}
+    rows = firefly_study.rows_with_shared({("methods", "firefly"): main})
+    shared = [key for key, entry in rows.items() if entry is main]
+    assert {table for table, _ in shared} == set(tables)
+    settings_row = [row for table, row in shared if table == "settings"][0]
+    assert "delta_steps=30, score_batches=4" in settings_row
