@@ -135,6 +135,7 @@ class GrowableModel(keras.Model):
         old_spec, params_before = self._spec, self.body.count_params()
         with self.distribute_strategy.scope():
             new_body = build.build_body(new_spec)
+            built = time.perf_counter()
             report = transfer.transfer_weights(
                 self.body,
                 new_body,
@@ -146,7 +147,9 @@ class GrowableModel(keras.Model):
                 values=values,
                 seed=seed,
             )
+            transferred = time.perf_counter()
             new_optimizer, carry = self._carried_optimizer(new_body)
+            carried = time.perf_counter()
         self._swap_body(new_body)
         self._spec = new_spec
         if new_optimizer is not None:
@@ -174,6 +177,12 @@ class GrowableModel(keras.Model):
             **(info or {}),
         }
         event["seconds"] = time.perf_counter() - start
+        # Where the time went; the retrace happens at the next step.
+        event["timing"] = {
+            "build": built - start,
+            "transfer": transferred - built,
+            "optimizer": carried - transferred,
+        }
         event = _jsonable(event)
         self._growth_log.append(event)
         return copy.deepcopy(event)

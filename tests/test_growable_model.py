@@ -114,6 +114,59 @@ def test_grow_between_epochs_with_validation(sample_arrays):
     model.evaluate(x[:32], y[:32], verbose=0)
 
 
+class CountTraces:
+    """Wraps a model's step method; Python runs it only while tracing."""
+
+    def __init__(self, model, name):
+        self.count = 0
+        step = getattr(model, name)
+
+        def counted(data):
+            self.count += 1
+            return step(data)
+
+        setattr(model, name, counted)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_each_growth_retraces_train_and_test_steps_once(jit_compile, sample_arrays):
+    # What growth costs at run time is one trace of each step function per
+    # growth: nothing may trace again in later steps or epochs.
+    model = compile_sgd(kg.GrowableModel(_spec()), jit_compile=jit_compile)
+    train_traces = CountTraces(model, "train_step")
+    test_traces = CountTraces(model, "test_step")
+
+    first_epoch_traces = {}
+
+    class GrowEveryOtherEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                # Keras may trace the very first step twice (it traces
+                # again when the first trace created variables).
+                first_epoch_traces.update(
+                    train=train_traces.count, test=test_traces.count
+                )
+            if epoch % 2 == 0:
+                self.model.grow(_add_stage1_block(self.model.spec))
+
+    x, y = sample_arrays
+    model.fit(
+        x[:64],  # whole batches: a smaller last batch would trace its shape
+        y[:64],
+        validation_data=(x[64:96], y[64:96]),
+        batch_size=16,
+        epochs=5,
+        verbose=0,
+        callbacks=[GrowEveryOtherEpoch()],
+    )
+    growths = len(model.growth_log)
+    assert growths == 3 and model.spec.notation == "Basic3ResNet-4-1-1"
+    # Growths after epochs 0 and 2 trace once each; the one after the last
+    # epoch leaves its new functions untraced.
+    assert train_traces.count - first_epoch_traces["train"] == growths - 1
+    assert test_traces.count - first_epoch_traces["test"] == growths - 1
+
+
 def test_grow_under_mirrored_strategy(sample_arrays):
     devices = tf.config.list_logical_devices("CPU")
     assert len(devices) >= 2, "conftest sets up two logical CPUs"
