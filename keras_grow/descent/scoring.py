@@ -39,6 +39,52 @@ def batches(dataset):
         yield x, tf.reshape(y, [-1])
 
 
+class FusedAdam:
+    """Adam with one fused kernel per variable, for step one's directions.
+
+    The update of `keras.optimizers.Adam` (bias-corrected, `epsilon` outside
+    the root), written with `ResourceApplyAdam`: one op per variable instead
+    of Keras' score of them, which made tracing step one twice as slow
+    (docs/benchmarks.md). Only for the TensorFlow backend, like the rest of
+    `keras_grow.descent`.
+
+    Args:
+        variables: list of `keras.Variable` or `tf.Variable`.
+        learning_rate: float.
+    """
+
+    def __init__(
+        self, variables, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7
+    ):
+        self.variables = [getattr(v, "value", v) for v in variables]
+        self.learning_rate = float(learning_rate)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.iterations = tf.Variable(0.0, trainable=False)
+        self._slots = [
+            (tf.Variable(tf.zeros_like(v)), tf.Variable(tf.zeros_like(v)))
+            for v in self.variables
+        ]
+
+    def apply(self, gradients):
+        """One Adam step on every variable."""
+        step = self.iterations.assign_add(1.0)
+        beta_1_power = tf.pow(self.beta_1, step)
+        beta_2_power = tf.pow(self.beta_2, step)
+        for variable, (m, v), gradient in zip(self.variables, self._slots, gradients):
+            tf.raw_ops.ResourceApplyAdam(
+                var=variable.handle,
+                m=m.handle,
+                v=v.handle,
+                beta1_power=beta_1_power,
+                beta2_power=beta_2_power,
+                lr=self.learning_rate,
+                beta1=self.beta_1,
+                beta2=self.beta_2,
+                epsilon=self.epsilon,
+                grad=gradient,
+            )
+
+
 class DescentSteps:
     """Compiled step-one and scoring functions for one neighbourhood.
 
@@ -67,34 +113,44 @@ class DescentSteps:
         self.score_points = int(score_points)
         count = len(neighbourhood.candidates)
         params = neighbourhood.params
-        optimizer = keras.optimizers.Adam(learning_rate)
-        optimizer.build(params)
+        optimizer = FusedAdam(params, learning_rate)
         full = tf.fill([count], self.epsilon)
 
         def train_step(x, y):
             with tf.GradientTape() as tape:
                 loss = loss_fn(y, neighbourhood.logits(x, full))
-            optimizer.apply(tape.gradient(loss, params), params)
+            optimizer.apply(tape.gradient(loss, params))
+            neighbourhood.project()  # ordered after the update
             return loss
 
         def score_step(x, y):
-            total = tf.zeros([count])
             points = float(self.score_points)
-            # A graph loop (not unrolled): one trace whatever n is.
-            for k in tf.range(1.0, points + 1.0):
+
+            def point(k, total):
                 gates = full * (k / points)
                 with tf.GradientTape() as tape:
                     tape.watch(gates)
                     loss = loss_fn(y, neighbourhood.logits(x, gates))
-                total += tape.gradient(loss, gates)
+                return k + 1.0, total + tape.gradient(loss, gates)
+
+            # A graph loop (not unrolled): one trace whatever n is.
+            _, total = tf.while_loop(
+                lambda k, _: k <= points, point, (tf.constant(1.0), tf.zeros([count]))
+            )
             return total * (self.epsilon / self.score_points)
 
         def loss_at(x, y, gates):
             return loss_fn(y, neighbourhood.logits(x, gates))
 
-        self._train = tf.function(train_step, jit_compile=jit_compile)
-        self._score = tf.function(score_step, jit_compile=jit_compile)
-        self._loss = tf.function(loss_at, jit_compile=jit_compile)
+        # The neighbourhood's Python control flow runs once, at trace time:
+        # AutoGraph would only spend seconds converting it (measured: over
+        # 40% of a round's first trace; docs/benchmarks.md).
+        def compiled(function):
+            return tf.function(function, jit_compile=jit_compile, autograph=False)
+
+        self._train = compiled(train_step)
+        self._score = compiled(score_step)
+        self._loss = compiled(loss_at)
 
     def optimise(self, data, steps):
         """Step one: `steps` Adam steps on the directions, projected.
@@ -102,12 +158,8 @@ class DescentSteps:
         Returns:
             list of float. The over-grown loss at each step.
         """
-        losses = []
-        for _ in range(steps):
-            x, y = next(data)
-            losses.append(float(self._train(x, y)))
-            self.neighbourhood.project()
-        return losses
+        losses = [self._train(*next(data)) for _ in range(steps)]
+        return [float(loss) for loss in losses]
 
     def scores(self, data, num_batches):
         """Step two: the mean integrated-gradient score over batches.

@@ -32,10 +32,10 @@ class FireflyConfig(training.RunConfig):
     max_params: int | None = None
     candidates_per_layer: int | None = None
     epsilon: float = 0.1
-    delta_steps: int = 50
+    delta_steps: int = 30
     delta_learning_rate: float = 0.01
     score_samples: int = 4
-    score_batches: int = 8
+    score_batches: int = 4
     split: bool = True
     new_units: bool = True
     grow_depth: bool = False

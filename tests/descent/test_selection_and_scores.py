@@ -141,3 +141,23 @@ def test_step_one_lowers_the_overgrown_loss_on_a_fixed_batch():
     )
     losses = steps.optimise(iter([(x, y)] * 30), 30)
     assert losses[-1] < losses[0]
+
+
+def test_fused_adam_takes_the_same_steps_as_keras_adam():
+    rng = np.random.default_rng(0)
+    start = [
+        rng.normal(size=(3, 4)).astype("float32"),
+        rng.normal(size=5).astype("float32"),
+    ]
+    ours = [keras.Variable(v) for v in start]
+    theirs = [keras.Variable(v) for v in start]
+    fused = scoring.FusedAdam(ours, 0.01)
+    reference = keras.optimizers.Adam(0.01)
+    reference.build(theirs)
+    for step in range(5):
+        grads = [tf.constant(rng.normal(size=v.shape).astype("float32")) for v in start]
+        fused.apply(grads)
+        reference.apply(grads, theirs)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    assert abs(ours[0].numpy() - start[0]).max() > 0.01  # it moved
