@@ -114,43 +114,33 @@ class DescentSteps:
         count = len(neighbourhood.candidates)
         params = neighbourhood.params
         optimizer = FusedAdam(params, learning_rate)
-        full = tf.fill([count], self.epsilon)
+        self._full = tf.fill([count], self.epsilon)
 
-        def train_step(x, y):
+        def step(x, y, gates, descend):
+            # Step one and scoring share this one function (one trace per
+            # round instead of two): the loss at `gates`, its gradient
+            # along the gates (a score point), and, if `descend`, an Adam
+            # step on the directions, projected back into their balls.
             with tf.GradientTape() as tape:
-                loss = loss_fn(y, neighbourhood.logits(x, full))
-            optimizer.apply(tape.gradient(loss, params))
-            neighbourhood.project()  # ordered after the update
-            return loss
+                tape.watch(gates)
+                loss = loss_fn(y, neighbourhood.logits(x, gates))
+            param_grads, gate_grads = tape.gradient(loss, (params, gates))
 
-        def score_step(x, y):
-            points = float(self.score_points)
+            def update():
+                optimizer.apply(param_grads)
+                neighbourhood.project()  # ordered after the update
+                return tf.constant(True)
 
-            def point(k, total):
-                gates = full * (k / points)
-                with tf.GradientTape() as tape:
-                    tape.watch(gates)
-                    loss = loss_fn(y, neighbourhood.logits(x, gates))
-                return k + 1.0, total + tape.gradient(loss, gates)
-
-            # A graph loop (not unrolled): one trace whatever n is.
-            _, total = tf.while_loop(
-                lambda k, _: k <= points, point, (tf.constant(1.0), tf.zeros([count]))
-            )
-            return total * (self.epsilon / self.score_points)
-
-        def loss_at(x, y, gates):
-            return loss_fn(y, neighbourhood.logits(x, gates))
+            tf.cond(descend, update, lambda: tf.constant(False))
+            return loss, gate_grads
 
         # The neighbourhood's Python control flow runs once, at trace time:
         # AutoGraph would only spend seconds converting it (measured: over
         # 40% of a round's first trace; docs/benchmarks.md).
-        def compiled(function):
-            return tf.function(function, jit_compile=jit_compile, autograph=False)
+        self._step = tf.function(step, jit_compile=jit_compile, autograph=False)
 
-        self._train = compiled(train_step)
-        self._score = compiled(score_step)
-        self._loss = compiled(loss_at)
+    def _call(self, x, y, gates, descend):
+        return self._step(x, y, gates, tf.constant(descend))
 
     def optimise(self, data, steps):
         """Step one: `steps` Adam steps on the directions, projected.
@@ -158,7 +148,7 @@ class DescentSteps:
         Returns:
             list of float. The over-grown loss at each step.
         """
-        losses = [self._train(*next(data)) for _ in range(steps)]
+        losses = [self._call(*next(data), self._full, True)[0] for _ in range(steps)]
         return [float(loss) for loss in losses]
 
     def scores(self, data, num_batches):
@@ -168,11 +158,14 @@ class DescentSteps:
             np.ndarray of shape (candidates,).
         """
         total = np.zeros(len(self.neighbourhood.candidates))
+        n = self.score_points
         for _ in range(num_batches):
             x, y = next(data)
-            total += self._score(x, y).numpy()
-        return total / num_batches
+            for k in range(1, n + 1):  # the right Riemann sum's points
+                total += self._call(x, y, self._full * (k / n), False)[1].numpy()
+        return total * (self.epsilon / n) / num_batches
 
     def loss(self, x, y, gates):
         """The over-grown net's loss on one batch at `gates`."""
-        return float(self._loss(x, y, tf.constant(gates, tf.float32)))
+        gates = tf.constant(gates, tf.float32)
+        return float(self._call(x, y, gates, False)[0])
