@@ -167,6 +167,18 @@ def test_each_growth_retraces_train_and_test_steps_once(jit_compile, sample_arra
     assert test_traces.count - first_epoch_traces["test"] == growths - 1
 
 
+def test_the_wrapper_adds_no_op_to_the_train_step():
+    # Why GrowableModel trains as fast as the plain functional body: the
+    # compiled step is the same graph (timings: docs/benchmarks.md).
+    from keras_grow.runs.bench.probes import train_step_ops
+
+    spec = _spec()
+    plain = compile_sgd(kg.build.build_body(spec))
+    growable = compile_sgd(kg.GrowableModel(spec))
+    ops = [train_step_ops(m, spec.input_shape, 16) for m in (plain, growable)]
+    assert ops[0] == ops[1] > 100
+
+
 def test_grow_under_mirrored_strategy(sample_arrays):
     devices = tf.config.list_logical_devices("CPU")
     assert len(devices) >= 2, "conftest sets up two logical CPUs"

@@ -154,7 +154,7 @@ def test_fused_adam_takes_the_same_steps_as_keras_adam():
     fused = scoring.FusedAdam(ours, 0.01)
     reference = keras.optimizers.Adam(0.01)
     reference.build(theirs)
-    for step in range(5):
+    for _ in range(5):
         grads = [tf.constant(rng.normal(size=v.shape).astype("float32")) for v in start]
         fused.apply(grads)
         reference.apply(grads, theirs)
