@@ -1,6 +1,7 @@
 """`GrowableModel`: a Keras model whose architecture can grow, even mid-fit."""
 
 import copy
+import dataclasses
 import time
 
 import keras
@@ -24,6 +25,16 @@ def _jsonable(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
     return value
+
+
+@dataclasses.dataclass(frozen=True)
+class _Undo:
+    """The state before a growth: body, spec, optimizer, its log index."""
+
+    body: keras.Model
+    spec: specs.NetSpec
+    optimizer: object
+    index: int
 
 
 @keras.saving.register_keras_serializable(package="keras_grow")
@@ -66,6 +77,8 @@ class GrowableModel(keras.Model):
         self._growth_log = [_jsonable(dict(e)) for e in (growth_log or [])]
         self.body = build.build_body(spec)
         self.build((None,) + tuple(spec.input_shape))
+        # What `rollback` restores: the last growth's pre-growth state.
+        self._undo = None
 
     def build(self, input_shape=None):
         # The body is built by construction; nothing to create here.
@@ -150,6 +163,12 @@ class GrowableModel(keras.Model):
             transferred = time.perf_counter()
             new_optimizer, carry = self._carried_optimizer(new_body)
             carried = time.perf_counter()
+        self._undo = _Undo(
+            body=self.body,
+            spec=old_spec,
+            optimizer=getattr(self, "optimizer", None) if new_optimizer else None,
+            index=len(self._growth_log),
+        )
         self._swap_body(new_body)
         self._spec = new_spec
         if new_optimizer is not None:
@@ -186,6 +205,54 @@ class GrowableModel(keras.Model):
         event = _jsonable(event)
         self._growth_log.append(event)
         return copy.deepcopy(event)
+
+    def rollback(self, reason):
+        """Undoes the last `grow`: the graph, weights and optimizer before it.
+
+        The pre-growth body is kept, untouched (training after a growth
+        updates the grown body only), with the optimizer as it was at the
+        growth, until the next `grow`: rolling back restores both exactly
+        and drops what was learnt since. For a growth that went wrong
+        (see `keras_grow.callbacks.GrowthGuard`).
+
+        Args:
+            reason: str. Why, for the growth log.
+
+        Returns:
+            dict. The `rollback` event, also appended to `growth_log`.
+
+        Raises:
+            ValueError: if there is no growth to undo (none since the model
+                was built or loaded, or it was already rolled back).
+        """
+        if self._undo is None:
+            raise ValueError(
+                "Nothing to roll back: the model has not grown since it was "
+                "built or loaded, or its last growth was already rolled back."
+            )
+        undo, self._undo = self._undo, None
+        grown = self._spec
+        self._swap_body(undo.body)
+        self._spec = undo.spec
+        optimizer = getattr(self, "optimizer", None)
+        if undo.optimizer is not None:
+            self.optimizer = undo.optimizer
+        elif optimizer is not None and optimizer.built:
+            # It was unbuilt at the growth and built on the grown body
+            # since: a fresh copy builds on the restored one.
+            self.optimizer = keras.optimizers.deserialize(
+                keras.optimizers.serialize(optimizer)
+            )
+        self._reset_step_functions()
+        return self.record_event(
+            "rollback",
+            {
+                "from": grown.notation,
+                "to": undo.spec.notation,
+                "undoes": undo.index,
+                "reason": str(reason),
+            },
+        )
 
     def record_event(self, kind, info=None):
         """Appends a non-growth event (e.g. a stage stopping) to the log.

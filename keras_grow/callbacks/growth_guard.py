@@ -1,0 +1,97 @@
+"""`GrowthGuard`: undo a growth whose first steps give a non-finite loss."""
+
+import math
+
+import keras
+
+from keras_grow.callbacks.validation import check_choice
+from keras_grow.callbacks.validation import check_int
+
+ON_FAILURE = ("rollback", "raise")
+
+
+class GrowthFailedError(RuntimeError):
+    """A growth was rolled back and the user asked training to stop."""
+
+
+class GrowthGuard(keras.callbacks.Callback):
+    """Rolls a growth back when the loss right after it is not finite.
+
+    Watches the first `batches` training steps after every growth (made by
+    any callback, or by hand between `fit` calls). If the loss of one of
+    them is NaN or infinite, the model returns to its pre-growth graph,
+    weights and optimizer state (`GrowableModel.rollback`), the reason goes
+    to the growth log, the epoch's running metrics restart, and training
+    goes on; with `on_failure="raise"` it rolls back and then stops with a
+    `GrowthFailedError`. Put it anywhere in the callback list.
+
+    Args:
+        batches: int. Steps checked after each growth. Defaults to `1`.
+        on_failure: str. `"rollback"` (and go on) or `"raise"` (roll back,
+            then stop). Defaults to `"rollback"`.
+        verbose: int. 1 prints a line when it rolls back. Defaults to `1`.
+
+    Example:
+
+    >>> import keras_grow as kg
+    >>> guard = kg.callbacks.GrowthGuard(batches=2)
+    >>> guard.on_failure
+    'rollback'
+    """
+
+    def __init__(self, batches=1, on_failure="rollback", verbose=1):
+        super().__init__()
+        check_int(batches, "batches", 1)
+        check_choice(on_failure, "on_failure", ON_FAILURE)
+        self.batches = batches
+        self.on_failure = on_failure
+        self.verbose = verbose
+        self._body = None
+        self._left = 0
+
+    def on_train_begin(self, logs=None):
+        if not hasattr(self.model, "rollback"):
+            raise TypeError(
+                "GrowthGuard needs a keras_grow.GrowableModel; received "
+                f"{type(self.model).__name__}."
+            )
+        self._body = id(self.model.body)
+        # A growth between `fit` calls is checked on the first steps too.
+        log = self.model.growth_log
+        self._left = self.batches if log and log[-1]["kind"] == "grow" else 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        body = id(self.model.body)
+        if body != self._body:
+            self._body = body
+            self._left = self.batches
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._left == 0 or not logs or "loss" not in logs:
+            return
+        self._left -= 1
+        loss = float(logs["loss"])
+        if math.isfinite(loss):
+            return
+        reason = f"non-finite loss {loss} right after growth (batch {batch})"
+        event = self.model.rollback(reason)
+        self._body = id(self.model.body)
+        self._left = 0
+        self.model.reset_metrics()
+        if self.verbose:
+            print(
+                f"GrowthGuard: {reason}; rolled back {event['from']} -> {event['to']}."
+            )
+        if self.on_failure == "raise":
+            raise GrowthFailedError(
+                f"Growth to {event['from']} failed ({reason}); the model was "
+                f"rolled back to {event['to']}. Use on_failure='rollback' to "
+                "go on training instead."
+            )
+
+    def get_config(self):
+        return {
+            "batches": self.batches,
+            "on_failure": self.on_failure,
+            "verbose": self.verbose,
+        }

@@ -1,0 +1,123 @@
+"""GrowableModel.rollback and GrowthGuard: a failed growth is undone."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_grow as kg
+from tests.conftest import compile_sgd
+from tests.helpers import infer_live
+
+MNIST = (28, 28, 1)
+
+
+def _model():
+    spec = kg.specs.parse("Basic3ResNet-1-1-1", MNIST, 10, widths=(4, 8, 8))
+    return compile_sgd(kg.GrowableModel(spec))
+
+
+def _optimizer_state(model):
+    return {v.path: np.array(v.numpy()) for v in model.optimizer.variables}
+
+
+def test_rollback_restores_graph_weights_and_optimizer_exactly(sample_arrays):
+    model = _model()
+    x, y = sample_arrays
+    model.fit(x[:64], y[:64], batch_size=16, verbose=0)
+    before = infer_live(model, x[:16])
+    state = _optimizer_state(model)
+    spec = model.spec
+    model.grow(spec.with_block_added(0), initializer="gaussian")
+    model.fit(x[:64], y[:64], batch_size=16, verbose=0)  # trains the grown net
+    assert model.spec != spec
+    event = model.rollback("test")
+    assert model.spec == spec
+    np.testing.assert_array_equal(infer_live(model, x[:16]), before)
+    after = _optimizer_state(model)
+    assert after.keys() == state.keys()
+    for path, value in state.items():
+        np.testing.assert_array_equal(after[path], value, err_msg=path)
+    assert event["kind"] == "rollback" and event["undoes"] == 0
+    assert event["from"] == "Basic3ResNet-2-1-1" and event["reason"] == "test"
+    assert [e["kind"] for e in model.growth_log] == ["grow", "rollback"]
+    assert {id(v) for v in model.weights} == {id(v) for v in model.body.weights}
+    history = model.fit(x[:64], y[:64], batch_size=16, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    with pytest.raises(ValueError, match="Nothing to roll back"):
+        model.rollback("twice")
+
+
+def test_rollback_of_a_growth_before_training_gives_a_fresh_optimizer(sample_arrays):
+    model = _model()
+    spec = model.spec
+    model.grow(spec.with_block_added(1))  # optimizer not built yet
+    x, y = sample_arrays
+    model.fit(x[:32], y[:32], batch_size=16, verbose=0)  # builds it on the grown net
+    model.rollback("test")
+    history = model.fit(x[:32], y[:32], batch_size=16, verbose=0)
+    assert model.spec == spec and np.isfinite(history.history["loss"][0])
+
+
+class _GrowWithNaN(keras.callbacks.Callback):
+    """Injects a failure: a growth whose new block computes NaN."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch != 0:
+            return
+        spec = self.model.spec.with_block_added(0)
+        norm = kg.build.build_body(spec).get_layer("stage1_block2_bn2")
+        values = {v.name: np.array(v.numpy()) for v in norm.weights}
+        values["gamma"][:] = np.nan
+        self.model.grow(spec, values={"stage1_block2_bn2": values})
+
+
+def test_guard_rolls_back_a_nan_growth_and_training_goes_on(sample_arrays):
+    model = _model()
+    x, y = sample_arrays
+    history = model.fit(
+        x[:64],
+        y[:64],
+        batch_size=16,
+        epochs=3,
+        verbose=0,
+        callbacks=[_GrowWithNaN(), kg.callbacks.GrowthGuard(verbose=0)],
+    )
+    assert model.spec.notation == "Basic3ResNet-1-1-1"
+    log = model.growth_log
+    assert [e["kind"] for e in log] == ["grow", "rollback"]
+    assert "non-finite loss" in log[1]["reason"]
+    # The NaN batch's running mean was reset: every epoch reports a number.
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert np.all(np.isfinite(infer_live(model, x[:16])))
+
+
+def test_guard_can_stop_with_a_clear_error_after_rolling_back(sample_arrays):
+    model = _model()
+    x, y = sample_arrays
+    guard = kg.callbacks.GrowthGuard(on_failure="raise", verbose=0)
+    with pytest.raises(kg.callbacks.GrowthFailedError, match="rolled back"):
+        model.fit(
+            x[:64],
+            y[:64],
+            batch_size=16,
+            epochs=2,
+            verbose=0,
+            callbacks=[_GrowWithNaN(), guard],
+        )
+    assert model.spec.notation == "Basic3ResNet-1-1-1"
+    assert np.all(np.isfinite(infer_live(model, x[:16])))
+
+
+def test_guard_rejects_bad_arguments_and_plain_models(sample_arrays):
+    with pytest.raises(ValueError, match="on_failure"):
+        kg.callbacks.GrowthGuard(on_failure="ignore")
+    with pytest.raises(ValueError, match="batches"):
+        kg.callbacks.GrowthGuard(batches=0)
+    plain = compile_sgd(
+        keras.Sequential(
+            [keras.Input(MNIST), keras.layers.Flatten(), keras.layers.Dense(10)]
+        )
+    )
+    x, y = sample_arrays
+    with pytest.raises(TypeError, match="GrowableModel"):
+        plain.fit(x[:16], y[:16], verbose=0, callbacks=[kg.callbacks.GrowthGuard()])
