@@ -16,6 +16,8 @@ from absl import logging
 from keras_grow import build
 from keras_grow import specs
 from keras_grow.callbacks.adam_init import adam_init_norm
+from keras_grow.callbacks.growth_guard import ON_FAILURE
+from keras_grow.callbacks.growth_guard import attempt_growth
 from keras_grow.callbacks.scheduled_growth import require_growable
 from keras_grow.callbacks.validation import check_choice
 from keras_grow.callbacks.validation import check_int
@@ -92,6 +94,10 @@ class AutoGrow(keras.callbacks.Callback):
         log_dir: str or `None`. Writes TensorBoard scalars
             `growth/depth_stage{i}` and `growth/params` every epoch.
         verbose: int. 1 prints one line per decision. Defaults to `1`.
+        on_failure: str. If growing a stage raises: `"rollback"` (undo it,
+            log it, go on; the stage is tried again at the next boundary)
+            or `"raise"` (undo it and stop with the error). Defaults to
+            `"rollback"`.
 
     Example:
 
@@ -130,9 +136,11 @@ class AutoGrow(keras.callbacks.Callback):
         seed=None,
         log_dir=None,
         verbose=1,
+        on_failure="rollback",
     ):
         super().__init__()
         check_int(growth_period, "growth_period", 1)
+        check_choice(on_failure, "on_failure", ON_FAILURE)
         check_choice(policy, "policy", POLICIES)
         check_int(patience, "patience", 1)
         if not isinstance(min_delta, (int, float)) or min_delta < 0:
@@ -192,6 +200,7 @@ class AutoGrow(keras.callbacks.Callback):
         self.seed = seed
         self.log_dir = log_dir
         self.verbose = verbose
+        self.on_failure = on_failure
         self._state = None
         self._restored = False
         self._writer = None
@@ -362,7 +371,13 @@ class AutoGrow(keras.callbacks.Callback):
                 self._stop_stage(stage, epoch, "max_depth", decided_by)
                 state["next_stage"] = stage + 1
                 continue
-            self._grow_stage(stage, epoch, logs, decided_by)
+            grown = attempt_growth(
+                self,
+                lambda stage=stage: self._grow_stage(stage, epoch, logs, decided_by),
+                f"stage {stage + 1}",
+            )
+            if not grown:
+                return  # the same stage is tried again at the next boundary
             state["last_grown"] = stage
             state["next_stage"] = stage + 1
             return
@@ -530,4 +545,5 @@ class AutoGrow(keras.callbacks.Callback):
             "seed": self.seed,
             "log_dir": self.log_dir,
             "verbose": self.verbose,
+            "on_failure": self.on_failure,
         }

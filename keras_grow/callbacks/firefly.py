@@ -51,7 +51,7 @@ class Firefly(width_growth.WidthGrowth):
             optimise and score on (the training data, not the validation
             data).
         grow_every, growth_ratio, max_params, max_rounds, seed, log_dir,
-            verbose: see `WidthGrowth`.
+            verbose, on_failure: see `WidthGrowth`.
         candidates_per_layer: int or `None`. New-unit candidates per layer
             (m'). Defaults to ceil(growth_ratio x widest layer).
         epsilon: float in (0, 1]. The step size: gate value of step one,
@@ -104,6 +104,7 @@ class Firefly(width_growth.WidthGrowth):
         seed=None,
         log_dir=None,
         verbose=1,
+        on_failure="rollback",
     ):
         super().__init__(
             grow_every=grow_every,
@@ -113,6 +114,7 @@ class Firefly(width_growth.WidthGrowth):
             seed=seed,
             log_dir=log_dir,
             verbose=verbose,
+            on_failure=on_failure,
         )
         validation.check_dataset(train_data, "train_data")
         validation.check_int(

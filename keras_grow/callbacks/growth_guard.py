@@ -1,8 +1,10 @@
-"""`GrowthGuard`: undo a growth whose first steps give a non-finite loss."""
+"""Failed growth: undo it. `attempt_growth` for an exception during a
+callback's growth step, `GrowthGuard` for a non-finite loss right after."""
 
 import math
 
 import keras
+from absl import logging
 
 from keras_grow.callbacks.validation import check_choice
 from keras_grow.callbacks.validation import check_int
@@ -12,6 +14,49 @@ ON_FAILURE = ("rollback", "raise")
 
 class GrowthFailedError(RuntimeError):
     """A growth was rolled back and the user asked training to stop."""
+
+
+def attempt_growth(callback, grow, what):
+    """Runs a callback's growth step; an exception in it is undone.
+
+    If `grow()` raises, a growth it already made is rolled back
+    (`GrowableModel.rollback`: graph, weights, optimizer as before) and a
+    `growth_failed` event is logged. Then, with `callback.on_failure ==
+    "rollback"`, training goes on (the callback tries again at its next
+    decision point); with `"raise"` the exception propagates.
+
+    Args:
+        callback: a growth callback with `model` and `on_failure`.
+        grow: callable without arguments: the growth step.
+        what: str. What was being grown, for the log.
+
+    Returns:
+        bool. Whether the growth step succeeded.
+    """
+    model = callback.model
+    logged = len(model.growth_log)
+    try:
+        grow()
+        return True
+    except Exception as error:  # any failure of the step is undone
+        reason = f"{type(error).__name__}: {error}"
+        if any(e["kind"] == "grow" for e in model.growth_log[logged:]):
+            model.rollback(reason)
+        model.record_event(
+            "growth_failed",
+            {"callback": type(callback).__name__, "what": what, "reason": reason},
+        )
+        if callback.on_failure == "raise":
+            raise
+        logging.warning(
+            "%s: growing %s failed (%s); the model is as before the attempt "
+            "and training goes on.",
+            type(callback).__name__,
+            what,
+            reason,
+            exc_info=True,
+        )
+        return False
 
 
 class GrowthGuard(keras.callbacks.Callback):

@@ -19,7 +19,10 @@ import tensorflow as tf
 from keras_grow import descent
 from keras_grow import transfer
 from keras_grow.callbacks.autogrow import tensorboard_available
+from keras_grow.callbacks.growth_guard import ON_FAILURE
+from keras_grow.callbacks.growth_guard import attempt_growth
 from keras_grow.callbacks.scheduled_growth import require_growable
+from keras_grow.callbacks.validation import check_choice
 from keras_grow.callbacks.validation import check_fraction
 from keras_grow.callbacks.validation import check_int
 from keras_grow.callbacks.validation import check_non_negative
@@ -61,6 +64,9 @@ class WidthGrowth(keras.callbacks.Callback):
         log_dir: str or `None`. TensorBoard scalars `growth/params` and
             `growth/width_{i}` per round.
         verbose: int. 1 prints one line per round. Defaults to `1`.
+        on_failure: str. If a round raises: `"rollback"` (undo it, log it,
+            go on; the next round tries again) or `"raise"` (undo it and
+            stop with the error). Defaults to `"rollback"`.
     """
 
     method = None  # the name logged with each round
@@ -74,9 +80,11 @@ class WidthGrowth(keras.callbacks.Callback):
         seed=None,
         log_dir=None,
         verbose=1,
+        on_failure="rollback",
     ):
         super().__init__()
         check_int(grow_every, "grow_every", 1)
+        check_choice(on_failure, "on_failure", ON_FAILURE)
         check_fraction(growth_ratio, "growth_ratio")
         check_int(max_params, "max_params", 1, allow_none=True)
         check_int(max_rounds, "max_rounds", 0, allow_none=True)
@@ -94,6 +102,7 @@ class WidthGrowth(keras.callbacks.Callback):
         self.seed = seed
         self.log_dir = log_dir
         self.verbose = verbose
+        self.on_failure = on_failure
         self.rounds = 0
         self.finished = False
         self._writer = None
@@ -122,7 +131,9 @@ class WidthGrowth(keras.callbacks.Callback):
         if self.max_rounds is not None and self.rounds >= self.max_rounds:
             self.finished = True
             return
-        self._round(epoch, logs or {})
+        attempt_growth(
+            self, lambda: self._round(epoch, logs or {}), f"round {self.rounds + 1}"
+        )
 
     def eta(self, spec):
         """int. Units one round adds: floor(ratio x units), at least 1."""

@@ -1,5 +1,7 @@
 """GrowableModel.rollback and GrowthGuard: a failed growth is undone."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -121,3 +123,83 @@ def test_guard_rejects_bad_arguments_and_plain_models(sample_arrays):
     x, y = sample_arrays
     with pytest.raises(TypeError, match="GrowableModel"):
         plain.fit(x[:16], y[:16], verbose=0, callbacks=[kg.callbacks.GrowthGuard()])
+
+
+class _FailingAfterGrowth(kg.callbacks.RandomNew):
+    """Injects a failure after the model grew (as Firefly's BN calibration
+    could fail), the worst place: the graph has already been swapped."""
+
+    def _propose(self, model, rng):
+        proposal = super()._propose(model, rng)
+
+        def after(model):
+            raise RuntimeError("injected failure")
+
+        return dataclasses.replace(proposal, after=after)
+
+
+def test_an_exception_in_a_round_is_undone_and_training_goes_on(sample_arrays):
+    model = _model()
+    x, y = sample_arrays
+    model.fit(x[:32], y[:32], batch_size=16, verbose=0)
+    state = _optimizer_state(model)
+    spec = model.spec
+    failing = _FailingAfterGrowth(grow_every=1, seed=0, verbose=0)
+    history = model.fit(
+        x[:64], y[:64], batch_size=16, epochs=2, verbose=0, callbacks=[failing]
+    )
+    assert model.spec == spec and len(history.history["loss"]) == 2
+    kinds = [e["kind"] for e in model.growth_log]
+    assert kinds == ["grow", "rollback", "growth_failed"] * 2
+    failed = model.growth_log[2]
+    assert failed["reason"] == "RuntimeError: injected failure"
+    assert failed["callback"] == "_FailingAfterGrowth" and failed["what"] == "round 1"
+    assert failing.rounds == 0  # no round counted: the next one tries again
+    # Training went on from the pre-growth optimizer: same slots, later steps.
+    assert _optimizer_state(model).keys() == state.keys()
+
+
+def test_on_failure_raise_undoes_the_round_then_stops(sample_arrays):
+    model = _model()
+    spec = model.spec
+    x, y = sample_arrays
+    failing = _FailingAfterGrowth(grow_every=1, on_failure="raise", verbose=0)
+    with pytest.raises(RuntimeError, match="injected failure"):
+        model.fit(
+            x[:32], y[:32], batch_size=16, epochs=2, verbose=0, callbacks=[failing]
+        )
+    assert model.spec == spec
+    assert [e["kind"] for e in model.growth_log] == [
+        "grow",
+        "rollback",
+        "growth_failed",
+    ]
+
+
+def test_autogrow_retries_a_stage_whose_growth_raised(monkeypatch):
+    model = _model()
+    autogrow = kg.callbacks.AutoGrow(growth_period=1, patience=5, verbose=0)
+    autogrow.set_model(model)
+    autogrow.on_train_begin()
+    real_grow = model.grow
+    calls = []
+
+    def grow_failing_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("injected before the swap")
+        return real_grow(*args, **kwargs)
+
+    monkeypatch.setattr(model, "grow", grow_failing_once)
+    for epoch in range(2):
+        autogrow.on_epoch_begin(epoch)
+        autogrow.on_epoch_end(epoch, {"val_accuracy": 0.5 + epoch / 10})
+    # Epoch 0's growth of stage 1 failed; epoch 1 grew stage 1 after all.
+    assert model.spec.notation == "Basic3ResNet-2-1-1"
+    log = model.growth_log
+    assert [e["kind"] for e in log] == ["growth_failed", "grow"]
+    assert log[0]["what"] == "stage 1" and "injected" in log[0]["reason"]
+    with pytest.raises(ValueError, match="on_failure"):
+        kg.callbacks.AutoGrow(on_failure="skip")
+    with pytest.raises(ValueError, match="on_failure"):
+        kg.callbacks.RandomSplit(on_failure="skip")
