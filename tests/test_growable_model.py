@@ -285,3 +285,42 @@ def test_bad_growth_inputs_raise_and_change_nothing():
 def test_summary_writes_to_stdout_by_default(capsys):
     kg.GrowableModel(kg.specs.parse("MLP-4", MNIST, 10)).summary()
     assert "MLP-4" in capsys.readouterr().out
+
+
+@pytest.fixture
+def mixed_bfloat16():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("loss_scale", [False, True])
+def test_growth_under_mixed_bfloat16(mixed_bfloat16, loss_scale, sample_arrays):
+    optimizer = keras.optimizers.SGD(0.05, momentum=0.9)
+    if loss_scale:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model = kg.GrowableModel(_spec())
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    x, y = sample_arrays
+    model.fit(x[:64], y[:64], batch_size=16, verbose=0)
+    before = infer(model, x[:16])
+    assert before.dtype == np.float32  # float32 logits under the policy
+    iterations = int(model.optimizer.iterations.numpy())
+    # Depth (zero block) and width (new units with zero outgoing weights).
+    model.grow(model.spec.with_block_added(0), initializer="zero")
+    model.grow(model.spec.with_widths((6, 8, 8)))
+    after = infer(model, x[:16])
+    # bfloat16 keeps 8 bits of mantissa: preserved within a few of its ulps.
+    np.testing.assert_allclose(after, before, atol=4 * 2**-8 * np.abs(before).max())
+    new = model.body.get_layer("stage1_block2_conv1")
+    assert new.dtype_policy.name == "mixed_bfloat16"
+    assert all(v.dtype == "float32" for v in model.body.weights)
+    assert (
+        isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) == loss_scale
+    )
+    assert int(model.optimizer.iterations.numpy()) == iterations
+    history = model.fit(x[:64], y[:64], batch_size=16, verbose=0)
+    assert np.isfinite(history.history["loss"][0])

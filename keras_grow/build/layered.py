@@ -123,7 +123,7 @@ def build_mlp(spec):
     for i, width in enumerate(spec.widths):
         x = layers.dense(x, width, f"layer{i + 1}_dense", spec)
         x = layers.relu(x, f"layer{i + 1}_relu")
-    outputs = layers.dense(x, spec.num_classes, "classifier", spec)
+    outputs = layers.classifier(x, spec)
     return layers.functional(inputs, outputs)
 
 

@@ -74,19 +74,26 @@ def conv_bn_relu(x, width, kernel_size, stride, prefix, spec, suffix=""):
     return relu(x, f"{prefix}_relu{suffix}")
 
 
-def dense(x, units, name, spec):
+def dense(x, units, name, spec, dtype=None):
     return keras.layers.Dense(
         units,
         kernel_regularizer=regularizer(spec),
         bias_regularizer=regularizer(spec),
         name=name,
+        dtype=dtype,
     )(x)
+
+
+def classifier(x, spec):
+    """The logits layer. Always float32: under a mixed precision policy
+    the logits and the loss stay in full precision (Keras' advice)."""
+    return dense(x, spec.num_classes, "classifier", spec, dtype="float32")
 
 
 def pooled_classifier(x, spec):
     """Global average pooling then the logits layer `classifier`."""
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    return dense(x, spec.num_classes, "classifier", spec)
+    return classifier(x, spec)
 
 
 def functional(inputs, outputs):
