@@ -35,6 +35,20 @@ def sample_arrays():
     return (x[:256].astype("float32") / 255.0), y[:256].astype("int64")
 
 
+@pytest.fixture(scope="session")
+def mirrored_strategy():
+    """One MirroredStrategy over the two logical CPUs for every test.
+
+    TensorFlow caches collective instances process-wide by key, and each
+    new strategy counts its keys from the same start: a second strategy's
+    all-reduce of another shape then fails with a shape mismatch. Real
+    programs make one strategy; so do the tests.
+    """
+    devices = tf.config.list_logical_devices("CPU")
+    assert len(devices) >= 2, "two logical CPUs are set up above"
+    return tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
+
+
 def compile_sgd(model, learning_rate=0.05, momentum=0.9, **kwargs):
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate, momentum=momentum),

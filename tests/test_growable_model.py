@@ -179,10 +179,8 @@ def test_the_wrapper_adds_no_op_to_the_train_step():
     assert ops[0] == ops[1] > 100
 
 
-def test_grow_under_mirrored_strategy(sample_arrays):
-    devices = tf.config.list_logical_devices("CPU")
-    assert len(devices) >= 2, "conftest sets up two logical CPUs"
-    strategy = tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
+def test_grow_under_mirrored_strategy(mirrored_strategy, sample_arrays):
+    strategy = mirrored_strategy
     with strategy.scope():
         model = compile_sgd(kg.GrowableModel(_spec()))
     x, y = sample_arrays
