@@ -10,6 +10,7 @@ and a JSON file with every number. Every field of
 preset. Needs the full Fashion-MNIST (Debian's `dataset-fashion-mnist`).
 """
 
+import os
 import shlex
 import sys
 
@@ -40,7 +41,7 @@ def main(argv):
     markdown_path = FLAGS.report or (
         "out/bench_growth/benchmarks_quick.md" if FLAGS.quick else "docs/benchmarks.md"
     )
-    json_path = FLAGS.json or markdown_path[: -len(".md")] + ".json"
+    json_path = FLAGS.json or os.path.splitext(markdown_path)[0] + ".json"
     results = suite.run(config, preset)
     command = "python -m experiments.bench_growth " + " ".join(
         shlex.quote(a) for a in sys.argv[1:]

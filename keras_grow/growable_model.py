@@ -166,7 +166,7 @@ class GrowableModel(keras.Model):
         self._undo = _Undo(
             body=self.body,
             spec=old_spec,
-            optimizer=getattr(self, "optimizer", None) if new_optimizer else None,
+            optimizer=self.optimizer if new_optimizer is not None else None,
             index=len(self._growth_log),
         )
         self._swap_body(new_body)

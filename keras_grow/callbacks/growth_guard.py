@@ -34,13 +34,13 @@ def attempt_growth(callback, grow, what):
         bool. Whether the growth step succeeded.
     """
     model = callback.model
-    logged = len(model.growth_log)
+    body = model.body  # `grow` swaps it: a changed body means it grew
     try:
         grow()
         return True
     except Exception as error:  # any failure of the step is undone
         reason = f"{type(error).__name__}: {error}"
-        if any(e["kind"] == "grow" for e in model.growth_log[logged:]):
+        if model.body is not body:
             model.rollback(reason)
         model.record_event(
             "growth_failed",

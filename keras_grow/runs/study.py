@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 from keras_grow.runs import autogrow as autogrow_runs
+from keras_grow.runs import workdir as workdir_lib
 
 PRESET = "fmnist_repro"
 
@@ -190,10 +191,8 @@ def mean_std(values, scale=1.0, digits=2):
 def write_outputs(rows, workdir, report_text):
     """Writes summary.json (every result by table/row) and report.md."""
     summary = {f"{t}/{r}": entry["results"] for (t, r), entry in rows.items()}
-    with open(os.path.join(workdir, "summary.json"), "w") as handle:
-        json.dump(summary, handle, indent=2)
-    with open(os.path.join(workdir, "report.md"), "w") as handle:
-        handle.write(report_text)
+    workdir_lib.write_json(os.path.join(workdir, "summary.json"), summary)
+    workdir_lib.write_text(os.path.join(workdir, "report.md"), report_text)
 
 
 def summarise(runs, workdir):

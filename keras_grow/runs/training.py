@@ -76,17 +76,22 @@ def load_splits(config):
     return info, train, monitored, test
 
 
-def make_spec(config, info, notation):
-    extra = {"widths": tuple(config.widths)} if config.widths else {}
+def spec_for(info, notation, **kwargs):
+    """The spec `notation` for a data set's shape, classes and statistics
+    (`info`, a `kg.data.DatasetInfo`); `kwargs` go to `kg.specs.parse`."""
     return kg.specs.parse(
         notation,
         info.input_shape,
         info.num_classes,
         input_mean=info.mean,
         input_std=info.std,
-        weight_decay=config.weight_decay,
-        **extra,
+        **kwargs,
     )
+
+
+def make_spec(config, info, notation):
+    extra = {"widths": tuple(config.widths)} if config.widths else {}
+    return spec_for(info, notation, weight_decay=config.weight_decay, **extra)
 
 
 def compile_model(model, config, learning_rate=None):

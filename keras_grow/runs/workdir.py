@@ -5,13 +5,17 @@ import json
 import os
 
 
-def write_json(path, value):
-    """Writes `value` as indented JSON, atomically (write, then rename)."""
+def write_text(path, text):
+    """Writes `text` to `path` atomically (write, then rename)."""
     staging = f"{path}.tmp"
     with open(staging, "w") as handle:
-        json.dump(value, handle, indent=2, sort_keys=True)
-        handle.write("\n")
+        handle.write(text)
     os.replace(staging, path)
+
+
+def write_json(path, value):
+    """Writes `value` as indented JSON, atomically (write, then rename)."""
+    write_text(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
 def prepare(workdir, config):

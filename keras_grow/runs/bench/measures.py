@@ -17,6 +17,7 @@ import tensorflow as tf
 
 import keras_grow as kg
 from keras_grow import build
+from keras_grow.runs import training
 from keras_grow.runs.bench import probes
 
 TRAIN_EXAMPLES = 54_000  # Fashion-MNIST train minus the 10% validation split
@@ -86,16 +87,8 @@ def epoch_seconds(train_step, test_step, batch_size):
 
 
 def spec_of(notation, config, widths=None):
-    info = kg.data.info(config.dataset)
     kwargs = {} if widths is None else {"widths": tuple(widths)}
-    return kg.specs.parse(
-        notation,
-        info.input_shape,
-        info.num_classes,
-        input_mean=info.mean,
-        input_std=info.std,
-        **kwargs,
-    )
+    return training.spec_for(kg.data.info(config.dataset), notation, **kwargs)
 
 
 def compile_sgd(model, jit_compile=False):
@@ -378,13 +371,11 @@ def firefly_growth(config, jit_compile=False):
     rounds = [e for e in model.growth_log if e.get("method") == "firefly"]
     rows = []
     for generation, event in enumerate(rounds):
-        step, test_step = (
-            probes.median(probe.seconds(probe.train, generation=generation)[1:]),
-            probes.median(probe.seconds(probe.test, generation=generation)[1:]),
-        )
-        first, steady = probe.first_and_steady(probe.train, generation + 1)
-        first_test, steady_test = probe.first_and_steady(probe.test, generation + 1)
-        retrace = max(0.0, first - steady) + max(0.0, first_test - steady_test)
+        # The epoch of the net the round started from; the retrace of the
+        # net it grew into.
+        _, step = probe.first_and_steady(probe.train, generation)
+        _, test_step = probe.first_and_steady(probe.test, generation)
+        retrace = probe.excess_of_first_steps(generation + 1)
         cost = event["seconds_round"] + event["seconds"] + retrace
         epoch = epoch_seconds(step, test_step, config.batch_size)
         rows.append(

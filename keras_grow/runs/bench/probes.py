@@ -35,7 +35,6 @@ class StepTimes(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self.train, self.test = [], []
-        self.epochs = []  # (epoch, seconds from its begin to its end)
         self.epoch = 0
         self._bodies = []
         self._start = None
@@ -48,10 +47,6 @@ class StepTimes(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
-        self._epoch_start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epochs.append((epoch, time.perf_counter() - self._epoch_start))
 
     def _begin(self):
         self._start = (self._generation(), time.perf_counter())

@@ -1,7 +1,8 @@
 """`docs/benchmarks.md`: the measured tables, targets, and kept notes."""
 
-import json
 import os
+
+from keras_grow.runs import workdir
 
 NOTES_MARKER = "<!-- notes: kept when the benchmark rewrites this file -->"
 
@@ -320,9 +321,6 @@ def write(results, command, markdown_path, json_path):
     for path in (markdown_path, json_path):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     text = markdown(results, command, kept_notes(markdown_path))
-    with open(json_path, "w") as f:
-        json.dump(results, f, indent=2)
-    with open(markdown_path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(markdown_path + ".tmp", markdown_path)
+    workdir.write_json(json_path, results)
+    workdir.write_text(markdown_path, text)
     return text

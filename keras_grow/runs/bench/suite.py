@@ -36,8 +36,7 @@ def run(config, preset, log=print):
 
     def step(name, function, *args, **kwargs):
         log(f"[{time.perf_counter() - start:6.0f}s] {name} ...")
-        value = function(*args, **kwargs)
-        return value
+        return function(*args, **kwargs)
 
     for jit in config.jit_modes:
         # XLA-compiling the deep ResNet's train step on CPU takes minutes;
