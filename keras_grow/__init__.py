@@ -2,6 +2,7 @@
 
 from keras_grow import build
 from keras_grow import callbacks
+from keras_grow import checkpoints
 from keras_grow import data
 from keras_grow import descent
 from keras_grow import export

@@ -1,7 +1,9 @@
 """`GrowableModel`: a Keras model whose architecture can grow, even mid-fit."""
 
+import contextlib
 import copy
 import dataclasses
+import random
 import time
 
 import keras
@@ -12,6 +14,24 @@ from keras_grow import export
 from keras_grow import specs
 from keras_grow import transfer
 from keras_grow.optimizer_carry import carry_optimizer
+
+
+@contextlib.contextmanager
+def _python_random_seeded(seed):
+    """Seeds Python's `random` inside (if `seed` is not None), restoring the
+    outer state after. Keras' unseeded initialisers take their seeds from
+    it when a layer is made, so a body built inside starts from weights
+    that depend on `seed` only: a growth with a seed is reproducible,
+    whatever ran before it in the process (a resumed run included)."""
+    if seed is None:
+        yield
+        return
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(state)
 
 
 def _jsonable(value):
@@ -85,7 +105,30 @@ class GrowableModel(keras.Model):
         self.built = True
 
     def call(self, inputs, training=None):
+        self._check_inputs(inputs)
         return self.body(inputs, training=training)
+
+    def _check_inputs(self, inputs):
+        # Static checks (once per trace): a clear error instead of one from
+        # deep inside the graph, or silent training on 0-255 pixels.
+        shape = tuple(getattr(inputs, "shape", ()))
+        expected = tuple(self._spec.input_shape)
+        if len(shape) != len(expected) + 1 or any(
+            got is not None and got != want for got, want in zip(shape[1:], expected)
+        ):
+            raise ValueError(
+                f"{self._spec.notation} takes inputs of shape (batch, "
+                f"{', '.join(map(str, expected))}); received shape {shape}. "
+                "Reshape the data (e.g. add the channel axis), or build the "
+                "spec for this input shape."
+            )
+        dtype = keras.backend.standardize_dtype(getattr(inputs, "dtype", "float32"))
+        if not dtype.startswith(("float", "bfloat")):
+            raise TypeError(
+                f"GrowableModel takes float pixels in [0, 1]; received {dtype} "
+                "inputs. Convert them (e.g. images / 255.0), or load them with "
+                "kg.data.load."
+            )
 
     @property
     def spec(self):
@@ -131,7 +174,8 @@ class GrowableModel(keras.Model):
             values: dict or `None`. `{layer: {variable: array}}`: exact
                 weights for layers of the grown graph, applied last (how
                 Firefly installs the net it selected).
-            seed: int or `None`. Seeds the transfer's random draws.
+            seed: int or `None`. Seeds every random draw of the growth:
+                the new graph's default initialisation and the transfer's.
             info: dict or `None`. Extra fields for the growth event (a
                 callback's epoch, reason, metric values).
 
@@ -147,7 +191,8 @@ class GrowableModel(keras.Model):
         start = time.perf_counter()
         old_spec, params_before = self._spec, self.body.count_params()
         with self.distribute_strategy.scope():
-            new_body = build.build_body(new_spec)
+            with _python_random_seeded(seed):
+                new_body = build.build_body(new_spec)
             built = time.perf_counter()
             report = transfer.transfer_weights(
                 self.body,
@@ -253,6 +298,34 @@ class GrowableModel(keras.Model):
                 "reason": str(reason),
             },
         )
+
+    def rebuild(self, spec, growth_log=()):
+        """Replaces the architecture by `spec`'s, freshly initialised.
+
+        For restoring a checkpoint (see `keras_grow.checkpoints`), whose
+        weights and optimizer state are assigned next: the body is built
+        from `spec`, the growth log replaced by `growth_log`, and a
+        built optimizer replaced by an unbuilt copy of itself (same
+        class and config). Nothing is transferred and there is nothing
+        to roll back afterwards.
+
+        Args:
+            spec: a spec of the same kind, input shape and classes.
+            growth_log: list of dict. The log that led to `spec`.
+        """
+        self._check_successor(spec)
+        with self.distribute_strategy.scope():
+            body = build.build_body(spec)
+            optimizer = getattr(self, "optimizer", None)
+            if optimizer is not None and optimizer.built:
+                self.optimizer = keras.optimizers.deserialize(
+                    keras.optimizers.serialize(optimizer)
+                )
+        self._swap_body(body)
+        self._spec = spec
+        self._growth_log = [_jsonable(dict(e)) for e in growth_log]
+        self._undo = None
+        self._reset_step_functions()
 
     def record_event(self, kind, info=None):
         """Appends a non-growth event (e.g. a stage stopping) to the log.

@@ -2,6 +2,7 @@
 
 from keras_grow.callbacks.adam_init import adam_init_norm
 from keras_grow.callbacks.autogrow import AutoGrow
+from keras_grow.callbacks.backup_and_restore import BackupAndRestore
 from keras_grow.callbacks.firefly import Firefly
 from keras_grow.callbacks.growth_guard import GrowthFailedError
 from keras_grow.callbacks.growth_guard import GrowthGuard

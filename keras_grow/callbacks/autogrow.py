@@ -271,6 +271,12 @@ class AutoGrow(keras.callbacks.Callback):
                 )
             self._writer = tf.summary.create_file_writer(self.log_dir)
 
+    def on_train_end(self, logs=None):
+        # A state restored during this fit (by BackupAndRestore, before or
+        # after this callback's on_train_begin) was used; the next fit
+        # starts fresh unless set_state is called again.
+        self._restored = False
+
     def on_epoch_begin(self, epoch, logs=None):
         if self._state["phase"] == "fine_tuning":
             self._set_lr(self._fine_tune_lr(epoch))

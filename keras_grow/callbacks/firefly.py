@@ -143,6 +143,29 @@ class Firefly(width_growth.WidthGrowth):
         self.new_layers_per_round = new_layers_per_round
         self.jit_compile = bool(jit_compile)
         self._data = None
+        self._batches_drawn = 0
+
+    def _batches(self):
+        """Batches of `train_data`, counted: the count is in the state, so a
+        resumed run (see `BackupAndRestore`) goes on where this one was."""
+        for batch in scoring.batches(self.train_data, skip=self._batches_drawn):
+            self._batches_drawn += 1
+            yield batch
+
+    @property
+    def data(self):
+        if self._data is None:
+            self._data = self._batches()
+        return self._data
+
+    def get_state(self):
+        """dict. Rounds, whether growth ended, batches of `train_data` used."""
+        return {**super().get_state(), "batches_drawn": self._batches_drawn}
+
+    def set_state(self, state):
+        super().set_state(state)
+        self._batches_drawn = int(state.get("batches_drawn", 0))
+        self._data = None
 
     def _check_spec(self, spec):
         super()._check_spec(spec)
@@ -152,7 +175,8 @@ class Firefly(width_growth.WidthGrowth):
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         scoring.loss_function(self.model)  # fails clearly if not compiled
-        self._data = scoring.batches(self.train_data)
+        validation.check_batches_fit(self.train_data, self.model.spec, "train_data")
+        self._data = None  # drawn from where the last round stopped
 
     def _new_unit_candidates(self, spec):
         if not self.new_units:
@@ -172,9 +196,9 @@ class Firefly(width_growth.WidthGrowth):
             jit_compile=self.jit_compile,
         )
         start = time.perf_counter()
-        losses = steps.optimise(self._data, self.delta_steps)
+        losses = steps.optimise(self.data, self.delta_steps)
         optimised = time.perf_counter()
-        scores = steps.scores(self._data, self.score_batches)
+        scores = steps.scores(self.data, self.score_batches)
         info = {
             "seconds_optimise": optimised - start,
             "seconds_score": time.perf_counter() - optimised,
@@ -218,7 +242,7 @@ class Firefly(width_growth.WidthGrowth):
             return {"new_spec": new_spec, "values": values, "initializer": "default"}
 
         def calibrate(model):
-            depth_lib.calibrate_pass_through(model, to_calibrate, self._data)
+            depth_lib.calibrate_pass_through(model, to_calibrate, self.data)
 
         return width_growth.Proposal(order, realise, info, after=calibrate)
 

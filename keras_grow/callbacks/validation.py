@@ -46,3 +46,24 @@ def check_dataset(data, name):
             f"`{name}` must be a tf.data.Dataset of (images, labels) batches "
             f"(e.g. kg.data.load(...)); received {type(data).__name__}."
         )
+
+
+def check_batches_fit(data, spec, name):
+    """Raises if `data`'s images cannot feed a net of `spec` (at fit start,
+    not deep inside a growth step)."""
+    element = data.element_spec
+    images = element[0] if isinstance(element, (tuple, list)) else element
+    shape = tuple(images.shape)
+    expected = tuple(spec.input_shape)
+    if len(shape) != len(expected) + 1 or any(
+        got is not None and got != want for got, want in zip(shape[1:], expected)
+    ):
+        raise ValueError(
+            f"`{name}` yields images of shape {shape}; the model "
+            f"({spec.notation}) takes (batch, {', '.join(map(str, expected))})."
+        )
+    if not images.dtype.is_floating:
+        raise TypeError(
+            f"`{name}` yields {images.dtype.name} images; the model takes float "
+            "pixels in [0, 1] (e.g. images / 255.0, or kg.data.load)."
+        )

@@ -75,6 +75,7 @@ def load(
     cache=True,
     drop_remainder=False,
     repeat=False,
+    start_epoch=None,
 ):
     """Returns a `tf.data.Dataset` of `(images, labels)` batches.
 
@@ -105,6 +106,12 @@ def load(
         cache: bool. Cache decoded examples in memory. Defaults to `True`.
         drop_remainder: bool. Drop a last partial batch.
         repeat: bool. Repeat forever (then pass `steps_per_epoch` to fit).
+        start_epoch: int or `None`. Epoch-seeded mode, for runs that must
+            resume exactly: the dataset repeats forever, epoch `e`'s order
+            and augmentations depend only on `seed` and `e`, and the stream
+            starts at epoch `start_epoch`. Pass `steps_per_epoch=
+            kg.data.num_batches(...)` to `fit`. Defaults to `None` (one
+            epoch per iteration, reshuffled each time; `repeat` applies).
 
     Returns:
         A batched `tf.data.Dataset`.
@@ -129,12 +136,24 @@ def load(
     training = split in ("train", "train+validation")
     augment = training if augment is None else augment
     shuffle = training if shuffle is None else shuffle
+    if start_epoch is not None:
+        _check_epoch(start_epoch)
     source = sources.get_source(name, data_dir=data_dir, download=download)
     dataset = source.dataset(split, validation_fraction, seed)
     if take is not None:
         dataset = dataset.take(take)
     if cache:
         dataset = dataset.cache()
+    if start_epoch is not None:
+        return _epoch_seeded(
+            dataset,
+            start_epoch,
+            seed=seed,
+            buffer_size=_buffer_size(source, take) if shuffle else None,
+            batch_size=batch_size,
+            drop_remainder=drop_remainder,
+            augment=augment,
+        )
     if shuffle:
         dataset = dataset.shuffle(
             _buffer_size(source, take), seed=seed, reshuffle_each_iteration=True
@@ -146,6 +165,95 @@ def load(
     if augment:
         dataset = _augment(dataset, seed)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _check_epoch(value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"`start_epoch` must be an integer >= 0; received {value!r}.")
+
+
+def _epoch_seeded(
+    dataset, start_epoch, *, seed, buffer_size, batch_size, drop_remainder, augment
+):
+    """Epochs `start_epoch, start_epoch + 1, ...`, each a pure function of
+    (`seed`, epoch): a resumed run sees the batches an uninterrupted one
+    would have."""
+    seed = tf.constant(seed, tf.int64)
+
+    def one_epoch(epoch):
+        epoch_seed = tf.stack([seed, epoch])
+        examples = dataset
+        if buffer_size is not None:
+            shuffle_seed = tf.random.experimental.stateless_fold_in(epoch_seed, -1)
+            examples = _stateless_shuffle(examples, buffer_size, shuffle_seed)
+        batches = examples.batch(batch_size, drop_remainder=drop_remainder)
+        batches = batches.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)
+        if not augment:
+            return batches
+        return batches.enumerate().map(
+            lambda index, batch: (
+                pad_crop_flip(
+                    batch[0],
+                    tf.random.experimental.stateless_fold_in(epoch_seed, index),
+                ),
+                batch[1],
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+
+    epochs = tf.data.Dataset.range(start_epoch, 2**62)
+    return epochs.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
+
+
+def _stateless_shuffle(examples, block, seed):
+    """Shuffles within blocks of `block` examples, a pure function of `seed`
+    (Dataset.shuffle cannot take a per-epoch seed tensor when the global
+    seed is 0). With `block` >= the split, a uniform shuffle."""
+
+    def permute(index, chunk):
+        order = tf.argsort(
+            tf.random.stateless_uniform(
+                tf.shape(chunk[0])[:1],
+                tf.random.experimental.stateless_fold_in(seed, index),
+            )
+        )
+        return tuple(tf.gather(part, order) for part in chunk)
+
+    return examples.batch(block).enumerate().map(permute).unbatch()
+
+
+def num_batches(
+    name,
+    split,
+    batch_size=128,
+    *,
+    seed=0,
+    validation_fraction=0.1,
+    take=None,
+    data_dir=None,
+    download=True,
+    drop_remainder=False,
+):
+    """The number of batches in one epoch of `load(...)` with these arguments.
+
+    For `fit(steps_per_epoch=...)` with an epoch-seeded (`start_epoch`)
+    dataset, which repeats forever.
+
+    Returns:
+        int.
+    """
+    _check_positive_int(batch_size, "batch_size")
+    source = sources.get_source(name, data_dir=data_dir, download=download)
+    dataset = source.dataset(split, validation_fraction, seed)
+    if take is not None:
+        _check_positive_int(take, "take")
+        dataset = dataset.take(take)
+    examples = int(dataset.cardinality())
+    if examples < 0:  # unknown or infinite: count once
+        examples = int(dataset.reduce(0, lambda count, _: count + 1))
+    if drop_remainder:
+        return examples // batch_size
+    return -(-examples // batch_size)
 
 
 def _buffer_size(source, take):

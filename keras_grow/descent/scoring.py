@@ -32,9 +32,10 @@ def loss_function(model):
     return keras.losses.get(loss)
 
 
-def batches(dataset):
-    """An endless iterator of (images, sparse labels) from a tf.data dataset."""
-    for batch in dataset.repeat():
+def batches(dataset, skip=0):
+    """An endless iterator of (images, sparse labels) from a tf.data dataset,
+    after the first `skip` batches of its repetition."""
+    for batch in dataset.repeat().skip(skip):
         x, y = batch[0], batch[1]
         yield x, tf.reshape(y, [-1])
 

@@ -1,0 +1,208 @@
+"""`BackupAndRestore`: resume a growing run after a crash, architecture and all."""
+
+import os
+import shutil
+
+import keras
+import numpy as np
+
+from keras_grow import checkpoints
+from keras_grow.callbacks.scheduled_growth import require_growable
+from keras_grow.callbacks.validation import check_int
+
+
+def _plain(value):
+    """A log value as a Python float (numpy and tensors included)."""
+    return float(np.asarray(value))
+
+
+class BackupAndRestore(keras.callbacks.Callback):
+    """Backs up a growing run every epoch; a rerun of `fit` resumes it.
+
+    Like `keras.callbacks.BackupAndRestore`, but for a `GrowableModel`,
+    whose architecture changes while it trains: a checkpoint holds the
+    spec, the weights, the optimizer state (slots and iteration count), the
+    growth log, the history so far and the state of the growth callbacks
+    named in `callbacks` (`get_state`/`set_state`: AutoGrow's phase and
+    running-best history, Firefly's round and data position). When `fit`
+    starts and `backup_dir` has a checkpoint, the model is rebuilt to it,
+    everything is restored, and training continues from the first epoch
+    the checkpoint had not completed; the `History` that `fit` returns then
+    covers the whole run.
+
+    A checkpoint is written once an epoch is complete, after every callback
+    has seen its end (so a growth at the end of the epoch is in it): at the
+    next epoch's start and when training ends. Checkpoints are written into
+    a staging directory and renamed into place; the newest `keep` are kept.
+    A torn or altered checkpoint fails its checksum and is reported, and
+    the one before is used (see `keras_grow.checkpoints`). A run killed in
+    the middle of an epoch, or in the middle of a growth, redoes that
+    epoch from the last checkpoint.
+
+    Put it first in the callback list, so it restores the model before the
+    other callbacks start. For a resumed run to repeat an uninterrupted one
+    exactly, the data must not depend on the process: `kg.data.load(...,
+    start_epoch=BackupAndRestore.epochs_done(backup_dir))` gives epochs
+    that depend only on the seed and the epoch number, starting where the
+    checkpoint stopped (pass `steps_per_epoch=kg.data.num_batches(...)`).
+
+    Args:
+        backup_dir: str. Where checkpoints go; used for nothing else.
+        callbacks: sequence of callbacks with `get_state()`/`set_state()`
+            (e.g. `AutoGrow`, `Firefly`) whose state is saved and restored.
+        keep: int. Checkpoints kept, newest first. Defaults to `2`, so that
+            a damaged newest one still leaves one to resume from.
+        delete_checkpoint: bool. Remove `backup_dir` when `fit` ends
+            normally, like Keras' callback. With `False` a rerun of a
+            finished run restores the final state and trains no further.
+            Defaults to `True`.
+        verbose: int. 1 prints a line when a run is resumed. Defaults to `1`.
+
+    Example:
+
+    >>> import keras, keras_grow as kg
+    >>> spec = kg.specs.parse("Basic3ResNet-1-1-1", (28, 28, 1), 10,
+    ...                       widths=(4, 8, 8))
+    >>> model = kg.GrowableModel(spec)
+    >>> model.compile("sgd", "sparse_categorical_crossentropy")
+    >>> grow = kg.callbacks.AutoGrow(growth_period=1, monitor="loss")
+    >>> backup = kg.callbacks.BackupAndRestore("/tmp/run/backup", [grow])
+    >>> train = kg.data.load("fashion_mnist_sample", "train", 64, take=128)
+    >>> history = model.fit(train, epochs=2, callbacks=[backup, grow],
+    ...                     verbose=0)
+    """
+
+    def __init__(
+        self, backup_dir, callbacks=(), keep=2, delete_checkpoint=True, verbose=1
+    ):
+        super().__init__()
+        if not backup_dir or not isinstance(backup_dir, (str, os.PathLike)):
+            raise ValueError(
+                f"`backup_dir` must be a non-empty path; received {backup_dir!r}."
+            )
+        callbacks = tuple(callbacks)
+        for callback in callbacks:
+            if not (hasattr(callback, "get_state") and hasattr(callback, "set_state")):
+                raise TypeError(
+                    "Every entry of `callbacks` needs get_state() and set_state() "
+                    f"(AutoGrow, Firefly, RandomSplit, RandomNew do); received "
+                    f"{type(callback).__name__}."
+                )
+        check_int(keep, "keep", 1)
+        self.backup_dir = os.fspath(backup_dir)
+        self.stateful_callbacks = callbacks
+        self.keep = keep
+        self.delete_checkpoint = bool(delete_checkpoint)
+        self.verbose = verbose
+        self.history = []
+        self.restored_from = None
+        self._pending = None
+        self._history_merged = False
+
+    @staticmethod
+    def epochs_done(backup_dir):
+        """int. Epochs completed by the checkpoint a `fit` would resume from
+        (0 if none): where an epoch-seeded dataset should start
+        (`kg.data.load(..., start_epoch=...)`)."""
+        checkpoint = checkpoints.latest(os.fspath(backup_dir))
+        return 0 if checkpoint is None else checkpoint.epoch
+
+    # --- state of the callbacks it carries --------------------------------
+
+    def _keys(self):
+        return [
+            f"{i}:{type(c).__name__}" for i, c in enumerate(self.stateful_callbacks)
+        ]
+
+    def _callback_states(self):
+        return {
+            key: callback.get_state()
+            for key, callback in zip(self._keys(), self.stateful_callbacks)
+        }
+
+    def _set_callback_states(self, states, path):
+        missing = sorted(set(self._keys()) - set(states))
+        if missing:
+            raise ValueError(
+                f"Checkpoint {path} has no state for the callbacks {missing}; "
+                f"it holds {sorted(states)}. Pass the same callbacks, in the "
+                "same order, as the run that wrote it."
+            )
+        for key, callback in zip(self._keys(), self.stateful_callbacks):
+            callback.set_state(states[key])
+
+    # --- hooks --------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        require_growable(self.model, "BackupAndRestore")
+        self.history, self.restored_from = [], None
+        self._pending, self._history_merged = None, False
+        checkpoint = checkpoints.latest(self.backup_dir)
+        if checkpoint is None:
+            return
+        checkpoints.restore(self.model, checkpoint)
+        state = checkpoint.state
+        self._set_callback_states(state.get("callbacks", {}), checkpoint.path)
+        self.history = [dict(row) for row in state.get("history", [])]
+        self.restored_from = checkpoint.path
+        start = checkpoint.epoch
+        if state.get("stopped"):
+            # A callback ended the run (e.g. AutoGrow done): nothing to add.
+            start = max(start, self.params.get("epochs", start))
+        self.model._initial_epoch = start  # what Keras' own callback sets
+        if self.verbose:
+            print(
+                f"BackupAndRestore: resumed from {checkpoint.path}: "
+                f"{checkpoint.epoch} epochs done, {checkpoint.spec.notation}, "
+                f"{self.model.body.count_params():,} parameters"
+            )
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._save_pending(stopped=False)
+        self._merge_history()
+
+    def on_epoch_end(self, epoch, logs=None):
+        # Saved at the next hook, once every callback has seen this end
+        # (growth callbacks grow here; others add to `logs`).
+        self._pending = (epoch, logs if logs is not None else {})
+
+    def on_train_end(self, logs=None):
+        self._save_pending(stopped=bool(self.model.stop_training))
+        self._merge_history()
+        self.model._initial_epoch = None
+        if self.delete_checkpoint:
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+    # --- helpers -----------------------------------------------------------
+
+    def _save_pending(self, stopped):
+        if self._pending is None:
+            return
+        epoch, logs = self._pending
+        self._pending = None
+        self.history.append({"epoch": epoch, **{k: _plain(v) for k, v in logs.items()}})
+        checkpoints.save(
+            self.backup_dir,
+            self.model,
+            epoch + 1,
+            state={
+                "callbacks": self._callback_states(),
+                "history": self.history,
+                "stopped": stopped,
+            },
+            keep=self.keep,
+        )
+
+    def _merge_history(self):
+        """Puts the restored epochs in front of `fit`'s `History`."""
+        if self._history_merged or self.restored_from is None:
+            return
+        self._history_merged = True
+        history = getattr(self.model, "history", None)
+        if history is None or history.epoch or not self.history:
+            return
+        for row in self.history:
+            for key, value in row.items():
+                if key != "epoch":
+                    history.history.setdefault(key, []).append(value)
+        history.epoch = [row["epoch"] for row in self.history]

@@ -1,0 +1,295 @@
+"""Checkpoints of a growing run: architecture, weights, optimizer, run state.
+
+A checkpoint is a directory `ckpt-<epochs done, 6 digits>` holding
+`arrays.npz` (every model variable and every optimizer variable, slots and
+iteration count included, in their tracking order) and `checkpoint.json`
+(the spec, the growth log, the variables' paths and shapes, the SHA-256 of
+`arrays.npz`, and a free `state` dict: callback states, history). It is
+written into a hidden staging directory first and renamed into place, so a
+run killed while saving leaves the previous checkpoints intact; one that is
+torn or altered anyway fails its checksum or its parse, and `latest` reports
+it and falls back to the one before.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+
+import keras
+import numpy as np
+from absl import logging
+
+from keras_grow import specs
+
+FORMAT = 1
+_NAME = re.compile(r"^ckpt-(\d{6,})$")
+_ARRAYS = "arrays.npz"
+_META = "checkpoint.json"
+
+
+class CorruptCheckpointError(ValueError):
+    """No checkpoint in a directory can be read, though some are there."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint read back and verified.
+
+    Attributes:
+        path: str. Its directory.
+        epoch: int. Epochs completed when it was written.
+        spec: the spec of the architecture it holds.
+        growth_log: list of dict.
+        state: dict. What the writer stored besides the model.
+        model_arrays, optimizer_arrays: list of np.ndarray, tracking order.
+        model_paths, optimizer_paths: list of str. The variables' paths.
+    """
+
+    path: str
+    epoch: int
+    spec: object
+    growth_log: list
+    state: dict
+    model_arrays: list
+    optimizer_arrays: list
+    model_paths: list
+    optimizer_paths: list
+
+
+def _optimizer_variables(model):
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return []
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    return list(optimizer.variables)
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync(path):
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _write_arrays(path, arrays):
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+    _fsync(path)
+
+
+def checkpoint_name(epoch):
+    return f"ckpt-{epoch:06d}"
+
+
+def save(directory, model, epoch, state=None, keep=2):
+    """Writes a checkpoint of `model` after `epoch` completed epochs.
+
+    Args:
+        directory: str. Created if missing; holds only checkpoints.
+        model: a `keras_grow.GrowableModel`.
+        epoch: int. Epochs completed.
+        state: dict or `None`. JSON-serialisable run state.
+        keep: int. How many checkpoints to keep (newest first), >= 1.
+
+    Returns:
+        str. The checkpoint's directory.
+    """
+    os.makedirs(directory, exist_ok=True)
+    final = os.path.join(directory, checkpoint_name(epoch))
+    staging = os.path.join(directory, f".{checkpoint_name(epoch)}.tmp{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    model_variables = list(model.weights)
+    optimizer_variables = _optimizer_variables(model)
+    arrays = {
+        f"model_{i:05d}": np.asarray(keras.ops.convert_to_numpy(v))
+        for i, v in enumerate(model_variables)
+    }
+    arrays.update(
+        {
+            f"optimizer_{i:05d}": np.asarray(keras.ops.convert_to_numpy(v))
+            for i, v in enumerate(optimizer_variables)
+        }
+    )
+    arrays_path = os.path.join(staging, _ARRAYS)
+    _write_arrays(arrays_path, arrays)
+    meta = {
+        "format": FORMAT,
+        "epoch": int(epoch),
+        "spec": model.spec.to_dict(),
+        "growth_log": model.growth_log,
+        "model_paths": [v.path for v in model_variables],
+        "optimizer_paths": [v.path for v in optimizer_variables],
+        "sha256": _sha256(arrays_path),
+        "state": state or {},
+    }
+    meta_path = os.path.join(staging, _META)
+    with open(meta_path, "w") as handle:
+        json.dump(meta, handle, indent=1, sort_keys=True)
+    _fsync(meta_path)
+    if os.path.exists(final):  # the same epoch saved again (a rerun's end)
+        retired = os.path.join(directory, f".{checkpoint_name(epoch)}.old")
+        shutil.rmtree(retired, ignore_errors=True)
+        os.replace(final, retired)
+        shutil.rmtree(retired)
+    os.replace(staging, final)
+    _fsync(directory)
+    _prune(directory, keep)
+    return final
+
+
+def _listed(directory):
+    """[(epoch, path)] of the checkpoints in `directory`, newest first."""
+    if not os.path.isdir(directory):
+        return []
+    found = []
+    for name in os.listdir(directory):
+        match = _NAME.match(name)
+        if match:
+            found.append((int(match.group(1)), os.path.join(directory, name)))
+    return sorted(found, reverse=True)
+
+
+def _prune(directory, keep):
+    for _, path in _listed(directory)[keep:]:
+        shutil.rmtree(path, ignore_errors=True)
+    for name in os.listdir(directory):  # staging left by a killed run
+        if name.startswith(".ckpt-") and f".tmp{os.getpid()}" not in name:
+            shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+
+
+def read(path):
+    """Reads and verifies the checkpoint at `path`.
+
+    Raises:
+        CorruptCheckpointError: naming what is wrong with it.
+    """
+    try:
+        with open(os.path.join(path, _META)) as handle:
+            meta = json.load(handle)
+    except (OSError, ValueError) as error:
+        raise CorruptCheckpointError(f"{_META} unreadable ({error})") from error
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CorruptCheckpointError(
+            f"{_META} is not a format-{FORMAT} keras_grow checkpoint"
+        )
+    arrays_path = os.path.join(path, _ARRAYS)
+    try:
+        digest = _sha256(arrays_path)
+    except OSError as error:
+        raise CorruptCheckpointError(f"{_ARRAYS} unreadable ({error})") from error
+    if digest != meta.get("sha256"):
+        raise CorruptCheckpointError(f"{_ARRAYS} does not match its checksum")
+    try:
+        with np.load(arrays_path) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+        model_paths = list(meta["model_paths"])
+        optimizer_paths = list(meta["optimizer_paths"])
+        checkpoint = Checkpoint(
+            path=path,
+            epoch=int(meta["epoch"]),
+            spec=specs.from_dict(meta["spec"]),
+            growth_log=list(meta["growth_log"]),
+            state=dict(meta["state"]),
+            model_arrays=[arrays[f"model_{i:05d}"] for i in range(len(model_paths))],
+            optimizer_arrays=[
+                arrays[f"optimizer_{i:05d}"] for i in range(len(optimizer_paths))
+            ],
+            model_paths=model_paths,
+            optimizer_paths=optimizer_paths,
+        )
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CorruptCheckpointError(f"inconsistent contents ({error})") from error
+    return checkpoint
+
+
+def latest(directory):
+    """The newest readable checkpoint in `directory`, or `None` if none.
+
+    A checkpoint that fails verification is reported (an absl warning
+    naming it and the fault) and the one before it is tried.
+
+    Raises:
+        CorruptCheckpointError: if there are checkpoints but none is
+            readable (nothing is deleted; move them away to start over).
+    """
+    faults = []
+    for _, path in _listed(directory):
+        try:
+            return read(path)
+        except CorruptCheckpointError as error:
+            faults.append(f"{path}: {error}")
+            logging.warning(
+                "Checkpoint %s is corrupt (%s); trying the one before.", path, error
+            )
+    if faults:
+        raise CorruptCheckpointError(
+            f"No readable checkpoint in {directory!r}: "
+            + "; ".join(faults)
+            + ". Move the directory away to start the run over."
+        )
+    return None
+
+
+def restore(model, checkpoint):
+    """Puts `checkpoint`'s architecture, weights and optimizer into `model`.
+
+    Raises:
+        ValueError: if the checkpoint's variables do not match the model
+            rebuilt from its spec (another model, or another optimizer).
+    """
+    model.rebuild(checkpoint.spec, checkpoint.growth_log)
+    _assign(model.weights, checkpoint.model_arrays, checkpoint.model_paths, "model")
+    if checkpoint.optimizer_arrays:
+        optimizer_variables = _optimizer_variables(model)
+        if not optimizer_variables:
+            raise ValueError(
+                f"Checkpoint {checkpoint.path} holds optimizer state but the "
+                "model is not compiled: compile it before restoring."
+            )
+        _assign(
+            optimizer_variables,
+            checkpoint.optimizer_arrays,
+            checkpoint.optimizer_paths,
+            "optimizer",
+        )
+
+
+def _relative(path):
+    # An optimizer's variables are prefixed by its name, which Keras makes
+    # unique per process (`sgd`, `sgd_1`, ...): compare what follows.
+    return path.split("/", 1)[-1]
+
+
+def _assign(variables, arrays, paths, what):
+    found = [v.path for v in variables]
+    if what == "optimizer":
+        found, paths = [_relative(p) for p in found], [_relative(p) for p in paths]
+    if found != paths:
+        raise ValueError(
+            f"The checkpoint's {what} variables do not match this model's "
+            f"({len(paths)} saved, {len(found)} here; first difference: "
+            f"{next((p for p, q in zip(paths, found) if p != q), 'count')}). "
+            "Restore into the same kind of model, compiled with the same "
+            "optimizer class."
+        )
+    for variable, array, path in zip(variables, arrays, paths):
+        if tuple(variable.shape) != array.shape:
+            raise ValueError(
+                f"The checkpoint's {what} variable {path} has shape "
+                f"{array.shape}; the model's has {tuple(variable.shape)}."
+            )
+        variable.assign(array)

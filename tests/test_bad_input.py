@@ -1,0 +1,58 @@
+"""Bad inputs that docs/bad_input.md lists and no other test file covers.
+
+Each test is a row of that table: the error type, that the message names
+the value and the fix, and that nothing already there is changed.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_grow as kg
+from keras_grow.runs import firefly as firefly_runs
+from tests.conftest import compile_sgd
+
+MNIST = (28, 28, 1)
+
+
+def _model():
+    spec = kg.specs.parse("Basic3ResNet-1-1-1", MNIST, 10, widths=(4, 8, 8))
+    return compile_sgd(kg.GrowableModel(spec))
+
+
+def test_data_without_the_channel_axis():
+    model = _model()
+    with pytest.raises(ValueError, match=r"received shape \(None, 28, 28\).*channel"):
+        model.fit(np.zeros((8, 28, 28), "float32"), np.zeros(8, "int64"), verbose=0)
+    assert model.optimizer.iterations.numpy() == 0
+
+
+def test_data_of_another_image_size():
+    with pytest.raises(ValueError, match=r"takes inputs of shape \(batch, 28, 28, 1\)"):
+        _model().predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0)
+
+
+def test_integer_pixels():
+    with pytest.raises(TypeError, match=r"received uint8 inputs.*images / 255.0"):
+        _model().fit(np.zeros((8, 28, 28, 1), "uint8"), np.zeros(8, "int64"), verbose=0)
+
+
+def test_firefly_data_of_another_shape_fails_before_training():
+    model = compile_sgd(kg.GrowableModel(kg.specs.parse("VGG11-4", MNIST, 10)))
+    data = tf.data.Dataset.from_tensors(
+        (tf.zeros((4, 32, 32, 3)), tf.zeros((4,), tf.int64))
+    )
+    firefly = kg.callbacks.Firefly(data, grow_every=1, verbose=0)
+    with pytest.raises(ValueError, match=r"`train_data` yields images of shape"):
+        model.fit(
+            np.zeros((4, 28, 28, 1), "float32"),
+            np.zeros(4, "int64"),
+            callbacks=[firefly],
+            verbose=0,
+        )
+    assert model.optimizer.iterations.numpy() == 0
+
+
+def test_unknown_growth_method_of_the_firefly_binary():
+    with pytest.raises(ValueError, match="Unknown method 'firefy'; known:"):
+        firefly_runs.resolve("fmnist_tiny", method="firefy")
