@@ -143,7 +143,10 @@ def run(config, workdir):
         fine_tune_epochs=config.fine_tune_epochs,
         convergence_patience=config.convergence_patience,
         on_stop=config.on_stop,
-        adam_init_data=setup.train if config.initializer == "adam" else None,
+        # AdamInit trains on finite, reshuffled epochs of the training data.
+        adam_init_data=training.train_data(config)
+        if config.initializer == "adam"
+        else None,
         adam_init_max_epochs=config.adam_init_max_epochs,
         seed=config.seed,
         log_dir=os.path.join(workdir, "tensorboard")

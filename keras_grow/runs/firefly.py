@@ -162,7 +162,10 @@ def run(config, workdir):
     log_dir = os.path.join(workdir, "tensorboard") if tensorboard_available() else None
     callbacks = []
     if config.max_rounds != 0:
-        callbacks.append(make_callback(config, setup.train, log_dir))
+        # Its own epoch-seeded stream from epoch 0: its position is in its
+        # state, so a resumed run draws the batches an uninterrupted one did.
+        stream = training.train_data(config, start_epoch=0)
+        callbacks.append(make_callback(config, stream, log_dir))
     history, test_accuracy, seconds = training.fit_and_evaluate(
         setup, config.epochs, callbacks
     )

@@ -1,8 +1,13 @@
-"""`EpochLine`: one progress line per epoch, with the current architecture."""
+"""Progress of a run: `EpochLine` (one line per epoch, with the current
+architecture) and `HistoryFile` (history.csv of the whole run)."""
 
+import csv
+import io
 import time
 
 import keras
+
+from keras_grow.runs import workdir as workdir_lib
 
 
 class EpochLine(keras.callbacks.Callback):
@@ -50,3 +55,40 @@ class EpochLine(keras.callbacks.Callback):
             f"({self._numbers['params']:,} params) - {metrics} - {seconds:.1f}s"
         )
         logs.update(self._numbers, epoch_seconds=round(seconds, 3))
+
+
+class HistoryFile(keras.callbacks.Callback):
+    """Writes the whole run's history as CSV, resumed epochs included.
+
+    Rewrites `path` atomically from `backup.history` (a
+    `kg.callbacks.BackupAndRestore` earlier in the callback list) each time
+    a checkpoint is written: one row per completed epoch, never one lost or
+    repeated across a resume, unlike `keras.callbacks.CSVLogger`.
+
+    Args:
+        path: str. The CSV file.
+        backup: the run's `BackupAndRestore`.
+    """
+
+    def __init__(self, path, backup):
+        super().__init__()
+        self.path = path
+        self.backup = backup
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._write()
+
+    def on_train_end(self, logs=None):
+        self._write()
+
+    def _write(self):
+        rows = self.backup.history
+        if not rows:
+            return
+        keys = sorted({key for row in rows for key in row} - {"epoch"})
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(["epoch", *keys])
+        for row in rows:
+            writer.writerow([row["epoch"], *(row.get(key, "") for key in keys)])
+        workdir_lib.write_text(self.path, text.getvalue())

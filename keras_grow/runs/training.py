@@ -1,6 +1,7 @@
 """Pieces every run shares: data splits, spec, compile, saving the outcome."""
 
 import dataclasses
+import json
 import os
 import time
 
@@ -9,6 +10,7 @@ import keras
 import keras_grow as kg
 from keras_grow.runs import workdir as workdir_lib
 from keras_grow.runs.progress import EpochLine
+from keras_grow.runs.progress import HistoryFile
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,29 +52,61 @@ def resolve_preset(presets, preset, overrides):
     return dataclasses.replace(config, **overrides)
 
 
-def load_splits(config):
+def _load(config, split, **kwargs):
+    return kg.data.load(
+        config.dataset,
+        split,
+        config.batch_size,
+        seed=config.seed,
+        validation_fraction=config.validation_fraction,
+        **kwargs,
+    )
+
+
+def _train_split(config):
+    return "train+validation" if config.decide_on == "test" else "train"
+
+
+def train_data(config, start_epoch=None):
+    """The run's training batches.
+
+    With `start_epoch`, the epoch-seeded stream from that epoch on (what
+    `fit` trains on, so that a resumed run sees the batches an
+    uninterrupted one would; see `kg.data.load`); without, one finite,
+    reshuffled epoch per iteration (for AdamInit's short trainings).
+    """
+    return _load(
+        config,
+        _train_split(config),
+        take=config.take,
+        augment=config.augment,
+        start_epoch=start_epoch,
+    )
+
+
+def steps_per_epoch(config):
+    return kg.data.num_batches(
+        config.dataset,
+        _train_split(config),
+        config.batch_size,
+        seed=config.seed,
+        validation_fraction=config.validation_fraction,
+        take=config.take,
+    )
+
+
+def load_splits(config, start_epoch=0):
     """(info, train, monitor_split, test) datasets for a run config.
 
-    The monitored split is the held-out validation split by default;
-    `config.decide_on == "test"` monitors the test split, as the AutoGrow
-    authors did (for reproducing their numbers only).
+    `train` is the epoch-seeded stream from `start_epoch`. The monitored
+    split is the held-out validation split by default; `config.decide_on
+    == "test"` monitors the test split, as the AutoGrow authors did (for
+    reproducing their numbers only).
     """
     info = kg.data.info(config.dataset)
-
-    def load(split, **kwargs):
-        return kg.data.load(
-            config.dataset,
-            split,
-            config.batch_size,
-            seed=config.seed,
-            validation_fraction=config.validation_fraction,
-            **kwargs,
-        )
-
-    train_split = "train+validation" if config.decide_on == "test" else "train"
-    train = load(train_split, take=config.take, augment=config.augment)
-    monitored = load("test" if config.decide_on == "test" else "validation")
-    test = load("test")
+    train = train_data(config, start_epoch)
+    monitored = _load(config, "test" if config.decide_on == "test" else "validation")
+    test = _load(config, "test")
     return info, train, monitored, test
 
 
@@ -128,49 +162,108 @@ def save_outcome(model, workdir, export):
 
 @dataclasses.dataclass(frozen=True)
 class RunSetup:
-    """A compiled model and its data, ready to fit."""
+    """A compiled model and its data, ready to fit (or to resume: `train`
+    starts at `start_epoch`, the epochs the work dir's checkpoint has)."""
 
     model: kg.GrowableModel
     train: object
     monitored: object
     test: object
     workdir: str
+    steps_per_epoch: int
+    start_epoch: int
 
     @property
     def history_path(self):
         return os.path.join(self.workdir, "history.csv")
 
+    @property
+    def backup_dir(self):
+        return backup_dir(self.workdir)
+
+
+def backup_dir(workdir):
+    """Where a run in `workdir` keeps its checkpoints."""
+    return os.path.join(workdir, "backup")
+
+
+def check_same_config(workdir, config):
+    """Refuses to resume a work dir's run with another config."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        return
+    with open(path) as handle:
+        saved = json.load(handle)
+    now = json.loads(json.dumps(dataclasses.asdict(config)))
+    changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+    if changed:
+        details = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in changed)
+        raise ValueError(
+            f"{workdir!r} holds checkpoints of a run with another config "
+            f"({details}). Resume it with the same flags, or use another "
+            "--workdir (or delete this one) to start a new run."
+        )
+
 
 def start(config, workdir, notation):
-    """Validates, writes config.json, seeds, loads data, builds and compiles."""
+    """Validates, writes config.json, seeds, loads data, builds and compiles.
+
+    A work dir with checkpoints (a run that was interrupted) is resumed:
+    its config must be the same, and the training data starts at the
+    epoch the newest good checkpoint completed (`fit_and_evaluate`
+    restores the rest).
+    """
     check_decide_on(config.decide_on)
+    start_epoch = kg.callbacks.BackupAndRestore.epochs_done(backup_dir(workdir))
+    if start_epoch:
+        check_same_config(workdir, config)
     workdir_lib.prepare(workdir, config)
     keras.utils.set_random_seed(config.seed)
-    info, train, monitored, test = load_splits(config)
+    info, train, monitored, test = load_splits(config, start_epoch)
     model = kg.GrowableModel(make_spec(config, info, notation))
     compile_model(model, config)
-    return RunSetup(model, train, monitored, test, workdir)
+    return RunSetup(
+        model,
+        train,
+        monitored,
+        test,
+        workdir,
+        steps_per_epoch=steps_per_epoch(config),
+        start_epoch=start_epoch,
+    )
 
 
 def fit_and_evaluate(setup, epochs, callbacks):
-    """Fits with a progress line and history.csv, then evaluates on test.
+    """Fits with checkpoints, a progress line and history.csv, then
+    evaluates on test.
+
+    Every epoch is checkpointed into the work dir (`BackupAndRestore`,
+    with the state of every callback that has `get_state`): a run killed
+    at any point resumes when it is started again with the same work dir.
 
     Returns:
-        (keras History, test accuracy, wall seconds of fit + evaluate).
+        (keras History of the whole run, test accuracy, wall seconds of
+        this process's fit + evaluate).
     """
+    backup = kg.callbacks.BackupAndRestore(
+        setup.backup_dir,
+        [c for c in callbacks if hasattr(c, "get_state")],
+        delete_checkpoint=False,
+    )
     all_callbacks = [
+        backup,
         EpochLine(epochs),
-        keras.callbacks.CSVLogger(setup.history_path),
+        HistoryFile(setup.history_path, backup),
         *callbacks,
     ]
     begin = time.perf_counter()
     history = setup.model.fit(
         setup.train,
+        steps_per_epoch=setup.steps_per_epoch,
         validation_data=setup.monitored,
         epochs=epochs,
         callbacks=all_callbacks,
         verbose=0,
-        shuffle=False,  # the tf.data pipeline shuffles
     )
     _, test_accuracy = setup.model.evaluate(setup.test, verbose=0)
     return history, float(test_accuracy), time.perf_counter() - begin

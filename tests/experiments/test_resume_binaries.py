@@ -1,0 +1,150 @@
+"""Experiment binaries killed with SIGKILL and started again with the same
+--workdir end exactly where an uninterrupted run does: same found spec, same
+growth log, every epoch once in the history, the same losses.
+
+Each run is a real subprocess; `tests.experiments.killed_run` kills it at a
+chosen point (in the middle of a growth, of a checkpoint write, of an
+epoch), and one kill comes from outside at whatever point the run is at.
+"""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.experiments.test_autogrow_binaries import ROOT
+from tests.experiments.test_autogrow_binaries import _run
+
+BINARIES = {
+    # Grows at the ends of epochs 1-3, fine-tunes, stops after epoch 6 of 12.
+    "autogrow": ("experiments.autogrow", "--preset=fmnist_tiny", "--export=false"),
+    # Firefly rounds at the ends of epochs 1 and 2, 4 epochs.
+    "firefly": ("experiments.firefly", "--preset=fmnist_tiny", "--export=false"),
+}
+
+
+def _killed_at(point, binary, workdir):
+    """Runs `binary`, killed by SIGKILL at `point` (see killed_run)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.experiments.killed_run", point, *binary]
+        + [f"--workdir={workdir}"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == -signal.SIGKILL, result.stderr[-4000:]
+    return result.stdout
+
+
+def _killed_after_line(text, binary, workdir):
+    """Runs `binary` and kills it from outside once it prints `text`."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", *binary, f"--workdir={workdir}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if text in line:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "".join(seen)
+    return "".join(seen)
+
+
+def _timeless(value):
+    """`value` without wall times (`seconds*`, `timing`, `epoch_seconds`)."""
+    if isinstance(value, dict):
+        return {
+            k: _timeless(v)
+            for k, v in value.items()
+            if not k.startswith("seconds") and k not in ("timing", "epoch_seconds")
+        }
+    return value
+
+
+def _outcome(workdir):
+    """(found spec, growth log without wall times, history rows)."""
+    with open(os.path.join(workdir, "found_spec.json")) as handle:
+        spec = json.load(handle)
+    with open(os.path.join(workdir, "growth_log.json")) as handle:
+        log = [_timeless(e) for e in json.load(handle)]
+    with open(os.path.join(workdir, "history.csv")) as handle:
+        rows = [_timeless(row) for row in csv.DictReader(handle)]
+    return spec, log, rows
+
+
+def _assert_same_run(resumed, reference):
+    spec, log, rows = _outcome(resumed)
+    spec_ref, log_ref, rows_ref = _outcome(reference)
+    assert spec == spec_ref
+    assert log == log_ref
+    assert [r["epoch"] for r in rows] == [str(e) for e in range(len(rows_ref))]
+    assert rows == rows_ref
+    assert any(e["kind"] == "grow" for e in log)
+    backups = os.listdir(os.path.join(resumed, "backup"))
+    assert backups and all(name.startswith("ckpt-") for name in backups)
+
+
+@pytest.mark.slow
+def test_autogrow_killed_three_times_resumes_to_the_uninterrupted_run(tmp_path):
+    binary = BINARIES["autogrow"]
+    reference = str(tmp_path / "reference")
+    _run(*binary, f"--workdir={reference}")
+    workdir = str(tmp_path / "killed")
+    # In the second growth (end of epoch 2): resumes after epoch 1.
+    _killed_at("grow:2", binary, workdir)
+    # Writing its second checkpoint (after epoch 3): resumes after epoch 2.
+    out = _killed_at("save:2", binary, workdir)
+    assert "resumed from" in out and "1 epochs done" in out
+    assert any(".tmp" in name for name in os.listdir(os.path.join(workdir, "backup")))
+    # From outside, once epoch 5's line is out (fine-tuning by then).
+    out = _killed_after_line("epoch 5/12", binary, workdir)
+    assert "2 epochs done" in out
+    result = _run(*binary, f"--workdir={workdir}")
+    assert "resumed from" in result.stdout
+    _assert_same_run(workdir, reference)
+    with open(os.path.join(workdir, "result.json")) as handle:
+        assert json.load(handle)["finished"] is True
+
+
+@pytest.mark.slow
+def test_firefly_killed_in_a_round_and_mid_epoch_resumes_to_the_uninterrupted_run(
+    tmp_path,
+):
+    binary = BINARIES["firefly"]
+    reference = str(tmp_path / "reference")
+    _run(*binary, f"--workdir={reference}")
+    workdir = str(tmp_path / "killed")
+    _killed_at("grow:2", binary, workdir)  # in the second round's growth
+    out = _killed_at("epoch:2", binary, workdir)  # mid-epoch, once resumed
+    assert "1 epochs done" in out
+    result = _run(*binary, f"--workdir={workdir}")
+    assert "resumed from" in result.stdout
+    _assert_same_run(workdir, reference)
+
+
+@pytest.mark.slow
+def test_resuming_with_other_flags_is_refused(tmp_path):
+    binary = BINARIES["firefly"]
+    workdir = str(tmp_path / "run")
+    _killed_at("epoch:2", binary, workdir)
+    kept = sorted(os.listdir(os.path.join(workdir, "backup")))
+    result = subprocess.run(
+        [sys.executable, "-m", *binary, f"--workdir={workdir}", "--seed=7"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode != 0
+    assert "seed: 0 -> 7" in result.stderr and "another --workdir" in result.stderr
+    assert sorted(os.listdir(os.path.join(workdir, "backup"))) == kept

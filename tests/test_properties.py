@@ -1,0 +1,223 @@
+"""Property tests: random nets of every family, random function-preserving
+growth sequences.
+
+For any spec hypothesis draws and any sequence of growth operations that
+start as the identity (a new residual block with zero init, a new plain
+layer with identity init, units split with delta = 0, new units with
+epsilon = 0), in inference mode:
+- the logits stay within `EXACT` of the original (logits of order 1; the
+  operations reorder float32 sums, nothing more);
+- the parameter count is the spec's arithmetic (`expected_params`, written
+  here from the architectures' definitions, not from the builders);
+- `.keras` round trips give bit-identical logits, SavedModel exports the
+  same logits within float32 rounding (`SAVED_MODEL`).
+
+Profiles: "ci" (the default: few examples, derandomised so CI is
+reproducible) and "nightly" (`HYPOTHESIS_PROFILE=nightly`: many, random).
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+import keras_grow as kg
+from keras_grow import build
+from keras_grow.specs import staged as staged_specs
+from keras_grow.transfer import AddUnits
+from keras_grow.transfer import SplitUnits
+from tests.helpers import images
+from tests.helpers import infer
+from tests.helpers import infer_live
+from tests.helpers import randomize_norms
+
+EXACT = 1e-4
+SAVED_MODEL = 1e-5
+
+settings.register_profile(
+    "ci",
+    max_examples=6,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "nightly",
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+STAGED = ["Basic3ResNet", "Basic4ResNet", "Bottleneck4ResNet", "Plain3Net"]
+LAYERED = ["VGG11", "MobileNetV1", "MLP"]
+SHAPE = (32, 32, 3)  # large enough for every family's downsampling
+
+
+# --- the spec arithmetic ---------------------------------------------------
+
+
+def _conv(k, c_in, c_out):
+    return k * k * c_in * c_out  # no bias: a BN follows
+
+
+def _bn(c):
+    return 4 * c  # gamma, beta, moving mean, moving variance
+
+
+def _dense(n_in, n_out):
+    return n_in * n_out + n_out
+
+
+def expected_params(spec):
+    """Parameters of `spec`'s net, from the architecture's definition."""
+    channels = spec.input_shape[-1]
+    if isinstance(spec, kg.specs.StagedNetSpec):
+        stem = 7 if spec.stem == "imagenet" else 3
+        total = _conv(stem, channels, spec.stem_width) + _bn(spec.stem_width)
+        c_in = spec.stem_width
+        for stage, depth in enumerate(spec.depths):
+            w = spec.widths[stage]
+            out = w * spec.expansion
+            for index in range(depth):
+                stride = 2 if index == 0 and stage > 0 else 1
+                if spec.block == "plain":
+                    total += _conv(3, c_in, w) + _bn(w)
+                elif spec.block == "basic":
+                    total += _conv(3, c_in, w) + _conv(3, w, w) + 2 * _bn(w)
+                else:
+                    total += _conv(1, c_in, w) + _conv(3, w, w) + _conv(1, w, out)
+                    total += 2 * _bn(w) + _bn(out)
+                if spec.residual and (stride != 1 or c_in != out):
+                    total += _conv(1, c_in, out) + _bn(out)
+                c_in = out
+        return total + _dense(c_in, spec.num_classes)
+    if spec.family == "MLP":
+        n_in, total = int(np.prod(spec.input_shape)), 0
+        for w in spec.widths:
+            total, n_in = total + _dense(n_in, w), w
+        return total + _dense(n_in, spec.num_classes)
+    if spec.family.startswith("VGG"):
+        c_in, total = channels, 0
+        for w in spec.widths:
+            total, c_in = total + _conv(3, c_in, w) + _bn(w), w
+        return total + _dense(c_in, spec.num_classes)
+    widths = spec.widths  # MobileNetV1: stem, then depthwise + pointwise
+    total = _conv(3, channels, widths[0]) + _bn(widths[0])
+    for c_in, c_out in zip(widths, widths[1:]):
+        total += 9 * c_in + _bn(c_in) + _conv(1, c_in, c_out) + _bn(c_out)
+    return total + _dense(widths[-1], spec.num_classes)
+
+
+# --- strategies ------------------------------------------------------------
+
+
+@st.composite
+def specs(draw):
+    family = draw(st.sampled_from(STAGED + LAYERED))
+    width = st.integers(2, 5)
+    if family in STAGED:
+        count = staged_specs.FAMILIES[family][1]
+        depths = draw(st.lists(st.integers(1, 2), min_size=count, max_size=count))
+        widths = draw(st.lists(width, min_size=count, max_size=count))
+        notation = f"{family}-" + "-".join(map(str, depths))
+        return kg.specs.parse(notation, SHAPE, 10, widths=tuple(widths))
+    if family == "MLP":
+        widths = draw(st.lists(width, min_size=1, max_size=3))
+        return kg.specs.parse("MLP-" + "-".join(map(str, widths)), SHAPE, 10)
+    return kg.specs.parse(f"{family}-{draw(width)}", SHAPE, 10)
+
+
+def _depth_op(spec, draw):
+    """(grown spec, initializer) of one more sub-module that starts as the
+    identity, or None where the family has no such growth."""
+    if isinstance(spec, kg.specs.StagedNetSpec):
+        stage = draw(st.integers(0, len(spec.depths) - 1))
+        # A plain sub-module is the identity with a Dirac kernel; a residual
+        # one with its last BN at zero.
+        return spec.with_block_added(stage), "identity" if not spec.residual else "zero"
+    if spec.family == "MLP":
+        return spec.with_layer_added(0), "identity"
+    if spec.family.startswith("VGG"):
+        stage = draw(st.integers(0, len(spec.stage_depths) - 1))
+        return spec.with_layer_added(stage), "identity"
+    return None
+
+
+def _width_op(spec, draw):
+    """(grown spec, morphisms): every group of one width entry splits a
+    unit (delta = 0) and gets new units (epsilon = 0)."""
+    groups = [g for g in build.unit_groups(spec) if g.width_index is not None]
+    index = draw(st.sampled_from(sorted({g.width_index for g in groups})))
+    split = draw(st.integers(0, 1))
+    new = draw(st.integers(0 if split else 1, 2))
+    unit = draw(st.integers(0, spec.widths[index] - 1))
+    morphisms = []
+    for group in groups:
+        if group.width_index == index:
+            if split:
+                morphisms.append(SplitUnits(group.name, [unit]))
+            if new:
+                morphisms.append(AddUnits(group.name, new))
+    widths = list(spec.widths)
+    widths[index] += split + new
+    return spec.with_widths(widths), morphisms
+
+
+@st.composite
+def growth_sequences(draw):
+    spec = draw(specs())
+    operations = []
+    current = spec
+    for _ in range(draw(st.integers(1, 3))):
+        depth = _depth_op(current, draw) if draw(st.booleans()) else None
+        if depth is not None:
+            current, initializer = depth
+            operations.append({"new_spec": current, "initializer": initializer})
+        else:
+            current, morphisms = _width_op(current, draw)
+            operations.append({"new_spec": current, "morphisms": morphisms})
+    return spec, operations
+
+
+# --- properties ------------------------------------------------------------
+
+
+@given(growth_sequences())
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_growth_sequences_preserve_function_and_round_trip(tmp_path, case):
+    spec, operations = case
+    keras.utils.set_random_seed(0)
+    model = kg.GrowableModel(spec)
+    randomize_norms(model)
+    x = images(SHAPE, n=8)
+    before = infer_live(model, x)
+    assert model.body.count_params() == expected_params(spec)
+    for seed, operation in enumerate(operations):
+        model.grow(seed=seed, **operation)
+        assert model.spec == operation["new_spec"]
+        assert model.body.count_params() == expected_params(model.spec)
+        np.testing.assert_allclose(infer(model, x), before, atol=EXACT)
+    after = infer(model, x)
+    directory = tmp_path / f"case{abs(hash(model.spec.notation)) % 10**8}"
+    directory.mkdir(exist_ok=True)
+    path = str(directory / "model.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.spec == model.spec and loaded.growth_log == model.growth_log
+    np.testing.assert_array_equal(infer(loaded, x), after)
+    served = tf.saved_model.load(
+        model.export_serving(str(directory / "serving"), overwrite=True)
+    )
+    logits = served.signatures["serving_default"](images=tf.constant(x))["logits"]
+    np.testing.assert_allclose(logits.numpy(), after, atol=SAVED_MODEL)
+
+
+@given(specs())
+def test_spec_arithmetic_matches_the_built_net(spec):
+    assert kg.GrowableModel(spec).body.count_params() == expected_params(spec)
