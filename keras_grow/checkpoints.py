@@ -64,7 +64,8 @@ def _optimizer_variables(model):
     if optimizer is None:
         return []
     if not optimizer.built:
-        optimizer.build(model.trainable_variables)
+        with model.distribute_strategy.scope():  # mirrored slots if need be
+            optimizer.build(model.trainable_variables)
     return list(optimizer.variables)
 
 

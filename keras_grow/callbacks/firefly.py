@@ -198,7 +198,11 @@ class Firefly(width_growth.WidthGrowth):
         start = time.perf_counter()
         losses = steps.optimise(self.data, self.delta_steps)
         optimised = time.perf_counter()
-        scores = steps.scores(self.data, self.score_batches)
+        # The same scores, hence the same decision, on every worker.
+        scores = scoring.mean_over_replicas(
+            self.model.distribute_strategy,
+            steps.scores(self.data, self.score_batches),
+        )
         info = {
             "seconds_optimise": optimised - start,
             "seconds_score": time.perf_counter() - optimised,

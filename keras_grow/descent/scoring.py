@@ -40,6 +40,33 @@ def batches(dataset, skip=0):
         yield x, tf.reshape(y, [-1])
 
 
+def mean_over_replicas(strategy, values):
+    """The mean over all replicas of `strategy` of `values`, an array each
+    replica (each worker, under `MultiWorkerMirroredStrategy`) computed.
+
+    Growth decisions made from the result are the same on every worker,
+    even where hardware nondeterminism made the local scores differ in
+    their last bits. With one replica, `values` unchanged.
+
+    Args:
+        strategy: a `tf.distribute.Strategy`.
+        values: array-like, or a callable `replica_id -> array` giving each
+            replica's own values.
+
+    Returns:
+        np.ndarray of float64, the shape of `values`.
+    """
+    if strategy.num_replicas_in_sync == 1:
+        return np.asarray(values() if callable(values) else values, np.float64)
+
+    def local(context):
+        value = values(context.replica_id_in_sync_group) if callable(values) else values
+        return tf.constant(np.asarray(value, np.float64))
+
+    per_replica = strategy.experimental_distribute_values_from_function(local)
+    return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None).numpy()
+
+
 class FusedAdam:
     """Adam with one fused kernel per variable, for step one's directions.
 
