@@ -49,6 +49,14 @@ def mirrored_strategy():
     return tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
 
 
+@pytest.fixture
+def mixed_bfloat16():
+    """The mixed_bfloat16 policy (mixed precision on CPU) for one test."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
 def compile_sgd(model, learning_rate=0.05, momentum=0.9, **kwargs):
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate, momentum=momentum),

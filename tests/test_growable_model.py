@@ -285,13 +285,6 @@ def test_summary_writes_to_stdout_by_default(capsys):
     assert "MLP-4" in capsys.readouterr().out
 
 
-@pytest.fixture
-def mixed_bfloat16():
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    yield
-    keras.mixed_precision.set_global_policy("float32")
-
-
 @pytest.mark.parametrize("loss_scale", [False, True])
 def test_growth_under_mixed_bfloat16(mixed_bfloat16, loss_scale, sample_arrays):
     optimizer = keras.optimizers.SGD(0.05, momentum=0.9)

@@ -3,6 +3,9 @@
 import keras
 
 from keras_grow import specs
+from keras_grow.callbacks.growth_guard import ON_FAILURE
+from keras_grow.callbacks.growth_guard import attempt_growth
+from keras_grow.callbacks.validation import check_choice
 
 
 def require_growable(model, callback_name):
@@ -34,6 +37,11 @@ class ScheduledGrowth(keras.callbacks.Callback):
         seed: int or `None`. Seeds each growth's random draws (offset by the
             growth's epoch). Defaults to `None`.
         verbose: int. 1 prints one line per growth. Defaults to `1`.
+        on_failure: str. If a growth raises (e.g. a successor that does not
+            fit the current spec): `"rollback"` undoes it, logs a
+            `growth_failed` event and a warning, skips that entry and goes
+            on; `"raise"` undoes it and re-raises. Defaults to `"raise"`
+            (a schedule is the user's own: a mistake in it should stop).
 
     Example:
 
@@ -51,8 +59,10 @@ class ScheduledGrowth(keras.callbacks.Callback):
         initializer_scale=1.0,
         seed=None,
         verbose=1,
+        on_failure="raise",
     ):
         super().__init__()
+        check_choice(on_failure, "on_failure", ON_FAILURE)
         if not isinstance(schedule, dict):
             raise TypeError(
                 f"`schedule` must be a dict {{epoch: spec or callable}}; "
@@ -76,6 +86,7 @@ class ScheduledGrowth(keras.callbacks.Callback):
         self.initializer_scale = initializer_scale
         self.seed = seed
         self.verbose = verbose
+        self.on_failure = on_failure
 
     @classmethod
     def round_robin(cls, num_stages, every, growths, first=None, **kwargs):
@@ -102,6 +113,13 @@ class ScheduledGrowth(keras.callbacks.Callback):
         successor = self.schedule.get(epoch)
         if successor is None:
             return
+        attempt_growth(
+            self,
+            lambda: self._grow(epoch, successor),
+            f"the schedule's entry for epoch {epoch}",
+        )
+
+    def _grow(self, epoch, successor):
         current = self.model.spec
         new_spec = (
             successor if isinstance(successor, specs.NetSpec) else successor(current)
@@ -131,6 +149,7 @@ class ScheduledGrowth(keras.callbacks.Callback):
             "initializer_scale": self.initializer_scale,
             "seed": self.seed,
             "verbose": self.verbose,
+            "on_failure": self.on_failure,
         }
 
 

@@ -1,6 +1,7 @@
 """Firefly and its random baselines inside a real fit on the embedded sample."""
 
 import keras
+import numpy as np
 import pytest
 
 import keras_grow as kg
@@ -144,3 +145,27 @@ def test_a_plain_keras_model_is_refused():
     compile_sgd(plain)
     with pytest.raises(TypeError, match="GrowableModel"):
         plain.fit(train, epochs=1, callbacks=[kg.callbacks.RandomSplit()], verbose=0)
+
+
+@pytest.mark.slow
+def test_firefly_grows_under_mixed_bfloat16(mixed_bfloat16):
+    train = kg.data.load("fashion_mnist_sample", "train", 32, take=128)
+    model = compile_sgd(kg.GrowableModel(kg.specs.parse("VGG11-4", (28, 28, 1), 10)))
+    firefly = kg.callbacks.Firefly(
+        train,
+        grow_every=1,
+        max_rounds=1,
+        delta_steps=2,
+        score_batches=1,
+        grow_depth=True,
+        seed=0,
+        verbose=0,
+    )
+    history = model.fit(train, epochs=2, verbose=0, callbacks=[firefly])
+    event = next(e for e in model.growth_log if e["kind"] == "grow")
+    assert sum(model.spec.widths) > 8 * 4 and event["units_added"] > 0
+    assert np.all(np.isfinite(event["depth_scores"]))
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert {v.dtype for v in model.body.weights} == {"float32"}
+    assert model.body.get_layer("stage1_layer1_conv").compute_dtype == "bfloat16"
+    assert model.body.get_layer("classifier").compute_dtype == "float32"

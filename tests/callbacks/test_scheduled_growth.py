@@ -87,3 +87,26 @@ def test_plain_keras_model_is_rejected_before_training():
     callback = kg.callbacks.ScheduledGrowth({0: lambda s: s})
     with pytest.raises(TypeError, match="grows a keras_grow.GrowableModel"):
         model.fit(np.ones((4, 4)), np.ones((4, 2)), verbose=0, callbacks=[callback])
+
+
+def test_a_failing_entry_is_undone_and_skipped_or_raised(sample_arrays):
+    x, y = sample_arrays
+    spec = kg.specs.parse("Basic3ResNet-1-1-1", (28, 28, 1), 10, widths=(4, 8, 8))
+
+    def impossible(current):
+        return current.with_block_added(5)  # there is no stage 6
+
+    schedule = {1: impossible, 2: lambda s: s.with_block_added(0)}
+    model = compile_sgd(kg.GrowableModel(spec))
+    grow = kg.callbacks.ScheduledGrowth(schedule, on_failure="rollback", verbose=0)
+    model.fit(x[:64], y[:64], epochs=3, verbose=0, callbacks=[grow])
+    kinds = [e["kind"] for e in model.growth_log]
+    assert kinds == ["growth_failed", "grow"]
+    assert "stage" in model.growth_log[0]["reason"]
+    assert model.spec.notation == "Basic3ResNet-2-1-1"
+
+    model = compile_sgd(kg.GrowableModel(spec))
+    grow = kg.callbacks.ScheduledGrowth(schedule, verbose=0)  # default: raise
+    with pytest.raises(ValueError, match="stage"):
+        model.fit(x[:64], y[:64], epochs=3, verbose=0, callbacks=[grow])
+    assert model.spec == spec and model.growth_log[-1]["kind"] == "growth_failed"
