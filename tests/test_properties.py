@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from hypothesis import HealthCheck
+from hypothesis import assume
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -33,7 +34,6 @@ from keras_grow.transfer import AddUnits
 from keras_grow.transfer import SplitUnits
 from tests.helpers import images
 from tests.helpers import infer
-from tests.helpers import infer_live
 from tests.helpers import randomize_norms
 
 EXACT = 1e-4
@@ -196,7 +196,10 @@ def test_growth_sequences_preserve_function_and_round_trip(tmp_path, case):
     model = kg.GrowableModel(spec)
     randomize_norms(model)
     x = images(SHAPE, n=8)
-    before = infer_live(model, x)
+    before = infer(model, x)
+    # A tiny random net can be dead (every ReLU off: constant logits), and
+    # would pass any preservation check: such cases are discarded.
+    assume(before.std(axis=0).max() > 1e-3)
     assert model.body.count_params() == expected_params(spec)
     for seed, operation in enumerate(operations):
         model.grow(seed=seed, **operation)

@@ -12,8 +12,12 @@ from keras_grow.callbacks.validation import check_int
 
 
 def _plain(value):
-    """A log value as a Python float (numpy and tensors included)."""
-    return float(np.asarray(value))
+    """A log value as a Python int or float (numpy and tensors included):
+    counts such as `params` stay integers in the history."""
+    array = np.asarray(value)
+    if np.issubdtype(array.dtype, np.integer):
+        return int(array)
+    return float(array)
 
 
 class BackupAndRestore(keras.callbacks.Callback):

@@ -131,20 +131,3 @@ def test_firefly_killed_in_a_round_and_mid_epoch_resumes_to_the_uninterrupted_ru
     result = _run(*binary, f"--workdir={workdir}")
     assert "resumed from" in result.stdout
     _assert_same_run(workdir, reference)
-
-
-@pytest.mark.slow
-def test_resuming_with_other_flags_is_refused(tmp_path):
-    binary = BINARIES["firefly"]
-    workdir = str(tmp_path / "run")
-    _killed_at("epoch:2", binary, workdir)
-    kept = sorted(os.listdir(os.path.join(workdir, "backup")))
-    result = subprocess.run(
-        [sys.executable, "-m", *binary, f"--workdir={workdir}", "--seed=7"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    assert result.returncode != 0
-    assert "seed: 0 -> 7" in result.stderr and "another --workdir" in result.stderr
-    assert sorted(os.listdir(os.path.join(workdir, "backup"))) == kept
