@@ -41,7 +41,7 @@ SAVED_MODEL = 1e-5
 
 settings.register_profile(
     "ci",
-    max_examples=6,
+    max_examples=4,
     derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

@@ -46,22 +46,6 @@ def test_firefly_grows_under_mirrored_strategy(mirrored_strategy):
     _assert_mirrored_and_equal(strategy, model)
 
 
-@pytest.mark.slow
-def test_autogrow_grows_under_mirrored_strategy(mirrored_strategy):
-    strategy = mirrored_strategy
-    train = kg.data.load("fashion_mnist_sample", "train", 32, take=256)
-    with strategy.scope():
-        spec = kg.specs.parse("Basic3ResNet-1-1-1", (28, 28, 1), 10, widths=(4, 8, 8))
-        model = compile_sgd(kg.GrowableModel(spec))
-    autogrow = kg.callbacks.AutoGrow(growth_period=1, seed=0, verbose=0)
-    history = model.fit(
-        train, validation_data=train, epochs=3, verbose=0, callbacks=[autogrow]
-    )
-    assert model.spec.notation == "Basic3ResNet-2-2-2"
-    assert np.all(np.isfinite(history.history["loss"]))
-    _assert_mirrored_and_equal(strategy, model)
-
-
 def test_scores_are_averaged_over_replicas(mirrored_strategy):
     # Each replica (a worker, under MultiWorkerMirroredStrategy) brings its
     # own scores; every one gets their mean, so all decide alike.
@@ -77,7 +61,9 @@ def test_scores_are_averaged_over_replicas(mirrored_strategy):
 
 
 @pytest.mark.slow
-def test_a_run_resumes_under_mirrored_strategy(mirrored_strategy, tmp_path):
+def test_autogrow_grows_and_resumes_under_mirrored_strategy(
+    mirrored_strategy, tmp_path
+):
     strategy = mirrored_strategy
     train = kg.data.load("fashion_mnist_sample", "train", 32, take=128)
     spec = kg.specs.parse("Basic3ResNet-1-1-1", (28, 28, 1), 10, widths=(4, 8, 8))
@@ -99,6 +85,7 @@ def test_a_run_resumes_under_mirrored_strategy(mirrored_strategy, tmp_path):
     fit(2)  # stands for a run killed after two epochs
     model, history = fit(3)
     assert history.epoch == [0, 1, 2]
+    assert np.all(np.isfinite(history.history["loss"]))
     assert model.spec.notation == "Basic3ResNet-2-2-2"
     assert int(model.optimizer.iterations.numpy()) == 3 * 4
     _assert_mirrored_and_equal(strategy, model)

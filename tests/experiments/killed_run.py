@@ -6,8 +6,8 @@ The point is `what:n`, the n-th time (from 1) the run reaches:
 - `grow`: the middle of a growth step (the grown graph is built and has
   its weights, the model has not switched to it yet);
 - `save`: the middle of writing a checkpoint (its arrays are on disk, its
-  description is not, nothing is renamed yet);
-- `epoch`: the second training batch of an epoch.
+  description is not, nothing is renamed yet).
+
 The kill is a real SIGKILL: no handler, no cleanup, as after an OOM kill or
 a lost machine.
 """
@@ -16,8 +16,6 @@ import os
 import runpy
 import signal
 import sys
-
-import keras
 
 from keras_grow import checkpoints
 from keras_grow import transfer
@@ -28,44 +26,20 @@ def _kill():
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _kill_on_call(owner, name, call, after=True):
+def _kill_on_call(owner, name, call):
+    """Kills the process right after the `call`-th call of `owner.name`."""
     original = getattr(owner, name)
     count = 0
 
     def wrapper(*args, **kwargs):
         nonlocal count
         count += 1
-        if count == call and not after:
-            _kill()
         result = original(*args, **kwargs)
-        if count == call and after:
+        if count == call:
             _kill()
         return result
 
     setattr(owner, name, wrapper)
-
-
-class _KillAtBatch(keras.callbacks.Callback):
-    def __init__(self, epoch_count):
-        super().__init__()
-        self.epoch_count, self.epochs = epoch_count, 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epochs += 1
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.epochs == self.epoch_count and batch == 1:
-            _kill()
-
-
-def _kill_at_epoch(call):
-    fit = keras.Model.fit
-
-    def wrapper(self, *args, callbacks=None, **kwargs):
-        callbacks = list(callbacks or []) + [_KillAtBatch(call)]
-        return fit(self, *args, callbacks=callbacks, **kwargs)
-
-    keras.Model.fit = wrapper
 
 
 def main():
@@ -76,8 +50,6 @@ def main():
         _kill_on_call(transfer, "transfer_weights", call)
     elif what == "save":
         _kill_on_call(checkpoints, "_write_arrays", call)
-    elif what == "epoch":
-        _kill_at_epoch(call)
     else:
         raise ValueError(f"Unknown kill point {point!r}.")
     sys.argv = [module, *flags]

@@ -23,14 +23,8 @@ def _run(*args):
 
 
 @pytest.mark.slow
-def test_autogrow_binary_writes_every_file(tmp_path):
-    workdir = tmp_path / "ag"
-    result = _run(
-        "experiments.autogrow",
-        "--preset=fmnist_tiny",
-        f"--workdir={workdir}",
-        "--seed=1",
-    )
+def test_autogrow_binary_writes_every_file(autogrow_tiny_run):
+    workdir, result = autogrow_tiny_run
     assert "found net: Basic3ResNet-" in result.stdout
     assert "epoch 1/12 Basic3ResNet-1-1-1" in result.stdout  # progress lines
     expected = [

@@ -1,6 +1,8 @@
-"""Experiment binaries killed with SIGKILL and started again with the same
---workdir end exactly where an uninterrupted run does: same found spec, same
-growth log, every epoch once in the history, the same losses.
+"""An experiment binary killed with SIGKILL and started again with the same
+--workdir ends exactly where an uninterrupted run does: same found spec, same
+growth log, every epoch once in the history, the same losses. (Firefly's
+resume, exact down to every weight, is tested in-process in
+tests/callbacks/test_backup_and_restore.py; the binaries share the code.)
 
 Each run is a real subprocess; `tests.experiments.killed_run` kills it at a
 chosen point (in the middle of a growth, of a checkpoint write, of an
@@ -16,15 +18,9 @@ import sys
 
 import pytest
 
+from tests.experiments.conftest import AUTOGROW_TINY
 from tests.experiments.test_autogrow_binaries import ROOT
 from tests.experiments.test_autogrow_binaries import _run
-
-BINARIES = {
-    # Grows at the ends of epochs 1-3, fine-tunes, stops after epoch 6 of 12.
-    "autogrow": ("experiments.autogrow", "--preset=fmnist_tiny", "--export=false"),
-    # Firefly rounds at the ends of epochs 1 and 2, 4 epochs.
-    "firefly": ("experiments.firefly", "--preset=fmnist_tiny", "--export=false"),
-}
 
 
 def _killed_at(point, binary, workdir):
@@ -96,10 +92,13 @@ def _assert_same_run(resumed, reference):
 
 
 @pytest.mark.slow
-def test_autogrow_killed_three_times_resumes_to_the_uninterrupted_run(tmp_path):
-    binary = BINARIES["autogrow"]
-    reference = str(tmp_path / "reference")
-    _run(*binary, f"--workdir={reference}")
+def test_autogrow_killed_three_times_resumes_to_the_uninterrupted_run(
+    tmp_path, autogrow_tiny_run
+):
+    # The tiny preset grows at the ends of epochs 1-3, fine-tunes, and stops
+    # after epoch 6 of 12; the reference is the smoke test's run.
+    binary = AUTOGROW_TINY
+    reference = str(autogrow_tiny_run[0])
     workdir = str(tmp_path / "killed")
     # In the second growth (end of epoch 2): resumes after epoch 1.
     _killed_at("grow:2", binary, workdir)
@@ -115,19 +114,3 @@ def test_autogrow_killed_three_times_resumes_to_the_uninterrupted_run(tmp_path):
     _assert_same_run(workdir, reference)
     with open(os.path.join(workdir, "result.json")) as handle:
         assert json.load(handle)["finished"] is True
-
-
-@pytest.mark.slow
-def test_firefly_killed_in_a_round_and_mid_epoch_resumes_to_the_uninterrupted_run(
-    tmp_path,
-):
-    binary = BINARIES["firefly"]
-    reference = str(tmp_path / "reference")
-    _run(*binary, f"--workdir={reference}")
-    workdir = str(tmp_path / "killed")
-    _killed_at("grow:2", binary, workdir)  # in the second round's growth
-    out = _killed_at("epoch:2", binary, workdir)  # mid-epoch, once resumed
-    assert "1 epochs done" in out
-    result = _run(*binary, f"--workdir={workdir}")
-    assert "resumed from" in result.stdout
-    _assert_same_run(workdir, reference)
