@@ -22,7 +22,7 @@ demo: $(VENV)/.installed
 # Every test; the full Fashion-MNIST files (Debian package) are installed
 # first when possible, for the tests that read them.
 test: $(VENV)/.installed fashion-mnist
-	$(PY) -m pytest
+	$(PY) -m pytest --numprocesses=2 --dist=loadfile
 
 # Without the slow (training / export) tests.
 test-fast: $(VENV)/.installed

@@ -1,5 +1,7 @@
-"""The tiny AutoGrow binary run, made once: the smoke test checks its
-files, the resume test compares a killed-and-resumed run with it."""
+"""The tiny AutoGrow binary run, made once per test process (once in all
+when both test files land on the same pytest-xdist worker): the smoke test
+checks its files, the resume test compares a killed-and-resumed run with
+it."""
 
 import pytest
 
