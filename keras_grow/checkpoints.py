@@ -91,6 +91,11 @@ def _write_arrays(path, arrays):
     _fsync(path)
 
 
+def _key(prefix, index):
+    """The name of a variable's array in arrays.npz."""
+    return f"{prefix}_{index:05d}"
+
+
 def checkpoint_name(epoch):
     return f"ckpt-{epoch:06d}"
 
@@ -116,15 +121,13 @@ def save(directory, model, epoch, state=None, keep=2):
     model_variables = list(model.weights)
     optimizer_variables = _optimizer_variables(model)
     arrays = {
-        f"model_{i:05d}": np.asarray(keras.ops.convert_to_numpy(v))
-        for i, v in enumerate(model_variables)
+        _key(prefix, i): keras.ops.convert_to_numpy(v)
+        for prefix, variables in (
+            ("model", model_variables),
+            ("optimizer", optimizer_variables),
+        )
+        for i, v in enumerate(variables)
     }
-    arrays.update(
-        {
-            f"optimizer_{i:05d}": np.asarray(keras.ops.convert_to_numpy(v))
-            for i, v in enumerate(optimizer_variables)
-        }
-    )
     arrays_path = os.path.join(staging, _ARRAYS)
     _write_arrays(arrays_path, arrays)
     meta = {
@@ -167,8 +170,8 @@ def _listed(directory):
 def _prune(directory, keep):
     for _, path in _listed(directory)[keep:]:
         shutil.rmtree(path, ignore_errors=True)
-    for name in os.listdir(directory):  # staging left by a killed run
-        if name.startswith(".ckpt-") and f".tmp{os.getpid()}" not in name:
+    for name in os.listdir(directory):  # staging left by a killed writer
+        if name.startswith(".ckpt-"):
             shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
 
 
@@ -205,9 +208,9 @@ def read(path):
             spec=specs.from_dict(meta["spec"]),
             growth_log=list(meta["growth_log"]),
             state=dict(meta["state"]),
-            model_arrays=[arrays[f"model_{i:05d}"] for i in range(len(model_paths))],
+            model_arrays=[arrays[_key("model", i)] for i in range(len(model_paths))],
             optimizer_arrays=[
-                arrays[f"optimizer_{i:05d}"] for i in range(len(optimizer_paths))
+                arrays[_key("optimizer", i)] for i in range(len(optimizer_paths))
             ],
             model_paths=model_paths,
             optimizer_paths=optimizer_paths,

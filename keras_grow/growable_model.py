@@ -112,13 +112,11 @@ class GrowableModel(keras.Model):
         # Static checks (once per trace): a clear error instead of one from
         # deep inside the graph, or silent training on 0-255 pixels.
         shape = tuple(getattr(inputs, "shape", ()))
-        expected = tuple(self._spec.input_shape)
-        if len(shape) != len(expected) + 1 or any(
-            got is not None and got != want for got, want in zip(shape[1:], expected)
-        ):
+        if not self._spec.accepts_shape(shape):
             raise ValueError(
                 f"{self._spec.notation} takes inputs of shape (batch, "
-                f"{', '.join(map(str, expected))}); received shape {shape}. "
+                f"{', '.join(map(str, self._spec.input_shape))}); received "
+                f"shape {shape}. "
                 "Reshape the data (e.g. add the channel axis), or build the "
                 "spec for this input shape."
             )
@@ -279,15 +277,12 @@ class GrowableModel(keras.Model):
         grown = self._spec
         self._swap_body(undo.body)
         self._spec = undo.spec
-        optimizer = getattr(self, "optimizer", None)
         if undo.optimizer is not None:
             self.optimizer = undo.optimizer
-        elif optimizer is not None and optimizer.built:
-            # It was unbuilt at the growth and built on the grown body
-            # since: a fresh copy builds on the restored one.
-            self.optimizer = keras.optimizers.deserialize(
-                keras.optimizers.serialize(optimizer)
-            )
+        else:
+            # It was unbuilt at the growth and may have been built on the
+            # grown body since: a fresh copy builds on the restored one.
+            self._unbuild_optimizer()
         self._reset_step_functions()
         return self.record_event(
             "rollback",
@@ -316,16 +311,22 @@ class GrowableModel(keras.Model):
         self._check_successor(spec)
         with self.distribute_strategy.scope():
             body = build.build_body(spec)
-            optimizer = getattr(self, "optimizer", None)
-            if optimizer is not None and optimizer.built:
-                self.optimizer = keras.optimizers.deserialize(
-                    keras.optimizers.serialize(optimizer)
-                )
+            self._unbuild_optimizer()
         self._swap_body(body)
         self._spec = spec
         self._growth_log = [_jsonable(dict(e)) for e in growth_log]
         self._undo = None
         self._reset_step_functions()
+
+    def _unbuild_optimizer(self):
+        """Replaces a built optimizer by an unbuilt copy (same class and
+        config), which builds on whatever body the model has next."""
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is not None and optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer = keras.optimizers.deserialize(
+                    keras.optimizers.serialize(optimizer)
+                )
 
     def record_event(self, kind, info=None):
         """Appends a non-growth event (e.g. a stage stopping) to the log.

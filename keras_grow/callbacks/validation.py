@@ -54,13 +54,11 @@ def check_batches_fit(data, spec, name):
     element = data.element_spec
     images = element[0] if isinstance(element, (tuple, list)) else element
     shape = tuple(images.shape)
-    expected = tuple(spec.input_shape)
-    if len(shape) != len(expected) + 1 or any(
-        got is not None and got != want for got, want in zip(shape[1:], expected)
-    ):
+    if not spec.accepts_shape(shape):
         raise ValueError(
             f"`{name}` yields images of shape {shape}; the model "
-            f"({spec.notation}) takes (batch, {', '.join(map(str, expected))})."
+            f"({spec.notation}) takes "
+            f"(batch, {', '.join(map(str, spec.input_shape))})."
         )
     if not images.dtype.is_floating:
         raise TypeError(

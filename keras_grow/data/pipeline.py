@@ -55,9 +55,26 @@ def _augment(dataset, seed):
     )
 
 
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be an integer >= 1; received {value!r}.")
+def _check_int(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(
+            f"`{name}` must be an integer >= {minimum}; received {value!r}."
+        )
+
+
+def _examples(
+    name, split, batch_size, seed, validation_fraction, take, data_dir, download
+):
+    """(source, unbatched examples of the split, first `take` of them),
+    after checking the sizes."""
+    _check_int(batch_size, "batch_size")
+    if take is not None:
+        _check_int(take, "take")
+    source = sources.get_source(name, data_dir=data_dir, download=download)
+    dataset = source.dataset(split, validation_fraction, seed)
+    if take is not None:
+        dataset = dataset.take(take)
+    return source, dataset
 
 
 def load(
@@ -130,18 +147,14 @@ def load(
     >>> tuple(images.shape)
     (64, 28, 28, 1)
     """
-    _check_positive_int(batch_size, "batch_size")
-    if take is not None:
-        _check_positive_int(take, "take")
+    if start_epoch is not None:
+        _check_int(start_epoch, "start_epoch", minimum=0)
+    source, dataset = _examples(
+        name, split, batch_size, seed, validation_fraction, take, data_dir, download
+    )
     training = split in ("train", "train+validation")
     augment = training if augment is None else augment
     shuffle = training if shuffle is None else shuffle
-    if start_epoch is not None:
-        _check_epoch(start_epoch)
-    source = sources.get_source(name, data_dir=data_dir, download=download)
-    dataset = source.dataset(split, validation_fraction, seed)
-    if take is not None:
-        dataset = dataset.take(take)
     if cache:
         dataset = dataset.cache()
     if start_epoch is not None:
@@ -165,11 +178,6 @@ def load(
     if augment:
         dataset = _augment(dataset, seed)
     return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-def _check_epoch(value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"`start_epoch` must be an integer >= 0; received {value!r}.")
 
 
 def _epoch_seeded(
@@ -242,12 +250,9 @@ def num_batches(
     Returns:
         int.
     """
-    _check_positive_int(batch_size, "batch_size")
-    source = sources.get_source(name, data_dir=data_dir, download=download)
-    dataset = source.dataset(split, validation_fraction, seed)
-    if take is not None:
-        _check_positive_int(take, "take")
-        dataset = dataset.take(take)
+    _, dataset = _examples(
+        name, split, batch_size, seed, validation_fraction, take, data_dir, download
+    )
     examples = int(dataset.cardinality())
     if examples < 0:  # unknown or infinite: count once
         examples = int(dataset.reduce(0, lambda count, _: count + 1))

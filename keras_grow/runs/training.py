@@ -1,7 +1,6 @@
 """Pieces every run shares: data splits, spec, compile, saving the outcome."""
 
 import dataclasses
-import json
 import os
 import time
 
@@ -187,24 +186,6 @@ def backup_dir(workdir):
     return os.path.join(workdir, "backup")
 
 
-def check_same_config(workdir, config):
-    """Refuses to resume a work dir's run with another config."""
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
-        return
-    with open(path) as handle:
-        saved = json.load(handle)
-    now = json.loads(json.dumps(dataclasses.asdict(config)))
-    changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
-    if changed:
-        details = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in changed)
-        raise ValueError(
-            f"{workdir!r} holds checkpoints of a run with another config "
-            f"({details}). Resume it with the same flags, or use another "
-            "--workdir (or delete this one) to start a new run."
-        )
-
-
 def start(config, workdir, notation):
     """Validates, writes config.json, seeds, loads data, builds and compiles.
 
@@ -216,7 +197,7 @@ def start(config, workdir, notation):
     check_decide_on(config.decide_on)
     start_epoch = kg.callbacks.BackupAndRestore.epochs_done(backup_dir(workdir))
     if start_epoch:
-        check_same_config(workdir, config)
+        workdir_lib.check_config(workdir, config)
     workdir_lib.prepare(workdir, config)
     keras.utils.set_random_seed(config.seed)
     info, train, monitored, test = load_splits(config, start_epoch)
@@ -264,6 +245,7 @@ def fit_and_evaluate(setup, epochs, callbacks):
         epochs=epochs,
         callbacks=all_callbacks,
         verbose=0,
+        shuffle=False,  # the tf.data pipeline shuffles
     )
     _, test_accuracy = setup.model.evaluate(setup.test, verbose=0)
     return history, float(test_accuracy), time.perf_counter() - begin

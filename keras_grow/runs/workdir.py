@@ -18,6 +18,30 @@ def write_json(path, value):
     write_text(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
+def _as_dict(config):
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config
+
+
+def check_config(workdir, config):
+    """Raises unless `workdir` has no config.json or the same `config`
+    (a dataclass or a dict): a run is resumed with the flags it started
+    with."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        return
+    with open(path) as handle:
+        saved = json.load(handle)
+    now = json.loads(json.dumps(_as_dict(config)))
+    changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+    if changed:
+        details = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in changed)
+        raise ValueError(
+            f"{workdir!r} holds checkpoints of a run with another config "
+            f"({details}). Resume it with the same flags, or use another "
+            "--workdir (or delete this one) to start a new run."
+        )
+
+
 def prepare(workdir, config):
     """Creates `workdir` and writes the resolved config as `config.json`.
 
@@ -29,7 +53,5 @@ def prepare(workdir, config):
         str. `workdir`.
     """
     os.makedirs(workdir, exist_ok=True)
-    if dataclasses.is_dataclass(config):
-        config = dataclasses.asdict(config)
-    write_json(os.path.join(workdir, "config.json"), config)
+    write_json(os.path.join(workdir, "config.json"), _as_dict(config))
     return workdir

@@ -148,6 +148,14 @@ class NetSpec:
         """str. The paper notation; `parse` reads it back."""
         raise NotImplementedError
 
+    def accepts_shape(self, shape):
+        """Whether a batch of `shape` (batch axis first, `None` where
+        unknown) fits this spec's `input_shape`."""
+        shape, expected = tuple(shape), tuple(self.input_shape)
+        return len(shape) == len(expected) + 1 and all(
+            got is None or got == want for got, want in zip(shape[1:], expected)
+        )
+
     def replace(self, **changes):
         """Returns a validated copy with some fields changed."""
         return dataclasses.replace(self, **changes)

@@ -26,6 +26,13 @@ def _model(notation="VGG11-2", **extra):
     return compile_sgd(kg.GrowableModel(spec))
 
 
+def _one_round(train, **kwargs):
+    """Firefly growing once, after the first epoch, with short descents."""
+    return kg.callbacks.Firefly(
+        train, grow_every=1, max_rounds=1, delta_steps=2, seed=0, verbose=0, **kwargs
+    )
+
+
 def _callbacks(train):
     common = dict(grow_every=1, max_rounds=2, seed=0, verbose=0)
     return [
@@ -64,16 +71,8 @@ def test_two_rounds_in_a_real_fit_log_widths_that_match_the_parameters(index):
 def test_firefly_grows_depth_and_width_of_a_resnet():
     train = _data()
     model = _model("Basic3ResNet-1-1-1", widths=(4, 4, 8))
-    firefly = kg.callbacks.Firefly(
-        train,
-        grow_every=1,
-        max_rounds=1,
-        delta_steps=2,
-        score_batches=2,
-        grow_depth=True,
-        new_layers_per_round=3,
-        seed=0,
-        verbose=0,
+    firefly = _one_round(
+        train, score_batches=2, grow_depth=True, new_layers_per_round=3
     )
     model.fit(train, epochs=2, callbacks=[firefly], verbose=0, shuffle=False)
     event = [e for e in model.growth_log if e["kind"] == "grow"][0]
@@ -151,16 +150,7 @@ def test_a_plain_keras_model_is_refused():
 def test_firefly_grows_under_mixed_bfloat16(mixed_bfloat16):
     train = kg.data.load("fashion_mnist_sample", "train", 32, take=128)
     model = compile_sgd(kg.GrowableModel(kg.specs.parse("VGG11-4", (28, 28, 1), 10)))
-    firefly = kg.callbacks.Firefly(
-        train,
-        grow_every=1,
-        max_rounds=1,
-        delta_steps=2,
-        score_batches=1,
-        grow_depth=True,
-        seed=0,
-        verbose=0,
-    )
+    firefly = _one_round(train, score_batches=1, grow_depth=True)
     history = model.fit(train, epochs=2, verbose=0, callbacks=[firefly])
     event = next(e for e in model.growth_log if e["kind"] == "grow")
     assert sum(model.spec.widths) > 8 * 4 and event["units_added"] > 0
