@@ -3,7 +3,7 @@
     python -m experiments.autogrow --preset=fmnist_small --workdir=out/autogrow
     python -m experiments.autogrow --preset=fmnist_small --initializer=zero --seed=1 ...
 
-Every field of `keras_grow.runs.autogrow.AutoGrowConfig` is a flag that
+Every field of `experiments.runs.autogrow.AutoGrowConfig` is a flag that
 overrides the preset. The work dir receives config.json, history.csv,
 growth_log.json, found_spec.json, autogrow.png, model.keras, serving/ and
 result.json.
@@ -12,8 +12,8 @@ result.json.
 from absl import app
 from absl import flags
 
-from keras_grow.runs import autogrow
-from keras_grow.runs import cli
+from experiments.runs import autogrow
+from experiments.runs import cli
 
 flags.DEFINE_string("preset", "fmnist_small", f"One of {sorted(autogrow.PRESETS)}.")
 flags.DEFINE_string("workdir", "out/autogrow", "Where results are written.")

@@ -10,7 +10,7 @@ import os
 from absl import app
 from absl import flags
 
-from keras_grow.runs import study
+from experiments.runs import study
 
 flags.DEFINE_string("workdir", "out/autogrow_study", "Where every run writes.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of the initialiser table.")

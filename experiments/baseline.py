@@ -4,14 +4,14 @@ found net with the same net trained plainly.
     python -m experiments.baseline --spec=Basic3ResNet-3-2-2 --widths=8,16,32 \
         --epochs=20 --workdir=out/baseline
 
-Every field of `keras_grow.runs.baseline.BaselineConfig` is a flag.
+Every field of `experiments.runs.baseline.BaselineConfig` is a flag.
 """
 
 from absl import app
 from absl import flags
 
-from keras_grow.runs import baseline
-from keras_grow.runs import cli
+from experiments.runs import baseline
+from experiments.runs import cli
 
 flags.DEFINE_string("workdir", "out/baseline", "Where results are written.")
 cli.define_config_flags(baseline.BaselineConfig)

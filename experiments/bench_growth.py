@@ -6,7 +6,7 @@ end, Firefly rounds, the input pipeline, memory.
 
 Writes a Markdown report (hand-written notes after its marker are kept)
 and a JSON file with every number. Every field of
-`keras_grow.runs.bench.measures.BenchConfig` is a flag overriding the
+`experiments.runs.bench.measures.BenchConfig` is a flag overriding the
 preset. Needs the full Fashion-MNIST (Debian's `dataset-fashion-mnist`).
 """
 
@@ -17,10 +17,10 @@ import sys
 from absl import app
 from absl import flags
 
-from keras_grow.runs import cli
-from keras_grow.runs.bench import measures
-from keras_grow.runs.bench import report
-from keras_grow.runs.bench import suite
+from experiments.runs import cli
+from experiments.runs.bench import measures
+from experiments.runs.bench import report
+from experiments.runs.bench import suite
 
 flags.DEFINE_bool("quick", False, "Run the quick preset (a few minutes).")
 flags.DEFINE_string(

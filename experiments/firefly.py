@@ -5,7 +5,7 @@
     python -m experiments.firefly --preset=fmnist_small --initial=VGG11-16 \
         --max_rounds=0 ...     # the full-width net from scratch
 
-Every field of `keras_grow.runs.firefly.FireflyConfig` is a flag that
+Every field of `experiments.runs.firefly.FireflyConfig` is a flag that
 overrides the preset. The work dir receives config.json, history.csv,
 growth_log.json, found_spec.json, firefly.png, model.keras, serving/ and
 result.json.
@@ -14,8 +14,8 @@ result.json.
 from absl import app
 from absl import flags
 
-from keras_grow.runs import cli
-from keras_grow.runs import firefly
+from experiments.runs import cli
+from experiments.runs import firefly
 
 flags.DEFINE_string("preset", "fmnist_small", f"One of {sorted(firefly.PRESETS)}.")
 flags.DEFINE_string("workdir", "out/firefly", "Where results are written.")

@@ -15,7 +15,7 @@ from absl import app
 from absl import flags
 
 import keras_grow as kg
-from keras_grow.runs import workdir as workdir_lib
+from experiments.runs import workdir as workdir_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", "out/demo", "Where results are written.")

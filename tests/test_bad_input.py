@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import keras_grow as kg
-from keras_grow.runs import firefly as firefly_runs
+from experiments.runs import firefly as firefly_runs
 from tests.conftest import compile_sgd
 
 MNIST = (28, 28, 1)

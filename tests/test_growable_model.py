@@ -170,7 +170,7 @@ def test_each_growth_retraces_train_and_test_steps_once(jit_compile, sample_arra
 def test_the_wrapper_adds_no_op_to_the_train_step():
     # Why GrowableModel trains as fast as the plain functional body: the
     # compiled step is the same graph (timings: docs/benchmarks.md).
-    from keras_grow.runs.bench.probes import train_step_ops
+    from experiments.runs.bench.probes import train_step_ops
 
     spec = _spec()
     plain = compile_sgd(kg.build.build_body(spec))

@@ -16,9 +16,9 @@ import numpy as np
 import tensorflow as tf
 
 import keras_grow as kg
+from experiments.runs import training
+from experiments.runs.bench import probes
 from keras_grow import build
-from keras_grow.runs import training
-from keras_grow.runs.bench import probes
 
 TRAIN_EXAMPLES = 54_000  # Fashion-MNIST train minus the 10% validation split
 VALIDATION_EXAMPLES = 6_000

@@ -5,8 +5,8 @@ import os
 
 import keras
 
-from keras_grow.runs import training
-from keras_grow.runs import workdir as workdir_lib
+from experiments.runs import training
+from experiments.runs import workdir as workdir_lib
 
 
 @dataclasses.dataclass(frozen=True)

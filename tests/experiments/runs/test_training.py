@@ -7,10 +7,10 @@ import os
 import pytest
 
 import keras_grow as kg
+from experiments.runs import firefly
+from experiments.runs import training
+from experiments.runs import workdir as workdir_lib
 from keras_grow import checkpoints
-from keras_grow.runs import firefly
-from keras_grow.runs import training
-from keras_grow.runs import workdir as workdir_lib
 
 
 def _interrupted_run(workdir, config, epochs_done):

@@ -3,9 +3,9 @@ import dataclasses
 import pytest
 from absl import flags
 
-from keras_grow.runs import autogrow
-from keras_grow.runs import baseline
-from keras_grow.runs import cli
+from experiments.runs import autogrow
+from experiments.runs import baseline
+from experiments.runs import cli
 
 
 def test_parse_value_by_annotation():

@@ -7,9 +7,9 @@ import time
 import keras
 
 import keras_grow as kg
-from keras_grow.runs import workdir as workdir_lib
-from keras_grow.runs.progress import EpochLine
-from keras_grow.runs.progress import HistoryFile
+from experiments.runs import workdir as workdir_lib
+from experiments.runs.progress import EpochLine
+from experiments.runs.progress import HistoryFile
 
 
 @dataclasses.dataclass(frozen=True)

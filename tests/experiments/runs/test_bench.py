@@ -4,9 +4,9 @@ import keras
 import numpy as np
 
 import keras_grow as kg
-from keras_grow.runs.bench import measures
-from keras_grow.runs.bench import probes
-from keras_grow.runs.bench import report
+from experiments.runs.bench import measures
+from experiments.runs.bench import probes
+from experiments.runs.bench import report
 from tests.conftest import compile_sgd
 
 

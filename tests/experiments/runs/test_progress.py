@@ -1,5 +1,5 @@
 import keras_grow as kg
-from keras_grow.runs import EpochLine
+from experiments.runs import EpochLine
 
 
 def test_epoch_line_prints_the_spec_and_logs_the_architecture():

@@ -3,9 +3,9 @@
 import dataclasses
 import time
 
-from keras_grow.runs import training
-from keras_grow.runs.bench import measures
-from keras_grow.runs.bench import probes
+from experiments.runs import training
+from experiments.runs.bench import measures
+from experiments.runs.bench import probes
 
 
 def resolve(preset, **overrides):

@@ -128,7 +128,7 @@ def plot_firefly(series, path, title="", reference=None):
     Args:
         series: dict. `{label: runs}`; `runs` is one run's points or a list
             of runs' points (each point a dict with `params` and
-            `val_accuracy`, see `keras_grow.runs.firefly.round_points`).
+            `val_accuracy`, see `experiments.runs.firefly.round_points`).
             Several runs are drawn as the mean per round with a std bar.
         path: str. The PNG to write.
         title: str. Figure title.

@@ -2,7 +2,7 @@
 
 import os
 
-from keras_grow.runs import workdir
+from experiments.runs import workdir
 
 NOTES_MARKER = "<!-- notes: kept when the benchmark rewrites this file -->"
 

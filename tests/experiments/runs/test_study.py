@@ -1,8 +1,8 @@
 import json
 import os
 
-from keras_grow.runs import plots
-from keras_grow.runs import study
+from experiments.runs import plots
+from experiments.runs import study
 
 
 def _write(workdir, run, **result):
@@ -90,7 +90,7 @@ def test_a_run_is_claimed_by_one_worker_only(tmp_path):
 
 
 def test_firefly_grid_and_the_rows_its_main_runs_stand_for():
-    from keras_grow.runs import firefly_study
+    from experiments.runs import firefly_study
 
     runs = firefly_study.grid(seeds=(0, 1))
     tables = {}

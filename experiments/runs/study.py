@@ -12,8 +12,8 @@ import statistics
 import subprocess
 import sys
 
-from keras_grow.runs import autogrow as autogrow_runs
-from keras_grow.runs import workdir as workdir_lib
+from experiments.runs import autogrow as autogrow_runs
+from experiments.runs import workdir as workdir_lib
 
 PRESET = "fmnist_repro"
 
@@ -247,7 +247,7 @@ TABLES = ("initializers", "growth_period", "subsampling", "scratch")
 
 def report(rows, workdir):
     """Markdown: every table with its commands; writes study.png beside it."""
-    from keras_grow.runs import plots
+    from experiments.runs import plots
 
     parts = []
     panels = []

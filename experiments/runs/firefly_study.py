@@ -1,16 +1,16 @@
 """The Firefly reproduction study: methods, ablations, the integral, cost.
 
 Each run is an `experiments.firefly` command (shown in the report), run as
-a subprocess by `keras_grow.runs.study.execute`, so every row can be rerun
+a subprocess by `experiments.runs.study.execute`, so every row can be rerun
 alone; finished runs are skipped, so the study resumes.
 """
 
 import os
 import statistics
 
-from keras_grow.runs import firefly
-from keras_grow.runs import study
-from keras_grow.runs.study import StudyRun
+from experiments.runs import firefly
+from experiments.runs import study
+from experiments.runs.study import StudyRun
 
 PRESET = "fmnist_small"
 REFERENCE = "VGG11-16"
@@ -122,7 +122,7 @@ TABLES = ("methods", "ablation", "integral", "settings")
 
 def report(rows, workdir):
     """Markdown tables with commands; writes firefly_study.png."""
-    from keras_grow.runs import plots
+    from experiments.runs import plots
 
     rows = rows_with_shared(rows)
     parts = []

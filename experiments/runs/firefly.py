@@ -4,10 +4,10 @@ import dataclasses
 import os
 
 import keras_grow as kg
+from experiments.runs import plots
+from experiments.runs import training
+from experiments.runs import workdir as workdir_lib
 from keras_grow.callbacks.autogrow import tensorboard_available
-from keras_grow.runs import plots
-from keras_grow.runs import training
-from keras_grow.runs import workdir as workdir_lib
 
 METHODS = ("firefly", "random_split", "random_new")
 

@@ -7,7 +7,7 @@ import time
 
 import keras
 
-from keras_grow.runs import workdir as workdir_lib
+from experiments.runs import workdir as workdir_lib
 
 
 class EpochLine(keras.callbacks.Callback):
