@@ -31,6 +31,9 @@ import tensorflow as tf
 
 from keras_grow import build
 from keras_grow import specs
+from keras_grow.build.structure import ROLES
+from keras_grow.build.structure import UNIT_AXES
+from keras_grow.transfer.weights import weight_shapes
 from keras_grow.transfer.width import NEW_NORM_VALUES
 from keras_grow.transfer.width import random_with_norms
 from keras_grow.transfer.width import unit_norms
@@ -145,10 +148,8 @@ class WidthNeighbourhood:
         self.split, self.new_units = bool(split), new_units
         self.groups = growable_groups(spec)
         self._variables = variables_by_key(body)
-        self.widths = {
-            g.name: self._variables[(g.producers[0], "kernel")].shape[-1]
-            for g in self.groups
-        }
+        shapes = weight_shapes(body)
+        self.widths = {g.name: g.width(shapes) for g in self.groups}
         self._check_widths()
         self._roles = self._layer_roles()
         self.candidates, self._offsets = self._enumerate_candidates()
@@ -157,11 +158,6 @@ class WidthNeighbourhood:
             over_widths[g.width_index] = self.over_width(g.name)
         self.over_spec = spec.with_widths(over_widths)
         self.over_body = build.build_body(self.over_spec)
-        self._over_shapes = {
-            (layer.name, v.name): tuple(v.shape)
-            for layer in self.over_body.layers
-            for v in layer.weights
-        }
         self._params = {}
         self._make_params(np.random.default_rng(seed))
         self.params = [p.variable for p in self._params.values()]
@@ -181,9 +177,10 @@ class WidthNeighbourhood:
                 )
 
     def _layer_roles(self):
+        """`{layer: {role: group}}`, roles in `ROLES` order."""
         roles = collections.defaultdict(dict)
-        for g in self.groups:
-            for role in ("producers", "norms", "passthrough", "consumers"):
+        for role in ROLES:
+            for g in self.groups:
                 for name in getattr(g, role):
                     roles[name][role] = g.name
         return roles
@@ -224,56 +221,44 @@ class WidthNeighbourhood:
         self._params[key] = _Param(variable, axis, np.asarray(bound, np.float32))
 
     def _make_params(self, rng):
+        """Each direction starts random, rescaled to its ball's radius: a
+        split's delta to its unit's norm, a new unit's weights to the
+        median unit norm of the layer."""
         m = self.new_units
         for g in self.groups:
-            width = self.widths[g.name]
-            for name in g.producers:
+            for role, name in g.members():
+                axis = UNIT_AXES[role].get("kernel")
+                if axis is None:
+                    continue
                 kernel = self._value(name, "kernel")
-                norms = unit_norms(kernel, -1)
-                if self.split:
-                    shape = kernel.shape[:-1] + (width,)
+                norms = unit_norms(kernel, axis)
+                if role == "producers" and self.split:
                     self._add_param(
                         ("delta", g.name, name),
-                        random_with_norms(rng, shape, -1, norms),
-                        -1,
+                        random_with_norms(rng, kernel.shape, axis, norms),
+                        axis,
                         norms,
                     )
                 if m:
+                    kind = "new_out" if role == "consumers" else "new_in"
                     typical = np.full(m, np.median(norms))
-                    shape = kernel.shape[:-1] + (m,)
+                    shape = self._new_shape(name, kernel.shape, axis, role)
                     self._add_param(
-                        ("new_in", g.name, name),
-                        random_with_norms(rng, shape, -1, typical),
-                        -1,
+                        (kind, g.name, name),
+                        random_with_norms(rng, shape, axis, typical),
+                        axis,
                         typical,
                     )
-            if not m:
-                continue
-            for name in g.passthrough:
-                kernel = self._value(name, "kernel")
-                typical = np.full(m, np.median(unit_norms(kernel, -2)))
-                shape = kernel.shape[:-2] + (m, kernel.shape[-1])
-                self._add_param(
-                    ("new_in", g.name, name),
-                    random_with_norms(rng, shape, -2, typical),
-                    -2,
-                    typical,
-                )
-            for name in g.consumers:
-                kernel = self._value(name, "kernel")
-                typical = np.full(m, np.median(unit_norms(kernel, -2)))
-                # Columns: the consumer's own units, then its new units if it
-                # produces a group; split children reuse their parent's
-                # column (see `_in_axis`).
-                produced = self._roles.get(name, {}).get("producers")
-                columns = kernel.shape[-1] + (m if produced else 0)
-                shape = kernel.shape[:-2] + (m, columns)
-                self._add_param(
-                    ("new_out", g.name, name),
-                    random_with_norms(rng, shape, -2, typical),
-                    -2,
-                    typical,
-                )
+
+    def _new_shape(self, name, shape, axis, role):
+        """Shape of `m` new units' slice of a kernel."""
+        shape = list(shape)
+        shape[axis] = self.new_units
+        if role == "consumers" and "producers" in self._roles.get(name, {}):
+            # Columns: the consumer's own units, then its own new units;
+            # split children reuse their parent's column (see `_in_axis`).
+            shape[-1] += self.new_units
+        return tuple(shape)
 
     def project(self):
         """Clips every direction back into its norm ball (in place)."""
@@ -288,10 +273,6 @@ class WidthNeighbourhood:
             bound = tf.reshape(tf.constant(p.bound), bshape)
             p.variable.assign(value * tf.minimum(1.0, bound / tf.maximum(norms, 1e-12)))
 
-    def direction(self, kind, group, layer):
-        """np.ndarray. The current value of one direction (for tests, logs)."""
-        return self._params[(kind, group, layer)].variable.numpy()
-
     # --- the over-grown weights ---------------------------------------
 
     def _param(self, kind, group, layer):
@@ -301,12 +282,12 @@ class WidthNeighbourhood:
         split, new = self.gate_slices(group)
         return gates[split], gates[new]
 
-    def _out_axis(self, tensor, group, layer, gates, axis):
-        """Split children and new units along a producer's unit axis."""
+    def _out_axis(self, tensor, role, group, layer, gates, axis):
+        """Split children and new units along a kernel's output unit axis."""
         e_split, _ = self._gates(gates, group)
         parts = []
         if self.split:
-            if axis == -1:
+            if role == "producers":
                 delta = self._param("delta", group, layer)
                 parts += [tensor + e_split * delta, tensor - e_split * delta]
             else:  # a depthwise layer: children copy the parent's kernel
@@ -317,7 +298,7 @@ class WidthNeighbourhood:
             parts.append(self._param("new_in", group, layer))
         return tf.concat(parts, axis=axis)
 
-    def _in_axis(self, kernel, group, layer, gates):
+    def _in_axis(self, kernel, group, layer, gates, axis):
         """Halved rows for split units, gated rows for new units."""
         _, e_new = self._gates(gates, group)
         parts = [kernel / 2.0, kernel / 2.0] if self.split else [kernel]
@@ -332,34 +313,35 @@ class WidthNeighbourhood:
                 parent = rows[..., :width]
                 rows = tf.concat([parent, parent, rows[..., width:]], axis=-1)
             parts.append(e_new[:, None] * rows)
-        return tf.concat(parts, axis=-2)
+        return tf.concat(parts, axis=axis)
 
-    def _extend(self, vector, group, fill):
+    def _extend(self, vector, group, fill, axis):
         parts = [vector, vector] if self.split else [vector]
         if self.new_units:
-            parts.append(tf.fill([self.new_units], tf.constant(fill, vector.dtype)))
-        return tf.concat(parts, axis=0)
+            shape = list(vector.shape)
+            shape[axis] = self.new_units
+            parts.append(tf.fill(shape, tf.constant(fill, vector.dtype)))
+        return tf.concat(parts, axis=axis)
+
+    def _grown(self, value, role, var, layer, gates):
+        """`value` with the over-grown units of the group `layer` plays
+        `role` in along their axis (`UNIT_AXES`)."""
+        group, axis = self._roles[layer][role], UNIT_AXES[role][var]
+        if role == "consumers":
+            return self._in_axis(value, group, layer, gates, axis)
+        if var == "kernel":
+            return self._out_axis(value, role, group, layer, gates, axis)
+        fill = NEW_NORM_VALUES[var] if role == "norms" else 0.0
+        return self._extend(value, group, fill, axis)
 
     def layer_values(self, gates):
         """`{(layer, variable): tensor}` of the over-grown net at `gates`."""
         values = {}
         for (layer, var), variable in self._variables.items():
             value = tf.convert_to_tensor(variable.value)
-            roles = self._roles.get(layer, {})
-            if "norms" in roles:
-                value = self._extend(value, roles["norms"], NEW_NORM_VALUES[var])
-            elif var == "bias" and ("producers" in roles or "passthrough" in roles):
-                group = roles.get("producers", roles.get("passthrough"))
-                value = self._extend(value, group, 0.0)
-            elif var == "kernel":
-                if "producers" in roles:
-                    value = self._out_axis(value, roles["producers"], layer, gates, -1)
-                if "passthrough" in roles:
-                    value = self._out_axis(
-                        value, roles["passthrough"], layer, gates, -2
-                    )
-                if "consumers" in roles:
-                    value = self._in_axis(value, roles["consumers"], layer, gates)
+            for role in self._roles.get(layer, {}):
+                if var in UNIT_AXES[role]:
+                    value = self._grown(value, role, var, layer, gates)
             values[(layer, var)] = value
         return values
 
@@ -376,6 +358,15 @@ class WidthNeighbourhood:
 def _key(variable):
     layer, _, name = variable.path.rpartition("/")
     return (layer.rpartition("/")[2], name)
+
+
+def _added_at(array, indices, axis, extra):
+    """A copy of `array` with `extra` added at `indices` along `axis`."""
+    array = np.array(array)
+    index = [slice(None)] * array.ndim
+    index[axis] = indices
+    array[tuple(index)] += extra
+    return array
 
 
 def _keep_indices(width, split, new_units, split_kept, new_kept):
@@ -431,20 +422,17 @@ def realise(neighbourhood, chosen, epsilon):
     over = {k: v.numpy() for k, v in n.layer_values(tf.constant(gates)).items()}
     values = collections.defaultdict(dict)
     for (layer, var), value in over.items():
-        roles = n._roles.get(layer, {})
-        for role in ("producers", "passthrough", "norms"):
-            if role in roles:
-                axis = -1 if role == "producers" and var == "kernel" else 0
-                if role == "passthrough" and var == "kernel":
-                    axis = -2
-                value = np.take(value, keep[roles[role]], axis=axis)
-        if "consumers" in roles and var == "kernel":
-            group = roles["consumers"]
-            width = n.widths[group]
-            rows = np.take(value, keep[group], axis=-2)
-            if n.split:
+        for role, group in n._roles.get(layer, {}).items():
+            axis = UNIT_AXES[role].get(var)
+            if axis is None:
+                continue
+            kept = np.take(value, keep[group], axis=axis)
+            if role == "consumers" and n.split:
+                # An unchosen child's halved rows add back to its parent's.
+                width = n.widths[group]
                 merged = sorted(set(range(width)) - set(kept_split[group]))
-                rows[..., merged, :] += value[..., [width + i for i in merged], :]
-            value = rows
+                children = np.take(value, [width + i for i in merged], axis=axis)
+                kept = _added_at(kept, merged, axis, children)
+            value = kept
         values[layer][var] = value
     return n.spec.with_widths(widths), dict(values)

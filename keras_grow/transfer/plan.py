@@ -53,10 +53,9 @@ def apply_width_changes(weights, old_spec, new_shapes, morphisms, rng):
             )
         weights = width.apply_morphism(weights, groups[op.group], op, rng)
     for name, group in groups.items():
-        producer = new_shapes.get(group.producers[0])
-        if producer is None:
+        if group.producers[0] not in new_shapes:
             continue
-        missing = producer["kernel"][-1] - width.group_width(weights, group)
+        missing = group.width(new_shapes) - width.group_width(weights, group)
         if missing > 0:
             weights = width.apply_morphism(
                 weights, group, width.AddUnits(name, missing), rng

@@ -9,6 +9,8 @@ import dataclasses
 
 import numpy as np
 
+from keras_grow.build.structure import UNIT_AXES
+
 # Variables of BatchNormalization, and the value a new unit starts with.
 NEW_NORM_VALUES = {
     "gamma": 1.0,
@@ -102,7 +104,7 @@ class AddUnits:
 
 def group_width(weights, group):
     """int. Current number of units of `group` in `weights`."""
-    return weights[group.producers[0]]["kernel"].shape[-1]
+    return group.width(weights)
 
 
 def he_normal(rng, shape, fan_in):
@@ -147,6 +149,11 @@ def _random_delta(rng, parents, noise):
     return random_with_norms(rng, parents.shape, -1, noise * unit_norms(parents, -1))
 
 
+def _unit_slots(layer, role):
+    """(variable, unit axis) of `layer`'s variables that hold units."""
+    return [(var, axis) for var, axis in UNIT_AXES[role].items() if var in layer]
+
+
 def _split(weights, group, op, rng):
     units = list(op.units)
     width = group_width(weights, group)
@@ -156,71 +163,69 @@ def _split(weights, group, op, rng):
             f"SplitUnits: group '{group.name}' has {width} units; received "
             f"out-of-range indices {bad}."
         )
-    for name in group.producers:
+    for role, name in group.members():
         layer = weights[name]
-        kernel = layer["kernel"]
-        shape = kernel.shape[:-1] + (len(units),)
-        delta = _given(op.deltas, name, shape, "SplitUnits delta")
-        parents = kernel[..., units]
-        if delta is None:
-            delta = (
-                _random_delta(rng, parents, op.noise) if op.noise else np.zeros(shape)
-            )
-        kernel = kernel.copy()
-        kernel[..., units] = parents + delta
-        layer["kernel"] = _append(kernel, parents - delta, -1)
-        if "bias" in layer:
-            layer["bias"] = _append(layer["bias"], layer["bias"][units], 0)
-    for name in group.norms:
-        layer = weights[name]
-        for var, value in layer.items():
-            layer[var] = _append(value, value[units], 0)
-    for name in group.passthrough:
-        layer = weights[name]
-        layer["kernel"] = _append(layer["kernel"], layer["kernel"][..., units, :], -2)
-        if "bias" in layer:
-            layer["bias"] = _append(layer["bias"], layer["bias"][units], 0)
-    for name in group.consumers:
-        layer = weights[name]
-        kernel = layer["kernel"].copy()
-        kernel[..., units, :] *= 0.5
-        layer["kernel"] = _append(kernel, kernel[..., units, :], -2)
+        for var, axis in _unit_slots(layer, role):
+            value = layer[var]
+            parents = np.take(value, units, axis=axis)
+            if role == "consumers":
+                # Parent and child each carry half of the outgoing weights.
+                parents = parents * 0.5
+                value = _put(value, units, axis, parents)
+            elif role == "producers" and var == "kernel":
+                delta = _split_delta(op, name, parents, rng)
+                value = _put(value, units, axis, parents + delta)
+                parents = parents - delta
+            layer[var] = _append(value, parents, axis)
+
+
+def _put(array, units, axis, values):
+    """A copy of `array` with `values` at `units` along `axis`."""
+    array = np.array(array)
+    index = [slice(None)] * array.ndim
+    index[axis] = units
+    array[tuple(index)] = values
+    return array
+
+
+def _split_delta(op, name, parents, rng):
+    """The producer's delta: given, random (`op.noise`), or zero."""
+    delta = _given(op.deltas, name, parents.shape, "SplitUnits delta")
+    if delta is not None:
+        return delta
+    if op.noise:
+        return _random_delta(rng, parents, op.noise)
+    return np.zeros(parents.shape)
 
 
 def _add(weights, group, op, rng):
-    count = op.count
-    for name in group.producers:
+    for role, name in group.members():
         layer = weights[name]
-        kernel = layer["kernel"]
-        shape = kernel.shape[:-1] + (count,)
-        incoming = _given(op.incoming, name, shape, "AddUnits incoming")
-        if incoming is None:
-            incoming = he_normal(rng, shape, int(np.prod(kernel.shape[:-1])))
-        layer["kernel"] = _append(kernel, incoming, -1)
-        if "bias" in layer:
-            layer["bias"] = _append(layer["bias"], np.zeros(count), 0)
-    for name in group.norms:
-        layer = weights[name]
-        for var, value in layer.items():
-            layer[var] = _append(value, np.full(count, NEW_NORM_VALUES[var]), 0)
-    for name in group.passthrough:
-        layer = weights[name]
-        kernel = layer["kernel"]
-        shape = kernel.shape[:-2] + (count, kernel.shape[-1])
-        incoming = _given(op.incoming, name, shape, "AddUnits incoming")
-        if incoming is None:
-            incoming = he_normal(rng, shape, int(np.prod(kernel.shape[:-2])))
-        layer["kernel"] = _append(kernel, incoming, -2)
-        if "bias" in layer:
-            layer["bias"] = _append(layer["bias"], np.zeros(count), 0)
-    for name in group.consumers:
-        layer = weights[name]
-        kernel = layer["kernel"]
-        shape = kernel.shape[:-2] + (count, kernel.shape[-1])
-        outgoing = _given(op.outgoing, name, shape, "AddUnits outgoing")
-        if outgoing is None:
-            outgoing = he_normal(rng, shape, int(np.prod(kernel.shape[:-1])))
-        layer["kernel"] = _append(kernel, op.epsilon * outgoing, -2)
+        kernel_shape = layer["kernel"].shape if "kernel" in layer else None
+        for var, axis in _unit_slots(layer, role):
+            value = layer[var]
+            shape = list(value.shape)
+            shape[axis] = op.count
+            if role == "norms":
+                new = np.full(shape, NEW_NORM_VALUES[var])
+            elif var == "bias":
+                new = np.zeros(shape)
+            else:
+                new = _new_kernel_slice(op, role, name, shape, kernel_shape, rng)
+            layer[var] = _append(value, new, axis)
+
+
+def _new_kernel_slice(op, role, name, shape, kernel_shape, rng):
+    """New units' incoming kernels (producers, depthwise) or their
+    epsilon-scaled outgoing kernels (consumers): given, else He-normal."""
+    given = op.outgoing if role == "consumers" else op.incoming
+    what = "AddUnits outgoing" if role == "consumers" else "AddUnits incoming"
+    value = _given(given, name, shape, what)
+    if value is None:
+        # The layer's fan-in: a depthwise kernel reads one channel.
+        spatial = kernel_shape[:-2] if role == "passthrough" else kernel_shape[:-1]
+        value = he_normal(rng, shape, int(np.prod(spatial)))
+    return op.epsilon * value if role == "consumers" else value
 
 
 def apply_morphism(weights, group, op, rng):
@@ -238,9 +243,8 @@ def apply_morphism(weights, group, op, rng):
     """
     if type(op) not in _APPLY:
         raise TypeError(f"Expected a SplitUnits or AddUnits morphism; received {op!r}.")
-    touched = group.producers + group.norms + group.passthrough + group.consumers
     result = dict(weights)
-    for name in touched:
+    for _, name in group.members():
         result[name] = dict(weights[name])
     _APPLY[type(op)](result, group, op, rng)
     return result
@@ -264,17 +268,8 @@ def grown_param_count(shapes, groups, added):
     axes = {}  # (layer, variable) -> {axis: units added}
     for g in groups:
         extra = added.get(g.name, 0)
-        for name in g.producers:
-            axes.setdefault((name, "kernel"), {})[-1] = extra
-            axes.setdefault((name, "bias"), {})[0] = extra
-        for name in g.norms:
-            for var in NEW_NORM_VALUES:
-                axes.setdefault((name, var), {})[0] = extra
-        for name in g.passthrough:
-            axes.setdefault((name, "kernel"), {})[-2] = extra
-            axes.setdefault((name, "bias"), {})[0] = extra
-        for name in g.consumers:
-            axes.setdefault((name, "kernel"), {})[-2] = extra
+        for key, axis in g.unit_axes().items():
+            axes.setdefault(key, {})[axis] = extra
     total = 0
     for layer, variables in shapes.items():
         for var, shape in variables.items():

@@ -67,7 +67,10 @@ def test_realised_net_is_the_overgrown_net_at_its_gates(notation, extra):
     added = {g.name: taken.get(g.width_index, 0) for g in n.groups}
     new_spec, values = descent.realise(n, chosen, 0.3)
     model.grow(new_spec, values=values)
-    assert max_abs_diff(helpers.infer(model, x), expected) < 1e-4
+    # 2e-4: the realised net sums merged halves in another order than the
+    # over-grown one; through MobileNetV1's 14 layers float32 rounding
+    # reached 1.2e-4 on a 2-core CPU machine (TF 2.21, oneDNN).
+    assert max_abs_diff(helpers.infer(model, x), expected) < 2e-4
     assert sum(new_spec.widths) - sum(n.spec.widths) == sum(taken.values()) or (
         # a staged width entry may be shared by several groups, but each
         # slot adds one unit to the entry
