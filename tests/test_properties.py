@@ -142,10 +142,10 @@ def _depth_op(spec, draw):
         # one with its last BN at zero.
         return spec.with_block_added(stage), "identity" if not spec.residual else "zero"
     if spec.family == "MLP":
-        return spec.with_layer_added(0), "identity"
+        return spec.with_block_added(0), "identity"
     if spec.family.startswith("VGG"):
         stage = draw(st.integers(0, len(spec.stage_depths) - 1))
-        return spec.with_layer_added(stage), "identity"
+        return spec.with_block_added(stage), "identity"
     return None
 
 

@@ -21,7 +21,6 @@ import numpy as np
 import tensorflow as tf
 
 from keras_grow import build
-from keras_grow import specs
 from keras_grow.build.layers import BN_EPSILON
 from keras_grow.descent.neighbourhood import call_with_values
 from keras_grow.descent.neighbourhood import variables_by_key
@@ -32,27 +31,11 @@ from keras_grow.transfer.width import he_normal
 
 def check_depth_growable(spec):
     """Raises a ValueError if Firefly cannot add layers to `spec`."""
-    if isinstance(spec, (specs.VGGSpec, specs.MLPSpec, specs.StagedNetSpec)):
-        return
-    raise ValueError(
-        f"grow_depth=True needs a VGG, MLP or staged (ResNet/plain) spec; "
-        f"{spec.family} has a fixed layout of blocks. Use grow_depth=False."
-    )
-
-
-def num_stages(spec):
-    if isinstance(spec, specs.VGGSpec):
-        return len(spec.stage_depths)
-    if isinstance(spec, specs.MLPSpec):
-        return 1
-    return spec.num_stages
-
-
-def deeper(spec, stage):
-    """`spec` with one more layer/block at the end of `stage`."""
-    if isinstance(spec, specs.StagedNetSpec):
-        return spec.with_block_added(stage)
-    return spec.with_layer_added(stage)
+    if not spec.depth_stages:
+        raise ValueError(
+            f"grow_depth=True needs a VGG, MLP or staged (ResNet/plain) spec; "
+            f"{spec.family} has a fixed layout of blocks. Use grow_depth=False."
+        )
 
 
 def new_blocks(old_spec, new_spec):
@@ -88,10 +71,10 @@ class DepthNeighbourhood:
         check_depth_growable(spec)
         rng = np.random.default_rng(seed)
         self.spec = spec
-        self.candidates = list(range(num_stages(spec)))
+        self.candidates = list(range(spec.depth_stages))
         deep = spec
         for stage in self.candidates:
-            deep = deeper(deep, stage)
+            deep = deep.with_block_added(stage)
         self.blocks = new_blocks(spec, deep)
         self.over_body = build.build_body(deep)
         self._variables = variables_by_key(body)
@@ -197,7 +180,7 @@ class DepthNeighbourhood:
         rng = np.random.default_rng(seed)
         deep = grown_spec
         for stage in sorted(stages):
-            deep = deeper(deep, stage)
+            deep = deep.with_block_added(stage)
         body = build.build_body(deep)
         chosen = {self.blocks[s].name for s in stages}
         values = {}

@@ -30,7 +30,6 @@ import numpy as np
 import tensorflow as tf
 
 from keras_grow import build
-from keras_grow import specs
 from keras_grow.build.structure import ROLES
 from keras_grow.build.structure import UNIT_AXES
 from keras_grow.transfer.weights import weight_shapes
@@ -64,10 +63,10 @@ def growable_groups(spec):
         ValueError: for a spec whose widths cannot grow unit by unit (a
             bottleneck ResNet, whose stream is 4x its stage width).
     """
-    if isinstance(spec, specs.StagedNetSpec) and spec.expansion != 1:
+    if spec.units_per_width != 1:
         raise ValueError(
             f"Width growth needs every unit group as wide as its width entry; "
-            f"{spec.family} streams are {spec.expansion}x their stage width. "
+            f"{spec.family} streams are {spec.units_per_width}x their stage width. "
             f"Use a Basic or Plain staged net, VGG, MobileNetV1 or MLP."
         )
     groups = [g for g in build.unit_groups(spec) if g.width_index is not None]

@@ -148,6 +148,48 @@ class NetSpec:
         """str. The paper notation; `parse` reads it back."""
         raise NotImplementedError
 
+    @property
+    def depth_stages(self):
+        """int. Stages `with_block_added` can deepen; 0 for a fixed layout
+        (MobileNetV1)."""
+        return 0
+
+    @property
+    def units_per_width(self):
+        """int. Units of a unit group per unit of its `widths` entry (a
+        bottleneck ResNet's stream is 4x its stage width). Width growth,
+        which adds units one by one, needs 1."""
+        return 1
+
+    def with_block_added(self, stage):
+        """Returns the spec with one more block at the end of `stage`.
+
+        A block is what depth growth adds as a whole: a staged net's
+        sub-module, a VGG or MLP layer. The new block is as wide as the
+        stage's last, and every existing layer keeps its name.
+
+        Args:
+            stage: int. 0-based, below `depth_stages`.
+
+        Raises:
+            ValueError: for a fixed layout or a stage out of range.
+        """
+        raise ValueError(
+            f"{self.family} has a fixed layout of blocks; it cannot be "
+            "deepened. Use a staged net, VGG or MLP."
+        )
+
+    def _check_depth_stage(self, stage):
+        if (
+            isinstance(stage, bool)
+            or not isinstance(stage, int)
+            or not 0 <= stage < self.depth_stages
+        ):
+            raise ValueError(
+                f"`stage` must be an integer in [0, {self.depth_stages - 1}] "
+                f"for {self.family}; received {stage!r}."
+            )
+
     def accepts_shape(self, shape):
         """Whether a batch of `shape` (batch axis first, `None` where
         unknown) fits this spec's `input_shape`."""

@@ -137,20 +137,14 @@ class VGGSpec(LayeredSpec):
     def num_layers(self):
         return sum(self.stage_depths)
 
-    def with_layer_added(self, stage):
-        """Returns the spec with one more layer at the end of `stage`.
+    @property
+    def depth_stages(self):
+        return len(self.stage_depths)
 
-        The new layer is as wide as the stage's last layer (so it can start
-        as the identity); the names of all existing layers are kept.
-
-        Args:
-            stage: int. 0-based stage index.
-        """
-        if not isinstance(stage, int) or not 0 <= stage < len(self.stage_depths):
-            raise ValueError(
-                f"`stage` must be an integer in [0, {len(self.stage_depths) - 1}] "
-                f"for {self.family}; received {stage!r}."
-            )
+    def with_block_added(self, stage):
+        """Returns the spec with one more conv layer at the end of `stage`
+        (see `NetSpec.with_block_added`)."""
+        self._check_depth_stage(stage)
         end = sum(self.stage_depths[: stage + 1])
         depths = list(self.stage_depths)
         depths[stage] += 1
@@ -232,9 +226,12 @@ class MLPSpec(LayeredSpec):
     def family(self):
         return "MLP"
 
-    def with_layer_added(self, stage=0):
+    @property
+    def depth_stages(self):
+        return 1
+
+    def with_block_added(self, stage=0):
         """Returns the spec with one more hidden layer after the last one,
         as wide as it (an MLP has one stage: `stage` must be 0)."""
-        if stage != 0:
-            raise ValueError(f"An MLP has one stage, 0; received stage={stage!r}.")
+        self._check_depth_stage(stage)
         return self.with_widths(self.widths + (self.widths[-1],))

@@ -4,7 +4,6 @@ import dataclasses
 
 from keras_grow.specs import base
 
-BLOCKS = ("basic", "bottleneck", "plain")
 STEMS = ("cifar", "imagenet")
 BOTTLENECK_EXPANSION = 4
 
@@ -124,6 +123,14 @@ class StagedNetSpec(base.NetSpec):
         return BOTTLENECK_EXPANSION if self.block == "bottleneck" else 1
 
     @property
+    def depth_stages(self):
+        return self.num_stages
+
+    @property
+    def units_per_width(self):
+        return self.expansion
+
+    @property
     def downsamplings(self):
         """list of str. The stride-2 ops, in order (used for validation)."""
         ops = ["stem_conv", "stem_pool"] if self.stem == "imagenet" else []
@@ -143,7 +150,7 @@ class StagedNetSpec(base.NetSpec):
         Args:
             stage: int. 0-based stage index (layer names count from 1).
         """
-        self._check_stage(stage)
+        self._check_depth_stage(stage)
         depths = list(self.depths)
         depths[stage] += 1
         return self.with_depths(depths)
@@ -160,14 +167,7 @@ class StagedNetSpec(base.NetSpec):
 
     def with_layer_widened(self, index, width):
         """Returns the spec with stage `index` `width` channels wide."""
-        self._check_stage(index)
+        self._check_depth_stage(index)
         widths = list(self.widths)
         widths[index] = width
         return self.with_widths(widths)
-
-    def _check_stage(self, stage):
-        if not isinstance(stage, int) or not 0 <= stage < self.num_stages:
-            raise ValueError(
-                f"`stage` must be an integer in [0, {self.num_stages - 1}] "
-                f"for {self.family_name}; received {stage!r}."
-            )

@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from keras_grow import build
 from keras_grow import specs
 
 MNIST = dict(input_shape=(28, 28, 1), num_classes=10)
@@ -171,3 +172,28 @@ def test_specs_do_not_import_tensorflow_or_keras():
         [sys.executable, "-c", _SPECS_ONLY], capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(
+    "notation,stages,units",
+    [
+        ("Basic3ResNet-1-1-1", 3, 1),
+        ("Bottleneck4ResNet-1-1-1-1", 4, 4),
+        ("VGG11-8", 5, 1),
+        ("MLP-8-8", 1, 1),
+        ("MobileNetV1-8", 0, 1),
+    ],
+)
+def test_specs_declare_what_growth_can_do(notation, stages, units):
+    spec = specs.parse(notation, (32, 32, 3), 10)
+    assert (spec.depth_stages, spec.units_per_width) == (stages, units)
+    for stage in range(stages):
+        deeper = spec.with_block_added(stage)
+        assert build_depth(deeper) == build_depth(spec) + 1
+    with pytest.raises(ValueError, match="stage|fixed layout"):
+        spec.with_block_added(stages)
+
+
+def build_depth(spec):
+    """Blocks depth growth can add, counted from the built description."""
+    return len(build.blocks(spec))

@@ -131,7 +131,7 @@ def successor(spec):
     if isinstance(spec, kg.specs.StagedNetSpec):
         return spec.with_block_added(spec.depths.index(min(spec.depths)))
     depths = list(spec.stage_depths[1:])
-    return spec.with_layer_added(1 + depths.index(min(depths)))
+    return spec.with_block_added(1 + depths.index(min(depths)))
 
 
 def interleaved_step_times(fits, config):
