@@ -5,6 +5,7 @@ Reference:
     Approach for Growing Neural Networks", NeurIPS 2020.
 """
 
+import dataclasses
 import math
 import time
 
@@ -224,34 +225,29 @@ class Firefly(width_growth.WidthGrowth):
         built = time.perf_counter() - start
         scores, info = self._descend(neighbourhood)
         order, ranked = selection.slot_order(neighbourhood.candidates, scores)
-        info["seconds_build"] = built
-        info["candidates"] = len(neighbourhood.candidates)
-        epsilon = self.epsilon
-        add_layers = self._propose_depth(model, rng, info) if self.grow_depth else None
-        # New conv layers whose BN is calibrated once the model has grown.
-        to_calibrate = []
-
-        def realise(count):
-            chosen, _ = selection.choose(neighbourhood.candidates, order, ranked, count)
-            kinds = [neighbourhood.candidates[i].kind for i in chosen]
-            info["chosen_split"] = kinds.count("split")
-            info["chosen_new"] = kinds.count("new")
-            info["chosen_score_sum"] = float(np.sum(scores[chosen]))
-            info["score_min"] = float(np.min(scores))
-            info["score_negative"] = int(np.sum(scores < 0))
-            new_spec, values = descent.realise(neighbourhood, chosen, epsilon)
-            if add_layers is not None:
-                new_spec, values = add_layers(new_spec, values, to_calibrate)
-            # `values` sets every new layer; the initialiser only fills in.
-            return {"new_spec": new_spec, "values": values, "initializer": "default"}
-
-        def calibrate(model):
-            depth_lib.calibrate_pass_through(model, to_calibrate, self.data)
-
-        return width_growth.Proposal(order, realise, info, after=calibrate)
+        info.update(
+            seconds_build=built,
+            candidates=len(neighbourhood.candidates),
+            score_min=float(np.min(scores)),
+            score_negative=int(np.sum(scores < 0)),
+        )
+        depth, new_blocks = None, ()
+        if self.grow_depth:
+            depth, new_blocks = self._propose_depth(model, rng, info)
+        return width_growth.Proposal(
+            order,
+            info,
+            candidates=neighbourhood.candidates,
+            ranked=ranked,
+            scores=scores,
+            neighbourhood=neighbourhood,
+            new_blocks=new_blocks,
+            depth=depth,
+        )
 
     def _propose_depth(self, model, rng, info):
-        """Scores one new layer per stage; returns how to add the best."""
+        """Scores one new layer per stage: (the depth neighbourhood, the
+        stages with a negative score, best first, within the budget)."""
         neighbourhood = depth_lib.DepthNeighbourhood(
             model.body, model.spec, seed=int(rng.integers(2**31))
         )
@@ -259,29 +255,39 @@ class Firefly(width_growth.WidthGrowth):
         info["depth_scores"] = [float(s) for s in scores]
         info["seconds_depth"] = timing["seconds_optimise"] + timing["seconds_score"]
         ranked = [s for s in np.argsort(scores, kind="stable") if scores[s] < 0]
-        stages = [int(s) for s in ranked[: self.new_layers_per_round]]
+        return neighbourhood, tuple(int(s) for s in ranked[: self.new_layers_per_round])
 
-        def add_layers(grown_spec, values, to_calibrate):
-            """Adds the chosen layers to the width-grown net, if they fit."""
-            info["new_layers"] = []
-            if not stages:
-                return grown_spec, values
-            deep, layer_values = neighbourhood.realise_layers(
-                stages, grown_spec, self.epsilon, seed=int(rng.integers(2**31))
+    def _realise(self, model, proposal, plan, rng):
+        """The chosen candidates switched on at `epsilon`, then the planned
+        new layers at the grown widths, if they fit `max_params`."""
+        new_spec, values = descent.realise(
+            proposal.neighbourhood, plan.chosen, self.epsilon
+        )
+        if plan.new_blocks:
+            deep, layer_values = proposal.depth.realise_layers(
+                list(plan.new_blocks),
+                new_spec,
+                self.epsilon,
+                seed=int(rng.integers(2**31)),
             )
             merged = {**values, **layer_values}  # every layer of `deep`
             params = sum(
                 np.size(a) for layer in merged.values() for a in layer.values()
             )
-            if self.max_params is not None and params > self.max_params:
-                return grown_spec, values
-            blocks = depth_lib.new_blocks(grown_spec, deep)
-            info["new_layers"] = [b.name for b in blocks]
-            to_calibrate.extend(
-                (b.convs[0], b.last_norm)
-                for b in blocks
-                if not b.residual and b.last_norm is not None
-            )
-            return deep, merged
+            if self.max_params is None or params <= self.max_params:
+                new_spec, values = deep, merged
+            else:
+                plan = dataclasses.replace(plan, new_blocks=())
+        # `values` sets every new layer; the initialiser only fills in.
+        grow_kwargs = {"new_spec": new_spec, "values": values, "initializer": "default"}
+        return plan, grow_kwargs
 
-        return add_layers
+    def _after_growth(self, model, spec_before):
+        """New plain layers' BN is calibrated to pass its input through."""
+        blocks = depth_lib.new_blocks(spec_before, model.spec)
+        to_calibrate = [
+            (b.convs[0], b.last_norm)
+            for b in blocks
+            if not b.residual and b.last_norm is not None
+        ]
+        depth_lib.calibrate_pass_through(model, to_calibrate, self.data)

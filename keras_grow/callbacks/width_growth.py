@@ -2,9 +2,13 @@
 
 Every `grow_every` epochs a round grows the net by eta = `growth_ratio` x
 (current units) units, globally across layers, capped by `max_params`.
-How a round picks its units is the subclass's business (`_propose`); the
-schedule, the budget, the growth log and the progress output live here, so
-Firefly and the random baselines are compared on exactly the same terms.
+A round is data passed along, not closures: the subclass proposes
+(`_propose`: slots ranked best first, with its candidates and scores),
+`_plan` turns the best eta slots into a `selection.WidthPlan`
+(which units of which groups), and `_realise` says how the model grows to
+it. The schedule, the budget, the growth log and the progress output live
+here, so Firefly and the random baselines are compared on exactly the same
+terms.
 """
 
 import collections
@@ -26,27 +30,38 @@ from keras_grow.callbacks.validation import check_choice
 from keras_grow.callbacks.validation import check_fraction
 from keras_grow.callbacks.validation import check_int
 from keras_grow.callbacks.validation import check_non_negative
+from keras_grow.descent import selection
+from keras_grow.descent.depth import new_blocks
 from keras_grow.transfer import weights as weight_io
 from keras_grow.transfer.width import grown_param_count
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Proposal:
-    """What a round found: slots ranked best first, and how to realise them.
+    """What a round found, before choosing: slots ranked best first.
 
     Args:
         order: list of int. Width indices, one per slot, best first.
-        realise: callable `count -> dict` of `GrowableModel.grow` keyword
-            arguments (`new_spec` and `morphisms` or `values`) growing the
-            best `count` slots.
-        info: dict. Extra fields for the growth event (timings, scores).
-        after: callable or `None`. Called with the model after it grew.
+        info: dict. Fields for the growth event (timings, score summary).
+        candidates: list of `descent.Candidate` or `None` (methods that
+            rank slots without candidates).
+        ranked: dict or `None`. Candidates of each group, best first (see
+            `selection.slot_order`).
+        scores: np.ndarray or `None`. One per candidate, lower is better.
+        neighbourhood: the object that realises chosen candidates (e.g.
+            Firefly's `WidthNeighbourhood`), or `None`.
+        new_blocks: tuple of int. Stages proposed for a new block.
+        depth: the object that realises `new_blocks`, or `None`.
     """
 
     order: list
-    realise: object
     info: dict
-    after: object = None
+    candidates: list | None = None
+    ranked: dict | None = None
+    scores: np.ndarray | None = None
+    neighbourhood: object = None
+    new_blocks: tuple = ()
+    depth: object = None
 
 
 class WidthGrowth(keras.callbacks.Callback):
@@ -117,6 +132,26 @@ class WidthGrowth(keras.callbacks.Callback):
         """Returns a `Proposal` for the current model."""
         raise NotImplementedError
 
+    def _plan(self, spec, proposal, count, rng):
+        """The `WidthPlan` taking the proposal's best `count` slots."""
+        plan = selection.plan_from_candidates(
+            self.method,
+            spec,
+            proposal.candidates,
+            proposal.order,
+            proposal.ranked,
+            count,
+        )
+        return dataclasses.replace(plan, new_blocks=proposal.new_blocks)
+
+    def _realise(self, model, proposal, plan, rng):
+        """Returns (the plan realised, `GrowableModel.grow` keyword
+        arguments: `new_spec` and `morphisms` or `values`)."""
+        raise NotImplementedError
+
+    def _after_growth(self, model, spec_before):
+        """Called once the model grew (e.g. to calibrate new layers)."""
+
     # --- the schedule ---------------------------------------------------
 
     def on_train_begin(self, logs=None):
@@ -181,38 +216,50 @@ class WidthGrowth(keras.callbacks.Callback):
             return
         start = time.perf_counter()
         seed = None if self.seed is None else self.seed + self.rounds
-        proposal = self._propose(model, np.random.default_rng(seed))
+        rng = np.random.default_rng(seed)
+        proposal = self._propose(model, rng)
         eta = min(self.eta(model.spec), len(proposal.order))
         count = eta if fits is None else self._affordable(fits, proposal.order, eta)
         if count == 0:
             self._end_growth(epoch)
             return
-        widths_before = list(model.spec.widths)
-        grow_kwargs = proposal.realise(count)
+        spec_before = model.spec
+        plan = self._plan(spec_before, proposal, count, rng)
+        plan, grow_kwargs = self._realise(model, proposal, plan, rng)
+        info = self._event_info(epoch, logs, eta, proposal, plan)
+        if proposal.depth is not None:
+            added = new_blocks(spec_before, grow_kwargs["new_spec"])
+            info["new_layers"] = [b.name for b in added]
+        info["seconds_round"] = time.perf_counter() - start
+        event = model.grow(seed=seed, **grow_kwargs, info=info)
+        self._after_growth(model, spec_before)
+        self.rounds += 1
+        self._write_scalars(epoch)
+        if self.verbose:
+            print(
+                f"Epoch {epoch + 1}: {self.method} round {self.rounds}: "
+                f"+{plan.units_added} units, {event['params_before']:,} -> "
+                f"{event['params_after']:,} parameters, widths "
+                f"{info['widths_after']} ({info['seconds_round']:.1f}s)"
+            )
+
+    def _event_info(self, epoch, logs, eta, proposal, plan):
+        """The growth event's fields: the round, its plan, the proposal's."""
         info = {
             "epoch": epoch,
             "round": self.rounds + 1,
             "method": self.method,
             "eta": eta,
-            "units_added": count,
-            "widths_before": widths_before,
-            "widths_after": list(grow_kwargs["new_spec"].widths),
+            "units_added": plan.units_added,
+            "widths_before": list(plan.widths_before),
+            "widths_after": list(plan.widths_after),
             "monitored": {k: float(v) for k, v in logs.items()},
             **proposal.info,
+            **plan.log(),
         }
-        info["seconds_round"] = time.perf_counter() - start
-        event = model.grow(seed=seed, **grow_kwargs, info=info)
-        if proposal.after is not None:
-            proposal.after(model)
-        self.rounds += 1
-        self._write_scalars(epoch)
-        if self.verbose:
-            print(
-                f"Epoch {epoch + 1}: {self.method} round {self.rounds}: +{count} "
-                f"units, {event['params_before']:,} -> {event['params_after']:,} "
-                f"parameters, widths {info['widths_after']} "
-                f"({info['seconds_round']:.1f}s)"
-            )
+        if proposal.scores is not None:
+            info["chosen_score_sum"] = float(np.sum(proposal.scores[list(plan.chosen)]))
+        return info
 
     def _write_scalars(self, epoch):
         if self._writer is None:
@@ -234,26 +281,31 @@ class WidthGrowth(keras.callbacks.Callback):
         self.finished = bool(state["finished"])
 
 
-def _random_proposal(spec, rng, make_op):
-    """Random slots, realised group by group with `make_op(group, k)`."""
-    slots = [w for w in WidthGrowth._width_indices(spec) for _ in range(spec.widths[w])]
-    order = [int(w) for w in rng.permutation(slots)]
+class _RandomWidthGrowth(WidthGrowth):
+    """Random slots, uniformly over the units of every growable layer."""
 
-    def realise(count):
-        taken = collections.Counter(order[:count])
-        widths, morphisms = list(spec.widths), []
-        for w, k in taken.items():
-            widths[w] += k
-        for g in descent.growable_groups(spec):
-            k = taken.get(g.width_index, 0)
-            if k:
-                morphisms.append(make_op(g, k))
-        return {"new_spec": spec.with_widths(widths), "morphisms": morphisms}
+    def _propose(self, model, rng):
+        spec = model.spec
+        slots = [w for w in self._width_indices(spec) for _ in range(spec.widths[w])]
+        return Proposal([int(w) for w in rng.permutation(slots)], {})
 
-    return Proposal(order, realise, {})
+    def _plan(self, spec, proposal, count, rng):
+        taken = collections.Counter(proposal.order[:count])
+        groups = tuple(
+            self._group_plan(spec, g, taken[g.width_index], rng)
+            for g in descent.growable_groups(spec)
+            if taken[g.width_index]
+        )
+        widths = selection.widths_after(spec, taken)
+        return selection.WidthPlan(self.method, tuple(spec.widths), widths, groups)
+
+    def _realise(self, model, proposal, plan, rng):
+        morphisms = [self._morphism(g) for g in plan.groups]
+        new_spec = model.spec.with_widths(plan.widths_after)
+        return plan, {"new_spec": new_spec, "morphisms": morphisms}
 
 
-class RandomSplit(WidthGrowth):
+class RandomSplit(_RandomWidthGrowth):
     """Baseline: split randomly chosen units (Net2Net-style), same schedule.
 
     Each round picks eta existing units uniformly at random across layers
@@ -273,17 +325,17 @@ class RandomSplit(WidthGrowth):
         check_non_negative(noise, "noise")
         self.noise = float(noise)
 
-    def _propose(self, model, rng):
-        spec = model.spec
+    def _group_plan(self, spec, group, k, rng):
+        units = rng.choice(spec.widths[group.width_index], k, replace=False)
+        return selection.GroupPlan(
+            group.name, group.width_index, split=tuple(int(u) for u in units)
+        )
 
-        def split(group, k):
-            units = rng.choice(spec.widths[group.width_index], k, replace=False)
-            return transfer.SplitUnits(group.name, units, noise=self.noise)
-
-        return _random_proposal(spec, rng, split)
+    def _morphism(self, group_plan):
+        return transfer.SplitUnits(group_plan.group, group_plan.split, noise=self.noise)
 
 
-class RandomNew(WidthGrowth):
+class RandomNew(_RandomWidthGrowth):
     """Baseline: add randomly initialised units, same schedule.
 
     Each round adds eta new units, spread uniformly at random across
@@ -303,8 +355,10 @@ class RandomNew(WidthGrowth):
         check_non_negative(epsilon, "epsilon")
         self.epsilon = float(epsilon)
 
-    def _propose(self, model, rng):
-        def add(group, k):
-            return transfer.AddUnits(group.name, k, epsilon=self.epsilon)
+    def _group_plan(self, spec, group, k, rng):
+        return selection.GroupPlan(group.name, group.width_index, new=tuple(range(k)))
 
-        return _random_proposal(model.spec, rng, add)
+    def _morphism(self, group_plan):
+        return transfer.AddUnits(
+            group_plan.group, len(group_plan.new), epsilon=self.epsilon
+        )

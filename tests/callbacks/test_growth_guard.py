@@ -1,7 +1,5 @@
 """GrowableModel.rollback and GrowthGuard: a failed growth is undone."""
 
-import dataclasses
-
 import keras
 import numpy as np
 import pytest
@@ -129,13 +127,8 @@ class _FailingAfterGrowth(kg.callbacks.RandomNew):
     """Injects a failure after the model grew (as Firefly's BN calibration
     could fail), the worst place: the graph has already been swapped."""
 
-    def _propose(self, model, rng):
-        proposal = super()._propose(model, rng)
-
-        def after(model):
-            raise RuntimeError("injected failure")
-
-        return dataclasses.replace(proposal, after=after)
+    def _after_growth(self, model, spec_before):
+        raise RuntimeError("injected failure")
 
 
 def test_an_exception_in_a_round_is_undone_and_training_goes_on(sample_arrays):

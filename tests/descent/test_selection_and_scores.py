@@ -1,5 +1,7 @@
 """Selection takes exactly eta units globally; scores have the right signs."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -31,6 +33,45 @@ def test_selection_takes_exactly_eta_globally_across_layers():
     assert taken == {0: 1, 1: 2, 2: 1}  # -5 | -3, -4 | -2
     with pytest.raises(ValueError, match="between 0 and 12"):
         selection.choose(candidates, order, ranked, 13)
+
+
+def test_a_plan_is_data_that_says_which_units_of_which_groups_grow():
+    candidates = _candidates([4, 3, 5]) + [Candidate("layer1", "new", 0, 1)]
+    scores = np.array([0.1, -5, -1, 2, -3, -4, 0.5, -2, 9, -0.5, 1, 3, -6])
+    order, ranked = selection.slot_order(candidates, scores)
+    spec = kg.specs.parse("VGG(1,1,1)-4-3-5", (32, 32, 3), 10)
+    plan = selection.plan_from_candidates("firefly", spec, candidates, order, ranked, 5)
+    assert plan.widths_after == (5, 6, 6) and plan.units_added == 5
+    by_group = {g.group: (g.split, g.new) for g in plan.groups}
+    assert by_group == {
+        "layer0": ((1,), ()),
+        "layer1": ((0, 1), (0,)),  # -3, -4 and the new unit's -6
+        "layer2": ((0,), ()),
+    }
+    assert plan.log()["plan"]["layer1"] == {"split": [0, 1], "new": 1}
+    assert json.loads(json.dumps(plan.log()))["chosen_new"] == 1
+    assert str(plan) == (
+        "firefly: widths [4, 3, 5] -> [5, 6, 6] (layer0: split [1]; "
+        "layer1: split [0, 1], +1 new; layer2: split [0])"
+    )
+
+
+@pytest.mark.parametrize("method", ["RandomSplit", "RandomNew"])
+def test_random_baselines_plan_the_same_way(method):
+    spec = kg.specs.parse("VGG11-4", (28, 28, 1), 10)
+    callback = getattr(kg.callbacks, method)(verbose=0)
+    model = kg.GrowableModel(spec)
+    rng = np.random.default_rng(0)
+    proposal = callback._propose(model, rng)
+    plan = callback._plan(spec, proposal, 7, rng)
+    assert plan.units_added == 7 and sum(plan.widths_after) == 8 * 4 + 7
+    kinds = [
+        len(g.split) if method == "RandomSplit" else len(g.new) for g in plan.groups
+    ]
+    assert sum(kinds) == 7
+    _, grow_kwargs = callback._realise(model, proposal, plan, rng)
+    model.grow(**grow_kwargs)
+    assert tuple(model.spec.widths) == plan.widths_after
 
 
 def test_groups_sharing_a_width_entry_grow_together_by_summed_scores():
