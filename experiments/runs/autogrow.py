@@ -7,7 +7,7 @@ import keras_grow as kg
 from experiments.runs import plots
 from experiments.runs import training
 from experiments.runs import workdir as workdir_lib
-from keras_grow.callbacks.autogrow import tensorboard_available
+from keras_grow.callbacks.scalars import tensorboard_available
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,35 +5,27 @@ Reference:
     Convolutional Networks". KDD 2020. https://arxiv.org/abs/1906.02909
 """
 
-import copy
-import math
-
 import keras
 import numpy as np
-import tensorflow as tf
-from absl import logging
 
 from keras_grow import build
 from keras_grow import specs
 from keras_grow.callbacks.adam_init import adam_init_norm
+from keras_grow.callbacks.autogrow_rules import AutoGrowState
+from keras_grow.callbacks.autogrow_rules import FineTuneSchedule
+from keras_grow.callbacks.autogrow_rules import GrowthPolicy
+from keras_grow.callbacks.autogrow_rules import RunningBest
+from keras_grow.callbacks.autogrow_rules import StoppingRule
+from keras_grow.callbacks.autogrow_rules import next_stage
 from keras_grow.callbacks.growth_guard import ON_FAILURE
 from keras_grow.callbacks.growth_guard import attempt_growth
+from keras_grow.callbacks.scalars import GrowthScalars
 from keras_grow.callbacks.scheduled_growth import require_growable
 from keras_grow.callbacks.validation import check_choice
 from keras_grow.callbacks.validation import check_int
 
-POLICIES = ("periodic", "convergent")
 ON_STOP = ("keep", "remove")
-MODES = ("auto", "max", "min")
 INITIALIZERS = ("zero", "adam", "uniform", "gaussian")
-PHASES = ("growing", "fine_tuning", "done")
-
-
-def tensorboard_available():
-    """bool. Whether tf.summary can write (the tensorboard package exists)."""
-    import importlib.util
-
-    return importlib.util.find_spec("tensorboard") is not None
 
 
 class AutoGrow(keras.callbacks.Callback):
@@ -139,39 +131,22 @@ class AutoGrow(keras.callbacks.Callback):
         on_failure="rollback",
     ):
         super().__init__()
-        check_int(growth_period, "growth_period", 1)
+        # Each concept validates its own arguments.
+        self.running_best = RunningBest(monitor, mode)
+        self.stopping = StoppingRule(patience, min_delta)
+        self.growth_policy = GrowthPolicy(
+            policy, growth_period, convergence_patience, float(min_delta)
+        )
+        self.fine_tune = FineTuneSchedule(
+            fine_tune_epochs, fine_tune_lr, fine_tune_lr_factor, fine_tune_lr_boundaries
+        )
         check_choice(on_failure, "on_failure", ON_FAILURE)
-        check_choice(policy, "policy", POLICIES)
-        check_int(patience, "patience", 1)
-        if not isinstance(min_delta, (int, float)) or min_delta < 0:
-            raise ValueError(
-                f"`min_delta` must be a number >= 0; received {min_delta!r}."
-            )
-        check_choice(mode, "mode", MODES)
         check_choice(initializer, "initializer", INITIALIZERS)
+        check_choice(on_stop, "on_stop", ON_STOP)
         if max_depths is not None:
             max_depths = tuple(max_depths)
             for depth in max_depths:
                 check_int(depth, "max_depths entries", 1)
-        check_int(fine_tune_epochs, "fine_tune_epochs", 0)
-        if fine_tune_lr is not None and not fine_tune_lr > 0:
-            raise ValueError(f"`fine_tune_lr` must be > 0; received {fine_tune_lr!r}.")
-        if not 0 < fine_tune_lr_factor <= 1:
-            raise ValueError(
-                f"`fine_tune_lr_factor` must be in (0, 1]; received "
-                f"{fine_tune_lr_factor!r}."
-            )
-        boundaries = tuple(fine_tune_lr_boundaries)
-        if any(not 0 < b < 1 for b in boundaries) or list(boundaries) != sorted(
-            boundaries
-        ):
-            raise ValueError(
-                "`fine_tune_lr_boundaries` must be increasing fractions in "
-                f"(0, 1); received {fine_tune_lr_boundaries!r}."
-            )
-        if convergence_patience is not None:
-            check_int(convergence_patience, "convergence_patience", 1)
-        check_choice(on_stop, "on_stop", ON_STOP)
         if initializer == "adam" and adam_init_data is None:
             raise ValueError(
                 "initializer='adam' trains the new block's last BN on "
@@ -179,67 +154,40 @@ class AutoGrow(keras.callbacks.Callback):
                 "(x, y) batches>."
             )
         check_int(adam_init_max_epochs, "adam_init_max_epochs", 1)
-        self.growth_period = growth_period
-        self.policy = policy
-        self.patience = patience
-        self.min_delta = float(min_delta)
-        self.monitor = monitor
-        self.mode = mode
         self.initializer = initializer
         self.initializer_scale = initializer_scale
         self.max_depths = max_depths
-        self.fine_tune_epochs = fine_tune_epochs
-        self.fine_tune_lr = fine_tune_lr
-        self.fine_tune_lr_factor = fine_tune_lr_factor
-        self.fine_tune_lr_boundaries = boundaries
-        self.convergence_patience = convergence_patience
         self.on_stop = on_stop
         self.adam_init_data = adam_init_data
         self.adam_init_max_epochs = adam_init_max_epochs
         self.adam_init_learning_rate = adam_init_learning_rate
         self.seed = seed
-        self.log_dir = log_dir
         self.verbose = verbose
         self.on_failure = on_failure
+        self._scalars = GrowthScalars(log_dir, "AutoGrow")
         self._state = None
         self._restored = False
-        self._writer = None
 
     # --- state -------------------------------------------------------------
 
-    def _fresh_state(self, spec):
-        return {
-            "phase": "growing",
-            "growing": list(range(len(spec.depths))),
-            "next_stage": 0,
-            "last_grown": None,
-            "values": [],
-            "epochs_since_boundary": 0,
-            "fine_tune_start": None,
-            "initial_lr": None,
-            "epoch": -1,
-        }
-
     def get_state(self):
         """dict. The run state, JSON-serialisable (for resuming a run)."""
-        return copy.deepcopy(self._state)
+        return None if self._state is None else self._state.to_dict()
 
     def set_state(self, state):
         """Restores `get_state()`; the next `fit` continues from it."""
-        if not isinstance(state, dict) or state.get("phase") not in PHASES:
-            raise ValueError(f"Not an AutoGrow state: {state!r}.")
-        self._state = copy.deepcopy(state)
+        self._state = AutoGrowState.from_dict(state)
         self._restored = True
 
     @property
     def phase(self):
         """str. `"growing"`, `"fine_tuning"` or `"done"`."""
-        return None if self._state is None else self._state["phase"]
+        return None if self._state is None else self._state.phase
 
     @property
     def growing_stages(self):
         """list of int. Stages still growing (0-based)."""
-        return list(self._state["growing"]) if self._state else []
+        return list(self._state.growing) if self._state else []
 
     # --- hooks -------------------------------------------------------------
 
@@ -258,18 +206,10 @@ class AutoGrow(keras.callbacks.Callback):
                 f"received {self.max_depths}."
             )
         if not self._restored:
-            self._state = self._fresh_state(spec)
+            self._state = AutoGrowState.fresh(len(spec.depths))
         self._restored = False
-        if self._state["initial_lr"] is None:
-            self._state["initial_lr"] = self._read_lr()
-        if self.log_dir and self._writer is None:
-            if not tensorboard_available():
-                raise ImportError(
-                    f"AutoGrow(log_dir={self.log_dir!r}) writes TensorBoard "
-                    "scalars and needs the tensorboard package: `pip install "
-                    "tensorboard`, or pass log_dir=None."
-                )
-            self._writer = tf.summary.create_file_writer(self.log_dir)
+        if self._state.initial_lr is None:
+            self._state.initial_lr = self._read_lr()
 
     def on_train_end(self, logs=None):
         # A state restored during this fit (by BackupAndRestore, before or
@@ -278,49 +218,35 @@ class AutoGrow(keras.callbacks.Callback):
         self._restored = False
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self._state["phase"] == "fine_tuning":
-            self._set_lr(self._fine_tune_lr(epoch))
+        state = self._state
+        if state.phase == "fine_tuning":
+            lr = self.fine_tune.learning_rate(
+                epoch, state.fine_tune_start, state.initial_lr
+            )
+            self.model.optimizer.learning_rate.assign(lr)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         state = self._state
-        state["epoch"] = epoch
-        state["values"].append(self._monitored(logs))
-        if state["phase"] == "growing":
-            state["epochs_since_boundary"] += 1
-            if self._at_boundary():
-                state["epochs_since_boundary"] = 0
+        state.epoch = epoch
+        state.values.append(self.running_best.read(logs))
+        if state.phase == "growing":
+            state.epochs_since_boundary += 1
+            if self.growth_policy.at_boundary(
+                state.epochs_since_boundary, self.running_best, state.values
+            ):
+                state.epochs_since_boundary = 0
                 self._boundary(epoch, logs)
-        elif state["phase"] == "fine_tuning":
-            if epoch + 1 - state["fine_tune_start"] >= self.fine_tune_epochs:
+        elif state.phase == "fine_tuning":
+            if epoch + 1 - state.fine_tune_start >= self.fine_tune.epochs:
                 self._finish(epoch)
-        self._write_scalars(epoch)
+        depths = {
+            f"depth_stage{stage + 1}": depth
+            for stage, depth in enumerate(self.model.spec.depths)
+        }
+        self._scalars.write(epoch, {**depths, "params": self.model.body.count_params()})
 
     # --- decisions ---------------------------------------------------------
-
-    def _maximize(self):
-        if self.mode != "auto":
-            return self.mode == "max"
-        return "acc" in self.monitor or "auc" in self.monitor
-
-    def _monitored(self, logs):
-        value = logs.get(self.monitor)
-        if value is None:
-            logging.warning(
-                "AutoGrow: the monitored metric `%s` is not in the logs, so "
-                "no stage can stop at this epoch. Available keys: %s.",
-                self.monitor,
-                ", ".join(sorted(logs)) or "(none)",
-            )
-            return None
-        return float(value)
-
-    def _best(self, upto):
-        """Running best of the monitored values[0..upto], or None."""
-        seen = [v for v in self._state["values"][: upto + 1] if v is not None]
-        if not seen:
-            return None
-        return max(seen) if self._maximize() else min(seen)
 
     def improvement(self, window):
         """(improvement of the running best over `window` epochs, now, then).
@@ -328,54 +254,26 @@ class AutoGrow(keras.callbacks.Callback):
         `math.inf` while fewer than `window` epochs have been seen, `None`
         when the monitored value was never available.
         """
-        last = len(self._state["values"]) - 1
-        now = self._best(last)
-        if now is None:
-            return None, None, None
-        if last - window < 0:
-            return math.inf, now, None
-        then = self._best(last - window)
-        if then is None:
-            return math.inf, now, None
-        gain = now - then if self._maximize() else then - now
-        return gain, now, then
-
-    def _at_boundary(self):
-        state = self._state
-        if state["epochs_since_boundary"] < self.growth_period:
-            return False
-        if self.policy == "periodic" or self.convergence_patience is None:
-            return True
-        gain, _, _ = self.improvement(self.convergence_patience)
-        return gain is not None and gain < self.min_delta
+        return self.running_best.improvement(self._state.values, window)
 
     def _boundary(self, epoch, logs):
         state = self._state
-        gain, now, then = self.improvement(self.patience)
-        decided_by = {
-            "monitor": self.monitor,
-            "best_now": now,
-            "best_then": then,
-            "improvement": None if gain is None or math.isinf(gain) else gain,
-            "patience": self.patience,
-            "min_delta": self.min_delta,
-        }
-        last = state["last_grown"]
-        if last is not None and last in state["growing"]:
-            if gain is not None and gain < self.min_delta:
-                self._stop_stage(last, epoch, "no_improvement", decided_by)
+        stop, decided_by = self.stopping.decide(self.running_best, state.values)
+        last = state.last_grown
+        if stop and last is not None and last in state.growing:
+            self._stop_stage(last, epoch, "no_improvement", decided_by)
         self._grow_next(epoch, logs, decided_by)
-        if not state["growing"]:
+        if not state.growing:
             self._start_fine_tune(epoch)
 
     def _grow_next(self, epoch, logs, decided_by):
         state = self._state
-        while state["growing"]:
-            stage = self._next_growing(state["next_stage"])
+        while state.growing:
+            stage = next_stage(state.growing, state.next_stage)
             depth = self.model.spec.depths[stage]
             if self.max_depths is not None and depth >= self.max_depths[stage]:
                 self._stop_stage(stage, epoch, "max_depth", decided_by)
-                state["next_stage"] = stage + 1
+                state.next_stage = stage + 1
                 continue
             grown = attempt_growth(
                 self,
@@ -384,14 +282,9 @@ class AutoGrow(keras.callbacks.Callback):
             )
             if not grown:
                 return  # the same stage is tried again at the next boundary
-            state["last_grown"] = stage
-            state["next_stage"] = stage + 1
+            state.last_grown = stage
+            state.next_stage = stage + 1
             return
-
-    def _next_growing(self, start):
-        growing = sorted(self._state["growing"])
-        later = [s for s in growing if s >= start]
-        return later[0] if later else growing[0]
 
     def _grow_stage(self, stage, epoch, logs, decided_by):
         spec = self.model.spec
@@ -435,8 +328,7 @@ class AutoGrow(keras.callbacks.Callback):
             )
 
     def _stop_stage(self, stage, epoch, reason, decided_by):
-        state = self._state
-        state["growing"].remove(stage)
+        self._state.growing.remove(stage)
         if self.on_stop == "remove" and reason == "no_improvement":
             spec = self.model.spec
             depths = list(spec.depths)
@@ -467,22 +359,21 @@ class AutoGrow(keras.callbacks.Callback):
             )
 
     def _start_fine_tune(self, epoch):
-        state = self._state
-        state["phase"] = "fine_tuning"
-        state["fine_tune_start"] = epoch + 1
+        self._state.phase = "fine_tuning"
+        self._state.fine_tune_start = epoch + 1
         self.model.record_event(
-            "fine_tune", {"epoch": epoch + 1, "epochs": self.fine_tune_epochs}
+            "fine_tune", {"epoch": epoch + 1, "epochs": self.fine_tune.epochs}
         )
         if self.verbose:
             print(
                 f"AutoGrow: growth done, found {self.model.spec.notation}; "
-                f"fine-tuning {self.fine_tune_epochs} epochs"
+                f"fine-tuning {self.fine_tune.epochs} epochs"
             )
-        if self.fine_tune_epochs == 0:
+        if self.fine_tune.epochs == 0:
             self._finish(epoch)
 
     def _finish(self, epoch):
-        self._state["phase"] = "done"
+        self._state.phase = "done"
         self.model.stop_training = True
         self.model.record_event("done", {"epoch": epoch})
         if self.verbose:
@@ -490,20 +381,12 @@ class AutoGrow(keras.callbacks.Callback):
 
     # --- learning rate -----------------------------------------------------
 
-    def _fine_tune_lr(self, epoch):
-        base = self.fine_tune_lr or self._state["initial_lr"]
-        progress = (epoch - self._state["fine_tune_start"]) / max(
-            self.fine_tune_epochs, 1
-        )
-        drops = sum(progress >= b for b in self.fine_tune_lr_boundaries)
-        return base * self.fine_tune_lr_factor**drops
-
     def _read_lr(self):
         optimizer = self.model.optimizer
         # A schedule serialises as a dict; `optimizer.learning_rate` would
         # give its current value and hide it.
         if isinstance(optimizer.get_config()["learning_rate"], dict):
-            if self.fine_tune_epochs and self.fine_tune_lr is None:
+            if self.fine_tune.epochs and self.fine_tune.lr is None:
                 raise ValueError(
                     "AutoGrow sets the learning rate while fine-tuning, so it "
                     "needs an optimizer with a constant learning rate (the "
@@ -513,43 +396,27 @@ class AutoGrow(keras.callbacks.Callback):
             return None
         return float(np.asarray(optimizer.learning_rate))
 
-    def _set_lr(self, value):
-        self.model.optimizer.learning_rate.assign(value)
-
-    # --- reporting ---------------------------------------------------------
-
-    def _write_scalars(self, epoch):
-        if self._writer is None:
-            return
-        with self._writer.as_default():
-            for stage, depth in enumerate(self.model.spec.depths):
-                tf.summary.scalar(f"growth/depth_stage{stage + 1}", depth, step=epoch)
-            tf.summary.scalar(
-                "growth/params", self.model.body.count_params(), step=epoch
-            )
-        self._writer.flush()
-
     def get_config(self):
         return {
-            "growth_period": self.growth_period,
-            "policy": self.policy,
-            "patience": self.patience,
-            "min_delta": self.min_delta,
-            "monitor": self.monitor,
-            "mode": self.mode,
+            "growth_period": self.growth_policy.period,
+            "policy": self.growth_policy.kind,
+            "patience": self.stopping.patience,
+            "min_delta": self.stopping.min_delta,
+            "monitor": self.running_best.monitor,
+            "mode": self.running_best.mode,
             "initializer": self.initializer,
             "initializer_scale": self.initializer_scale,
             "max_depths": None if self.max_depths is None else list(self.max_depths),
-            "fine_tune_epochs": self.fine_tune_epochs,
-            "fine_tune_lr": self.fine_tune_lr,
-            "fine_tune_lr_factor": self.fine_tune_lr_factor,
-            "fine_tune_lr_boundaries": list(self.fine_tune_lr_boundaries),
-            "convergence_patience": self.convergence_patience,
+            "fine_tune_epochs": self.fine_tune.epochs,
+            "fine_tune_lr": self.fine_tune.lr,
+            "fine_tune_lr_factor": self.fine_tune.factor,
+            "fine_tune_lr_boundaries": list(self.fine_tune.boundaries),
+            "convergence_patience": self.growth_policy.convergence_patience,
             "on_stop": self.on_stop,
             "adam_init_max_epochs": self.adam_init_max_epochs,
             "adam_init_learning_rate": self.adam_init_learning_rate,
             "seed": self.seed,
-            "log_dir": self.log_dir,
+            "log_dir": self._scalars.log_dir,
             "verbose": self.verbose,
             "on_failure": self.on_failure,
         }

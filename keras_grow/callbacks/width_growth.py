@@ -18,13 +18,12 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_grow import descent
 from keras_grow import transfer
-from keras_grow.callbacks.autogrow import tensorboard_available
 from keras_grow.callbacks.growth_guard import ON_FAILURE
 from keras_grow.callbacks.growth_guard import attempt_growth
+from keras_grow.callbacks.scalars import GrowthScalars
 from keras_grow.callbacks.scheduled_growth import require_growable
 from keras_grow.callbacks.validation import check_choice
 from keras_grow.callbacks.validation import check_fraction
@@ -104,23 +103,16 @@ class WidthGrowth(keras.callbacks.Callback):
         check_int(max_params, "max_params", 1, allow_none=True)
         check_int(max_rounds, "max_rounds", 0, allow_none=True)
         check_int(seed, "seed", 0, allow_none=True)
-        if log_dir is not None and not tensorboard_available():
-            raise ValueError(
-                "`log_dir` writes TensorBoard scalars and needs the "
-                "tensorboard package: `pip install tensorboard`, or pass "
-                "log_dir=None."
-            )
         self.grow_every = grow_every
         self.growth_ratio = float(growth_ratio)
         self.max_params = max_params
         self.max_rounds = max_rounds
         self.seed = seed
-        self.log_dir = log_dir
         self.verbose = verbose
         self.on_failure = on_failure
         self.rounds = 0
         self.finished = False
-        self._writer = None
+        self._scalars = GrowthScalars(log_dir, type(self).__name__)
 
     # --- what subclasses provide ---------------------------------------
 
@@ -157,8 +149,6 @@ class WidthGrowth(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         require_growable(self.model, type(self).__name__)
         self._check_spec(self.model.spec)
-        if self.log_dir is not None and self._writer is None:
-            self._writer = tf.summary.create_file_writer(self.log_dir)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.finished or (epoch + 1) % self.grow_every:
@@ -262,15 +252,8 @@ class WidthGrowth(keras.callbacks.Callback):
         return info
 
     def _write_scalars(self, epoch):
-        if self._writer is None:
-            return
-        with self._writer.as_default():
-            tf.summary.scalar(
-                "growth/params", self.model.body.count_params(), step=epoch
-            )
-            for i, width in enumerate(self.model.spec.widths):
-                tf.summary.scalar(f"growth/width_{i}", width, step=epoch)
-        self._writer.flush()
+        widths = {f"width_{i}": w for i, w in enumerate(self.model.spec.widths)}
+        self._scalars.write(epoch, {"params": self.model.body.count_params(), **widths})
 
     def get_state(self):
         """dict. The round counter and whether growth ended (for resuming)."""
