@@ -34,6 +34,17 @@ def _python_random_seeded(seed):
         random.setstate(state)
 
 
+def _carry_counts(carry):
+    """The optimizer carry's report as counts, or `None` without one."""
+    if carry is None:
+        return None
+    return {
+        "copied": len(carry.copied),
+        "padded": len(carry.padded),
+        "fresh": len(carry.fresh),
+    }
+
+
 def _jsonable(value):
     """Makes a growth-log value JSON-serialisable (numpy -> Python)."""
     if isinstance(value, dict):
@@ -188,24 +199,16 @@ class GrowableModel(keras.Model):
         self._check_successor(new_spec)
         start = time.perf_counter()
         old_spec, params_before = self._spec, self.body.count_params()
-        with self.distribute_strategy.scope():
-            with _python_random_seeded(seed):
-                new_body = build.build_body(new_spec)
-            built = time.perf_counter()
-            report = transfer.transfer_weights(
-                self.body,
-                new_body,
-                old_spec,
-                new_spec,
-                initializer=initializer,
-                initializer_scale=initializer_scale,
-                morphisms=morphisms,
-                values=values,
-                seed=seed,
-            )
-            transferred = time.perf_counter()
-            new_optimizer, carry = self._carried_optimizer(new_body)
-            carried = time.perf_counter()
+        transfer_options = dict(
+            initializer=initializer,
+            initializer_scale=initializer_scale,
+            morphisms=morphisms,
+            values=values,
+            seed=seed,
+        )
+        new_body, report, new_optimizer, carry, timing = self._grown_parts(
+            new_spec, transfer_options
+        )
         self._undo = _Undo(
             body=self.body,
             spec=old_spec,
@@ -228,26 +231,40 @@ class GrowableModel(keras.Model):
             "new_blocks": list(report.new_blocks),
             "widened": {k: list(v) for k, v in report.widened.items()},
             "morphisms": [type(m).__name__ for m in morphisms],
-            "optimizer_state": None
-            if carry is None
-            else {
-                "copied": len(carry.copied),
-                "padded": len(carry.padded),
-                "fresh": len(carry.fresh),
-            },
+            "optimizer_state": _carry_counts(carry),
             "spec": new_spec.to_dict(),
             **(info or {}),
         }
         event["seconds"] = time.perf_counter() - start
-        # Where the time went; the retrace happens at the next step.
-        event["timing"] = {
-            "build": built - start,
-            "transfer": transferred - built,
-            "optimizer": carried - transferred,
-        }
+        event["timing"] = timing  # the retrace happens at the next step
         event = _jsonable(event)
         self._growth_log.append(event)
         return copy.deepcopy(event)
+
+    def _grown_parts(self, new_spec, transfer_options):
+        """Builds the new graph, fills it and carries the optimizer, in the
+        strategy's scope; nothing of the model changes yet.
+
+        Returns:
+            (new body, `TransferReport`, new optimizer or `None`, carry
+            report or `None`, `{build, transfer, optimizer}` seconds).
+        """
+        start = time.perf_counter()
+        with self.distribute_strategy.scope():
+            with _python_random_seeded(transfer_options["seed"]):
+                new_body = build.build_body(new_spec)
+            built = time.perf_counter()
+            report = transfer.transfer_weights(
+                self.body, new_body, self._spec, new_spec, **transfer_options
+            )
+            transferred = time.perf_counter()
+            new_optimizer, carry = self._carried_optimizer(new_body)
+        timing = {
+            "build": built - start,
+            "transfer": transferred - built,
+            "optimizer": time.perf_counter() - transferred,
+        }
+        return new_body, report, new_optimizer, carry, timing
 
     def rollback(self, reason):
         """Undoes the last `grow`: the graph, weights and optimizer before it.
