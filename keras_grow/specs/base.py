@@ -40,6 +40,27 @@ def check_positive(values, field_name, what):
             )
 
 
+def check_image_input(spec):
+    """Raises unless `spec.input_shape` is (height, width, channels)."""
+    if len(spec.input_shape) != 3:
+        raise ValueError(
+            f"{spec.family} takes images (height, width, channels); "
+            f"received input_shape={spec.input_shape}."
+        )
+
+
+def check_per_stage(values, field_name, what, num_stages, family):
+    """`values` as a tuple of positive ints, one per stage, or a ValueError."""
+    values = as_int_tuple(values, field_name)
+    if len(values) != num_stages:
+        raise ValueError(
+            f"{family} has {num_stages} stages; received {len(values)} "
+            f"{field_name} {values}."
+        )
+    check_positive(values, field_name, what)
+    return values
+
+
 def check_downsampling(input_shape, downsamplings, family):
     """Checks that every stride-2 op still has at least 2 pixels to halve.
 

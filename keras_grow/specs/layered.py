@@ -77,14 +77,6 @@ class LayeredSpec(base.NetSpec):
         return self.with_widths(widths)
 
 
-def _check_image_input(spec):
-    if len(spec.input_shape) != 3:
-        raise ValueError(
-            f"{spec.family} takes images (height, width, channels); "
-            f"received input_shape={spec.input_shape}."
-        )
-
-
 @base.register_family
 @dataclasses.dataclass(frozen=True)
 class VGGSpec(LayeredSpec):
@@ -119,7 +111,7 @@ class VGGSpec(LayeredSpec):
             raise ValueError("A VGG needs at least one stage.")
         base.check_positive(self.stage_depths, "stage_depths", "stage depth")
         super().__post_init__()
-        _check_image_input(self)
+        base.check_image_input(self)
         base.check_downsampling(
             self.input_shape,
             [f"stage{s + 1}_pool" for s in range(len(self.stage_depths))],
@@ -183,7 +175,7 @@ class MobileNetV1Spec(LayeredSpec):
 
     def __post_init__(self):
         super().__post_init__()
-        _check_image_input(self)
+        base.check_image_input(self)
         if self.stem is None:
             big = min(self.input_shape[:2]) >= 112
             self._set("stem", "imagenet" if big else "cifar")

@@ -68,27 +68,19 @@ class StagedNetSpec(base.NetSpec):
                 f"Unknown staged family {self.family_name!r}; allowed: "
                 f"{sorted(FAMILIES)}."
             )
-        num_stages = self.num_stages
-        self._set("depths", base.as_int_tuple(self.depths, "depths"))
-        if len(self.depths) != num_stages:
-            raise ValueError(
-                f"{self.family_name} has {num_stages} stages; received "
-                f"{len(self.depths)} depths {self.depths}."
-            )
-        base.check_positive(self.depths, "depths", "stage depth")
+        num_stages, family = self.num_stages, self.family_name
+        self._set(
+            "depths",
+            base.check_per_stage(
+                self.depths, "depths", "stage depth", num_stages, family
+            ),
+        )
         widths = self.widths or _DEFAULT_WIDTHS[num_stages]
-        self._set("widths", base.as_int_tuple(widths, "widths"))
-        if len(self.widths) != num_stages:
-            raise ValueError(
-                f"{self.family_name} has {num_stages} stages; received "
-                f"{len(self.widths)} widths {self.widths}."
-            )
-        base.check_positive(self.widths, "widths", "stage width")
-        if len(self.input_shape) != 3:
-            raise ValueError(
-                f"{self.family_name} takes images (height, width, channels); "
-                f"received input_shape={self.input_shape}."
-            )
+        self._set(
+            "widths",
+            base.check_per_stage(widths, "widths", "stage width", num_stages, family),
+        )
+        base.check_image_input(self)
         if self.stem is None:
             side = min(self.input_shape[:2])
             stem = "imagenet" if side >= IMAGENET_STEM_MIN_SIDE else "cifar"
