@@ -186,7 +186,9 @@ class GrowableModel(keras.Model):
             seed: int or `None`. Seeds every random draw of the growth:
                 the new graph's default initialisation and the transfer's.
             info: dict or `None`. Extra fields for the growth event (a
-                callback's epoch, reason, metric values).
+                callback's epoch, reason, metric values); a `kind` in it
+                names the event otherwise than `"grow"` (AutoGrow's
+                `"remove_block"`).
 
         Returns:
             dict. The growth event, also appended to `growth_log`.

@@ -13,16 +13,24 @@ def _loss_function(model):
 
 
 def adam_init_norm(
-    model, norm_name, data, target_accuracy, max_epochs=10, learning_rate=1e-3
+    model,
+    norm_name,
+    data,
+    target_accuracy,
+    max_epochs=10,
+    learning_rate=1e-3,
+    tolerance=0.0,
 ):
     """Trains only `norm_name`'s gamma and beta until `target_accuracy`.
 
     Each epoch is one pass over `data` in training mode with a private Adam
-    optimizer on the two variables; it stops after the first epoch whose
-    training accuracy reaches `target_accuracy` (the shallower net's), or
-    after `max_epochs`. Everything else is left as it was: the other
-    weights get no gradient, every other BN's moving statistics are put
-    back, and the model's own optimizer is never touched.
+    optimizer on the two variables, from wherever they are (AutoGrow: the
+    default BN, gamma 1 and beta 0, as the authors' code); it stops after
+    the first epoch whose training accuracy is within `tolerance` of
+    `target_accuracy` (the shallower net's), or after `max_epochs`.
+    Everything else is left as it was: the other weights get no gradient,
+    every other BN's moving statistics are put back, and the model's own
+    optimizer is never touched.
 
     Args:
         model: a `GrowableModel`.
@@ -32,6 +40,8 @@ def adam_init_norm(
             trains `max_epochs` epochs.
         max_epochs: int. Defaults to `10` (the paper's).
         learning_rate: float. Adam's. Defaults to `1e-3`.
+        tolerance: float. How far below `target_accuracy` counts as
+            reached. Defaults to `0.0` (AutoGrow passes the authors' 0.005).
 
     Returns:
         dict with `epochs`, `train_accuracy`, `target_accuracy`, `reached`.
@@ -56,6 +66,7 @@ def adam_init_norm(
         correct = tf.reduce_sum(tf.cast(predicted == tf.cast(y, tf.int64), tf.int64))
         return correct, tf.shape(y, out_type=tf.int64)[0]
 
+    target = None if target_accuracy is None else target_accuracy - tolerance
     accuracy, epochs = None, 0
     while epochs < max_epochs:
         epochs += 1
@@ -64,7 +75,7 @@ def adam_init_norm(
             c, n = step(x, tf.reshape(y, [-1]))
             correct, seen = correct + int(c), seen + int(n)
         accuracy = correct / max(seen, 1)
-        if target_accuracy is not None and accuracy >= target_accuracy:
+        if target is not None and accuracy >= target:
             break
     for variable, value in zip(kept, kept_values):
         variable.assign(value)
@@ -72,5 +83,6 @@ def adam_init_norm(
         "epochs": epochs,
         "train_accuracy": float(np.round(accuracy, 6)),
         "target_accuracy": target_accuracy,
-        "reached": target_accuracy is not None and accuracy >= target_accuracy,
+        "tolerance": tolerance,
+        "reached": target is not None and accuracy >= target,
     }

@@ -23,9 +23,22 @@ from keras_grow.callbacks.scalars import GrowthScalars
 from keras_grow.callbacks.scheduled_growth import require_growable
 from keras_grow.callbacks.validation import check_choice
 from keras_grow.callbacks.validation import check_int
+from keras_grow.callbacks.validation import check_non_negative
 
 ON_STOP = ("keep", "remove")
-INITIALIZERS = ("zero", "adam", "uniform", "gaussian")
+# AutoGrow's initializer -> the block initializer a new *residual* block
+# gets. A new plain sub-module gets "default" whatever the initializer (as
+# the authors' code: its only BN zeroed would kill the signal), unless
+# "identity" asks for the function-preserving plain deepening.
+BLOCK_START = {
+    "gaussian": "gaussian",
+    "uniform": "uniform",
+    "uniform_authors": "uniform_authors",
+    "zero": "zero",
+    "adam": "default",  # AdamInit starts from the default BN (gamma 1, beta 0)
+    "identity": "identity",
+}
+INITIALIZERS = tuple(BLOCK_START)
 
 
 class AutoGrow(keras.callbacks.Callback):
@@ -60,11 +73,18 @@ class AutoGrow(keras.callbacks.Callback):
             `"val_accuracy"`. A missing key is a warning listing the
             available keys; the stage then does not stop at that boundary.
         mode: str. `"max"`, `"min"` or `"auto"` (max for accuracies).
-        initializer: str. `"gaussian"` (GauInit, the paper's best),
-            `"uniform"`, `"zero"` (function-preserving) or `"adam"` (ZeroInit,
-            then only the new block's last BN is trained with Adam on
-            `adam_init_data` until training accuracy matches the shallower
-            net's, at most `adam_init_max_epochs` epochs).
+        initializer: str. How a new residual block's last BN starts:
+            `"gaussian"` (GauInit, the paper's best), `"uniform"` (UniInit,
+            zero-mean, as the paper), `"uniform_authors"` (U(0, scale), as
+            the authors' code), `"zero"` (function-preserving) or `"adam"`
+            (the default BN, then only it is trained with Adam on
+            `adam_init_data` until training accuracy is within
+            `adam_init_tolerance` of the shallower net's, at most
+            `adam_init_max_epochs` epochs). A new *plain* sub-module gets
+            Keras' default initialisation whatever the initializer (as the
+            authors' code). `"identity"` is function-preserving for both:
+            ZeroInit for a residual block, an identity conv with a
+            pass-through BN for a plain sub-module.
         initializer_scale: float. Std of GauInit/UniInit. Defaults to `1.0`.
         max_depths: tuple of int or `None`. A stage at its maximum stops.
         fine_tune_epochs: int. N, epochs of fine-tuning after growth ends.
@@ -81,6 +101,9 @@ class AutoGrow(keras.callbacks.Callback):
             Required by `initializer="adam"`.
         adam_init_max_epochs: int. Defaults to `10` (the paper's).
         adam_init_learning_rate: float. Defaults to `1e-3`.
+        adam_init_tolerance: float. AdamInit stops once training accuracy
+            is within this of the shallower net's. Defaults to `0.005` (the
+            authors' 0.5 points).
         seed: int or `None`. Seeds the random initialisers (offset by the
             growth's epoch).
         log_dir: str or `None`. Writes TensorBoard scalars
@@ -125,6 +148,7 @@ class AutoGrow(keras.callbacks.Callback):
         adam_init_data=None,
         adam_init_max_epochs=10,
         adam_init_learning_rate=1e-3,
+        adam_init_tolerance=0.005,
         seed=None,
         log_dir=None,
         verbose=1,
@@ -154,6 +178,7 @@ class AutoGrow(keras.callbacks.Callback):
                 "(x, y) batches>."
             )
         check_int(adam_init_max_epochs, "adam_init_max_epochs", 1)
+        check_non_negative(adam_init_tolerance, "adam_init_tolerance")
         self.initializer = initializer
         self.initializer_scale = initializer_scale
         self.max_depths = max_depths
@@ -161,6 +186,7 @@ class AutoGrow(keras.callbacks.Callback):
         self.adam_init_data = adam_init_data
         self.adam_init_max_epochs = adam_init_max_epochs
         self.adam_init_learning_rate = adam_init_learning_rate
+        self.adam_init_tolerance = float(adam_init_tolerance)
         self.seed = seed
         self.verbose = verbose
         self.on_failure = on_failure
@@ -232,6 +258,9 @@ class AutoGrow(keras.callbacks.Callback):
         state.values.append(self.running_best.read(logs))
         if state.phase == "growing":
             state.epochs_since_boundary += 1
+            if state.epochs_since_boundary >= self.growth_policy.period:
+                # A decision is due: it needs the metric at least once.
+                self.running_best.check_seen(state.values, logs)
             if self.growth_policy.at_boundary(
                 state.epochs_since_boundary, self.running_best, state.values
             ):
@@ -286,9 +315,16 @@ class AutoGrow(keras.callbacks.Callback):
             state.next_stage = stage + 1
             return
 
+    def block_initializer(self, spec):
+        """str. The block initializer a new sub-module of `spec` gets (see
+        `BLOCK_START`)."""
+        if not spec.residual and self.initializer != "identity":
+            return "default"
+        return BLOCK_START[self.initializer]
+
     def _grow_stage(self, stage, epoch, logs, decided_by):
         spec = self.model.spec
-        initializer = "zero" if self.initializer == "adam" else self.initializer
+        initializer = self.block_initializer(spec)
         seed = None if self.seed is None else self.seed + epoch
         event = self.model.grow(
             spec.with_block_added(stage),
@@ -303,7 +339,7 @@ class AutoGrow(keras.callbacks.Callback):
                 "decided_by": decided_by,
             },
         )
-        if self.initializer == "adam":
+        if self.initializer == "adam" and spec.residual:
             new_block = event["new_blocks"][0]
             norm = next(
                 b.last_norm
@@ -317,6 +353,7 @@ class AutoGrow(keras.callbacks.Callback):
                 target_accuracy=logs.get("accuracy"),
                 max_epochs=self.adam_init_max_epochs,
                 learning_rate=self.adam_init_learning_rate,
+                tolerance=self.adam_init_tolerance,
             )
             self.model.record_event(
                 "adam_init", {"epoch": epoch, "norm": norm, **result}
@@ -337,6 +374,7 @@ class AutoGrow(keras.callbacks.Callback):
                 self.model.grow(
                     spec.with_depths(depths),
                     info={
+                        "kind": "remove_block",  # a growth step that shrinks
                         "epoch": epoch,
                         "stage": stage,
                         "callback": "AutoGrow",
@@ -415,6 +453,7 @@ class AutoGrow(keras.callbacks.Callback):
             "on_stop": self.on_stop,
             "adam_init_max_epochs": self.adam_init_max_epochs,
             "adam_init_learning_rate": self.adam_init_learning_rate,
+            "adam_init_tolerance": self.adam_init_tolerance,
             "seed": self.seed,
             "log_dir": self._scalars.log_dir,
             "verbose": self.verbose,

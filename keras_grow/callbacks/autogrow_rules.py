@@ -67,6 +67,19 @@ class RunningBest:
             return None
         return float(value)
 
+    def check_seen(self, values, logs):
+        """Raises a ValueError if no epoch in `values` had the metric: a
+        stopping decision on a metric that is never logged would never
+        stop anything."""
+        if any(v is not None for v in values):
+            return
+        raise ValueError(
+            f"AutoGrow monitors `{self.monitor}`, which no epoch has logged; "
+            f"the logs have: {', '.join(sorted(logs)) or '(none)'}. Pass "
+            "validation_data to fit (for val_* metrics), add the metric to "
+            "compile, or monitor one of the keys above."
+        )
+
     def best(self, values, upto):
         """The best of `values[0..upto]` (`None` entries skipped), or `None`."""
         seen = [v for v in values[: upto + 1] if v is not None]

@@ -41,6 +41,12 @@ def uniform_init(body, block, scale, rng):
     _set_last_norm(body, block, lambda n: rng.uniform(-bound, bound, n))
 
 
+def uniform_authors_init(body, block, scale, rng):
+    """UniInit as the authors' code draws it: gamma and beta ~ U(0, scale)
+    (not zero-mean, unlike the paper's text)."""
+    _set_last_norm(body, block, lambda n: rng.uniform(0.0, scale, n))
+
+
 def identity_kernel(shape):
     """A Dirac kernel: the centre tap maps channel i to channel i."""
     kernel = np.zeros(shape, np.float32)
@@ -94,12 +100,13 @@ def default_init(body, block, scale, rng):
 
 
 # name -> initialiser(body, block, scale, rng). AutoGrow's AdamInit starts
-# from ZeroInit and then trains the last BN; that training lives in the
-# AutoGrow callback.
+# from "default" (gamma 1, beta 0) and then trains the last BN; that
+# training lives in the AutoGrow callback.
 BLOCK_INITIALIZERS = {
     "zero": zero_init,
     "gaussian": gaussian_init,
     "uniform": uniform_init,
+    "uniform_authors": uniform_authors_init,
     "identity": identity_init,
     "default": default_init,
 }

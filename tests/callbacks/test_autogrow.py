@@ -155,17 +155,33 @@ def test_convergent_policy_with_fixed_long_period():
     assert [epoch for epoch, _ in _events(model, "grow")] == [3, 7, 11]
 
 
-def test_missing_metric_warns_with_available_keys_and_does_not_stop(caplog):
+def test_a_metric_never_logged_raises_at_the_first_decision(caplog):
+    model = _model()
+    callback = kg.callbacks.AutoGrow(
+        growth_period=2, patience=1, min_delta=0.5, initializer="zero", verbose=0
+    )
+    with pytest.raises(ValueError, match="no epoch has logged; the logs have: "):
+        _drive(callback, model, [0.5] * 4, key="val_acc")
+    assert "accuracy, val_acc" in caplog.text  # epoch 1 warned, epoch 2 raised
+    assert callback.get_state()["epoch"] == 1
+    assert _events(model, "grow") == []  # nothing grew on no evidence
+
+
+def test_a_metric_missing_now_and_then_warns_and_does_not_stop(caplog):
     model = _model()
     callback = kg.callbacks.AutoGrow(
         growth_period=1, patience=1, min_delta=0.5, initializer="zero", verbose=0
     )
+    callback.set_model(model)
+    callback.on_train_begin()
     with caplog.at_level("WARNING"):
-        _drive(callback, model, [0.5] * 4, key="val_acc")
+        for epoch, logs in enumerate(
+            [{"val_accuracy": 0.5}, {"accuracy": 0.5}, {"accuracy": 0.5}]
+        ):
+            callback.on_epoch_begin(epoch)
+            callback.on_epoch_end(epoch, logs)
     assert "`val_accuracy` is not in the logs" in caplog.text
-    assert "accuracy, val_acc" in caplog.text
-    assert _events(model, "stop_stage") == []
-    assert len(_events(model, "grow")) == 4
+    assert len(_events(model, "grow")) == 3
 
 
 def test_on_stop_remove_deletes_the_stopped_stages_last_block():
@@ -182,6 +198,9 @@ def test_on_stop_remove_deletes_the_stopped_stages_last_block():
     _drive(callback, model, [0.5] * 6)
     assert model.spec.notation == "Basic3ResNet-1-1-1"
     assert _events(model, "stop_stage") == [(1, 0), (2, 1), (3, 2)]
+    # Logged as removals, not growths.
+    assert _events(model, "remove_block") == [(1, 0), (2, 1), (3, 2)]
+    assert len(_events(model, "grow")) == 3
 
 
 def test_state_round_trip_resumes_identically():
@@ -248,6 +267,59 @@ def test_random_initializers_set_only_the_last_norm(initializer):
     np.testing.assert_array_equal(other.gamma.numpy(), 1.0)
 
 
+def _plain_model():
+    spec = kg.specs.parse("Plain3Net-1-1-1", MNIST, 10, widths=(4, 8, 8))
+    return compile_sgd(kg.GrowableModel(spec))
+
+
+@pytest.mark.parametrize("initializer", ["gaussian", "uniform", "zero", "adam"])
+def test_new_plain_submodules_get_default_init_whatever_the_initializer(
+    initializer, sample_arrays
+):
+    model = _plain_model()
+    x, y = sample_arrays
+    data = tf.data.Dataset.from_tensor_slices((x[:32], y[:32])).batch(16)
+    callback = kg.callbacks.AutoGrow(
+        growth_period=1, initializer=initializer, adam_init_data=data, verbose=0
+    )
+    _drive(callback, model, [0.1])
+    assert model.spec.notation == "Plain3Net-2-1-1"
+    event = [e for e in model.growth_log if e["kind"] == "grow"][0]
+    assert event["initializer"] == "default"
+    assert event["autogrow_initializer"] == initializer
+    bn = model.body.get_layer("stage1_block2_bn")  # its only BN: default
+    np.testing.assert_array_equal(bn.gamma.numpy(), 1.0)
+    np.testing.assert_array_equal(bn.beta.numpy(), 0.0)
+    assert [e for e in model.growth_log if e["kind"] == "adam_init"] == []
+    # The signal survives: logits still depend on the input.
+    logits = infer(model, images(MNIST, n=8))
+    assert np.ptp(logits, axis=0).max() > 1e-3
+
+
+def test_identity_initializer_deepens_a_plain_net_preserving_its_function():
+    model = _plain_model()
+    randomize_norms(model)
+    x = images(MNIST)
+    before = infer_live(model, x)
+    callback = kg.callbacks.AutoGrow(growth_period=1, initializer="identity", verbose=0)
+    _drive(callback, model, [0.1, 0.2])
+    assert model.spec.notation == "Plain3Net-2-2-1"
+    np.testing.assert_allclose(infer(model, x), before, atol=1e-5)
+
+
+def test_uniform_authors_draws_from_zero_to_scale():
+    spec = kg.specs.parse("Basic3ResNet-1-1-1", MNIST, 10, widths=(96, 8, 8))
+    model = compile_sgd(kg.GrowableModel(spec))
+    callback = kg.callbacks.AutoGrow(
+        growth_period=1, initializer="uniform_authors", seed=0, verbose=0
+    )
+    _drive(callback, model, [0.1])
+    bn = model.body.get_layer("stage1_block2_bn2")
+    values = np.concatenate([bn.gamma.numpy(), bn.beta.numpy()])
+    assert values.min() >= 0.0 and values.max() <= 1.0
+    assert abs(values.mean() - 0.5) < 0.08  # U(0, 1), not zero-mean
+
+
 @pytest.mark.slow
 def test_adam_initializer_trains_only_the_new_norm(sample_arrays):
     x, y = sample_arrays
@@ -278,7 +350,10 @@ def test_adam_initializer_trains_only_the_new_norm(sample_arrays):
     }
     assert changed == set()  # no surviving weight moved
     bn = model.body.get_layer(new_norm)
-    assert np.abs(bn.gamma.numpy()).max() > 0  # trained away from ZeroInit
+    # Started from the default BN (gamma 1, beta 0, the authors') and trained.
+    grow_event = [e for e in model.growth_log if e["kind"] == "grow"][-1]
+    assert grow_event["initializer"] == "default"
+    assert not np.allclose(bn.gamma.numpy(), 1.0)
     new_block_others = [
         layer
         for layer in model.body.layers
