@@ -29,6 +29,7 @@ class AutoGrowConfig(training.RunConfig):
     initializer_scale: float = 1.0
     max_depths: tuple | None = None
     fine_tune_epochs: int = 40
+    fine_tune_lr_boundaries: tuple = (0.5, 0.75)
     adam_init_max_epochs: int = 10
     convergence_patience: int | None = None
     on_stop: str = "keep"
@@ -69,9 +70,13 @@ PRESETS = {
         patience=30,
         min_delta=0.0005,
         fine_tune_epochs=90,
+        # The authors' ImageNet recipe: weight decay 1e-4, fine-tune drops
+        # at 1/3 and 2/3, random resized crops and flips.
+        weight_decay=1e-4,
+        fine_tune_lr_boundaries=(1 / 3, 2 / 3),
+        augmentation="resized_crop_flip",
         max_epochs=1000,
         decide_on="test",
-        augment=False,
     ),
     # Fashion-MNIST sample (5400 train / 600 validation), narrow stages.
     "fmnist_small": AutoGrowConfig(
@@ -141,6 +146,7 @@ def run(config, workdir):
         initializer_scale=config.initializer_scale,
         max_depths=config.max_depths,
         fine_tune_epochs=config.fine_tune_epochs,
+        fine_tune_lr_boundaries=config.fine_tune_lr_boundaries,
         convergence_patience=config.convergence_patience,
         on_stop=config.on_stop,
         # AdamInit trains on finite, reshuffled epochs of the training data.

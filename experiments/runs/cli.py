@@ -18,11 +18,19 @@ def _base_type(annotation):
     return annotation, False
 
 
+def _number(text):
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
 def parse_value(text, annotation):
     """Parses a flag's text for a field annotated `annotation`.
 
-    `none` gives None where allowed; tuples are comma-separated integers;
-    booleans accept true/false/1/0/yes/no.
+    `none` gives None where allowed; tuples are comma-separated numbers
+    (integers where they read as such); booleans accept
+    true/false/1/0/yes/no.
 
     Raises:
         ValueError: naming the text and the expected type.
@@ -37,7 +45,7 @@ def parse_value(text, annotation):
                 raise ValueError(text)
             return lowered in ("true", "1", "yes")
         if base is tuple:
-            return tuple(int(part) for part in text.split(","))
+            return tuple(_number(part) for part in text.split(","))
         return base(text)
     except ValueError:
         raise ValueError(

@@ -18,7 +18,8 @@ class RunConfig:
 
     Data: `dataset`, `take` (training examples; `None` for all),
     `validation_fraction`, `decide_on` ("validation", or "test" as the
-    AutoGrow authors), `augment`, `batch_size`. Net: `widths` (stage or
+    AutoGrow authors), `augment` and `augmentation` (a `kg.data`
+    augmentation name), `batch_size`. Net: `widths` (stage or
     layer widths; `None` for the family's). Optimiser: SGD `learning_rate`,
     `momentum`, `weight_decay` (PyTorch-style). Run: `seed`, `jit_compile`,
     `export` (a serving export of the final model).
@@ -29,6 +30,7 @@ class RunConfig:
     validation_fraction: float = 0.1
     decide_on: str = "validation"
     augment: bool = True
+    augmentation: str = "crop_flip"
     batch_size: int = 128
     widths: tuple | None = None
     learning_rate: float = 0.1
@@ -78,7 +80,7 @@ def train_data(config, start_epoch=None):
         config,
         _train_split(config),
         take=config.take,
-        augment=config.augment,
+        augment=config.augmentation if config.augment else False,
         start_epoch=start_epoch,
     )
 

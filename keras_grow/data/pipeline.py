@@ -1,10 +1,15 @@
 """`load`: a `tf.data` pipeline of (image, label) batches for training."""
 
+import math
+
 import tensorflow as tf
 
 from keras_grow.data import sources
 
 PAD = 4
+# ImageNet-style crops: a fraction of the image area and an aspect ratio.
+CROP_SCALE = (0.08, 1.0)
+CROP_RATIO = (3 / 4, 4 / 3)
 
 
 def _to_float(image, label):
@@ -40,7 +45,68 @@ def pad_crop_flip(images, seed):
     return tf.gather(cropped, cols, axis=2, batch_dims=1)
 
 
-def _augment(dataset, seed):
+def resized_crop_flip(images, seed):
+    """ImageNet-style augmentation on a batch (the AutoGrow authors'
+    ImageNet recipe): a random crop covering a random part of the image
+    area (8% to 100%) with a random aspect ratio (3/4 to 4/3), resized back
+    to the image size (bilinear), then a random horizontal flip; drawn
+    independently for every image.
+
+    Args:
+        images: float tensor (batch, H, W, C).
+        seed: int tensor of shape (2,), a stateless seed.
+    """
+    shape = tf.shape(images)
+    batch, height, width = shape[0], shape[1], shape[2]
+    area_seed, ratio_seed, place_seed, flip_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, num=4)
+    )
+    area = tf.random.stateless_uniform([batch], area_seed, *CROP_SCALE)
+    ratio = tf.exp(
+        tf.random.stateless_uniform(
+            [batch], ratio_seed, math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1])
+        )
+    )
+    aspect = tf.cast(width, tf.float32) / tf.cast(height, tf.float32)
+    # Box sides as fractions of the image's, so that h * w = area.
+    box_w = tf.minimum(tf.sqrt(area * ratio / aspect), 1.0)
+    box_h = tf.minimum(tf.sqrt(area / ratio * aspect), 1.0)
+    place = tf.random.stateless_uniform([batch, 2], place_seed)
+    top, left = place[:, 0] * (1.0 - box_h), place[:, 1] * (1.0 - box_w)
+    boxes = tf.stack([top, left, top + box_h, left + box_w], axis=1)
+    crops = tf.image.crop_and_resize(
+        images, boxes, tf.range(batch), tf.stack([height, width])
+    )
+    flip = tf.random.stateless_uniform([batch], flip_seed) < 0.5
+    return tf.where(flip[:, None, None, None], tf.reverse(crops, axis=[2]), crops)
+
+
+# name -> batch augmentation `(images, stateless seed) -> images`.
+AUGMENTATIONS = {
+    "crop_flip": pad_crop_flip,  # CIFAR, Fashion-MNIST: the papers'
+    "resized_crop_flip": resized_crop_flip,  # ImageNet: the AutoGrow authors'
+}
+
+
+def get_augmentation(augment):
+    """The batch augmentation `augment` names (`True`: `"crop_flip"`), or
+    `None` for `False`/`None`.
+
+    Raises:
+        ValueError: for an unknown name, listing the known ones.
+    """
+    if augment is None or augment is False:
+        return None
+    name = "crop_flip" if augment is True else augment
+    if name not in AUGMENTATIONS:
+        raise ValueError(
+            f"Unknown augmentation {augment!r}; allowed: True, False or one of "
+            f"{sorted(AUGMENTATIONS)}."
+        )
+    return AUGMENTATIONS[name]
+
+
+def _augment(dataset, seed, augmentation):
     # One seed per batch, drawn in order (a cheap sequential map) from a
     # seeded generator whose state runs on across epochs: the same seed
     # gives the same augmentations, every epoch new ones; the crops and
@@ -50,7 +116,7 @@ def _augment(dataset, seed):
         lambda images, labels: (images, labels, generator.make_seeds(1)[:, 0])
     )
     return dataset.map(
-        lambda images, labels, op_seed: (pad_crop_flip(images, op_seed), labels),
+        lambda images, labels, op_seed: (augmentation(images, op_seed), labels),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
 
@@ -110,7 +176,10 @@ def load(
         split: str. `"train"` (train minus validation), `"validation"` (a
             held-out part of train), `"test"`, or `"train+validation"`.
         batch_size: int. Defaults to `128`.
-        augment: bool or `None`. Defaults to `True` for training splits.
+        augment: bool, str or `None`. `True` or `"crop_flip"`: pad-4
+            random crop and flip (the papers' CIFAR recipe);
+            `"resized_crop_flip"`: random resized crop and flip (ImageNet);
+            `False`: none. Defaults to `True` for training splits.
         shuffle: bool or `None`. Defaults to `True` for training splits.
         seed: int. Seeds the validation carve-out, shuffling and
             augmentation. Defaults to `0`.
@@ -149,11 +218,11 @@ def load(
     """
     if start_epoch is not None:
         _check_int(start_epoch, "start_epoch", minimum=0)
+    training = split in ("train", "train+validation")
+    augmentation = get_augmentation(training if augment is None else augment)
     source, dataset = _examples(
         name, split, batch_size, seed, validation_fraction, take, data_dir, download
     )
-    training = split in ("train", "train+validation")
-    augment = training if augment is None else augment
     shuffle = training if shuffle is None else shuffle
     if cache:
         dataset = dataset.cache()
@@ -165,7 +234,7 @@ def load(
             buffer_size=_buffer_size(source, take) if shuffle else None,
             batch_size=batch_size,
             drop_remainder=drop_remainder,
-            augment=augment,
+            augmentation=augmentation,
         )
     if shuffle:
         dataset = dataset.shuffle(
@@ -175,13 +244,20 @@ def load(
         dataset = dataset.repeat()
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     dataset = dataset.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)
-    if augment:
-        dataset = _augment(dataset, seed)
+    if augmentation is not None:
+        dataset = _augment(dataset, seed, augmentation)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def _epoch_seeded(
-    dataset, start_epoch, *, seed, buffer_size, batch_size, drop_remainder, augment
+    dataset,
+    start_epoch,
+    *,
+    seed,
+    buffer_size,
+    batch_size,
+    drop_remainder,
+    augmentation,
 ):
     """Epochs `start_epoch, start_epoch + 1, ...`, each a pure function of
     (`seed`, epoch): a resumed run sees the batches an uninterrupted one
@@ -196,11 +272,11 @@ def _epoch_seeded(
             examples = _stateless_shuffle(examples, buffer_size, shuffle_seed)
         batches = examples.batch(batch_size, drop_remainder=drop_remainder)
         batches = batches.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)
-        if not augment:
+        if augmentation is None:
             return batches
         return batches.enumerate().map(
             lambda index, batch: (
-                pad_crop_flip(
+                augmentation(
                     batch[0],
                     tf.random.experimental.stateless_fold_in(epoch_seed, index),
                 ),

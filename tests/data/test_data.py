@@ -5,10 +5,12 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_grow as kg
 from keras_grow.data import idx
 from keras_grow.data import sources
+from keras_grow.data.pipeline import resized_crop_flip
 
 DEBIAN = sources.DEBIAN_FASHION_MNIST_DIR
 needs_debian_files = pytest.mark.skipif(
@@ -194,6 +196,36 @@ def test_augmentation_is_pad_crop_flip_of_the_original():
             )
         ]
         assert any(matches)
+
+
+def test_resized_crop_flip_is_a_crop_of_the_original_resized_back():
+    x = np.random.default_rng(0).uniform(size=(64, 28, 28, 1)).astype("float32")
+    seed = tf.constant([3, 4])
+    out = resized_crop_flip(tf.constant(x), seed).numpy()
+    assert out.shape == x.shape and out.dtype == np.float32
+    np.testing.assert_array_equal(out, resized_crop_flip(tf.constant(x), seed))
+    assert not np.array_equal(out, resized_crop_flip(tf.constant(x), seed + 1))
+    # Bilinear resizing interpolates: every value within the image's range.
+    assert out.min() >= x.min() - 1e-6 and out.max() <= x.max() + 1e-6
+    # A left-to-right ramp stays monotone in every row, rising or (flipped)
+    # falling: a crop, not a shuffle; about half the images flipped.
+    ramp = np.broadcast_to(np.linspace(0, 1, 28, dtype="float32"), (64, 28, 28))
+    rows = resized_crop_flip(tf.constant(ramp[..., None]), seed).numpy()[..., 0]
+    steps = np.diff(rows, axis=2)
+    rising = np.all(steps >= -1e-6, axis=(1, 2))
+    falling = np.all(steps <= 1e-6, axis=(1, 2))
+    assert np.all(rising | falling)
+    assert 16 <= int(falling.sum()) <= 48
+
+
+def test_augmentation_by_name_and_unknown_names():
+    ds = kg.data.load(
+        "fashion_mnist_sample", "train", 32, augment="resized_crop_flip", take=64
+    )
+    images, _ = next(iter(ds))
+    assert tuple(images.shape) == (32, 28, 28, 1)
+    with pytest.raises(ValueError, match="Unknown augmentation 'mixup'; allowed"):
+        kg.data.load("fashion_mnist_sample", "train", augment="mixup")
 
 
 def test_evaluation_splits_are_not_shuffled_or_augmented():

@@ -13,6 +13,7 @@ def test_parse_value_by_annotation():
     assert cli.parse_value("0.5", float) == 0.5
     assert cli.parse_value("none", int | None) is None
     assert cli.parse_value("8,16,32", tuple | None) == (8, 16, 32)
+    assert cli.parse_value("0.5,0.75", tuple) == (0.5, 0.75)
     assert cli.parse_value("False", bool) is False
     assert cli.parse_value("yes", bool) is True
     with pytest.raises(ValueError, match=r"Cannot read 'x' as int \(or 'none'\)"):
@@ -52,6 +53,15 @@ def test_presets_are_valid_and_resolve_rejects_unknowns():
     assert (paper.growth_period, paper.patience, paper.min_delta) == (3, 100, 0.0005)
     assert paper.fine_tune_epochs == 200 and paper.batch_size == 128
     assert autogrow.PRESETS["imagenet_basic4resnet"].patience == 30
+    # The authors' ImageNet recipe (issue 13, Part A 4); CIFAR keeps theirs.
+    imagenet = autogrow.PRESETS["imagenet_basic4resnet"]
+    assert imagenet.weight_decay == 1e-4
+    assert imagenet.fine_tune_lr_boundaries == pytest.approx((1 / 3, 2 / 3))
+    assert (imagenet.augment, imagenet.augmentation) == (True, "resized_crop_flip")
+    cifar = autogrow.PRESETS["cifar10_basic3resnet"]
+    assert cifar.weight_decay == 5e-4
+    assert cifar.fine_tune_lr_boundaries == (0.5, 0.75)
+    assert cifar.augmentation == "crop_flip"
     with pytest.raises(ValueError, match="Unknown preset 'cifar11'"):
         autogrow.resolve("cifar11")
     with pytest.raises(ValueError, match=r"Unknown config fields \['epochs'\]"):
