@@ -55,7 +55,7 @@ flags.DEFINE_float("min_delta", 0.01, "AutoGrow's tau, in accuracy units.")
 flags.DEFINE_string("initializer", "zero", "AutoGrow's initializer.")
 # Stage 1 runs at full resolution: its blocks cost 4x a stage-2 block.
 flags.DEFINE_list("max_depths", ["2", "3", "3"], "Most blocks per stage.")
-flags.DEFINE_integer("fine_tune_epochs", 4, "Epochs of fine-tuning at the end.")
+flags.DEFINE_integer("fine_tune_epochs", 3, "Epochs of fine-tuning at the end.")
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
 flags.DEFINE_float("learning_rate", 0.05, "SGD learning rate (momentum 0.9).")
 flags.DEFINE_integer("seed", 0, "Seed for weights, data order, augmentation.")
