@@ -330,7 +330,7 @@ class GrowableModel(keras.Model):
         self._check_successor(spec)
         with self.distribute_strategy.scope():
             body = build.build_body(spec)
-            self._unbuild_optimizer()
+        self._unbuild_optimizer()
         self._swap_body(body)
         self._spec = spec
         self._growth_log = [_jsonable(dict(e)) for e in growth_log]

@@ -70,8 +70,9 @@ class AutoGrow(keras.callbacks.Callback):
         min_delta: float. tau, in the units of `monitor`: `0.0005` is the
             paper's 0.05 percentage points of accuracy.
         monitor: str. The epoch log read for stopping. Defaults to
-            `"val_accuracy"`. A missing key is a warning listing the
-            available keys; the stage then does not stop at that boundary.
+            `"val_accuracy"`. A key missing at an epoch is a warning listing
+            the available keys (no stage stops on that epoch's account); a
+            key no epoch has logged by the first boundary is a ValueError.
         mode: str. `"max"`, `"min"` or `"auto"` (max for accuracies).
         initializer: str. How a new residual block's last BN starts:
             `"gaussian"` (GauInit, the paper's best), `"uniform"` (UniInit,
@@ -269,11 +270,12 @@ class AutoGrow(keras.callbacks.Callback):
         elif state.phase == "fine_tuning":
             if epoch + 1 - state.fine_tune_start >= self.fine_tune.epochs:
                 self._finish(epoch)
-        depths = {
-            f"depth_stage{stage + 1}": depth
-            for stage, depth in enumerate(self.model.spec.depths)
-        }
-        self._scalars.write(epoch, {**depths, "params": self.model.body.count_params()})
+        self._scalars.write(epoch, self._growth_scalars)
+
+    def _growth_scalars(self):
+        depths = self.model.spec.depths
+        scalars = {f"depth_stage{stage + 1}": d for stage, d in enumerate(depths)}
+        return {**scalars, "params": self.model.body.count_params()}
 
     # --- decisions ---------------------------------------------------------
 

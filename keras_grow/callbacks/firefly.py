@@ -282,12 +282,11 @@ class Firefly(width_growth.WidthGrowth):
         grow_kwargs = {"new_spec": new_spec, "values": values, "initializer": "default"}
         return plan, grow_kwargs
 
-    def _after_growth(self, model, spec_before):
+    def _after_growth(self, model, added):
         """New plain layers' BN is calibrated to pass its input through."""
-        blocks = depth_lib.new_blocks(spec_before, model.spec)
         to_calibrate = [
             (b.convs[0], b.last_norm)
-            for b in blocks
+            for b in added
             if not b.residual and b.last_norm is not None
         ]
         depth_lib.calibrate_pass_through(model, to_calibrate, self.data)

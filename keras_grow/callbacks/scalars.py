@@ -32,9 +32,11 @@ class GrowthScalars:
         self._writer = None
 
     def write(self, step, scalars):
-        """Writes `{name: number}` as `growth/<name>` at `step`."""
+        """Writes `scalars()` (`{name: number}`) as `growth/<name>` at
+        `step`; without a log dir `scalars` is never called."""
         if self.log_dir is None:
             return
+        scalars = scalars()
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
         with self._writer.as_default():

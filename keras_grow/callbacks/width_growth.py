@@ -141,8 +141,9 @@ class WidthGrowth(keras.callbacks.Callback):
         arguments: `new_spec` and `morphisms` or `values`)."""
         raise NotImplementedError
 
-    def _after_growth(self, model, spec_before):
-        """Called once the model grew (e.g. to calibrate new layers)."""
+    def _after_growth(self, model, added):
+        """Called once the model grew, with the `Block`s the growth added
+        (e.g. to calibrate new layers)."""
 
     # --- the schedule ---------------------------------------------------
 
@@ -217,14 +218,14 @@ class WidthGrowth(keras.callbacks.Callback):
         plan = self._plan(spec_before, proposal, count, rng)
         plan, grow_kwargs = self._realise(model, proposal, plan, rng)
         info = self._event_info(epoch, logs, eta, proposal, plan)
+        added = new_blocks(spec_before, grow_kwargs["new_spec"])
         if proposal.depth is not None:
-            added = new_blocks(spec_before, grow_kwargs["new_spec"])
             info["new_layers"] = [b.name for b in added]
         info["seconds_round"] = time.perf_counter() - start
         event = model.grow(seed=seed, **grow_kwargs, info=info)
-        self._after_growth(model, spec_before)
+        self._after_growth(model, added)
         self.rounds += 1
-        self._write_scalars(epoch)
+        self._scalars.write(epoch, self._growth_scalars)
         if self.verbose:
             print(
                 f"Epoch {epoch + 1}: {self.method} round {self.rounds}: "
@@ -251,9 +252,9 @@ class WidthGrowth(keras.callbacks.Callback):
             info["chosen_score_sum"] = float(np.sum(proposal.scores[list(plan.chosen)]))
         return info
 
-    def _write_scalars(self, epoch):
+    def _growth_scalars(self):
         widths = {f"width_{i}": w for i, w in enumerate(self.model.spec.widths)}
-        self._scalars.write(epoch, {"params": self.model.body.count_params(), **widths})
+        return {"params": self.model.body.count_params(), **widths}
 
     def get_state(self):
         """dict. The round counter and whether growth ended (for resuming)."""

@@ -34,6 +34,7 @@ from keras_grow.build.structure import ROLES
 from keras_grow.build.structure import UNIT_AXES
 from keras_grow.transfer.weights import weight_shapes
 from keras_grow.transfer.width import NEW_NORM_VALUES
+from keras_grow.transfer.width import along
 from keras_grow.transfer.width import random_with_norms
 from keras_grow.transfer.width import unit_norms
 
@@ -359,15 +360,6 @@ def _key(variable):
     return (layer.rpartition("/")[2], name)
 
 
-def _added_at(array, indices, axis, extra):
-    """A copy of `array` with `extra` added at `indices` along `axis`."""
-    array = np.array(array)
-    index = [slice(None)] * array.ndim
-    index[axis] = indices
-    array[tuple(index)] += extra
-    return array
-
-
 def _keep_indices(width, split, new_units, split_kept, new_kept):
     """Over-grown positions that survive: originals, kept children, kept new."""
     children = [width + i for i in sorted(split_kept)]
@@ -431,7 +423,7 @@ def realise(neighbourhood, chosen, epsilon):
                 width = n.widths[group]
                 merged = sorted(set(range(width)) - set(kept_split[group]))
                 children = np.take(value, [width + i for i in merged], axis=axis)
-                kept = _added_at(kept, merged, axis, children)
+                kept[along(kept.ndim, axis, merged)] += children
             value = kept
         values[layer][var] = value
     return n.spec.with_widths(widths), dict(values)

@@ -179,12 +179,17 @@ def _split(weights, group, op, rng):
             layer[var] = _append(value, parents, axis)
 
 
+def along(ndim, axis, units):
+    """The index that picks `units` along `axis` of an `ndim`-d array."""
+    index = [slice(None)] * ndim
+    index[axis] = units
+    return tuple(index)
+
+
 def _put(array, units, axis, values):
     """A copy of `array` with `values` at `units` along `axis`."""
     array = np.array(array)
-    index = [slice(None)] * array.ndim
-    index[axis] = units
-    array[tuple(index)] = values
+    array[along(array.ndim, axis, units)] = values
     return array
 
 

@@ -127,7 +127,7 @@ class _FailingAfterGrowth(kg.callbacks.RandomNew):
     """Injects a failure after the model grew (as Firefly's BN calibration
     could fail), the worst place: the graph has already been swapped."""
 
-    def _after_growth(self, model, spec_before):
+    def _after_growth(self, model, added):
         raise RuntimeError("injected failure")
 
 

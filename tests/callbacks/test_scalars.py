@@ -28,8 +28,8 @@ def test_log_dir_without_tensorboard_is_refused_at_construction(
 
 def test_scalars_are_written_under_growth_and_flushed(tmp_path):
     writer = scalars.GrowthScalars(str(tmp_path), "Test")
-    writer.write(0, {"params": 10, "width_0": 4})
-    writer.write(1, {"params": 12})
+    writer.write(0, lambda: {"params": 10, "width_0": 4})
+    writer.write(1, lambda: {"params": 12})
     tags = {}
     for path in glob.glob(str(tmp_path / "events.out.tfevents.*")):
         for event in tf.compat.v1.train.summary_iterator(path):
@@ -41,4 +41,8 @@ def test_scalars_are_written_under_growth_and_flushed(tmp_path):
         "growth/params": [(0, 10.0), (1, 12.0)],
         "growth/width_0": [(0, 4.0)],
     }
-    scalars.GrowthScalars(None, "Test").write(0, {"params": 1})  # writes nothing
+
+    def never():
+        raise AssertionError("computed without a log dir")
+
+    scalars.GrowthScalars(None, "Test").write(0, never)  # writes nothing
