@@ -28,18 +28,22 @@ class Firefly(width_growth.WidthGrowth):
        layer split into `w +/- e * delta`, plus `candidates_per_layer` new
        units with outgoing weights `e * v` (see
        `keras_grow.descent.WidthNeighbourhood`).
-    2. Step one: `delta_steps` Adam steps on the directions with every gate
-       at `epsilon`, each direction kept within its norm ball (a split's
-       delta within its unit's norm, a new unit's weights within the
-       layer's median unit norm), on batches of `train_data`.
+    2. Step one: `delta_steps` steps of `delta_optimizer` on the
+       directions with every gate at its step, each direction kept within
+       its norm ball (a split's delta within its unit's norm, a new unit's
+       weights within the layer's median unit norm), on batches of
+       `train_data`.
     3. Step two: scores each candidate by the integrated gradient of the
-       loss along its gate, `score_samples` points on `[0, epsilon]`, over
-       `score_batches` batches, BN in inference mode.
+       loss along its gate, `score_samples` points on `[0, step]`, over
+       `score_batches` batches, BN in inference mode. A new unit's step is
+       `epsilon`, a split's `split_epsilon` (`sqrt(epsilon)`): both change
+       the function by O(epsilon), so their scores compete on one scale
+       (`keras_grow.descent.gate_ends`).
     4. Keeps the eta = `growth_ratio` x units best (most negative)
-       candidates globally across layers, switched on at `epsilon`: split
-       children get `w +/- epsilon * delta`, new units their optimised
-       incoming and `epsilon`-scaled outgoing weights (in every layer,
-       depthwise kernels included). The model's optimizer state is carried
+       candidates globally across layers, switched on at their steps: split
+       children get `w +/- split_epsilon * delta`, new units their
+       optimised incoming and `epsilon`-scaled outgoing weights (in every
+       layer, depthwise kernels included). The model's optimizer state is carried
        over; the learning rate is not restarted.
 
     With `grow_depth=True` a round also scores one new layer per stage in
@@ -54,12 +58,19 @@ class Firefly(width_growth.WidthGrowth):
         grow_every, growth_ratio, max_params, max_rounds, seed, log_dir,
             verbose, on_failure: see `WidthGrowth`.
         candidates_per_layer: int or `None`. New-unit candidates per layer
-            (m'). Defaults to ceil(growth_ratio x widest layer).
-        epsilon: float in (0, 1]. The step size: gate value of step one,
-            end of the scoring path and the value chosen candidates get.
-            Relative to a unit's own weights. Defaults to `0.1`.
+            (m'). `None`: the round's eta, so that every unit of a round
+            may go to one layer (the authors' code keeps a fixed pool of
+            70 per layer, about its eta on VGG19-16).
+        epsilon: float in (0, 1]. A new unit's step: gate value of step
+            one, end of the scoring path and the value a chosen new unit
+            gets. Relative to a unit's own weights. Defaults to `0.1`.
+        split_epsilon: float in (0, 1] or `None`. A split's step. `None`:
+            `sqrt(epsilon)`, the same function change as a new unit's.
         delta_steps: int. Step-one steps (batches). Defaults to `30`.
-        delta_learning_rate: float. Step one's Adam rate. Defaults to `0.01`.
+        delta_learning_rate: float. Step one's rate. Defaults to `0.01`.
+        delta_optimizer: str. Step one's optimiser: `"adam"` (default) or
+            `"rmsprop"` (the authors': momentum 0.1, rho 0.9, rate 1e-3,
+            one epoch of batches).
         score_samples: int. n, points of the integral. `1` is the reference
             code's endpoint gradient. Defaults to `4`.
         score_batches: int. Batches the scores average over. Defaults to `4`.
@@ -91,8 +102,10 @@ class Firefly(width_growth.WidthGrowth):
         growth_ratio=0.3,
         candidates_per_layer=None,
         epsilon=0.1,
+        split_epsilon=None,
         delta_steps=30,
         delta_learning_rate=0.01,
+        delta_optimizer="adam",
         score_samples=4,
         score_batches=4,
         split=True,
@@ -122,6 +135,11 @@ class Firefly(width_growth.WidthGrowth):
             candidates_per_layer, "candidates_per_layer", 1, allow_none=True
         )
         validation.check_fraction(epsilon, "epsilon")
+        if split_epsilon is not None:
+            validation.check_fraction(split_epsilon, "split_epsilon")
+        validation.check_choice(
+            delta_optimizer, "delta_optimizer", scoring.STEP_ONE_OPTIMIZERS
+        )
         validation.check_int(delta_steps, "delta_steps", 0)
         validation.check_fraction(delta_learning_rate, "delta_learning_rate")
         validation.check_int(score_samples, "score_samples", 1)
@@ -134,6 +152,10 @@ class Firefly(width_growth.WidthGrowth):
         self.train_data = train_data
         self.candidates_per_layer = candidates_per_layer
         self.epsilon = float(epsilon)
+        self.split_epsilon = (
+            math.sqrt(self.epsilon) if split_epsilon is None else float(split_epsilon)
+        )
+        self.delta_optimizer = delta_optimizer
         self.delta_steps = delta_steps
         self.delta_learning_rate = float(delta_learning_rate)
         self.score_samples = score_samples
@@ -184,15 +206,17 @@ class Firefly(width_growth.WidthGrowth):
             return 0
         if self.candidates_per_layer is not None:
             return self.candidates_per_layer
-        return max(1, math.ceil(self.growth_ratio * max(spec.widths)))
+        return self.eta(spec)
 
-    def _descend(self, neighbourhood):
-        """Runs step one and step two; returns (scores, timing info)."""
+    def _descend(self, neighbourhood, steps):
+        """Runs step one and step two with every gate's path ending at
+        `steps`; returns (scores, timing info)."""
         steps = scoring.DescentSteps(
             neighbourhood,
             scoring.loss_function(self.model),
-            epsilon=self.epsilon,
+            epsilon=steps,
             learning_rate=self.delta_learning_rate,
+            optimizer=self.delta_optimizer,
             score_points=self.score_samples,
             jit_compile=self.jit_compile,
         )
@@ -223,11 +247,17 @@ class Firefly(width_growth.WidthGrowth):
             seed=int(rng.integers(2**31)),
         )
         built = time.perf_counter() - start
-        scores, info = self._descend(neighbourhood)
+        ends = descent.gate_ends(
+            neighbourhood.candidates, self.epsilon, self.split_epsilon
+        )
+        scores, info = self._descend(neighbourhood, ends)
         order, ranked = selection.slot_order(neighbourhood.candidates, scores)
         info.update(
             seconds_build=built,
             candidates=len(neighbourhood.candidates),
+            new_unit_candidates=neighbourhood.new_units,
+            epsilon=self.epsilon,
+            split_epsilon=self.split_epsilon,
             score_min=float(np.min(scores)),
             score_negative=int(np.sum(scores < 0)),
         )
@@ -251,7 +281,7 @@ class Firefly(width_growth.WidthGrowth):
         neighbourhood = depth_lib.DepthNeighbourhood(
             model.body, model.spec, seed=int(rng.integers(2**31))
         )
-        scores, timing = self._descend(neighbourhood)
+        scores, timing = self._descend(neighbourhood, self.epsilon)
         info["depth_scores"] = [float(s) for s in scores]
         info["seconds_depth"] = timing["seconds_optimise"] + timing["seconds_score"]
         ranked = [s for s in np.argsort(scores, kind="stable") if scores[s] < 0]
@@ -260,9 +290,10 @@ class Firefly(width_growth.WidthGrowth):
     def _realise(self, model, proposal, plan, rng):
         """The chosen candidates switched on at `epsilon`, then the planned
         new layers at the grown widths, if they fit `max_params`."""
-        new_spec, values = descent.realise(
-            proposal.neighbourhood, plan.chosen, self.epsilon
+        ends = descent.gate_ends(
+            proposal.neighbourhood.candidates, self.epsilon, self.split_epsilon
         )
+        new_spec, values = descent.realise(proposal.neighbourhood, plan.chosen, ends)
         if plan.new_blocks:
             deep, layer_values = proposal.depth.realise_layers(
                 list(plan.new_blocks),

@@ -369,11 +369,42 @@ def _keep_indices(width, split, new_units, split_kept, new_kept):
     )
 
 
+def gate_ends(candidates, epsilon, split_epsilon=None):
+    """Each candidate's step: where its gate's path ends and what it gets.
+
+    A functional neighbourhood of radius `epsilon` admits a new unit (whose
+    outgoing weights are scaled by the gate: a first-order change of the
+    function) at gate `epsilon`, and a split (+/- the gate times its
+    direction: the first-order terms cancel, the change is second order in
+    the gate) at gate `sqrt(epsilon)`. So both kinds change the function by
+    O(epsilon) and their scores (estimated loss changes) compete on one
+    scale. With one gate for both, split scores came out about 100x
+    smaller than new units' and splits were rarely chosen
+    (docs/firefly.md).
+
+    Args:
+        candidates: sequence of `Candidate` (or anything with `kind`).
+        epsilon: float. The step of every non-split candidate.
+        split_epsilon: float or `None`. The step of split candidates;
+            `None` means `sqrt(epsilon)`.
+
+    Returns:
+        np.ndarray of float32, one step per candidate.
+    """
+    if split_epsilon is None:
+        split_epsilon = float(np.sqrt(epsilon))
+    return np.array(
+        [split_epsilon if c.kind == "split" else epsilon for c in candidates],
+        np.float32,
+    )
+
+
 def realise(neighbourhood, chosen, epsilon):
     """The grown net: the chosen candidates switched on at `epsilon`.
 
-    Every gate of a chosen candidate is set to `epsilon`, every other gate
-    to zero; the over-grown weights are evaluated there and compacted:
+    Every gate of a chosen candidate is set to its `epsilon` (a float for
+    all, or one per candidate, as `gate_ends` gives), every other gate to
+    zero; the over-grown weights are evaluated there and compacted:
     unchosen new units are dropped (their outgoing weights are zero), an
     unchosen split's child is merged back into its parent (the two are
     identical at a zero gate, so their halved outgoing rows add back up).
@@ -383,7 +414,8 @@ def realise(neighbourhood, chosen, epsilon):
     Args:
         neighbourhood: a `WidthNeighbourhood`.
         chosen: iterable of candidate indices (into `candidates`).
-        epsilon: float. The gate value of the chosen candidates.
+        epsilon: float, or array of one float per candidate. The gate
+            values of the chosen candidates.
 
     Returns:
         (new spec, `{layer: {variable: np.ndarray}}` for every layer).
@@ -408,8 +440,9 @@ def realise(neighbourhood, chosen, epsilon):
                 f"Groups following width entry {g.width_index} grew unevenly; "
                 f"choose the same number of candidates for each of them."
             )
+    ends = np.broadcast_to(np.asarray(epsilon, np.float32), (len(n.candidates),))
     gates = np.zeros(len(n.candidates), np.float32)
-    gates[chosen] = epsilon
+    gates[chosen] = ends[chosen]
     over = {k: v.numpy() for k, v in n.layer_values(tf.constant(gates)).items()}
     values = collections.defaultdict(dict)
     for (layer, var), value in over.items():

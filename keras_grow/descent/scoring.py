@@ -6,10 +6,12 @@ good as it can be near the current one; each direction stays inside its
 norm ball. Step two scores every candidate by the integrated gradient of
 the loss along its gate,
 
-    s_i = epsilon * (1/n) * sum_{k=1..n} dL/de_i at e = (k/n) * epsilon,
+    s_i = epsilon_i * (1/n) * sum_{k=1..n} dL/de_i at e = (k/n) * epsilon,
 
-the right Riemann sum of the integral of dL/de_i from 0 to epsilon (all
-gates move together). `n = 1` is the single endpoint gradient of the
+the right Riemann sum of the integral of dL/de_i from 0 to epsilon_i (all
+gates move together along the straight path to the vector of steps
+`epsilon`; a split's step differs from a new unit's, see
+`keras_grow.descent.gate_ends`). `n = 1` is the single endpoint gradient of the
 reference code. With many points the scores add up to the loss change of
 switching every candidate on (integrated gradients' completeness), so each
 s_i estimates candidate i's share of it: the more negative, the better.
@@ -113,6 +115,41 @@ class FusedAdam:
             )
 
 
+class FusedRMSprop:
+    """RMSprop with momentum, one fused kernel per variable: the Firefly
+    authors' step-one optimiser (PyTorch's `RMSprop(lr, momentum=0.1,
+    alpha=0.9)`). TensorFlow's kernel adds `epsilon` (1e-8) inside the
+    root, PyTorch outside: the same steps unless gradients vanish."""
+
+    def __init__(self, variables, learning_rate, rho=0.9, momentum=0.1, epsilon=1e-8):
+        self.variables = [getattr(v, "value", v) for v in variables]
+        self.learning_rate = float(learning_rate)
+        self.rho, self.momentum, self.epsilon = rho, momentum, epsilon
+        self._slots = [
+            (tf.Variable(tf.zeros_like(v)), tf.Variable(tf.zeros_like(v)))
+            for v in self.variables
+        ]
+
+    def apply(self, gradients):
+        """One RMSprop step on every variable."""
+        for variable, (ms, mom), gradient in zip(
+            self.variables, self._slots, gradients
+        ):
+            tf.raw_ops.ResourceApplyRMSProp(
+                var=variable.handle,
+                ms=ms.handle,
+                mom=mom.handle,
+                lr=self.learning_rate,
+                rho=self.rho,
+                momentum=self.momentum,
+                epsilon=self.epsilon,
+                grad=gradient,
+            )
+
+
+STEP_ONE_OPTIMIZERS = {"adam": FusedAdam, "rmsprop": FusedRMSprop}
+
+
 class DescentSteps:
     """Compiled step-one and scoring functions for one neighbourhood.
 
@@ -120,8 +157,10 @@ class DescentSteps:
         neighbourhood: a `WidthNeighbourhood` (or any object with
             `logits(x, gates)`, `params`, `project()`, `candidates`).
         loss_fn: callable `(y, logits) -> scalar`.
-        epsilon: float. The gate value of step one and the end of the path.
-        learning_rate: float. Adam's, for the directions.
+        epsilon: float, or array of one float per candidate. The gate
+            values of step one and the ends of the scoring path.
+        learning_rate: float. The step-one optimiser's, for the directions.
+        optimizer: str. `"adam"` or `"rmsprop"` (`STEP_ONE_OPTIMIZERS`).
         score_points: int. n, the points along each gate's path.
         jit_compile: bool. Whether to compile the steps with XLA.
     """
@@ -135,14 +174,20 @@ class DescentSteps:
         learning_rate,
         score_points,
         jit_compile,
+        optimizer="adam",
     ):
+        if optimizer not in STEP_ONE_OPTIMIZERS:
+            raise ValueError(
+                f"Unknown step-one optimizer {optimizer!r}; known: "
+                f"{sorted(STEP_ONE_OPTIMIZERS)}."
+            )
         self.neighbourhood = neighbourhood
-        self.epsilon = float(epsilon)
-        self.score_points = int(score_points)
         count = len(neighbourhood.candidates)
+        self.epsilon = np.broadcast_to(np.asarray(epsilon, np.float32), (count,))
+        self.score_points = int(score_points)
         params = neighbourhood.params
-        optimizer = FusedAdam(params, learning_rate)
-        self._full = tf.fill([count], self.epsilon)
+        optimizer = STEP_ONE_OPTIMIZERS[optimizer](params, learning_rate)
+        self._full = tf.constant(self.epsilon)
 
         def step(x, y, gates, descend):
             # Step one and scoring share this one function (one trace per
@@ -191,7 +236,7 @@ class DescentSteps:
             x, y = next(data)
             for k in range(1, n + 1):  # the right Riemann sum's points
                 total += self._call(x, y, self._full * (k / n), False)[1].numpy()
-        return total * (self.epsilon / n) / num_batches
+        return total * (self.epsilon.astype(np.float64) / n) / num_batches
 
     def loss(self, x, y, gates):
         """The over-grown net's loss on one batch at `gates`."""

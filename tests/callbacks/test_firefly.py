@@ -103,6 +103,8 @@ def test_max_params_caps_growth_and_then_ends_it():
         ({"epsilon": -1}, "epsilon"),
         ({"score_samples": 0}, "score_samples"),
         ({"candidates_per_layer": 0}, "candidates_per_layer"),
+        ({"split_epsilon": 0}, "split_epsilon"),
+        ({"delta_optimizer": "sgd"}, "delta_optimizer"),
         ({"split": False, "new_units": False}, "split=True or new_units=True"),
         ({"max_params": 0}, "max_params"),
     ],
@@ -110,6 +112,22 @@ def test_max_params_caps_growth_and_then_ends_it():
 def test_bad_arguments_name_the_value(kwargs, match):
     with pytest.raises(ValueError, match=match):
         kg.callbacks.Firefly(_data(take=64), **kwargs)
+
+
+def test_a_round_pools_eta_new_units_per_layer_and_steps_splits_by_root_epsilon():
+    # The default pool lets a round put all its eta units into one layer;
+    # splits take sqrt(epsilon) steps, new units epsilon (one scale).
+    train = _data(take=128)
+    model = _model("MLP-6-4")
+    callback = _one_round(train, epsilon=0.04, delta_optimizer="rmsprop")
+    model.fit(train, epochs=1, callbacks=[callback], verbose=0, shuffle=False)
+    event = [e for e in model.growth_log if e["kind"] == "grow"][0]
+    assert event["eta"] == 3  # floor(0.3 x 10)
+    assert event["new_unit_candidates"] == 3
+    assert event["candidates"] == (6 + 4) + 2 * 3  # every unit splits, + pools
+    assert event["split_epsilon"] == pytest.approx(0.2)
+    assert event["epsilon"] == pytest.approx(0.04)
+    assert sum(model.spec.widths) == 10 + 3
 
 
 def test_train_data_must_be_a_dataset():

@@ -145,3 +145,34 @@ def test_depth_growth_is_refused_for_mobilenet():
     spec = kg.specs.parse("MobileNetV1-4", input_shape=(28, 28, 1), num_classes=10)
     with pytest.raises(ValueError, match="grow_depth"):
         descent.check_depth_growable(spec)
+
+
+def test_gate_ends_give_splits_the_square_root_step():
+    model = _model("MLP-8-6", {})
+    n = descent.WidthNeighbourhood(model.body, model.spec, new_units=3, seed=0)
+    kinds = [c.kind for c in n.candidates]
+    assert set(kinds) == {"split", "new"}
+    ends = descent.gate_ends(n.candidates, 0.04)
+    assert ends.shape == (len(n.candidates),)
+    by_kind = {
+        k: {round(float(e), 6) for e, c in zip(ends, kinds) if c == k} for k in kinds
+    }
+    assert by_kind == {"split": {0.2}, "new": {0.04}}
+    explicit = descent.gate_ends(n.candidates, 0.04, split_epsilon=0.1)
+    assert {round(float(e), 6) for e, c in zip(explicit, kinds) if c == "split"} == {
+        0.1
+    }
+
+
+def test_a_net_realised_at_per_candidate_steps_is_the_overgrown_net_there():
+    model = _model("VGG11-4", {})
+    x = helpers.images((28, 28, 1), 16)
+    n = descent.WidthNeighbourhood(model.body, model.spec, new_units=2, seed=4)
+    chosen, _ = _chosen(n, 6, seed=5)
+    ends = descent.gate_ends(n.candidates, 0.09)
+    gates = np.zeros(len(n.candidates), np.float32)
+    gates[chosen] = ends[chosen]
+    expected = n.logits(x, tf.constant(gates)).numpy()
+    new_spec, values = descent.realise(n, chosen, ends)
+    model.grow(new_spec, values=values)
+    assert max_abs_diff(helpers.infer(model, x), expected) < 2e-4

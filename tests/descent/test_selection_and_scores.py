@@ -202,3 +202,63 @@ def test_fused_adam_takes_the_same_steps_as_keras_adam():
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
     assert abs(ours[0].numpy() - start[0]).max() > 0.01  # it moved
+
+
+def test_fused_rmsprop_takes_the_same_steps_as_keras_rmsprop():
+    # The Firefly authors' step one: RMSprop, momentum 0.1, rho (alpha) 0.9.
+    rng = np.random.default_rng(1)
+    start = [rng.normal(size=(3, 4)).astype("float32")]
+    ours = [keras.Variable(v) for v in start]
+    theirs = [keras.Variable(v) for v in start]
+    fused = scoring.FusedRMSprop(ours, 1e-3)
+    reference = keras.optimizers.RMSprop(1e-3, rho=0.9, momentum=0.1, epsilon=1e-8)
+    reference.build(theirs)
+    for _ in range(5):
+        grads = [tf.constant(rng.normal(size=v.shape).astype("float32")) for v in start]
+        fused.apply(grads)
+        reference.apply(grads, theirs)
+    np.testing.assert_allclose(ours[0].numpy(), theirs[0].numpy(), rtol=1e-4, atol=1e-6)
+    assert abs(ours[0].numpy() - start[0]).max() > 1e-3  # it moved
+
+
+def test_an_unknown_step_one_optimizer_is_refused():
+    model, n, _, _ = _toy()
+    with pytest.raises(ValueError, match="rmsprop"):
+        scoring.DescentSteps(
+            n,
+            scoring.loss_function(model),
+            epsilon=0.1,
+            learning_rate=0.01,
+            score_points=1,
+            jit_compile=False,
+            optimizer="sgd",
+        )
+
+
+def test_per_candidate_steps_scores_add_up_to_the_loss_change():
+    # Splits end their path at sqrt(epsilon), new units at epsilon: the
+    # scores still integrate the loss along the straight path to the ends.
+    from tests import helpers
+
+    spec = kg.specs.parse("MLP-6-5", input_shape=(28, 28, 1), num_classes=10)
+    model = kg.GrowableModel(spec)
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    helpers.randomize_norms(model)
+    x = helpers.images((28, 28, 1), 32)
+    y = np.arange(32) % 10
+    n = descent.WidthNeighbourhood(model.body, spec, new_units=2, seed=0)
+    ends = descent.gate_ends(n.candidates, 0.25)
+    kinds = np.array([c.kind for c in n.candidates])
+    np.testing.assert_allclose(ends[kinds == "split"], 0.5)
+    np.testing.assert_allclose(ends[kinds == "new"], 0.25)
+    steps = scoring.DescentSteps(
+        n,
+        scoring.loss_function(model),
+        epsilon=ends,
+        learning_rate=0.01,
+        score_points=32,
+        jit_compile=False,
+    )
+    scores = steps.scores(iter([(x, y)]), 1)
+    change = steps.loss(x, y, ends) - steps.loss(x, y, np.zeros_like(ends))
+    assert abs(scores.sum() - change) <= 0.1 * abs(change) + 1e-4
