@@ -5,7 +5,7 @@ import csv
 from absl import logging
 
 
-def _pyplot():
+def pyplot():
     try:
         import matplotlib
 
@@ -38,7 +38,7 @@ def plot_autogrow(history, growth_log, path, title=""):
     Returns:
         bool. Whether a plot was written.
     """
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None or not history:
         return False
     epochs = [int(e) + 1 for e in history["epoch"]]
@@ -91,7 +91,7 @@ def plot_study(panels, path):
     """
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None or not panels:
         return False
     figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
@@ -138,7 +138,7 @@ def plot_firefly(series, path, title="", reference=None):
     Returns:
         bool. Whether a plot was written.
     """
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:
         return False
     import numpy as np

@@ -1,0 +1,64 @@
+"""Firefly against random growth and fixed nets, paired by seed (see
+docs/results/firefly.md and ../shared/DESIGN.md section 6).
+
+Per seed the seed net trains to the epoch before the first growth; every
+arm (Firefly, RandomNew, RandomNew with Firefly's per-layer counts,
+RandomSplit, no growth) branches from that checkpoint on the same batches;
+the net Firefly found and the full-width net train from scratch.
+Resumable: finished arms are skipped. Writes report.md, report.json and
+curves.png into the work dir.
+
+    python -m experiments.firefly_paired --preset=mlp --workdir=out/paired_mlp
+    python -m experiments.firefly_paired --preset=vgg --seeds=0,1,2,3,4 ...
+"""
+
+import dataclasses
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+from experiments.runs import cli
+from experiments.runs import paired
+from experiments.runs import paired_report
+from experiments.runs import workdir as workdir_lib
+
+flags.DEFINE_string("preset", "mlp", f"One of {sorted(paired.PRESETS)}.")
+flags.DEFINE_string("workdir", "out/paired", "Where every arm writes.")
+flags.DEFINE_list("seeds", [str(s) for s in range(10)], "Seeds (one pair set each).")
+flags.DEFINE_bool("report_only", False, "Write the report from finished arms.")
+cli.define_config_flags(paired.PairedConfig)
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    config = paired.resolve(FLAGS.preset, **cli.overrides(paired.PairedConfig))
+    seeds = [int(s) for s in FLAGS.seeds]
+    os.makedirs(FLAGS.workdir, exist_ok=True)
+    workdir_lib.check_config(FLAGS.workdir, dataclasses.replace(config, seed=0))
+    workdir_lib.prepare(FLAGS.workdir, dataclasses.replace(config, seed=0))
+    if not FLAGS.report_only:
+        for seed in seeds:
+            paired.run_seed(dataclasses.replace(config, seed=seed), FLAGS.workdir)
+    results, complete = paired_report.collect(FLAGS.workdir, seeds)
+    if not complete:
+        print("No seed has every arm yet: no report.")
+        return
+    command = "python -m experiments.firefly_paired " + " ".join(
+        a for a in sys.argv[1:] if not a.startswith("--report_only")
+    )
+    text = paired_report.report(results, complete, config, command)
+    workdir_lib.write_text(os.path.join(FLAGS.workdir, "report.md"), text + "\n")
+    workdir_lib.write_json(os.path.join(FLAGS.workdir, "report.json"), results)
+    paired_report.plot_curves(
+        results,
+        os.path.join(FLAGS.workdir, "curves.png"),
+        f"{config.initial}: every arm from the same checkpoint",
+    )
+    print(text)
+
+
+if __name__ == "__main__":
+    app.run(main)

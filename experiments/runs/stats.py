@@ -1,0 +1,75 @@
+"""Means, paired differences and 95% confidence intervals for the studies.
+
+The studies compare arms paired by seed (every arm of a seed starts from
+the same checkpoint and sees the same data), so the uncertainty of a
+difference is that of the per-seed differences: a Student t interval,
+mean +/- t(0.975, n - 1) x sd / sqrt(n).
+"""
+
+import dataclasses
+import math
+import statistics
+
+# t quantiles at 0.975 for 1..30 degrees of freedom (beyond: the normal's).
+_T975 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
+
+
+def t975(degrees_of_freedom):
+    """float. The 0.975 quantile of Student's t (1.96 beyond 30 df)."""
+    if degrees_of_freedom < 1:
+        raise ValueError(
+            f"Needs at least 1 degree of freedom; got {degrees_of_freedom}."
+        )
+    if degrees_of_freedom > len(_T975):
+        return 1.96
+    return _T975[degrees_of_freedom - 1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """A mean with its 95% confidence interval over `n` values."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+    def excludes_zero(self):
+        return self.low > 0 or self.high < 0
+
+    def format(self, scale=1.0, digits=2):
+        """`+1.23 [+0.45, +2.01]`, values times `scale`."""
+        f = f"{{:+.{digits}f}}"
+        return (
+            f"{f.format(self.mean * scale)} "
+            f"[{f.format(self.low * scale)}, {f.format(self.high * scale)}]"
+        )
+
+
+def interval(values):
+    """The mean of `values` with its t interval (width 0 for one value)."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("An interval needs at least one value.")
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return Interval(mean, mean, mean, 1)
+    half = t975(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    return Interval(mean, mean - half, mean + half, len(values))
+
+
+def paired_difference(values, reference):
+    """The interval of `values[i] - reference[i]` over the pairs.
+
+    Args:
+        values, reference: sequences of equal length, paired by position.
+    """
+    if len(values) != len(reference):
+        raise ValueError(
+            f"Paired values need equal lengths; got {len(values)} and {len(reference)}."
+        )
+    return interval([a - b for a, b in zip(values, reference)])
