@@ -56,7 +56,8 @@ class Firefly(width_growth.WidthGrowth):
             optimise and score on (the training data, not the validation
             data).
         grow_every, growth_ratio, max_params, max_rounds, seed, log_dir,
-            verbose, on_failure: see `WidthGrowth`.
+            verbose, on_failure, calibrate_new_units: see `WidthGrowth`
+            (new units' statistics are measured on `train_data`).
         candidates_per_layer: int or `None`. New-unit candidates per layer
             (m'). `None`: the round's eta, so that every unit of a round
             may go to one layer (the authors' code keeps a fixed pool of
@@ -119,8 +120,12 @@ class Firefly(width_growth.WidthGrowth):
         log_dir=None,
         verbose=1,
         on_failure="rollback",
+        calibrate_new_units=0,
     ):
+        validation.check_dataset(train_data, "train_data")
         super().__init__(
+            calibrate_new_units=calibrate_new_units,
+            calibration_data=train_data,
             grow_every=grow_every,
             growth_ratio=growth_ratio,
             max_params=max_params,
@@ -130,7 +135,6 @@ class Firefly(width_growth.WidthGrowth):
             verbose=verbose,
             on_failure=on_failure,
         )
-        validation.check_dataset(train_data, "train_data")
         validation.check_int(
             candidates_per_layer, "candidates_per_layer", 1, allow_none=True
         )
@@ -180,6 +184,9 @@ class Firefly(width_growth.WidthGrowth):
         if self._data is None:
             self._data = self._batches()
         return self._data
+
+    def _calibration_batches(self):
+        return self.data  # counted, so a resumed run measures on the same
 
     def get_state(self):
         """dict. Rounds, whether growth ended, batches of `train_data` used."""

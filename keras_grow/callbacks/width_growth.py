@@ -26,11 +26,14 @@ from keras_grow.callbacks.growth_guard import attempt_growth
 from keras_grow.callbacks.scalars import GrowthScalars
 from keras_grow.callbacks.scheduled_growth import require_growable
 from keras_grow.callbacks.validation import check_choice
+from keras_grow.callbacks.validation import check_dataset
 from keras_grow.callbacks.validation import check_fraction
 from keras_grow.callbacks.validation import check_int
 from keras_grow.callbacks.validation import check_non_negative
+from keras_grow.descent import scoring
 from keras_grow.descent import selection
 from keras_grow.descent.depth import new_blocks
+from keras_grow.transfer import calibration
 from keras_grow.transfer import weights as weight_io
 from keras_grow.transfer.width import grown_param_count
 
@@ -81,6 +84,13 @@ class WidthGrowth(keras.callbacks.Callback):
         on_failure: str. If a round raises: `"rollback"` (undo it, log it,
             go on; the next round tries again) or `"raise"` (undo it and
             stop with the error). Defaults to `"rollback"`.
+        calibrate_new_units: int. Batches on which new units' BN moving
+            statistics are measured right after a round, so that inference
+            mode normalises them as training mode will. `0` (default)
+            leaves them at 0/1, as the Firefly authors.
+        calibration_data: `tf.data.Dataset` of (images, labels) batches
+            those statistics are measured on (training data). Needed when
+            `calibrate_new_units > 0` (Firefly uses its `train_data`).
     """
 
     method = None  # the name logged with each round
@@ -95,9 +105,19 @@ class WidthGrowth(keras.callbacks.Callback):
         log_dir=None,
         verbose=1,
         on_failure="rollback",
+        calibrate_new_units=0,
+        calibration_data=None,
     ):
         super().__init__()
         check_int(grow_every, "grow_every", 1)
+        check_int(calibrate_new_units, "calibrate_new_units", 0)
+        if calibrate_new_units and calibration_data is None:
+            raise ValueError(
+                f"`calibrate_new_units={calibrate_new_units}` measures BN "
+                "statistics on data: pass `calibration_data` (training batches)."
+            )
+        if calibration_data is not None:
+            check_dataset(calibration_data, "calibration_data")
         check_choice(on_failure, "on_failure", ON_FAILURE)
         check_fraction(growth_ratio, "growth_ratio")
         check_int(max_params, "max_params", 1, allow_none=True)
@@ -110,6 +130,8 @@ class WidthGrowth(keras.callbacks.Callback):
         self.seed = seed
         self.verbose = verbose
         self.on_failure = on_failure
+        self.calibrate_new_units = calibrate_new_units
+        self.calibration_data = calibration_data
         self.rounds = 0
         self.finished = False
         self._scalars = GrowthScalars(log_dir, type(self).__name__)
@@ -144,6 +166,30 @@ class WidthGrowth(keras.callbacks.Callback):
     def _after_growth(self, model, added):
         """Called once the model grew, with the `Block`s the growth added
         (e.g. to calibrate new layers)."""
+
+    def _calibration_batches(self):
+        """The iterator new units' statistics are measured on."""
+        return scoring.batches(self.calibration_data)
+
+    def _calibrate(self, model, plan):
+        """Measures the BN statistics of the units `plan` added (they are
+        the last ones of their groups) on `calibrate_new_units` batches."""
+        if not self.calibrate_new_units:
+            return
+        new = {g.group: len(g.new) for g in plan.groups if g.new}
+        channels = {}
+        shapes = weight_io.weight_shapes(model.body)
+        for group in descent.growable_groups(model.spec):
+            if group.name in new:
+                width = group.width(shapes)
+                for norm in group.norms:
+                    channels[norm] = range(width - new[group.name], width)
+        calibration.set_channel_statistics(
+            model.body,
+            channels,
+            self._calibration_batches(),
+            self.calibrate_new_units,
+        )
 
     # --- the schedule ---------------------------------------------------
 
@@ -224,6 +270,7 @@ class WidthGrowth(keras.callbacks.Callback):
         info["seconds_round"] = time.perf_counter() - start
         event = model.grow(seed=seed, **grow_kwargs, info=info)
         self._after_growth(model, added)
+        self._calibrate(model, plan)
         self.rounds += 1
         self._scalars.write(epoch, self._growth_scalars)
         if self.verbose:

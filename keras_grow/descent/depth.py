@@ -24,6 +24,7 @@ from keras_grow import build
 from keras_grow.build.layers import BN_EPSILON
 from keras_grow.descent.neighbourhood import call_with_values
 from keras_grow.descent.neighbourhood import variables_by_key
+from keras_grow.transfer import calibration
 from keras_grow.transfer.blocks import identity_kernel
 from keras_grow.transfer.width import NEW_NORM_VALUES
 from keras_grow.transfer.width import he_normal
@@ -219,10 +220,9 @@ def calibrate_pass_through(model, layer_names, data, num_batches=4):
     """Makes new single-layer blocks pass through in training mode too.
 
     A new conv's BN that is the identity only with moving statistics 0/1
-    would normalise by batch statistics at the next training step. Setting
-    its moving statistics to the data's (over `num_batches` batches) and
-    gamma/beta to sqrt(var + eps)/mean keeps it the identity in inference
-    mode exactly and in training mode up to batch noise.
+    would normalise by batch statistics at the next training step; its
+    statistics and gamma/beta are set from `num_batches` batches of `data`
+    (`keras_grow.transfer.calibration.set_pass_through`).
 
     Args:
         model: the grown `GrowableModel`.
@@ -230,38 +230,6 @@ def calibrate_pass_through(model, layer_names, data, num_batches=4):
         data: iterator of (images, labels).
         num_batches: int.
     """
-    if not layer_names:
-        return
-    body = model.body
-    probe = keras.Model(
-        body.inputs, [body.get_layer(conv).output for conv, _ in layer_names]
+    calibration.set_pass_through(
+        model.body, [norm for _, norm in layer_names], data, num_batches
     )
-    sums = None
-    count = 0
-    for _ in range(num_batches):
-        x, _ = next(data)
-        outputs = probe(x, training=False)
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        moments = [
-            (
-                tf.reduce_mean(o, axis=list(range(len(o.shape) - 1))).numpy(),
-                tf.reduce_mean(
-                    tf.square(o), axis=list(range(len(o.shape) - 1))
-                ).numpy(),
-            )
-            for o in outputs
-        ]
-        sums = (
-            moments
-            if sums is None
-            else [(a + m, b + s) for (a, b), (m, s) in zip(sums, moments)]
-        )
-        count += 1
-    for (_, norm_name), (first, second) in zip(layer_names, sums):
-        mean = first / count
-        var = np.maximum(second / count - mean**2, 0.0)
-        norm = body.get_layer(norm_name)
-        norm.moving_mean.assign(mean.astype(np.float32))
-        norm.moving_variance.assign(var.astype(np.float32))
-        norm.gamma.assign(np.sqrt(var + BN_EPSILON).astype(np.float32))
-        norm.beta.assign(mean.astype(np.float32))

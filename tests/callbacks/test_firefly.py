@@ -177,3 +177,69 @@ def test_firefly_grows_under_mixed_bfloat16(mixed_bfloat16):
     assert {v.dtype for v in model.body.weights} == {"float32"}
     assert model.body.get_layer("stage1_layer1_conv").compute_dtype == "bfloat16"
     assert model.body.get_layer("classifier").compute_dtype == "float32"
+
+
+def _norm_statistics(model):
+    return {
+        layer.name: (layer.moving_mean.numpy(), layer.moving_variance.numpy())
+        for layer in model.body.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    }
+
+
+def test_new_units_statistics_are_measured_on_data_and_nothing_else_changes():
+    from keras_grow.descent import scoring
+    from keras_grow.transfer import calibration
+
+    fixed = kg.data.load(
+        "fashion_mnist_sample", "train", 64, take=128, shuffle=False, augment=False
+    )
+    grown = {}
+    for batches in (0, 2):
+        model = _model("VGG11-2")
+        growth = kg.callbacks.RandomNew(
+            grow_every=1,
+            max_rounds=1,
+            seed=0,
+            verbose=0,
+            calibrate_new_units=batches,
+            calibration_data=fixed,
+        )
+        keras.utils.set_random_seed(0)
+        model.fit(fixed, epochs=1, callbacks=[growth], verbose=0, shuffle=False)
+        grown[batches] = (model, _norm_statistics(model))
+    model, calibrated = grown[2]
+    _, plain = grown[0]
+    event = [e for e in model.growth_log if e["kind"] == "grow"][0]
+    new = {group: plan["new"] for group, plan in event["plan"].items()}
+    assert sum(new.values()) == event["units_added"] > 0
+    expected = {}
+    for group in kg.descent.growable_groups(model.spec):
+        for norm in group.norms:
+            width = model.spec.widths[group.width_index]
+            expected[norm] = list(range(width - new.get(group.name, 0), width))
+    names = [n for n, idx in expected.items() if idx]
+    # Measured on the net as it ended up (each layer after the ones before
+    # it were set), so measuring again gives the same numbers.
+    data = scoring.batches(fixed)
+    moments = calibration.input_moments(model.body, names, [next(data), next(data)])
+    for name, (mean, var) in zip(names, moments):
+        idx = expected[name]
+        np.testing.assert_allclose(
+            calibrated[name][0][idx], mean[idx], rtol=1e-4, atol=1e-5
+        )
+        np.testing.assert_allclose(
+            calibrated[name][1][idx], var[idx], rtol=1e-4, atol=1e-5
+        )
+        # Without calibration they start at 0/1, as the authors'.
+        np.testing.assert_array_equal(plain[name][0][idx], 0.0)
+        np.testing.assert_array_equal(plain[name][1][idx], 1.0)
+    for name, (mean, var) in plain.items():
+        old = [i for i in range(len(mean)) if i not in expected.get(name, [])]
+        np.testing.assert_array_equal(calibrated[name][0][old], mean[old])
+        np.testing.assert_array_equal(calibrated[name][1][old], var[old])
+
+
+def test_calibration_needs_data():
+    with pytest.raises(ValueError, match="calibration_data"):
+        kg.callbacks.RandomNew(calibrate_new_units=2)
