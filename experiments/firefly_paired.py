@@ -28,6 +28,11 @@ flags.DEFINE_string("preset", "mlp", f"One of {sorted(paired.PRESETS)}.")
 flags.DEFINE_string("workdir", "out/paired", "Where every arm writes.")
 flags.DEFINE_list("seeds", [str(s) for s in range(10)], "Seeds (one pair set each).")
 flags.DEFINE_bool("report_only", False, "Write the report from finished arms.")
+flags.DEFINE_list(
+    "extra_arms",
+    [],
+    f"Firefly variants to branch too, after the arms: {sorted(paired.VARIANTS)}.",
+)
 cli.define_config_flags(paired.PairedConfig)
 FLAGS = flags.FLAGS
 
@@ -36,13 +41,19 @@ def main(argv):
     del argv
     config = paired.resolve(FLAGS.preset, **cli.overrides(paired.PairedConfig))
     seeds = [int(s) for s in FLAGS.seeds]
+    unknown = sorted(set(FLAGS.extra_arms) - set(paired.VARIANTS))
+    if unknown:
+        raise app.UsageError(
+            f"Unknown --extra_arms {unknown}; known: {sorted(paired.VARIANTS)}."
+        )
+    arms = paired.ARMS + tuple(FLAGS.extra_arms)
     os.makedirs(FLAGS.workdir, exist_ok=True)
     workdir_lib.check_config(FLAGS.workdir, dataclasses.replace(config, seed=0))
     workdir_lib.prepare(FLAGS.workdir, dataclasses.replace(config, seed=0))
     if not FLAGS.report_only:
         for seed in seeds:
-            paired.run_seed(dataclasses.replace(config, seed=seed), FLAGS.workdir)
-    results, complete = paired_report.collect(FLAGS.workdir, seeds)
+            paired.run_seed(dataclasses.replace(config, seed=seed), FLAGS.workdir, arms)
+    results, complete = paired_report.collect(FLAGS.workdir, seeds, arms)
     if not complete:
         print("No seed has every arm yet: no report.")
         return

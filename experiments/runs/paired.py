@@ -33,6 +33,15 @@ BRANCHES = ("firefly", "random_new", "random_new_counts", "random_split", "no_gr
 SCRATCH = ("found_net_scratch", "full_width_scratch")
 ARMS = BRANCHES + SCRATCH
 REFERENCE = "firefly"
+# Firefly with one setting changed, branched like the others (`--arms`):
+# new units' BN statistics measured after each round (Part A 7), the
+# authors' periods (x0.1 at 1/2 and 3/4, fresh optimizer; Part A 8), and
+# one gate value for splits and new units (before Part A 6).
+VARIANTS = {
+    "firefly_calibrated": {"calibrate_new_units": 4},
+    "firefly_authors_periods": {"period_schedule": "step", "after_growth": "fresh"},
+    "firefly_one_gate": {"split_epsilon": "epsilon"},
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,6 +217,15 @@ def seed_phase(config, workdir):
     return result
 
 
+def variant_config(config, arm):
+    """The config of a Firefly `VARIANTS` arm."""
+    changes = {
+        k: getattr(config, v) if isinstance(v, str) and hasattr(config, v) else v
+        for k, v in VARIANTS[arm].items()
+    }
+    return dataclasses.replace(config, method="firefly", **changes)
+
+
 def _callback(config, arm, workdir):
     if arm == "random_new_counts":
         firefly = read(workdir, config.seed, "firefly")
@@ -218,8 +236,13 @@ def _callback(config, arm, workdir):
             max_rounds=config.max_rounds,
             seed=config.seed,
             verbose=0,
+            period_schedule=config.period_schedule,
+            after_growth=config.after_growth,
         )
-    method = dataclasses.replace(config, method=arm)
+    if arm in VARIANTS:
+        method = variant_config(config, arm)
+    else:
+        method = dataclasses.replace(config, method=arm)
     stream = training.train_data(config, start_epoch=0)
     return firefly_runs.make_callback(method, stream)
 

@@ -16,15 +16,13 @@ MEANINGFUL_POINTS = 0.3
 R5_BASELINE = "random_new_counts"
 
 
-def collect(workdir, seeds):
+def collect(workdir, seeds, arms=paired.ARMS):
     """`{arm: [result, ...]}` over the seeds whose every arm finished, and
     the list of those seeds (pairs need every arm of a seed)."""
     complete = [
-        s
-        for s in seeds
-        if all(paired.read(workdir, s, a) is not None for a in paired.ARMS)
+        s for s in seeds if all(paired.read(workdir, s, a) is not None for a in arms)
     ]
-    results = {a: [paired.read(workdir, s, a) for s in complete] for a in paired.ARMS}
+    results = {a: [paired.read(workdir, s, a) for s in complete] for a in arms}
     return results, complete
 
 

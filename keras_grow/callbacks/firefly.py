@@ -44,7 +44,8 @@ class Firefly(width_growth.WidthGrowth):
        children get `w +/- split_epsilon * delta`, new units their
        optimised incoming and `epsilon`-scaled outgoing weights (in every
        layer, depthwise kernels included). The model's optimizer state is carried
-       over; the learning rate is not restarted.
+       over (or zeroed: `after_growth="fresh"`); the learning rate follows
+       `period_schedule` (constant by default).
 
     With `grow_depth=True` a round also scores one new layer per stage in
     the epsilon-neighbourhood of the identity and adds the best
@@ -56,8 +57,9 @@ class Firefly(width_growth.WidthGrowth):
             optimise and score on (the training data, not the validation
             data).
         grow_every, growth_ratio, max_params, max_rounds, seed, log_dir,
-            verbose, on_failure, calibrate_new_units: see `WidthGrowth`
-            (new units' statistics are measured on `train_data`).
+            verbose, on_failure, calibrate_new_units, period_schedule,
+            after_growth: see `WidthGrowth` (new units' statistics are
+            measured on `train_data`).
         candidates_per_layer: int or `None`. New-unit candidates per layer
             (m'). `None`: the round's eta, so that every unit of a round
             may go to one layer (the authors' code keeps a fixed pool of
@@ -121,10 +123,14 @@ class Firefly(width_growth.WidthGrowth):
         verbose=1,
         on_failure="rollback",
         calibrate_new_units=0,
+        period_schedule="constant",
+        after_growth="carry",
     ):
         validation.check_dataset(train_data, "train_data")
         super().__init__(
             calibrate_new_units=calibrate_new_units,
+            period_schedule=period_schedule,
+            after_growth=after_growth,
             calibration_data=train_data,
             grow_every=grow_every,
             growth_ratio=growth_ratio,

@@ -1,0 +1,98 @@
+"""The paired study: every arm from one checkpoint, paired intervals."""
+
+import dataclasses
+import os
+
+import pytest
+
+from experiments.runs import paired
+from experiments.runs import paired_report
+from experiments.runs import stats
+
+
+def test_t_intervals_match_the_textbook():
+    # mean 2, sd 1, n = 4: 2 +/- 3.182 x 1 / 2.
+    interval = stats.interval([1.0, 2.0, 3.0, 2.0 + 0.0])
+    sd = stats.statistics.stdev([1.0, 2.0, 3.0, 2.0])
+    assert interval.mean == pytest.approx(2.0)
+    assert interval.high - interval.mean == pytest.approx(3.182 * sd / 2)
+    diff = stats.paired_difference([5.0, 6.0, 7.5], [4.0, 5.0, 6.0])
+    assert diff.mean == pytest.approx(7 / 6)
+    assert diff.n == 3 and diff.excludes_zero()
+    assert stats.t975(100) == 1.96
+    with pytest.raises(ValueError, match="equal lengths"):
+        stats.paired_difference([1.0], [1.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    "values,expected",
+    [
+        ([0.010, 0.012, 0.008], "reproduced"),
+        ([0.0005, -0.0005, 0.0002, -0.0002], "not reproduced"),
+        ([0.02, -0.01, 0.015], "inconclusive"),
+        ([0.05], "inconclusive"),  # one seed decides nothing
+    ],
+)
+def test_verdicts(values, expected):
+    assert paired_report.verdict(stats.interval(values), 0.003) == expected
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("paired"))
+    config = dataclasses.replace(
+        paired.PRESETS["mlp"],
+        dataset="fashion_mnist_sample",
+        take=256,
+        batch_size=64,
+        initial="MLP-6-4",
+        full_width="MLP-16-16",
+        epochs=3,
+        grow_every=2,
+        max_rounds=1,
+        delta_steps=2,
+        score_batches=1,
+    )
+    arms = paired.ARMS + ("firefly_authors_periods",)
+    for seed in (0,):
+        paired.run_seed(
+            dataclasses.replace(config, seed=seed), workdir, arms, log=lambda _: None
+        )
+    return workdir, config, arms
+
+
+def test_every_arm_branches_from_the_same_checkpoint(study):
+    workdir, config, arms = study
+    for seed in (0,):
+        seed_result = paired.read(workdir, seed, "seed")
+        assert len(seed_result["val_accuracy"]) == config.grow_every - 1
+        results = {a: paired.read(workdir, seed, a) for a in arms}
+        for arm in paired.BRANCHES:
+            # The shared epochs are the seed run's, in every branch.
+            assert results[arm]["val_accuracy"][:1] == seed_result["val_accuracy"]
+            assert len(results[arm]["val_accuracy"]) == config.epochs
+        firefly = results["firefly"]
+        assert results["random_new_counts"]["widths"] == firefly["widths"]
+        assert results["random_new_counts"]["round_counts"] == firefly["round_counts"]
+        assert results["no_growth"]["widths"] == [6, 4]
+        assert sum(firefly["widths"]) == 10 + 3  # one round, eta = 3
+        assert sum(results["random_split"]["widths"]) == 13
+        assert results["found_net_scratch"]["found"] == firefly["found"]
+        assert results["full_width_scratch"]["widths"] == [16, 16]
+        assert 0 < firefly["test_nll"] < 5 and 0 < firefly["test_accuracy"] <= 1
+
+
+def test_a_finished_arm_is_not_run_again_and_the_report_has_the_verdict(study):
+    workdir, config, arms = study
+    path = os.path.join(workdir, "seed0", "firefly.json")
+    stamp = os.stat(path).st_mtime_ns
+    paired.run_seed(
+        dataclasses.replace(config, seed=0), workdir, arms, log=lambda _: None
+    )
+    assert os.stat(path).st_mtime_ns == stamp
+    results, seeds = paired_report.collect(workdir, (0, 1), arms)
+    assert seeds == [0]  # seed 1 never ran
+    text = paired_report.report(results, seeds, config, "python -m ...")
+    assert "**R5 (Firefly > random growth at equal parameters):" in text
+    assert "| firefly_authors_periods |" in text
+    assert text.count("\n| ") == len(arms) + 1  # header + one row per arm
