@@ -19,9 +19,9 @@ import sys
 from absl import app
 from absl import flags
 
+from experiments.runs import branching_report
 from experiments.runs import cli
-from experiments.runs import paired
-from experiments.runs import paired_report
+from experiments.runs import firefly_paired as paired
 from experiments.runs import workdir as workdir_lib
 
 flags.DEFINE_string("preset", "mlp", f"One of {sorted(paired.PRESETS)}.")
@@ -53,17 +53,17 @@ def main(argv):
     if not FLAGS.report_only:
         for seed in seeds:
             paired.run_seed(dataclasses.replace(config, seed=seed), FLAGS.workdir, arms)
-    results, complete = paired_report.collect(FLAGS.workdir, seeds, arms)
+    results, complete = branching_report.collect(FLAGS.workdir, seeds, arms)
     if not complete:
         print("No seed has every arm yet: no report.")
         return
     command = "python -m experiments.firefly_paired " + " ".join(
         a for a in sys.argv[1:] if not a.startswith("--report_only")
     )
-    text = paired_report.report(results, complete, config, command)
+    text = paired.report(results, complete, config, command)
     workdir_lib.write_text(os.path.join(FLAGS.workdir, "report.md"), text + "\n")
     workdir_lib.write_json(os.path.join(FLAGS.workdir, "report.json"), results)
-    paired_report.plot_curves(
+    branching_report.plot_curves(
         results,
         os.path.join(FLAGS.workdir, "curves.png"),
         f"{config.initial}: every arm from the same checkpoint",

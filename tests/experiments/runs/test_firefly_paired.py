@@ -5,8 +5,9 @@ import os
 
 import pytest
 
-from experiments.runs import paired
-from experiments.runs import paired_report
+from experiments.runs import branching
+from experiments.runs import branching_report
+from experiments.runs import firefly_paired as paired
 from experiments.runs import stats
 
 
@@ -34,7 +35,7 @@ def test_t_intervals_match_the_textbook():
     ],
 )
 def test_verdicts(values, expected):
-    assert paired_report.verdict(stats.interval(values), 0.003) == expected
+    assert branching_report.verdict(stats.interval(values), 0.003) == expected
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +65,9 @@ def study(tmp_path_factory):
 def test_every_arm_branches_from_the_same_checkpoint(study):
     workdir, config, arms = study
     for seed in (0,):
-        seed_result = paired.read(workdir, seed, "seed")
+        seed_result = branching.read(workdir, seed, "seed")
         assert len(seed_result["val_accuracy"]) == config.grow_every - 1
-        results = {a: paired.read(workdir, seed, a) for a in arms}
+        results = {a: branching.read(workdir, seed, a) for a in arms}
         for arm in paired.BRANCHES:
             # The shared epochs are the seed run's, in every branch.
             assert results[arm]["val_accuracy"][:1] == seed_result["val_accuracy"]
@@ -90,9 +91,9 @@ def test_a_finished_arm_is_not_run_again_and_the_report_has_the_verdict(study):
         dataclasses.replace(config, seed=0), workdir, arms, log=lambda _: None
     )
     assert os.stat(path).st_mtime_ns == stamp
-    results, seeds = paired_report.collect(workdir, (0, 1), arms)
+    results, seeds = branching_report.collect(workdir, (0, 1), arms)
     assert seeds == [0]  # seed 1 never ran
-    text = paired_report.report(results, seeds, config, "python -m ...")
+    text = paired.report(results, seeds, config, "python -m ...")
     assert "**R5 (Firefly > random growth at equal parameters):" in text
     assert "| firefly_authors_periods |" in text
     assert text.count("\n| ") == len(arms) + 1  # header + one row per arm

@@ -1,29 +1,26 @@
-"""Paired branching: every width-growth method from the same checkpoint.
+"""Firefly's paired study: every width-growth method from one checkpoint.
 
-Per seed, the seed net trains to the epoch before the first growth and is
-saved with its optimizer state (`seed.keras`). Every arm loads that
-checkpoint and trains on from there on the same epoch-seeded batches, so
-the arms of a seed differ only in how (and whether) they grow; their
-differences are paired by seed (`experiments.runs.stats`). The fixed nets
-a user would train instead (the net Firefly found, the full-width net)
-are trained from scratch for the same epochs on the same batches.
-
-Each arm writes `<workdir>/seed<s>/<arm>.json`; an arm whose file exists
-is not run again, so a study resumes where it was stopped.
+Per seed, the seed net trains to the epoch before the first growth
+(`experiments.runs.branching`); every arm loads that checkpoint and trains
+on the same batches, so the arms of a seed differ only in how (and
+whether) they grow. The fixed nets a user would train instead (the net
+Firefly found, the full-width net) train from scratch for the same epochs
+on the same batches.
 """
 
 import dataclasses
-import json
-import os
-import time
+import statistics
 
 import keras
-import numpy as np
 
 import keras_grow as kg
+from experiments.runs import branching
+from experiments.runs import branching_report
 from experiments.runs import firefly as firefly_runs
+from experiments.runs import stats
 from experiments.runs import training
-from experiments.runs import workdir as workdir_lib
+from experiments.runs.branching_report import MEANINGFUL_POINTS
+from experiments.runs.study import mean_std
 from keras_grow.callbacks.width_growth import Proposal
 
 # Branched from the seed checkpoint, in this order (random_new_counts
@@ -126,97 +123,6 @@ def round_counts(growth_log):
     return counts
 
 
-def _path(workdir, seed, name):
-    return os.path.join(workdir, f"seed{seed}", f"{name}.json")
-
-
-def read(workdir, seed, name):
-    """The saved result of one arm, or `None`."""
-    path = _path(workdir, seed, name)
-    if not os.path.exists(path):
-        return None
-    with open(path) as handle:
-        return json.load(handle)
-
-
-def _seed_config(config, seed):
-    return dataclasses.replace(config, seed=seed)
-
-
-def _fit(model, config, first_epoch, callbacks):
-    """Trains from `first_epoch` to `config.epochs` on the epoch-seeded
-    batches; returns (validation accuracy per epoch, seconds)."""
-    _, train, monitored, _ = training.load_splits(config, first_epoch)
-    begin = time.perf_counter()
-    history = model.fit(
-        train,
-        steps_per_epoch=training.steps_per_epoch(config),
-        validation_data=monitored,
-        initial_epoch=first_epoch,
-        epochs=config.epochs,
-        callbacks=callbacks,
-        verbose=0,
-        shuffle=False,
-    )
-    return history.history.get("val_accuracy", []), time.perf_counter() - begin
-
-
-def test_metrics(model, config):
-    """(test accuracy, test NLL: mean cross-entropy of the logits, without
-    the weight-decay terms Keras adds to its loss)."""
-    _, _, _, test = training.load_splits(config)
-    correct, nll, count = 0, 0.0, 0
-    for x, y in test:
-        logits = model(x, training=False).numpy().astype(np.float64)
-        y = y.numpy().reshape(-1)
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        nll -= log_probs[np.arange(len(y)), y].sum()
-        correct += int((logits.argmax(axis=1) == y).sum())
-        count += len(y)
-    return correct / count, nll / count
-
-
-def _result(model, config, name, val_accuracy, seconds, extra=None):
-    accuracy, nll = test_metrics(model, config)
-    return {
-        "arm": name,
-        "seed": config.seed,
-        "found": model.spec.notation,
-        "widths": list(model.spec.widths),
-        "params": model.body.count_params(),
-        "test_accuracy": accuracy,
-        "test_nll": nll,
-        "val_accuracy": [float(v) for v in val_accuracy],
-        "seconds": round(seconds, 2),
-        **(extra or {}),
-    }
-
-
-def _new_model(config, notation):
-    info = kg.data.info(config.dataset)
-    model = kg.GrowableModel(training.make_spec(config, info, notation))
-    return training.compile_model(model, config)
-
-
-def seed_phase(config, workdir):
-    """Trains the seed net to the epoch before the first growth; saves it."""
-    directory = os.path.join(workdir, f"seed{config.seed}")
-    checkpoint = os.path.join(directory, "seed.keras")
-    done = read(workdir, config.seed, "seed")
-    if done is not None and os.path.exists(checkpoint):
-        return done
-    os.makedirs(directory, exist_ok=True)
-    keras.utils.set_random_seed(config.seed)
-    model = _new_model(config, config.initial)
-    branch_epoch = config.grow_every - 1
-    val, seconds = _fit(model, dataclasses.replace(config, epochs=branch_epoch), 0, [])
-    model.save(checkpoint)
-    result = {"seed": config.seed, "val_accuracy": val, "seconds": round(seconds, 2)}
-    workdir_lib.write_json(_path(workdir, config.seed, "seed"), result)
-    return result
-
-
 def variant_config(config, arm):
     """The config of a Firefly `VARIANTS` arm."""
     changes = {
@@ -228,7 +134,7 @@ def variant_config(config, arm):
 
 def _callback(config, arm, workdir):
     if arm == "random_new_counts":
-        firefly = read(workdir, config.seed, "firefly")
+        firefly = branching.read(workdir, config.seed, "firefly")
         return RandomNewAtCounts(
             firefly["round_counts"],
             epsilon=config.epsilon,
@@ -244,20 +150,19 @@ def _callback(config, arm, workdir):
     else:
         method = dataclasses.replace(config, method=arm)
     stream = training.train_data(config, start_epoch=0)
-    return firefly_runs.make_callback(method, stream)
+    callback = firefly_runs.make_callback(method, stream)
+    callback.verbose = 0
+    return callback
 
 
 def branch(config, arm, workdir):
     """One arm from the seed checkpoint to the end; its result dict."""
-    seed = seed_phase(config, workdir)
+    first = config.grow_every - 1
+    seed = branching.seed_phase(config, workdir, config.initial, first)
     keras.utils.set_random_seed(config.seed + 1)
-    model = keras.models.load_model(
-        os.path.join(workdir, f"seed{config.seed}", "seed.keras")
-    )
+    model = branching.load_seed(workdir, config.seed)
     callbacks = [] if arm == "no_growth" else [_callback(config, arm, workdir)]
-    if callbacks:
-        callbacks[0].verbose = 0
-    val, seconds = _fit(model, config, config.grow_every - 1, callbacks)
+    val, seconds = branching.fit_epochs(model, config, first, config.epochs, callbacks)
     rounds = [e for e in model.growth_log if e.get("kind") == "grow"]
     extra = {
         "round_counts": round_counts(model.growth_log),
@@ -268,7 +173,7 @@ def branch(config, arm, workdir):
         ),
         "seconds_seed": seed["seconds"],
     }
-    return _result(
+    return branching.result(
         model, config, arm, seed["val_accuracy"] + val, seconds + seed["seconds"], extra
     )
 
@@ -276,26 +181,101 @@ def branch(config, arm, workdir):
 def scratch(config, arm, workdir):
     """A fixed net trained from scratch on the same batches."""
     if arm == "found_net_scratch":
-        notation = read(workdir, config.seed, "firefly")["found"]
+        notation = branching.read(workdir, config.seed, "firefly")["found"]
     else:
         notation = config.full_width
     keras.utils.set_random_seed(config.seed)
-    model = _new_model(config, notation)
-    val, seconds = _fit(model, config, 0, [])
-    return _result(model, config, arm, val, seconds)
+    model = branching.new_model(config, notation)
+    val, seconds = branching.fit_epochs(model, config, 0, config.epochs, [])
+    return branching.result(model, config, arm, val, seconds)
 
 
 def run_seed(config, workdir, arms=ARMS, log=print):
     """Runs every arm of one seed that has no result yet."""
-    for arm in arms:
-        if read(workdir, config.seed, arm) is not None:
-            continue
-        run = scratch if arm in SCRATCH else branch
-        result = run(config, arm, workdir)
-        workdir_lib.write_json(_path(workdir, config.seed, arm), result)
-        log(
-            f"seed {config.seed} {arm:>20}: {result['found']:<24} "
-            f"{result['params']:>7,} params, "
-            f"test acc {100 * result['test_accuracy']:.2f}%, "
-            f"NLL {result['test_nll']:.4f}, {result['seconds']:.0f}s"
+
+    def runner(config, arm, workdir):
+        return (scratch if arm in SCRATCH else branch)(config, arm, workdir)
+
+    branching.run_arms(config, workdir, arms, runner, log)
+
+
+# The baseline with exactly Firefly's widths (equal parameters) decides R5;
+# the others are reported beside it.
+R5_BASELINE = "random_new_counts"
+
+
+def r5_verdict(results):
+    """R5 (Firefly beats random growth at equal parameters): the verdict and
+    the interval of Firefly's accuracy minus `R5_BASELINE`'s.
+
+    Reproduced: the interval lies above 0. Not reproduced: it rules out an
+    advantage of `MEANINGFUL_POINTS` or more. Otherwise (or with fewer than
+    two seeds) inconclusive (`branching_report.verdict`).
+    """
+    diff = stats.paired_difference(
+        [r["test_accuracy"] for r in results[REFERENCE]],
+        [r["test_accuracy"] for r in results[R5_BASELINE]],
+    )
+    return branching_report.verdict(diff, MEANINGFUL_POINTS / 100), diff
+
+
+def selected_mix(results):
+    """(splits, new units) Firefly chose, summed over rounds and seeds."""
+    rows = results[REFERENCE]
+    return (
+        sum(sum(r["chosen_split"]) for r in rows),
+        sum(sum(r["chosen_new"]) for r in rows),
+    )
+
+
+def against_fixed_nets(results):
+    """Markdown lines: Firefly against the full-width net and its found net
+    trained from scratch (accuracy, parameters, wall)."""
+    ff = results[REFERENCE]
+    lines = []
+    for arm in SCRATCH:
+        rows = results[arm]
+        diff = stats.paired_difference(
+            [r["test_accuracy"] for r in ff], [r["test_accuracy"] for r in rows]
         )
+        params = statistics.fmean(r["params"] for r in ff) / statistics.fmean(
+            r["params"] for r in rows
+        )
+        wall = statistics.fmean(r["seconds"] for r in ff) / statistics.fmean(
+            r["seconds"] for r in rows
+        )
+        lines.append(
+            f"- Firefly − {arm}: {diff.format(100, 2)} accuracy points, "
+            f"{params:.2f}x the parameters, {wall:.2f}x the wall time."
+        )
+    return lines
+
+
+def report(results, seeds, config, command):
+    """The Markdown section for docs/results (tables, verdict, command)."""
+    r5, decided = r5_verdict(results)
+    splits, new = selected_mix(results)
+    growth = [r["seconds_growth"] for r in results[REFERENCE]]
+    parts = [
+        f"Seeds {', '.join(str(s) for s in seeds)} (n = {len(seeds)}); "
+        f"{config.initial}, {config.take} training images of "
+        f"{config.dataset}, the whole test set; {config.epochs} epochs, "
+        f"growth every {config.grow_every} ({config.max_rounds} rounds of "
+        f"{int(100 * config.growth_ratio)}%), branched at epoch "
+        f"{config.grow_every - 1}.",
+        "",
+        branching_report.arm_table(results, REFERENCE),
+        "",
+        f"**R5 (Firefly > random growth at equal parameters): {r5}**: "
+        f"Firefly − {R5_BASELINE} (the same widths every round, random new "
+        f"units) {decided.format(100, 2)} accuracy points (95% CI; "
+        f"'not reproduced' means the interval rules out an advantage of "
+        f"{MEANINGFUL_POINTS} points).",
+        "",
+        *against_fixed_nets(results),
+        f"- Firefly chose {splits} splits and {new} new units over all rounds "
+        f"and seeds; its rounds took {mean_std(growth, digits=1)} s per run.",
+        "",
+        f"```sh\n{command}\n```",
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,137 @@
+"""Paired branching (../shared/DESIGN.md section 6): arms of one seed start
+from one checkpoint and see the same batches.
+
+Per seed, `seed_phase` trains a net for a few epochs (possibly none: the
+initial weights are the shared start) and saves it with its optimizer
+state; every arm loads it (`load_seed`) and trains on from there on the
+epoch-seeded batches of `experiments.runs.training`, so the arms of a seed
+differ only in what the arm changes. Each arm writes
+`<workdir>/seed<s>/<arm>.json`; `run_arms` skips an arm whose file
+exists, so a study resumes where it stopped.
+"""
+
+import json
+import os
+import time
+
+import keras
+import numpy as np
+
+import keras_grow as kg
+from experiments.runs import training
+from experiments.runs import workdir as workdir_lib
+
+
+def path(workdir, seed, name):
+    return os.path.join(workdir, f"seed{seed}", f"{name}.json")
+
+
+def read(workdir, seed, name):
+    """The saved result of one arm, or `None`."""
+    result_path = path(workdir, seed, name)
+    if not os.path.exists(result_path):
+        return None
+    with open(result_path) as handle:
+        return json.load(handle)
+
+
+def fit_epochs(model, config, first_epoch, last_epoch, callbacks):
+    """Trains epochs `first_epoch` .. `last_epoch` - 1 on the epoch-seeded
+    batches (a callback may stop earlier); returns (validation accuracy per
+    epoch, seconds)."""
+    _, train, monitored, _ = training.load_splits(config, first_epoch)
+    begin = time.perf_counter()
+    history = model.fit(
+        train,
+        steps_per_epoch=training.steps_per_epoch(config),
+        validation_data=monitored,
+        initial_epoch=first_epoch,
+        epochs=last_epoch,
+        callbacks=callbacks,
+        verbose=0,
+        shuffle=False,
+    )
+    return history.history.get("val_accuracy", []), time.perf_counter() - begin
+
+
+def test_metrics(model, config):
+    """(test accuracy, test NLL: mean cross-entropy of the logits, without
+    the weight-decay terms Keras adds to its loss)."""
+    _, _, _, test = training.load_splits(config)
+    correct, nll, count = 0, 0.0, 0
+    for x, y in test:
+        logits = model(x, training=False).numpy().astype(np.float64)
+        y = y.numpy().reshape(-1)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        nll -= log_probs[np.arange(len(y)), y].sum()
+        correct += int((logits.argmax(axis=1) == y).sum())
+        count += len(y)
+    return correct / count, nll / count
+
+
+def result(model, config, name, val_accuracy, seconds, extra=None):
+    """The JSON record of a finished arm."""
+    accuracy, nll = test_metrics(model, config)
+    return {
+        "arm": name,
+        "seed": config.seed,
+        "found": model.spec.notation,
+        "widths": list(model.spec.widths),
+        "depths": list(getattr(model.spec, "depths", ())),
+        "params": model.body.count_params(),
+        "test_accuracy": accuracy,
+        "test_nll": nll,
+        "val_accuracy": [float(v) for v in val_accuracy],
+        "epochs": len(val_accuracy),
+        "seconds": round(seconds, 2),
+        **(extra or {}),
+    }
+
+
+def new_model(config, notation):
+    """A compiled net `notation` for `config` (seeded by the caller)."""
+    info = kg.data.info(config.dataset)
+    model = kg.GrowableModel(training.make_spec(config, info, notation))
+    return training.compile_model(model, config)
+
+
+def _checkpoint(workdir, seed):
+    return os.path.join(workdir, f"seed{seed}", "seed.keras")
+
+
+def seed_phase(config, workdir, notation, epochs):
+    """Trains `notation` for `epochs` epochs (seeded with `config.seed`) and
+    saves it: the start of every branch of this seed. Done once."""
+    done = read(workdir, config.seed, "seed")
+    if done is not None and os.path.exists(_checkpoint(workdir, config.seed)):
+        return done
+    os.makedirs(os.path.dirname(_checkpoint(workdir, config.seed)), exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+    model = new_model(config, notation)
+    val, seconds = fit_epochs(model, config, 0, epochs, []) if epochs else ([], 0.0)
+    model.save(_checkpoint(workdir, config.seed))
+    record = {"seed": config.seed, "val_accuracy": val, "seconds": round(seconds, 2)}
+    workdir_lib.write_json(path(workdir, config.seed, "seed"), record)
+    return record
+
+
+def load_seed(workdir, seed):
+    """The seed checkpoint, compiled, with its optimizer state."""
+    return keras.models.load_model(_checkpoint(workdir, seed))
+
+
+def run_arms(config, workdir, arms, runner, log=print):
+    """Runs `runner(config, arm, workdir) -> result` for every arm of
+    `config.seed` without a result yet, in order, and saves each."""
+    for arm in arms:
+        if read(workdir, config.seed, arm) is not None:
+            continue
+        record = runner(config, arm, workdir)
+        workdir_lib.write_json(path(workdir, config.seed, arm), record)
+        log(
+            f"seed {config.seed} {arm:>24}: {record['found']:<28} "
+            f"{record['params']:>7,} params, "
+            f"test acc {100 * record['test_accuracy']:.2f}%, "
+            f"NLL {record['test_nll']:.4f}, {record['seconds']:.0f}s"
+        )
