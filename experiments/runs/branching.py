@@ -109,7 +109,11 @@ def seed_phase(config, workdir, notation, epochs):
     os.makedirs(os.path.dirname(_checkpoint(workdir, config.seed)), exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     model = new_model(config, notation)
-    val, seconds = fit_epochs(model, config, 0, epochs, []) if epochs else ([], 0.0)
+    if epochs:
+        val, seconds = fit_epochs(model, config, 0, epochs, [])
+    else:  # the initial weights; slots built, so that loading matches
+        val, seconds = [], 0.0
+        model.optimizer.build(model.trainable_variables)
     model.save(_checkpoint(workdir, config.seed))
     record = {"seed": config.seed, "val_accuracy": val, "seconds": round(seconds, 2)}
     workdir_lib.write_json(path(workdir, config.seed, "seed"), record)
