@@ -11,6 +11,7 @@ import numpy as np
 
 from keras_grow import build
 from keras_grow import export
+from keras_grow import losses
 from keras_grow import specs
 from keras_grow import transfer
 from keras_grow.optimizer_carry import carry_optimizer
@@ -114,6 +115,14 @@ class GrowableModel(keras.Model):
     def build(self, input_shape=None):
         # The body is built by construction; nothing to create here.
         self.built = True
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`, with a warning first for a compiled loss that
+        expects probabilities (the body outputs logits; see
+        `keras_grow.losses`). `compile` is Keras' own, so that
+        `keras.models.load_model` compiles a saved model again."""
+        losses.warn_if_probability_loss(getattr(self, "loss", None))
+        return super().fit(*args, **kwargs)
 
     def call(self, inputs, training=None):
         self._check_inputs(inputs)

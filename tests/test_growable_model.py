@@ -63,7 +63,7 @@ def test_grow_before_compile_then_fit(sample_arrays):
     x, y = sample_arrays
     history = model.fit(x[:64], y[:64], batch_size=32, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
-    assert model.spec.notation == "Basic3ResNet-2-2-1"
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-2-2-1"
 
 
 def test_grow_after_compile_trains_the_grown_graph(sample_arrays):
@@ -85,7 +85,7 @@ def test_grow_between_batches_next_step_trains_new_graph(jit_compile, sample_arr
     grow = GrowAt(_add_stage1_block, batch=1)
     x, y = sample_arrays
     model.fit(x[:96], y[:96], batch_size=16, epochs=1, verbose=0, callbacks=[grow])
-    assert model.spec.notation == "Basic3ResNet-2-1-1"
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-2-1-1"
     # Zero-initialised gamma moved in the very next step: it trained.
     assert not np.any(grow.new_gamma_at_growth)
     assert np.abs(grow.new_gamma_later).max() > 0
@@ -160,7 +160,7 @@ def test_each_growth_retraces_train_and_test_steps_once(jit_compile, sample_arra
         callbacks=[GrowEveryOtherEpoch()],
     )
     growths = len(model.growth_log)
-    assert growths == 3 and model.spec.notation == "Basic3ResNet-4-1-1"
+    assert growths == 3 and model.spec.notation == "Basic3ResNet(4,8,8)-4-1-1"
     # Growths after epochs 0 and 2 trace once each; the one after the last
     # epoch leaves its new functions untraced.
     assert train_traces.count - first_epoch_traces["train"] == growths - 1
@@ -187,7 +187,7 @@ def test_grow_under_mirrored_strategy(mirrored_strategy, sample_arrays):
     data = tf.data.Dataset.from_tensor_slices((x[:128], y[:128])).batch(32)
     grow = GrowAt(_add_stage1_block, batch=1)
     model.fit(data, epochs=1, verbose=0, callbacks=[grow])
-    assert model.spec.notation == "Basic3ResNet-2-1-1"
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-2-1-1"
     new_vars = model.body.get_layer("stage1_block2_conv1").weights
     slot = [
         v
@@ -234,7 +234,10 @@ def test_growth_log_records_the_event():
     event = model.grow(
         model.spec.with_block_added(2), info={"epoch": 3, "reason": "test"}
     )
-    assert event["from"] == "Basic3ResNet-1-1-1" and event["to"] == "Basic3ResNet-1-1-2"
+    assert (
+        event["from"] == "Basic3ResNet(4,8,8)-1-1-1"
+        and event["to"] == "Basic3ResNet(4,8,8)-1-1-2"
+    )
     assert event["params_after"] == model.body.count_params() > event["params_before"]
     assert event["new_blocks"] == ["stage3_block2"] and event["epoch"] == 3
     assert kg.specs.from_dict(event["spec"]) == model.spec
@@ -249,7 +252,7 @@ def test_summary_shows_notation_and_parameters():
     lines = []
     model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
     text = "\n".join(lines)
-    assert "Basic3ResNet-2-1-1" in lines[0]
+    assert "Basic3ResNet(4,8,8)-2-1-1" in lines[0]
     assert f"{model.body.count_params():,} parameters" in lines[0]
     assert "stage1_block2_conv1" in text
 
@@ -276,7 +279,7 @@ def test_bad_growth_inputs_raise_and_change_nothing():
         )
     with pytest.raises(ValueError, match="has shape"):  # narrowing is not growth
         model.grow(model.spec.with_widths((2, 8, 8)))
-    assert model.spec.notation == "Basic3ResNet-1-1-1" and model.growth_log == []
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-1-1-1" and model.growth_log == []
     np.testing.assert_array_equal(infer(model, x), before)
 
 

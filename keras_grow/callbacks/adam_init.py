@@ -4,12 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-
-def _loss_function(model):
-    loss = getattr(model, "loss", None)
-    if loss is None:
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    return keras.losses.get(loss)
+from keras_grow import losses
 
 
 def adam_init_norm(
@@ -35,7 +30,8 @@ def adam_init_norm(
     Args:
         model: a `GrowableModel`.
         norm_name: str. The BatchNormalization layer to train.
-        data: `tf.data.Dataset` of (x, y) batches; y sparse class indices.
+        data: `tf.data.Dataset` of (x, y) batches; y whatever the compiled
+            loss takes (sparse class indices or one-hot rows).
         target_accuracy: float or `None`. Training accuracy to reach; `None`
             trains `max_epochs` epochs.
         max_epochs: int. Defaults to `10` (the paper's).
@@ -53,7 +49,7 @@ def adam_init_norm(
     kept_values = [v.numpy() for v in kept]
     optimizer = keras.optimizers.Adam(learning_rate)
     optimizer.build(trained)
-    loss_fn = _loss_function(model)
+    loss_fn = losses.compiled_loss(model, "AdamInit")
     body = model.body
 
     @tf.function
@@ -63,8 +59,9 @@ def adam_init_norm(
             loss = loss_fn(y, logits)
         optimizer.apply(tape.gradient(loss, trained), trained)
         predicted = tf.argmax(logits, axis=-1, output_type=tf.int64)
-        correct = tf.reduce_sum(tf.cast(predicted == tf.cast(y, tf.int64), tf.int64))
-        return correct, tf.shape(y, out_type=tf.int64)[0]
+        truth = losses.class_indices(y)
+        correct = tf.reduce_sum(tf.cast(predicted == truth, tf.int64))
+        return correct, tf.shape(truth, out_type=tf.int64)[0]
 
     target = None if target_accuracy is None else target_accuracy - tolerance
     accuracy, epochs = None, 0
@@ -72,7 +69,7 @@ def adam_init_norm(
         epochs += 1
         correct = seen = 0
         for x, y in data:
-            c, n = step(x, tf.reshape(y, [-1]))
+            c, n = step(x, y)
             correct, seen = correct + int(c), seen + int(n)
         accuracy = correct / max(seen, 1)
         if target is not None and accuracy >= target:

@@ -68,7 +68,8 @@ class BackupAndRestore(keras.callbacks.Callback):
     >>> spec = kg.specs.parse("Basic3ResNet-1-1-1", (28, 28, 1), 10,
     ...                       widths=(4, 8, 8))
     >>> model = kg.GrowableModel(spec)
-    >>> model.compile("sgd", "sparse_categorical_crossentropy")
+    >>> model.compile(
+    ...     "sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     >>> grow = kg.callbacks.AutoGrow(growth_period=1, monitor="loss")
     >>> backup = kg.callbacks.BackupAndRestore("/tmp/run/backup", [grow])
     >>> train = kg.data.load("fashion_mnist_sample", "train", 64, take=128)

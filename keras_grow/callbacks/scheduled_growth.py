@@ -6,6 +6,7 @@ from keras_grow import specs
 from keras_grow.callbacks.growth_guard import ON_FAILURE
 from keras_grow.callbacks.growth_guard import attempt_growth
 from keras_grow.callbacks.validation import check_choice
+from keras_grow.callbacks.validation import check_int
 
 
 def require_growable(model, callback_name):
@@ -100,6 +101,10 @@ class ScheduledGrowth(keras.callbacks.Callback):
                 `every`.
             **kwargs: the constructor's other arguments.
         """
+        check_int(num_stages, "num_stages", 1)
+        check_int(every, "every", 1)
+        check_int(growths, "growths", 0)
+        check_int(first, "first", 0, allow_none=True)
         first = every if first is None else first
         schedule = {
             first + i * every: _AddBlockTo(i % num_stages) for i in range(growths)

@@ -18,28 +18,24 @@ s_i estimates candidate i's share of it: the more negative, the better.
 BatchNormalization runs in inference mode throughout.
 """
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_grow import losses
+
 
 def loss_function(model):
-    """The model's compiled loss as a callable `(y, logits) -> scalar`."""
-    loss = getattr(model, "loss", None)
-    if loss is None:
-        raise ValueError(
-            "Firefly scores candidates with the model's loss; compile the "
-            "model before fitting."
-        )
-    return keras.losses.get(loss)
+    """The model's compiled loss as `(y, logits) -> scalar` (see
+    `keras_grow.losses.compiled_loss`)."""
+    return losses.compiled_loss(model, "Firefly")
 
 
 def batches(dataset, skip=0):
-    """An endless iterator of (images, sparse labels) from a tf.data dataset,
-    after the first `skip` batches of its repetition."""
+    """An endless iterator of (images, labels) from a tf.data dataset, after
+    the first `skip` batches of its repetition. Labels are as the dataset
+    holds them (the compiled loss reads them)."""
     for batch in dataset.repeat().skip(skip):
-        x, y = batch[0], batch[1]
-        yield x, tf.reshape(y, [-1])
+        yield batch[0], batch[1]
 
 
 def mean_over_replicas(strategy, values):

@@ -6,6 +6,7 @@ from keras_grow.specs import layered
 from keras_grow.specs import staged
 
 _VGG_CUSTOM = re.compile(r"^VGG\((\d+(?:,\d+)*)\)$")
+_WITH_NUMBERS = re.compile(r"^(\w+)\((\d+(?:,\d+)*)\)$")
 
 
 def _numbers(notation, parts):
@@ -58,8 +59,16 @@ def _mlp(notation, numbers, **kwargs):
     return layered.MLPSpec(widths=numbers, **kwargs)
 
 
-def _staged_factory(family):
+def _staged_factory(family, widths=None):
     def make(notation, numbers, **kwargs):
+        if widths is not None:
+            given = kwargs.pop("widths", None)
+            if given is not None and tuple(given) != widths:
+                raise ValueError(
+                    f"{notation!r} names stage widths {widths}, but "
+                    f"`widths={tuple(given)}` was passed too; give them once."
+                )
+            kwargs["widths"] = widths
         return staged.StagedNetSpec(family_name=family, depths=numbers, **kwargs)
 
     return make
@@ -84,12 +93,16 @@ def _factory(family):
     match = _VGG_CUSTOM.match(family)
     if match:
         return _vgg_factory(tuple(int(d) for d in match.group(1).split(",")))
+    match = _WITH_NUMBERS.match(family)
+    if match and match.group(1) in staged.FAMILIES:
+        widths = tuple(int(w) for w in match.group(2).split(","))
+        return _staged_factory(match.group(1), widths)
     return None
 
 
 def known_families():
     """list of str. Every family name `parse` accepts."""
-    return sorted(_FACTORIES) + ["VGG(a,b,...)"]
+    return sorted(_FACTORIES) + ["VGG(a,b,...)", "<staged family>(w1,w2,...)"]
 
 
 def parse(notation, input_shape, num_classes, **kwargs):
@@ -103,7 +116,9 @@ def parse(notation, input_shape, num_classes, **kwargs):
         notation: str. A family name and numbers joined by '-':
             `"Basic3ResNet-1-1-1"` (depth per stage), `"VGG19-16"` (uniform
             width), `"VGG11-8-8-16-16-16-16-16-16"` (width per layer),
-            `"VGG(2,2,5,4,4)-16"` (a custom VGG layout), `"MobileNetV1"`
+            `"VGG(2,2,5,4,4)-16"` (a custom VGG layout),
+            `"Basic3ResNet(8,16,32)-2-3-3"` (stage widths other than the
+            family's), `"MobileNetV1"`
             (original widths), `"MLP-64-64"` (width per hidden layer).
         input_shape: tuple of int. Shape of one example, e.g. `(28, 28, 1)`.
         num_classes: int. Number of output logits.

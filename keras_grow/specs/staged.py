@@ -130,7 +130,12 @@ class StagedNetSpec(base.NetSpec):
 
     @property
     def notation(self):
-        return "-".join([self.family_name] + [str(d) for d in self.depths])
+        """str. `Basic3ResNet-2-3-3`; with stage widths other than the
+        family's, `Basic3ResNet(8,16,32)-2-3-3`, so `parse` rebuilds them."""
+        name = self.family_name
+        if self.widths != _DEFAULT_WIDTHS[self.num_stages]:
+            name += "(" + ",".join(str(w) for w in self.widths) + ")"
+        return "-".join([name] + [str(d) for d in self.depths])
 
     def with_depths(self, depths):
         """Returns the spec with new per-stage depths."""

@@ -72,11 +72,11 @@ def test_round_robin_stopping_and_fine_tune_schedule():
     # At epoch 5 the running best rose 0.752 - 0.75 < 0.01 over J=2 epochs:
     # stage 1 (grown at epoch 4) stops and keeps that block (depth 3).
     assert _events(model, "stop_stage") == [(5, 1), (8, 2), (9, 0)]
-    assert model.spec.notation == "Basic3ResNet-5-3-4"
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-5-3-4"
     stop = [e for e in model.growth_log if e["kind"] == "stop_stage"][0]
     assert stop["decided_by"]["best_now"] == pytest.approx(0.752)
     assert stop["decided_by"]["best_then"] == pytest.approx(0.75)
-    assert stop["spec_notation"] == "Basic3ResNet-3-3-2"
+    assert stop["spec_notation"] == "Basic3ResNet(4,8,8)-3-3-2"
     # Fine-tune epochs 10..13: LR reset to 0.1, x0.1 at 1/2 and at 3/4.
     fine = [(epoch, lr) for epoch, _, phase, lr in trace if epoch >= 10]
     assert [epoch for epoch, _ in fine] == [10, 11, 12, 13]
@@ -196,7 +196,7 @@ def test_on_stop_remove_deletes_the_stopped_stages_last_block():
         verbose=0,
     )
     _drive(callback, model, [0.5] * 6)
-    assert model.spec.notation == "Basic3ResNet-1-1-1"
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-1-1-1"
     assert _events(model, "stop_stage") == [(1, 0), (2, 1), (3, 2)]
     # Logged as removals, not growths.
     assert _events(model, "remove_block") == [(1, 0), (2, 1), (3, 2)]
@@ -244,7 +244,7 @@ def test_zero_initializer_growth_preserves_function():
     before = infer_live(model, x)
     callback = kg.callbacks.AutoGrow(growth_period=1, initializer="zero", verbose=0)
     _drive(callback, model, [0.1, 0.2])
-    assert model.spec.notation == "Basic3ResNet-2-2-1"
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-2-2-1"
     np.testing.assert_array_equal(infer(model, x), before)
 
 
@@ -283,7 +283,7 @@ def test_new_plain_submodules_get_default_init_whatever_the_initializer(
         growth_period=1, initializer=initializer, adam_init_data=data, verbose=0
     )
     _drive(callback, model, [0.1])
-    assert model.spec.notation == "Plain3Net-2-1-1"
+    assert model.spec.notation == "Plain3Net(4,8,8)-2-1-1"
     event = [e for e in model.growth_log if e["kind"] == "grow"][0]
     assert event["initializer"] == "default"
     assert event["autogrow_initializer"] == initializer
@@ -303,7 +303,7 @@ def test_identity_initializer_deepens_a_plain_net_preserving_its_function():
     before = infer_live(model, x)
     callback = kg.callbacks.AutoGrow(growth_period=1, initializer="identity", verbose=0)
     _drive(callback, model, [0.1, 0.2])
-    assert model.spec.notation == "Plain3Net-2-2-1"
+    assert model.spec.notation == "Plain3Net(4,8,8)-2-2-1"
     np.testing.assert_allclose(infer(model, x), before, atol=1e-5)
 
 
@@ -341,7 +341,7 @@ def test_adam_initializer_trains_only_the_new_norm(sample_arrays):
     slots = {v.name: v.numpy().copy() for v in model.optimizer.variables}
     callback.on_epoch_begin(0)
     callback.on_epoch_end(0, {"val_accuracy": 0.1, "accuracy": 0.99})
-    assert model.spec.notation == "Basic3ResNet-2-1-1"
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-2-1-1"
     new_norm = "stage1_block2_bn2"
     changed = {
         v.path
@@ -455,10 +455,33 @@ def test_real_fit_grows_stops_every_stage_and_fine_tunes(capsys):
     )
     # Every stage grows once, stops at the next boundary (no 50-point gain),
     # then 2 fine-tune epochs end the run long before epochs=30.
-    assert model.spec.notation == "Basic3ResNet-2-2-2"
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-2-2-2"
     assert len(history.history["loss"]) == 4 + 2
     assert callback.phase == "done"
     assert [e["kind"] for e in model.growth_log].count("stop_stage") == 3
     assert np.all(np.isfinite(history.history["loss"]))
     out = capsys.readouterr().out
-    assert "growth done, found Basic3ResNet-2-2-2" in out
+    assert "growth done, found Basic3ResNet(4,8,8)-2-2-2" in out
+
+
+def test_adam_init_reads_one_hot_labels_as_it_reads_sparse_ones(sample_arrays):
+    from keras_grow.callbacks.adam_init import adam_init_norm
+
+    x, y = sample_arrays
+    results = []
+    for loss, labels in (
+        (keras.losses.SparseCategoricalCrossentropy(from_logits=True), y[:64]),
+        (
+            keras.losses.CategoricalCrossentropy(from_logits=True),
+            keras.utils.to_categorical(y[:64], 10),
+        ),
+    ):
+        keras.utils.set_random_seed(0)
+        model = _model()
+        model.compile(keras.optimizers.SGD(0.01), loss)
+        data = tf.data.Dataset.from_tensor_slices((x[:64], labels)).batch(32)
+        result = adam_init_norm(model, "stage1_block1_bn2", data, None, max_epochs=1)
+        gamma = model.body.get_layer("stage1_block1_bn2").gamma.numpy()
+        results.append((result["train_accuracy"], gamma))
+    assert results[0][0] == pytest.approx(results[1][0])
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-4, atol=1e-6)

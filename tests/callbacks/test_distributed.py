@@ -86,6 +86,6 @@ def test_autogrow_grows_and_resumes_under_mirrored_strategy(
     model, history = fit(3)
     assert history.epoch == [0, 1, 2]
     assert np.all(np.isfinite(history.history["loss"]))
-    assert model.spec.notation == "Basic3ResNet-2-2-2"
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-2-2-2"
     assert int(model.optimizer.iterations.numpy()) == 3 * 4
     _assert_mirrored_and_equal(strategy, model)

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_grow as kg
 from keras_grow import build
@@ -243,3 +244,31 @@ def test_new_units_statistics_are_measured_on_data_and_nothing_else_changes():
 def test_calibration_needs_data():
     with pytest.raises(ValueError, match="calibration_data"):
         kg.callbacks.RandomNew(calibrate_new_units=2)
+
+
+def test_one_hot_labels_score_and_grow_like_sparse_ones():
+    # Keras' habit: one-hot labels with CategoricalCrossentropy. The scores
+    # come from the compiled loss on the labels as given.
+    sparse = kg.data.load(
+        "fashion_mnist_sample", "train", 64, take=128, shuffle=False, augment=False
+    )
+    one_hot = sparse.map(lambda x, y: (x, tf.one_hot(y, 10)))
+    events = {}
+    for name, data, loss in (
+        (
+            "sparse",
+            sparse,
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        ),
+        ("one_hot", one_hot, keras.losses.CategoricalCrossentropy(from_logits=True)),
+    ):
+        keras.utils.set_random_seed(0)
+        model = _model("MLP-6-4")
+        model.compile(keras.optimizers.SGD(0.05), loss, metrics=["accuracy"])
+        model.fit(data, epochs=1, callbacks=[_one_round(data)], verbose=0)
+        events[name] = [e for e in model.growth_log if e["kind"] == "grow"][0]
+    assert events["one_hot"]["score_min"] < 0
+    assert events["one_hot"]["widths_after"] == events["sparse"]["widths_after"]
+    assert events["one_hot"]["score_min"] == pytest.approx(
+        events["sparse"]["score_min"], rel=1e-3
+    )

@@ -38,7 +38,7 @@ def test_rollback_restores_graph_weights_and_optimizer_exactly(sample_arrays):
     for path, value in state.items():
         np.testing.assert_array_equal(after[path], value, err_msg=path)
     assert event["kind"] == "rollback" and event["undoes"] == 0
-    assert event["from"] == "Basic3ResNet-2-1-1" and event["reason"] == "test"
+    assert event["from"] == "Basic3ResNet(4,8,8)-2-1-1" and event["reason"] == "test"
     assert [e["kind"] for e in model.growth_log] == ["grow", "rollback"]
     assert {id(v) for v in model.weights} == {id(v) for v in model.body.weights}
     history = model.fit(x[:64], y[:64], batch_size=16, verbose=0)
@@ -82,7 +82,7 @@ def test_guard_rolls_back_a_nan_growth_and_training_goes_on(sample_arrays):
         verbose=0,
         callbacks=[_GrowWithNaN(), kg.callbacks.GrowthGuard(verbose=0)],
     )
-    assert model.spec.notation == "Basic3ResNet-1-1-1"
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-1-1-1"
     log = model.growth_log
     assert [e["kind"] for e in log] == ["grow", "rollback"]
     assert "non-finite loss" in log[1]["reason"]
@@ -104,7 +104,7 @@ def test_guard_can_stop_with_a_clear_error_after_rolling_back(sample_arrays):
             verbose=0,
             callbacks=[_GrowWithNaN(), guard],
         )
-    assert model.spec.notation == "Basic3ResNet-1-1-1"
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-1-1-1"
     assert np.all(np.isfinite(infer_live(model, x[:16])))
 
 
@@ -188,7 +188,7 @@ def test_autogrow_retries_a_stage_whose_growth_raised(monkeypatch):
         autogrow.on_epoch_begin(epoch)
         autogrow.on_epoch_end(epoch, {"val_accuracy": 0.5 + epoch / 10})
     # Epoch 0's growth of stage 1 failed; epoch 1 grew stage 1 after all.
-    assert model.spec.notation == "Basic3ResNet-2-1-1"
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-2-1-1"
     log = model.growth_log
     assert [e["kind"] for e in log] == ["growth_failed", "grow"]
     assert log[0]["what"] == "stage 1" and "injected" in log[0]["reason"]

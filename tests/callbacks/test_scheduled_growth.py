@@ -21,7 +21,7 @@ def test_round_robin_schedule_drives_growth_through_hooks():
     callback.on_train_begin()
     for epoch in range(9):
         callback.on_epoch_begin(epoch)
-    assert model.spec.notation == "Basic3ResNet-3-2-2"
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-3-2-2"
     assert [e["epoch"] for e in model.growth_log] == [2, 4, 6, 8]
     assert all(e["callback"] == "ScheduledGrowth" for e in model.growth_log)
 
@@ -34,7 +34,7 @@ def test_schedule_accepts_specs_and_callables():
     )
     callback.set_model(model)
     callback.on_epoch_begin(0)
-    assert model.spec.notation == "Basic3ResNet-1-1-2"
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-1-1-2"
     callback.on_epoch_begin(1)
     assert model.spec == target
     config = callback.get_config()
@@ -52,10 +52,10 @@ def test_grows_inside_fit_and_prints_progress(sample_arrays, capsys):
     history = model.fit(
         x[:64], y[:64], batch_size=32, epochs=3, verbose=0, callbacks=[callback]
     )
-    assert model.spec.notation == "Basic3ResNet-2-2-1"
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-2-2-1"
     assert np.all(np.isfinite(history.history["loss"]))
     out = capsys.readouterr().out
-    assert "Epoch 2: grew Basic3ResNet-1-1-1 -> Basic3ResNet-2-1-1" in out
+    assert "Epoch 2: grew Basic3ResNet(4,8,8)-1-1-1 -> Basic3ResNet(4,8,8)-2-1-1" in out
 
 
 @pytest.mark.parametrize(
@@ -103,10 +103,24 @@ def test_a_failing_entry_is_undone_and_skipped_or_raised(sample_arrays):
     kinds = [e["kind"] for e in model.growth_log]
     assert kinds == ["growth_failed", "grow"]
     assert "stage" in model.growth_log[0]["reason"]
-    assert model.spec.notation == "Basic3ResNet-2-1-1"
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-2-1-1"
 
     model = compile_sgd(kg.GrowableModel(spec))
     grow = kg.callbacks.ScheduledGrowth(schedule, verbose=0)  # default: raise
     with pytest.raises(ValueError, match="stage"):
         model.fit(x[:64], y[:64], epochs=3, verbose=0, callbacks=[grow])
     assert model.spec == spec and model.growth_log[-1]["kind"] == "growth_failed"
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"num_stages": 3, "every": 0, "growths": 2}, "every"),
+        ({"num_stages": 0, "every": 1, "growths": 2}, "num_stages"),
+        ({"num_stages": 3, "every": 1, "growths": -1}, "growths"),
+        ({"num_stages": 3, "every": 1, "growths": 2, "first": -1}, "first"),
+    ],
+)
+def test_round_robin_refuses_a_schedule_that_cannot_be(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        kg.callbacks.ScheduledGrowth.round_robin(**kwargs)

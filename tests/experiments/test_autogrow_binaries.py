@@ -25,8 +25,8 @@ def _run(*args):
 @pytest.mark.slow
 def test_autogrow_binary_writes_every_file(autogrow_tiny_run):
     workdir, result = autogrow_tiny_run
-    assert "found net: Basic3ResNet-" in result.stdout
-    assert "epoch 1/12 Basic3ResNet-1-1-1" in result.stdout  # progress lines
+    assert "found net: Basic3ResNet(4,8,8)-" in result.stdout
+    assert "epoch 1/12 Basic3ResNet(4,8,8)-1-1-1" in result.stdout  # progress lines
     expected = [
         "config.json",
         "history.csv",
@@ -68,9 +68,9 @@ def test_baseline_binary_trains_a_fixed_spec(tmp_path):
         "--batch_size=64",
         f"--workdir={workdir}",
     )
-    assert "Basic3ResNet-2-1-1 from scratch" in result.stdout
+    assert "Basic3ResNet(4,8,8)-2-1-1 from scratch" in result.stdout
     run = json.loads((workdir / "result.json").read_text())
-    assert run["epochs"] == 2 and run["spec"] == "Basic3ResNet-2-1-1"
+    assert run["epochs"] == 2 and run["spec"] == "Basic3ResNet(4,8,8)-2-1-1"
     assert (workdir / "model.keras").exists()
     with open(workdir / "history.csv") as handle:
         assert len(list(csv.DictReader(handle))) == 2

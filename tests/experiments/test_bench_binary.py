@@ -54,11 +54,11 @@ def test_bench_binary_measures_every_section_and_keeps_notes(tmp_path):
     assert [r["jit_compile"] for r in wrapper] == [False, False]
     assert all(r["plain_ops"] == r["growable_ops"] for r in wrapper)
     assert [g["events"][0]["to"] for g in results["growth"]] == [
-        "Basic3ResNet-2-1-1",
+        "Basic3ResNet(4,8,8)-2-1-1",
         "VGG(1,2,2,2,2)-4",
     ]
     autogrow = results["autogrow"]
-    assert autogrow["growths"] == 2 and autogrow["to"] == "Basic3ResNet-2-2-1"
+    assert autogrow["growths"] == 2 and autogrow["to"] == "Basic3ResNet(4,8,8)-2-2-1"
     (firefly,) = results["firefly"]
     assert len(firefly["rounds"]) == 1
     assert firefly["rounds"][0]["to_params"] > firefly["rounds"][0]["from_params"]

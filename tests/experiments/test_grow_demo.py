@@ -31,7 +31,7 @@ def test_grow_demo_grows_saves_and_exports_quietly(tmp_path):
         cwd=ROOT,
         check=True,
     )
-    assert "found net: Basic3ResNet-2-2-2" in result.stdout
+    assert "found net: Basic3ResNet(8,16,32)-2-2-2" in result.stdout
     assert "test accuracy:" in result.stdout
     assert "serving export:" in result.stdout.splitlines()[-1]
     # No TensorFlow start-up or export log lines.
@@ -48,9 +48,9 @@ def test_grow_demo_grows_saves_and_exports_quietly(tmp_path):
         assert os.path.exists(workdir / name), name
     log = json.loads((workdir / "growth_log.json").read_text())
     assert [e["to"] for e in log if e["kind"] == "grow"] == [
-        "Basic3ResNet-2-1-1",
-        "Basic3ResNet-2-2-1",
-        "Basic3ResNet-2-2-2",
+        "Basic3ResNet(8,16,32)-2-1-1",
+        "Basic3ResNet(8,16,32)-2-2-1",
+        "Basic3ResNet(8,16,32)-2-2-2",
     ]
     assert [e["kind"] for e in log][-2:] == ["fine_tune", "done"]
     config = json.loads((workdir / "config.json").read_text())

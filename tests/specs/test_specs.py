@@ -197,3 +197,21 @@ def test_specs_declare_what_growth_can_do(notation, stages, units):
 def build_depth(spec):
     """Blocks depth growth can add, counted from the built description."""
     return len(build.blocks(spec))
+
+
+def test_staged_notation_round_trips_custom_widths():
+    for notation, widths in (
+        ("Basic3ResNet-2-3-3", (4, 8, 16)),
+        ("Plain3Net-1-1-2", (16, 32, 48)),
+        ("Bottleneck4ResNet-1-2-1-1", (8, 8, 16, 16)),
+    ):
+        shape = (28, 28, 1) if "3" in notation.split("-")[0] else (32, 32, 3)
+        spec = specs.parse(notation, shape, 10, widths=widths)
+        text = spec.notation
+        assert "(" + ",".join(str(w) for w in widths) + ")" in text
+        assert specs.parse(text, shape, 10) == spec
+        assert specs.parse(text, shape, 10, widths=widths) == spec
+    default = specs.parse("Basic3ResNet-1-1-1", (28, 28, 1), 10)
+    assert default.notation == "Basic3ResNet-1-1-1"  # the paper's, unchanged
+    with pytest.raises(ValueError, match="give them once"):
+        specs.parse("Basic3ResNet(4,8,16)-1-1-1", (28, 28, 1), 10, widths=(8, 8, 8))

@@ -28,13 +28,13 @@ def test_an_autogrow_arm_and_the_fixed_nets_start_where_they_should(tmp_path):
     config, workdir = _config(), str(tmp_path)
     grown = paired.grow(config, "gaussian", workdir)
     branching.run_arms(config, workdir, ["gaussian"], lambda *a: grown)
-    assert grown["found"] == "Basic3ResNet-2-1-1"  # capped by max_depths
+    assert grown["found"] == "Basic3ResNet(4,8,16)-2-1-1"  # capped by max_depths
     assert grown["growths"] == 1 and grown["epochs"] <= 3
     found = paired.fixed(config, paired.FOUND, workdir)
     assert found["found"] == grown["found"] and found["epochs"] == 2
     one = paired.fixed(config, "fixed_1", workdir)
-    assert one["found"] == "Basic3ResNet-1-1-1"
-    assert branching.load_seed(workdir, 0).spec.notation == "Basic3ResNet-1-1-1"
+    assert one["found"] == "Basic3ResNet(4,8,16)-1-1-1"
+    assert branching.load_seed(workdir, 0).spec.notation == "Basic3ResNet(4,8,16)-1-1-1"
     assert paired.arms(config)[-2:] == ("fixed_1", "fixed_2")
 
 

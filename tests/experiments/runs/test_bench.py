@@ -30,7 +30,7 @@ def test_step_times_start_a_generation_at_each_growth(sample_arrays):
         verbose=0,
         callbacks=[probe, GrowAfterFirstEpoch()],
     )
-    assert model.spec.notation == "Basic3ResNet-2-1-1"  # the shallowest stage
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-2-1-1"  # the shallowest stage
     assert [(e, g) for e, g, _ in probe.train] == [(0, 0)] * 4 + [(1, 1)] * 4
     assert [(e, g) for e, g, _ in probe.test] == [(0, 0)] * 2 + [(1, 1)] * 2
     first, steady = probe.first_and_steady(probe.train, 1)

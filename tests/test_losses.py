@@ -1,0 +1,79 @@
+"""The loss and label rules growth code shares (keras_grow.losses), and the
+warning for a loss that expects probabilities."""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import keras_grow as kg
+from keras_grow import losses
+
+
+def _model():
+    spec = kg.specs.parse("MLP-4", input_shape=(28, 28, 1), num_classes=10)
+    return kg.GrowableModel(spec)
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        "sparse_categorical_crossentropy",
+        "categorical_crossentropy",
+        keras.losses.SparseCategoricalCrossentropy(),
+        keras.losses.CategoricalCrossentropy(from_logits=False),
+    ],
+)
+def test_a_probability_loss_on_logits_warns_with_the_fix(loss):
+    model = _model()
+    model.compile("sgd", loss)
+    x, y = np.zeros((4, 28, 28, 1), "float32"), np.zeros(4, "int64")
+    if "categorical_crossentropy" == loss or isinstance(
+        loss, keras.losses.CategoricalCrossentropy
+    ):
+        y = keras.utils.to_categorical(y, 10)
+    with pytest.warns(UserWarning, match=r"from_logits=True"):
+        model.fit(x, y, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        keras.losses.CategoricalCrossentropy(from_logits=True),
+        "mse",
+    ],
+)
+def test_a_logits_loss_fits_quietly(loss):
+    model = _model()
+    model.compile("sgd", loss=loss)
+    x, y = np.zeros((4, 28, 28, 1), "float32"), np.zeros(4, "int64")
+    if isinstance(loss, keras.losses.CategoricalCrossentropy) or loss == "mse":
+        y = keras.utils.to_categorical(y, 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(x, y, epochs=1, verbose=0)
+
+
+def test_class_indices_read_sparse_and_one_hot_labels_alike():
+    sparse = np.array([3, 0, 9])
+    one_hot = keras.utils.to_categorical(sparse, 10)
+    for labels in (sparse, sparse[:, None], one_hot):
+        np.testing.assert_array_equal(losses.class_indices(labels), sparse)
+
+
+def test_the_compiled_loss_is_a_batch_mean_whatever_form_it_was_given():
+    model = _model()
+    y = np.array([1, 2, 3])
+    logits = np.random.default_rng(0).normal(size=(3, 10)).astype("float32")
+    expected = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, logits)
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert float(losses.compiled_loss(model, "x")(y, logits)) == pytest.approx(
+        float(expected)
+    )
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    # A bare function (a string loss) is reduced to one number too.
+    assert np.ndim(losses.compiled_loss(model, "x")(y, logits)) == 0
+    with pytest.raises(ValueError, match="compile the model"):
+        losses.compiled_loss(_model(), "Firefly")
