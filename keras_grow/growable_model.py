@@ -117,11 +117,18 @@ class GrowableModel(keras.Model):
         self.built = True
 
     def fit(self, *args, **kwargs):
-        """`keras.Model.fit`, with a warning first for a compiled loss that
-        expects probabilities (the body outputs logits; see
-        `keras_grow.losses`). `compile` is Keras' own, so that
-        `keras.models.load_model` compiles a saved model again."""
+        """`keras.Model.fit`, after two checks: a warning for a compiled loss
+        that expects probabilities (the body outputs logits; see
+        `keras_grow.losses`), and the callbacks a growing model needs
+        (`keras_grow.callbacks.fit_checks`: Keras' own `BackupAndRestore`
+        is refused, ours finds the growth callbacks). `compile` is Keras'
+        own, so that `keras.models.load_model` compiles a saved model."""
+        from keras_grow.callbacks import fit_checks
+
         losses.warn_if_probability_loss(getattr(self, "loss", None))
+        # fit(x, y, batch_size, epochs, verbose, callbacks, ...)
+        callbacks = kwargs.get("callbacks", args[5] if len(args) > 5 else None)
+        fit_checks.check_fit_callbacks(callbacks)
         return super().fit(*args, **kwargs)
 
     def call(self, inputs, training=None):

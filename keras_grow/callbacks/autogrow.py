@@ -5,6 +5,8 @@ Reference:
     Convolutional Networks". KDD 2020. https://arxiv.org/abs/1906.02909
 """
 
+import warnings
+
 import keras
 import numpy as np
 
@@ -243,6 +245,21 @@ class AutoGrow(keras.callbacks.Callback):
         # after this callback's on_train_begin) was used; the next fit
         # starts fresh unless set_state is called again.
         self._restored = False
+        state = self._state
+        if state is not None and state.phase != "done":
+            done = state.epoch + 1 - (state.fine_tune_start or 0)
+            what = (
+                f"in its fine-tune ({done} of {self.fine_tune.epochs} epochs)"
+                if state.phase == "fine_tuning"
+                else "while growing (no fine-tune yet)"
+            )
+            warnings.warn(
+                f"fit ended {what}: {self.model.spec.notation} is not "
+                f"fine-tuned. Give fit more epochs (AutoGrow stops training "
+                f"itself when it is done), or call fit again to go on.",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def on_epoch_begin(self, epoch, logs=None):
         state = self._state

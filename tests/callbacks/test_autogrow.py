@@ -2,6 +2,7 @@
 graphs, one real fit on the embedded sample."""
 
 import glob
+import warnings
 
 import keras
 import numpy as np
@@ -485,3 +486,26 @@ def test_adam_init_reads_one_hot_labels_as_it_reads_sparse_ones(sample_arrays):
         results.append((result["train_accuracy"], gamma))
     assert results[0][0] == pytest.approx(results[1][0])
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-4, atol=1e-6)
+
+
+def test_a_fit_that_ends_before_the_fine_tune_does_says_so():
+    data = kg.data.load("fashion_mnist_sample", "train", 64, take=64, seed=0)
+
+    def run(epochs):
+        model = _model()
+        autogrow = kg.callbacks.AutoGrow(
+            growth_period=1,
+            monitor="loss",
+            max_depths=(1, 1, 1),  # every stage stops at the first boundary
+            fine_tune_epochs=3,
+            verbose=0,
+        )
+        model.fit(data, epochs=epochs, callbacks=[autogrow], verbose=0)
+        return autogrow
+
+    with pytest.warns(UserWarning, match=r"fine-tune \(1 of 3 epochs\)"):
+        assert run(2).phase == "fine_tuning"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", message=".*shuffle.*")
+        assert run(10).phase == "done"

@@ -279,3 +279,46 @@ def test_plain_keras_model_is_refused(tmp_path):
             callbacks=[kg.callbacks.BackupAndRestore(str(tmp_path))],
             verbose=0,
         )
+
+
+def _mlp_fit(backup_dir, epochs, **backup_kwargs):
+    data = kg.data.load("fashion_mnist_sample", "train", 64, take=128, seed=0)
+    spec = kg.specs.parse("MLP-4-3", input_shape=(28, 28, 1), num_classes=10)
+    model = compile_sgd(kg.GrowableModel(spec))
+    grower = kg.callbacks.RandomNew(grow_every=1, max_rounds=2, seed=0, verbose=0)
+    backup = kg.callbacks.BackupAndRestore(
+        backup_dir, delete_checkpoint=False, verbose=0, **backup_kwargs
+    )
+    model.fit(data, epochs=epochs, callbacks=[backup, grower], verbose=0)
+    return model, grower, backup
+
+
+def test_without_callbacks_it_carries_the_growth_callbacks_of_the_fit(tmp_path):
+    # The user's habit: BackupAndRestore(dir) beside the grower, nothing
+    # more. A resumed run keeps the grower's state: 2 rounds in all, not 4.
+    model, grower, backup = _mlp_fit(str(tmp_path), epochs=3)
+    assert backup.stateful_callbacks == (grower,)
+    assert grower.rounds == 2
+    resumed, grower, _ = _mlp_fit(str(tmp_path), epochs=5)
+    assert grower.rounds == 2 and grower.finished
+    assert sum(e["kind"] == "grow" for e in resumed.growth_log) == 2
+    assert resumed.spec == model.spec
+
+
+def test_leaving_out_a_growth_callback_is_refused(tmp_path):
+    other = kg.callbacks.RandomSplit(grow_every=1, verbose=0)
+    with pytest.raises(ValueError, match="leaves out RandomNew"):
+        _mlp_fit(str(tmp_path), epochs=1, callbacks=[other])
+
+
+def test_keras_own_backup_and_restore_is_refused_before_training(tmp_path):
+    data = kg.data.load("fashion_mnist_sample", "train", 64, take=64, seed=0)
+    model = _model("autogrow")
+    with pytest.raises(ValueError, match="kg.callbacks.BackupAndRestore"):
+        model.fit(
+            data,
+            epochs=1,
+            callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path))],
+            verbose=0,
+        )
+    assert model.optimizer.iterations.numpy() == 0
