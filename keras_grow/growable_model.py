@@ -119,9 +119,10 @@ class GrowableModel(keras.Model):
     def fit(self, *args, **kwargs):
         """`keras.Model.fit`, after two checks: a warning for a compiled loss
         that expects probabilities (the body outputs logits; see
-        `keras_grow.losses`), and the callbacks a growing model needs
-        (`keras_grow.callbacks.fit_checks`: Keras' own `BackupAndRestore`
-        is refused, ours finds the growth callbacks). `compile` is Keras'
+        `keras_grow.losses`), and the callbacks a growing model needs and
+        the labels (`keras_grow.callbacks.fit_checks`: Keras' own
+        `BackupAndRestore` is refused, ours finds the growth callbacks;
+        labels beyond `num_classes` are refused). `compile` is Keras'
         own, so that `keras.models.load_model` compiles a saved model."""
         from keras_grow.callbacks import fit_checks
 
@@ -129,6 +130,9 @@ class GrowableModel(keras.Model):
         # fit(x, y, batch_size, epochs, verbose, callbacks, ...)
         callbacks = kwargs.get("callbacks", args[5] if len(args) > 5 else None)
         fit_checks.check_fit_callbacks(callbacks)
+        x = kwargs.get("x", args[0] if args else None)
+        y = kwargs.get("y", args[1] if len(args) > 1 else None)
+        fit_checks.check_labels(x, y, self.spec.num_classes)
         return super().fit(*args, **kwargs)
 
     def call(self, inputs, training=None):

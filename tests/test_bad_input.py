@@ -4,6 +4,7 @@ Each test is a row of that table: the error type, that the message names
 the value and the fix, and that nothing already there is changed.
 """
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -56,3 +57,22 @@ def test_firefly_data_of_another_shape_fails_before_training():
 def test_unknown_growth_method_of_the_firefly_binary():
     with pytest.raises(ValueError, match="Unknown method 'firefy'; known:"):
         firefly_runs.resolve("fmnist_tiny", method="firefy")
+
+
+@pytest.mark.parametrize("form", ["arrays", "dataset", "one_hot"])
+def test_labels_beyond_num_classes_are_refused_before_training(form):
+    spec = kg.specs.parse("MLP-4", input_shape=(28, 28, 1), num_classes=10)
+    model = kg.GrowableModel(spec)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile("sgd", loss)
+    x = np.zeros((8, 28, 28, 1), "float32")
+    y = np.arange(8) + 3  # 10 is not a class
+    if form == "arrays":
+        args, match = (x, y), "Label 10 is outside"
+    elif form == "dataset":
+        args, match = (tf.data.Dataset.from_tensor_slices((x, y)).batch(8),), "Label 10"
+    else:
+        args, match = (x, keras.utils.to_categorical(y % 5, 5)), "rows of 5"
+    with pytest.raises(ValueError, match=match):
+        model.fit(*args, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 0

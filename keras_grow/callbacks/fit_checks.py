@@ -1,6 +1,8 @@
 """What `GrowableModel.fit` checks in its callback list before training."""
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 from keras_grow.callbacks.backup_and_restore import BackupAndRestore
 
@@ -56,3 +58,54 @@ def check_fit_callbacks(callbacks):
                 f"of this fit: its state would restart on resume. Pass every "
                 f"growth callback, or none (then it finds them itself)."
             )
+
+
+def _labels_of(x, y):
+    """Labels to check cheaply: `y` given as an array, or the first batch
+    of a `tf.data.Dataset` of (x, y) pairs; `None` otherwise."""
+    if y is not None:
+        return np.asarray(y) if isinstance(y, (np.ndarray, list)) else None
+    if isinstance(x, tf.data.Dataset):
+        spec = x.element_spec
+        if isinstance(spec, tuple) and len(spec) >= 2:
+            for batch in x.take(1):
+                return np.asarray(batch[1])
+    return None
+
+
+def check_labels(x, y, num_classes):
+    """Raises if the labels name classes the net does not have.
+
+    Sparse labels must lie in [0, num_classes); one-hot rows must have
+    `num_classes` entries. Checked on label arrays and on the first batch
+    of a dataset: on CPU TensorFlow would fail deep in a graph traceback,
+    and under XLA or on a GPU not at all (the loss is then garbage).
+
+    Args:
+        x, y: what `fit` was given.
+        num_classes: int. The spec's.
+
+    Raises:
+        ValueError: naming the bad label and `num_classes`.
+    """
+    labels = _labels_of(x, y)
+    if labels is None or labels.size == 0:
+        return
+    if labels.ndim >= 2 and labels.shape[-1] > 1:
+        if labels.shape[-1] != num_classes:
+            raise ValueError(
+                f"The labels are rows of {labels.shape[-1]} (one-hot?), but the "
+                f"net has {num_classes} classes. Build the spec with "
+                f"num_classes={labels.shape[-1]}, or fix the labels."
+            )
+        return
+    if not np.issubdtype(labels.dtype, np.integer):
+        return
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= num_classes:
+        bad = low if low < 0 else high
+        raise ValueError(
+            f"Label {bad} is outside [0, {num_classes}): the net has {num_classes} "
+            f"classes (spec num_classes). Build the spec with the number of "
+            f"classes the data has, or fix the labels."
+        )
