@@ -15,6 +15,14 @@ def _stateful(callback):
     )
 
 
+def _grows(callback):
+    from keras_grow.callbacks.autogrow import AutoGrow
+    from keras_grow.callbacks.scheduled_growth import ScheduledGrowth
+    from keras_grow.callbacks.width_growth import WidthGrowth
+
+    return isinstance(callback, (AutoGrow, ScheduledGrowth, WidthGrowth))
+
+
 def check_fit_callbacks(callbacks):
     """Checks (and completes) the callbacks of one `fit` of a growing model.
 
@@ -27,6 +35,9 @@ def check_fit_callbacks(callbacks):
       from scratch.
     - One given some growth callbacks but not all of this fit's is refused:
       the others would restart on resume.
+    - `keras.callbacks.EarlyStopping(restore_best_weights=True)` beside a
+      growth callback is refused: the best epoch's weights do not fit the
+      grown net (Keras raised a shape error after the first growth).
 
     Args:
         callbacks: the list passed to `fit` (or `None`).
@@ -45,6 +56,19 @@ def check_fit_callbacks(callbacks):
                 "replaces). Use kg.callbacks.BackupAndRestore(backup_dir), which "
                 "saves the spec, weights, optimizer and growth state."
             )
+    growers = [c for c in callbacks if _grows(c)]
+    for callback in callbacks:
+        if isinstance(callback, keras.callbacks.EarlyStopping) and growers:
+            if callback.restore_best_weights:
+                raise ValueError(
+                    "keras.callbacks.EarlyStopping(restore_best_weights=True) "
+                    "keeps the best epoch's weights, but growth "
+                    f"({type(growers[0]).__name__}) changes their shapes, so they "
+                    "cannot be restored into the grown net. Use "
+                    "restore_best_weights=False (AutoGrow keeps the best depth "
+                    "by its own rule), or checkpoint whole models with "
+                    "keras.callbacks.ModelCheckpoint(..., save_weights_only=False)."
+                )
     stateful = [c for c in callbacks if _stateful(c)]
     for backup in (c for c in callbacks if isinstance(c, BackupAndRestore)):
         if not backup.stateful_callbacks:
