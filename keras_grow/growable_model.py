@@ -3,6 +3,7 @@
 import contextlib
 import copy
 import dataclasses
+import json
 import random
 import time
 
@@ -67,6 +68,23 @@ class _Undo:
     spec: specs.NetSpec
     optimizer: object
     index: int
+
+
+_SPEC_ATTR = "keras_grow_spec"
+_LOG_ATTR = "keras_grow_growth_log"
+
+
+def weights_spec(filepath):
+    """The spec `GrowableModel.save_weights` recorded in `filepath`, or
+    `None` (another writer, or not an HDF5 file)."""
+    import h5py
+
+    try:
+        with h5py.File(filepath, "r") as handle:
+            text = handle.attrs.get(_SPEC_ATTR)
+    except OSError:
+        return None
+    return None if text is None else specs.from_json(text)
 
 
 @keras.saving.register_keras_serializable(package="keras_grow")
@@ -453,6 +471,61 @@ class GrowableModel(keras.Model):
         See `keras_grow.export.export_serving`.
         """
         return export.export_serving(self, path, version=version, overwrite=overwrite)
+
+    def save_weights(self, filepath, overwrite=True):
+        """`keras.Model.save_weights`, with the spec and growth log written
+        into the file too (HDF5 attributes), so that a grown model's weights
+        can be loaded without knowing its architecture
+        (`GrowableModel.from_weights`)."""
+        super().save_weights(filepath, overwrite=overwrite)
+        import h5py
+
+        with h5py.File(filepath, "a") as handle:
+            handle.attrs[_SPEC_ATTR] = self._spec.to_json()
+            handle.attrs[_LOG_ATTR] = json.dumps(self._growth_log)
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        """`keras.Model.load_weights`; weights of another architecture (a
+        grown net into its seed, say) are refused with the spec they need.
+
+        Raises:
+            ValueError: naming the file's spec and this model's, and
+                `GrowableModel.from_weights(filepath)`.
+        """
+        saved = weights_spec(filepath)
+        if saved is not None and saved != self._spec:
+            raise ValueError(
+                f"{filepath} holds the weights of {saved.notation}, but this "
+                f"model is {self._spec.notation}. Build the model from the "
+                f"file: kg.GrowableModel.from_weights({filepath!r})."
+            )
+        try:
+            super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
+        except ValueError as error:
+            raise ValueError(
+                f"{filepath} does not fit {self._spec.notation} ({error}). Weights "
+                f"saved before keras_grow recorded the spec cannot say which "
+                f"net they belong to: save grown models with model.save('m.keras')."
+            ) from error
+
+    @classmethod
+    def from_weights(cls, filepath):
+        """A `GrowableModel` of the spec saved with `filepath` (by
+        `save_weights`), with those weights and growth log (not compiled)."""
+        saved = weights_spec(filepath)
+        if saved is None:
+            raise ValueError(
+                f"{filepath} records no keras_grow spec (it was not written by "
+                f"GrowableModel.save_weights); build the model and call "
+                f"load_weights, or save with model.save('m.keras')."
+            )
+        import h5py
+
+        with h5py.File(filepath, "r") as handle:
+            log = json.loads(handle.attrs.get(_LOG_ATTR, "[]"))
+        model = cls(saved, growth_log=log)
+        model.load_weights(filepath)
+        return model
 
     def get_config(self):
         return {

@@ -318,3 +318,35 @@ def test_growth_under_mixed_bfloat16(mixed_bfloat16, loss_scale, sample_arrays):
     assert int(model.optimizer.iterations.numpy()) == iterations
     history = model.fit(x[:64], y[:64], batch_size=16, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_weights_files_of_a_grown_model_carry_its_spec(tmp_path):
+    model = kg.GrowableModel(_spec())
+    model.grow(model.spec.with_depths((2, 1, 1)))
+    path = str(tmp_path / "grown.weights.h5")
+    model.save_weights(path)
+    x = images(MNIST)
+    # Into the seed net: refused with the way out, nothing loaded.
+    seed = kg.GrowableModel(_spec())
+    with pytest.raises(ValueError, match="from_weights"):
+        seed.load_weights(path)
+    # From the file alone: the grown net, its weights, its growth log.
+    loaded = kg.GrowableModel.from_weights(path)
+    assert loaded.spec == model.spec
+    assert loaded.growth_log == model.growth_log
+    np.testing.assert_allclose(infer(loaded, x), infer(model, x), atol=1e-6)
+    # Keras' own round trip into the same architecture still works.
+    same = kg.GrowableModel(model.spec)
+    same.load_weights(path)
+    np.testing.assert_allclose(infer(same, x), infer(model, x), atol=1e-6)
+
+
+def test_weights_without_a_spec_that_do_not_fit_get_a_clear_error(tmp_path):
+    grown = kg.GrowableModel(_spec())
+    grown.grow(grown.spec.with_depths((2, 1, 1)))
+    path = str(tmp_path / "plain.weights.h5")
+    keras.Model.save_weights(grown, path)  # as written before the spec was
+    with pytest.raises(ValueError, match="model.save"):
+        kg.GrowableModel(_spec()).load_weights(path)
+    with pytest.raises(ValueError, match="records no keras_grow spec"):
+        kg.GrowableModel.from_weights(path)
