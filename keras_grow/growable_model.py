@@ -70,6 +70,31 @@ class _Undo:
     index: int
 
 
+def shape_hint(expected, received):
+    """str. The likely fix for inputs of shape `received` (with the batch
+    axis) given to a net that takes examples of shape `expected`."""
+    received = tuple(received)
+    if received == expected:
+        return (
+            "That is one example without the batch axis: add it "
+            "(x[None] or np.expand_dims(x, 0))."
+        )
+    if len(received) == len(expected) and received[1:] + (1,) == expected:
+        return "Add the channel axis: x[..., None] (or np.expand_dims(x, -1))."
+    known = [d for d in received[1:] if d is not None]
+    if len(known) == len(received) - 1 and int(np.prod(known)) == int(
+        np.prod(expected)
+    ):
+        return (
+            f"Same number of values per example: reshape the data to "
+            f"(-1, {', '.join(map(str, expected))})."
+        )
+    return (
+        f"Build the spec for these inputs (input_shape={received[1:]}), or "
+        f"resize the data to {expected}."
+    )
+
+
 _SPEC_ATTR = "keras_grow_spec"
 _LOG_ATTR = "keras_grow_growth_log"
 
@@ -162,12 +187,11 @@ class GrowableModel(keras.Model):
         # deep inside the graph, or silent training on 0-255 pixels.
         shape = tuple(getattr(inputs, "shape", ()))
         if not self._spec.accepts_shape(shape):
+            expected = tuple(self._spec.input_shape)
             raise ValueError(
                 f"{self._spec.notation} takes inputs of shape (batch, "
-                f"{', '.join(map(str, self._spec.input_shape))}); received "
-                f"shape {shape}. "
-                "Reshape the data (e.g. add the channel axis), or build the "
-                "spec for this input shape."
+                f"{', '.join(map(str, expected))}); received shape {shape}. "
+                f"{shape_hint(expected, shape)}"
             )
         dtype = keras.backend.standardize_dtype(getattr(inputs, "dtype", "float32"))
         if not dtype.startswith(("float", "bfloat")):

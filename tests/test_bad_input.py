@@ -76,3 +76,18 @@ def test_labels_beyond_num_classes_are_refused_before_training(form):
     with pytest.raises(ValueError, match=match):
         model.fit(*args, epochs=1, verbose=0)
     assert int(model.optimizer.iterations.numpy()) == 0
+
+
+@pytest.mark.parametrize(
+    "notation,shape,match",
+    [
+        ("Basic3ResNet-1-1-1", (28, 28, 1), r"one example without the batch axis"),
+        ("Basic3ResNet-1-1-1", (8, 28, 28), r"Add the channel axis: x\[\.\.\., None\]"),
+        ("MLP-4", (8, 784), r"reshape the data to \(-1, 28, 28, 1\)"),
+        ("MLP-4", (8, 32, 32, 3), r"input_shape=\(32, 32, 3\)"),
+    ],
+)
+def test_a_wrong_input_shape_gets_the_fix_for_that_shape(notation, shape, match):
+    model = kg.GrowableModel(kg.specs.parse(notation, MNIST, 10))
+    with pytest.raises(ValueError, match=match):
+        model(np.zeros(shape, "float32"))
