@@ -26,11 +26,39 @@ def read_history(path):
     return {key: [float(row[key]) for row in rows] for key in rows[0]} if rows else {}
 
 
+def depths_per_epoch(growth_log, num_epochs):
+    """`{depth_stage<i>: [depth during each epoch]}` from a growth log (a
+    growth at the end of epoch e applies from epoch e + 1); empty if the
+    log has no growth of a staged net."""
+    grows = [
+        e
+        for e in growth_log
+        if e.get("kind") == "grow" and "to" in e and e.get("epoch") is not None
+    ]
+    if not grows:
+        return {}
+
+    def depths(notation):
+        return [int(t) for t in notation.split(")")[-1].split("-") if t.isdigit()]
+
+    current = depths(grows[0]["from"])
+    changes = {e["epoch"] + 1: depths(e["to"]) for e in grows}
+    columns = {f"depth_stage{s + 1}": [] for s in range(len(current))}
+    for epoch in range(num_epochs):
+        current = changes.get(epoch, current)
+        for s, d in enumerate(current):
+            columns[f"depth_stage{s + 1}"].append(d)
+    return columns
+
+
 def plot_autogrow(history, growth_log, path, title=""):
     """Depth per stage and validation accuracy against epoch, growth marked.
 
     Args:
-        history: dict. `read_history` of a run with `EpochLine` columns.
+        history: a `keras.callbacks.History` (what `fit` returns), its
+            `.history` dict, or `read_history` of a run with `EpochLine`
+            columns (`epoch`, `depth_stage*`). Without depth columns the
+            depths come from `growth_log`.
         growth_log: list of dict. `model.growth_log`.
         path: str. The PNG to write.
         title: str. Figure title.
@@ -39,9 +67,16 @@ def plot_autogrow(history, growth_log, path, title=""):
         bool. Whether a plot was written.
     """
     plt = pyplot()
+    history = dict(getattr(history, "history", history) or {})
     if plt is None or not history:
         return False
-    epochs = [int(e) + 1 for e in history["epoch"]]
+    length = max(len(v) for v in history.values())
+    if "epoch" in history:
+        epochs = [int(e) + 1 for e in history["epoch"]]
+    else:
+        epochs = list(range(1, length + 1))
+    if not any(k.startswith("depth_stage") for k in history):
+        history.update(depths_per_epoch(growth_log, len(epochs)))
     stages = sorted(k for k in history if k.startswith("depth_stage"))
     figure, (depth_axis, accuracy_axis) = plt.subplots(
         2, 1, figsize=(8, 6), sharex=True
