@@ -9,6 +9,7 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_grow import build
 from keras_grow import export
@@ -176,6 +177,10 @@ class GrowableModel(keras.Model):
         x = kwargs.get("x", args[0] if args else None)
         y = kwargs.get("y", args[1] if len(args) > 1 else None)
         fit_checks.check_labels(x, y, self.spec.num_classes)
+        if isinstance(x, tf.data.Dataset) and len(args) < 9:
+            # A dataset shuffles itself; Keras' default shuffle=True only
+            # warns that it is ignored.
+            kwargs.setdefault("shuffle", False)
         return super().fit(*args, **kwargs)
 
     def call(self, inputs, training=None):

@@ -2,6 +2,7 @@
 save/load, summary, bad input."""
 
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -350,3 +351,12 @@ def test_weights_without_a_spec_that_do_not_fit_get_a_clear_error(tmp_path):
         kg.GrowableModel(_spec()).load_weights(path)
     with pytest.raises(ValueError, match="records no keras_grow spec"):
         kg.GrowableModel.from_weights(path)
+
+
+def test_fit_on_a_dataset_as_in_the_readme_warns_of_nothing():
+    data = kg.data.load("fashion_mnist_sample", "train", 64, take=64, seed=0)
+    model = compile_sgd(kg.GrowableModel(_spec()))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(data, epochs=1, verbose=0)
+    assert [str(w.message) for w in caught] == []

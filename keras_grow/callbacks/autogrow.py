@@ -23,6 +23,7 @@ from keras_grow.callbacks.growth_guard import ON_FAILURE
 from keras_grow.callbacks.growth_guard import attempt_growth
 from keras_grow.callbacks.scalars import GrowthScalars
 from keras_grow.callbacks.scheduled_growth import require_growable
+from keras_grow.callbacks.validation import as_dataset
 from keras_grow.callbacks.validation import check_choice
 from keras_grow.callbacks.validation import check_int
 from keras_grow.callbacks.validation import check_non_negative
@@ -100,7 +101,8 @@ class AutoGrow(keras.callbacks.Callback):
         on_stop: str. `"keep"` (the stopped stage keeps its last block) or
             `"remove"` (Algorithm 1 of the paper deletes it). Defaults to
             `"keep"`.
-        adam_init_data: `tf.data.Dataset` of (x, y) batches or `None`.
+        adam_init_data: `tf.data.Dataset` of (x, y) batches, a tuple
+            `(x, y)` of arrays (batched by 32), or `None`.
             Required by `initializer="adam"`.
         adam_init_max_epochs: int. Defaults to `10` (the paper's).
         adam_init_learning_rate: float. Defaults to `1e-3`.
@@ -178,7 +180,7 @@ class AutoGrow(keras.callbacks.Callback):
             raise ValueError(
                 "initializer='adam' trains the new block's last BN on "
                 "training data: pass adam_init_data=<a tf.data.Dataset of "
-                "(x, y) batches>."
+                "(x, y) batches, or a tuple (x, y) of arrays>."
             )
         check_int(adam_init_max_epochs, "adam_init_max_epochs", 1)
         check_non_negative(adam_init_tolerance, "adam_init_tolerance")
@@ -186,7 +188,11 @@ class AutoGrow(keras.callbacks.Callback):
         self.initializer_scale = initializer_scale
         self.max_depths = max_depths
         self.on_stop = on_stop
-        self.adam_init_data = adam_init_data
+        self.adam_init_data = (
+            None
+            if adam_init_data is None
+            else as_dataset(adam_init_data, "adam_init_data")
+        )
         self.adam_init_max_epochs = adam_init_max_epochs
         self.adam_init_learning_rate = adam_init_learning_rate
         self.adam_init_tolerance = float(adam_init_tolerance)

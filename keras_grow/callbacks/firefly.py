@@ -53,9 +53,9 @@ class Firefly(width_growth.WidthGrowth):
     `keras_grow.descent.DepthNeighbourhood`).
 
     Args:
-        train_data: `tf.data.Dataset` of (images, labels) batches to
-            optimise and score on (the training data, not the validation
-            data).
+        train_data: `tf.data.Dataset` of (images, labels) batches, or a
+            tuple `(x, y)` of arrays (batched by 32, as `fit`), to optimise
+            and score on (the training data, not the validation data).
         grow_every, growth_ratio, max_params, max_rounds, seed, log_dir,
             verbose, on_failure, calibrate_new_units, period_schedule,
             after_growth: see `WidthGrowth` (new units' statistics are
@@ -126,7 +126,7 @@ class Firefly(width_growth.WidthGrowth):
         period_schedule="constant",
         after_growth="carry",
     ):
-        validation.check_dataset(train_data, "train_data")
+        train_data = validation.as_dataset(train_data, "train_data")
         super().__init__(
             calibrate_new_units=calibrate_new_units,
             period_schedule=period_schedule,

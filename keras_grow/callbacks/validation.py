@@ -1,6 +1,7 @@
 """Argument checks the growth callbacks share: a ValueError (or TypeError)
 naming the argument, the value and what is allowed."""
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -40,12 +41,36 @@ def check_non_negative(value, name):
         raise ValueError(f"`{name}` must be a number >= 0; received {value!r}.")
 
 
-def check_dataset(data, name):
-    if not isinstance(data, tf.data.Dataset):
-        raise TypeError(
-            f"`{name}` must be a tf.data.Dataset of (images, labels) batches "
-            f"(e.g. kg.data.load(...)); received {type(data).__name__}."
+def as_dataset(data, name, batch_size=32, seed=0):
+    """Training data as `fit` takes it, as a `tf.data.Dataset` of batches.
+
+    A `tf.data.Dataset` of (images, labels) batches is used as it is; a
+    tuple or list `(x, y)` of arrays becomes one, shuffled every pass (with
+    `seed`, so a resumed run draws the same batches) in batches of
+    `batch_size` (Keras' default 32).
+
+    Raises:
+        TypeError: for anything else, naming `name`.
+    """
+    if isinstance(data, tf.data.Dataset):
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        x, y = (np.asarray(a) for a in data)
+        if len(x) != len(y) or not len(x):
+            raise ValueError(
+                f"`{name}` = (x, y) needs as many labels as examples, at least "
+                f"one; received {len(x)} examples and {len(y)} labels."
+            )
+        return (
+            tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y))
+            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+            .batch(batch_size)
         )
+    raise TypeError(
+        f"`{name}` must be a tf.data.Dataset of (images, labels) batches "
+        f"(e.g. kg.data.load(...)) or a tuple (x, y) of arrays; received "
+        f"{type(data).__name__}."
+    )
 
 
 def check_batches_fit(data, spec, name):

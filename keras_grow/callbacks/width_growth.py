@@ -26,8 +26,8 @@ from keras_grow.callbacks.growth_guard import ON_FAILURE
 from keras_grow.callbacks.growth_guard import attempt_growth
 from keras_grow.callbacks.scalars import GrowthScalars
 from keras_grow.callbacks.scheduled_growth import require_growable
+from keras_grow.callbacks.validation import as_dataset
 from keras_grow.callbacks.validation import check_choice
-from keras_grow.callbacks.validation import check_dataset
 from keras_grow.callbacks.validation import check_fraction
 from keras_grow.callbacks.validation import check_int
 from keras_grow.callbacks.validation import check_non_negative
@@ -89,8 +89,9 @@ class WidthGrowth(keras.callbacks.Callback):
             statistics are measured right after a round, so that inference
             mode normalises them as training mode will. `0` (default)
             leaves them at 0/1, as the Firefly authors.
-        calibration_data: `tf.data.Dataset` of (images, labels) batches
-            those statistics are measured on (training data). Needed when
+        calibration_data: `tf.data.Dataset` of (images, labels) batches,
+            or a tuple `(x, y)` of arrays, those statistics are measured on
+            (training data). Needed when
             `calibrate_new_units > 0` (Firefly uses its `train_data`).
         period_schedule: str. The learning rate within each growth period
             of `grow_every` epochs, times the compiled rate: `"constant"`
@@ -129,7 +130,7 @@ class WidthGrowth(keras.callbacks.Callback):
                 "statistics on data: pass `calibration_data` (training batches)."
             )
         if calibration_data is not None:
-            check_dataset(calibration_data, "calibration_data")
+            calibration_data = as_dataset(calibration_data, "calibration_data")
         check_choice(on_failure, "on_failure", ON_FAILURE)
         check_fraction(growth_ratio, "growth_ratio")
         check_int(max_params, "max_params", 1, allow_none=True)

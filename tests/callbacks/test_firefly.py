@@ -272,3 +272,17 @@ def test_one_hot_labels_score_and_grow_like_sparse_ones():
     assert events["one_hot"]["score_min"] == pytest.approx(
         events["sparse"]["score_min"], rel=1e-3
     )
+
+
+def test_arrays_are_training_data_as_fit_takes_them(sample_arrays):
+    # Firefly(train_data=(x, y)), as fit(x, y): batched by 32, shuffled.
+    x, y = sample_arrays
+    model = _model("MLP-6-4")
+    firefly = _one_round((x[:128], y[:128]), score_batches=2)
+    model.fit(x[:128], y[:128], epochs=1, callbacks=[firefly], verbose=0)
+    event = [e for e in model.growth_log if e["kind"] == "grow"][0]
+    assert sum(event["widths_after"]) == 13
+    first = next(iter(firefly.train_data))
+    assert tuple(first[0].shape) == (32, 28, 28, 1)
+    with pytest.raises(ValueError, match="as many labels as examples"):
+        kg.callbacks.Firefly((x[:4], y[:3]))
