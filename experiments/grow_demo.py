@@ -11,37 +11,15 @@ stopped it fine-tunes `--fine_tune_epochs` epochs and ends the run:
 """
 
 import os
+import time
 
+import keras
+from absl import app
+from absl import flags
+from absl import logging
 
-def _import_tensorflow_quietly():
-    """Loads TensorFlow without its C++ start-up lines (no CUDA driver,
-    oneDNN notices): they reach stderr before any setting can stop them,
-    so stderr is closed while it loads. A user's TF_CPP_MIN_LOG_LEVEL wins
-    for what comes later."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    saved = os.dup(2)
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 2)
-        try:
-            import tensorflow as tf
-
-            tf.get_logger().setLevel("ERROR")
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-_import_tensorflow_quietly()
-
-import time  # noqa: E402
-
-import keras  # noqa: E402
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
-from absl import logging  # noqa: E402
-
-import keras_grow as kg  # noqa: E402
-from experiments.runs import workdir as workdir_lib  # noqa: E402
+import keras_grow as kg
+from experiments.runs import workdir as workdir_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", "out/demo", "Where results are written.")

@@ -74,3 +74,17 @@ def test_baseline_binary_trains_a_fixed_spec(tmp_path):
     assert (workdir / "model.keras").exists()
     with open(workdir / "history.csv") as handle:
         assert len(list(csv.DictReader(handle))) == 2
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_binaries_start_without_tensorflow_noise_unless_verbose(verbose):
+    args = [sys.executable, "-m", "experiments.autogrow", "--help"]
+    result = subprocess.run(
+        args + (["--verbose"] if verbose else []),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
+    )
+    noisy = any(n in result.stderr for n in ("I0000", "cudart", "cpu_feature"))
+    assert noisy == verbose, result.stderr[-1000:]
