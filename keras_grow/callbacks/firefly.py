@@ -9,6 +9,7 @@ import dataclasses
 import math
 import time
 
+import keras
 import numpy as np
 
 from keras_grow import descent
@@ -233,13 +234,14 @@ class Firefly(width_growth.WidthGrowth):
             score_points=self.score_samples,
             jit_compile=self.jit_compile,
         )
+        progress = self._progress(neighbourhood)
         start = time.perf_counter()
-        losses = steps.optimise(self.data, self.delta_steps)
+        losses = steps.optimise(self.data, self.delta_steps, progress)
         optimised = time.perf_counter()
         # The same scores, hence the same decision, on every worker.
         scores = scoring.mean_over_replicas(
             self.model.distribute_strategy,
-            steps.scores(self.data, self.score_batches),
+            steps.scores(self.data, self.score_batches, progress),
         )
         info = {
             "seconds_optimise": optimised - start,
@@ -248,6 +250,24 @@ class Firefly(width_growth.WidthGrowth):
             "overgrown_loss_last": losses[-1] if losses else None,
         }
         return scores, info
+
+    def _progress(self, neighbourhood):
+        """A Keras progress bar over step one and scoring (`verbose=1`), as
+        the `on_step` of `DescentSteps`; `None` when quiet."""
+        if not self.verbose:
+            return None
+        what = (
+            "depth"
+            if isinstance(neighbourhood, depth_lib.DepthNeighbourhood)
+            else "width"
+        )
+        print(
+            f"{self.method} round {self.rounds + 1} ({what}): "
+            f"{len(neighbourhood.candidates)} candidates, {self.delta_steps} "
+            f"step-one steps, {self.score_batches} scoring batches"
+        )
+        bar = keras.utils.Progbar(self.delta_steps + self.score_batches)
+        return lambda: bar.add(1)
 
     def _propose(self, model, rng):
         spec = model.spec

@@ -211,17 +211,27 @@ class DescentSteps:
     def _call(self, x, y, gates, descend):
         return self._step(x, y, gates, tf.constant(descend))
 
-    def optimise(self, data, steps):
-        """Step one: `steps` Adam steps on the directions, projected.
+    def optimise(self, data, steps, on_step=None):
+        """Step one: `steps` optimiser steps on the directions, projected.
+
+        Args:
+            on_step: callable or `None`. Called after every step (progress).
 
         Returns:
             list of float. The over-grown loss at each step.
         """
-        losses = [self._call(*next(data), self._full, True)[0] for _ in range(steps)]
+        losses = []
+        for _ in range(steps):
+            losses.append(self._call(*next(data), self._full, True)[0])
+            if on_step is not None:
+                on_step()
         return [float(loss) for loss in losses]
 
-    def scores(self, data, num_batches):
+    def scores(self, data, num_batches, on_step=None):
         """Step two: the mean integrated-gradient score over batches.
+
+        Args:
+            on_step: callable or `None`. Called after every batch.
 
         Returns:
             np.ndarray of shape (candidates,).
@@ -232,6 +242,8 @@ class DescentSteps:
             x, y = next(data)
             for k in range(1, n + 1):  # the right Riemann sum's points
                 total += self._call(x, y, self._full * (k / n), False)[1].numpy()
+            if on_step is not None:
+                on_step()
         return total * (self.epsilon.astype(np.float64) / n) / num_batches
 
     def loss(self, x, y, gates):

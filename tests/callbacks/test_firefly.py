@@ -286,3 +286,16 @@ def test_arrays_are_training_data_as_fit_takes_them(sample_arrays):
     assert tuple(first[0].shape) == (32, 28, 28, 1)
     with pytest.raises(ValueError, match="as many labels as examples"):
         kg.callbacks.Firefly((x[:4], y[:3]))
+
+
+def test_a_round_shows_its_progress(capsys):
+    train = _data(take=128)
+    model = _model("MLP-6-4")
+    firefly = kg.callbacks.Firefly(
+        train, grow_every=1, max_rounds=1, delta_steps=3, score_batches=2, seed=0
+    )
+    model.fit(train, epochs=1, callbacks=[firefly], verbose=0)
+    out = capsys.readouterr().out
+    assert "firefly round 1 (width): 16 candidates, 3 step-one steps" in out
+    assert "5/5" in out  # the progress bar reached the end
+    assert "firefly round 1: +3 units" in out
