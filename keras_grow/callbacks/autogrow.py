@@ -417,7 +417,8 @@ class AutoGrow(keras.callbacks.Callback):
         )
         if self.verbose:
             print(
-                f"AutoGrow epoch {epoch + 1}: stage {stage + 1} stops ({reason}) "
+                f"AutoGrow epoch {epoch + 1}: stage {stage + 1} stops ({reason}"
+                f"{_evidence(decided_by) if reason == 'no_improvement' else ''}) "
                 f"at {self.model.spec.notation}"
             )
 
@@ -484,3 +485,15 @@ class AutoGrow(keras.callbacks.Callback):
             "verbose": self.verbose,
             "on_failure": self.on_failure,
         }
+
+
+def _evidence(decided_by):
+    """`: val_accuracy best 0.8123 -> 0.8140 over 3 epochs, +0.0017 < tau
+    0.0050`: the numbers behind a stop, for the progress line."""
+    if not decided_by or decided_by.get("improvement") is None:
+        return ""
+    return (
+        f": {decided_by['monitor']} best {decided_by['best_then']:.4f} -> "
+        f"{decided_by['best_now']:.4f} over {decided_by['patience']} epochs, "
+        f"{decided_by['improvement']:+.4f} < tau {decided_by['min_delta']:.4f}"
+    )

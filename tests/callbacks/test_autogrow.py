@@ -2,6 +2,7 @@
 graphs, one real fit on the embedded sample."""
 
 import glob
+import re
 import warnings
 
 import keras
@@ -463,6 +464,12 @@ def test_real_fit_grows_stops_every_stage_and_fine_tunes(capsys):
     assert np.all(np.isfinite(history.history["loss"]))
     out = capsys.readouterr().out
     assert "growth done, found Basic3ResNet(4,8,8)-2-2-2" in out
+    # A stop line says the numbers behind it.
+    assert re.search(
+        r"stage 1 stops \(no_improvement: val_accuracy best \d\.\d{4} -> "
+        r"\d\.\d{4} over 1 epochs, [+-]\d\.\d{4} < tau 0\.5000\)",
+        out,
+    ), out
 
 
 def test_adam_init_reads_one_hot_labels_as_it_reads_sparse_ones(sample_arrays):
