@@ -360,3 +360,20 @@ def test_fit_on_a_dataset_as_in_the_readme_warns_of_nothing():
         warnings.simplefilter("always")
         model.fit(data, epochs=1, verbose=0)
     assert [str(w.message) for w in caught] == []
+
+
+def test_loading_without_importing_keras_grow_names_keras_grow(tmp_path):
+    # Keras imports only its own packages while loading; the error must at
+    # least say which package the class lives in (docs/bad_input.md).
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "m.keras")
+    compile_sgd(kg.GrowableModel(_spec())).save(path)
+    code = "import keras, sys\nkeras.models.load_model(sys.argv[1])"
+    result = subprocess.run(
+        [sys.executable, "-c", code, path], capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "keras_grow>GrowableModel" in result.stderr
+    assert "'module': 'keras_grow.growable_model'" in result.stderr
