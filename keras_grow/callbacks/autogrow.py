@@ -385,7 +385,7 @@ class AutoGrow(keras.callbacks.Callback):
             )
         if self.verbose:
             print(
-                f"AutoGrow epoch {epoch + 1}: stage {stage + 1} grows -> "
+                f"Epoch {epoch + 1}: AutoGrow: stage {stage + 1} grows -> "
                 f"{event['to']} ({event['params_after']:,} parameters)"
             )
 
@@ -417,7 +417,7 @@ class AutoGrow(keras.callbacks.Callback):
         )
         if self.verbose:
             print(
-                f"AutoGrow epoch {epoch + 1}: stage {stage + 1} stops ({reason}"
+                f"Epoch {epoch + 1}: AutoGrow: stage {stage + 1} stops ({reason}"
                 f"{_evidence(decided_by) if reason == 'no_improvement' else ''}) "
                 f"at {self.model.spec.notation}"
             )
@@ -430,8 +430,9 @@ class AutoGrow(keras.callbacks.Callback):
         )
         if self.verbose:
             print(
-                f"AutoGrow: growth done, found {self.model.spec.notation}; "
-                f"fine-tuning {self.fine_tune.epochs} epochs"
+                f"Epoch {epoch + 1}: AutoGrow: growth done, found "
+                f"{self.model.spec.notation}; fine-tuning {self.fine_tune.epochs} "
+                f"epochs"
             )
         if self.fine_tune.epochs == 0:
             self._finish(epoch)
@@ -441,7 +442,7 @@ class AutoGrow(keras.callbacks.Callback):
         self.model.stop_training = True
         self.model.record_event("done", {"epoch": epoch})
         if self.verbose:
-            print(f"AutoGrow: done at epoch {epoch + 1}: {self.model.spec.notation}")
+            print(f"Epoch {epoch + 1}: AutoGrow: done, {self.model.spec.notation}")
 
     # --- learning rate -----------------------------------------------------
 

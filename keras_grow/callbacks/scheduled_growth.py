@@ -76,7 +76,8 @@ class ScheduledGrowth(keras.callbacks.Callback):
                 )
             if not (isinstance(successor, specs.NetSpec) or callable(successor)):
                 raise TypeError(
-                    f"Schedule entry for epoch {epoch} must be a spec or a "
+                    f"Schedule entry for epoch index {epoch} (0-based; Keras "
+                    f"prints it as Epoch {epoch + 1}) must be a spec or a "
                     f"callable spec -> spec; received {successor!r}."
                 )
         from keras_grow.transfer import get_block_initializer
@@ -121,7 +122,7 @@ class ScheduledGrowth(keras.callbacks.Callback):
         attempt_growth(
             self,
             lambda: self._grow(epoch, successor),
-            f"the schedule's entry for epoch {epoch}",
+            f"the schedule's entry for epoch index {epoch} (Epoch {epoch + 1})",
         )
 
     def _grow(self, epoch, successor):
