@@ -46,18 +46,11 @@ def main(argv):
     if not complete:
         print("No seed has every arm yet: no report.")
         return
-    command = "python -m experiments.autogrow_paired " + " ".join(
-        a for a in sys.argv[1:] if not a.startswith("--report_only")
-    )
+    command = branching_report.command("experiments.autogrow_paired", sys.argv[1:])
     text = paired.report(results, complete, config, command)
-    workdir_lib.write_text(os.path.join(FLAGS.workdir, "report.md"), text + "\n")
-    workdir_lib.write_json(os.path.join(FLAGS.workdir, "report.json"), results)
-    branching_report.plot_curves(
-        results,
-        os.path.join(FLAGS.workdir, "curves.png"),
-        f"{config.initial}: AutoGrow arms and fixed nets",
+    branching_report.write(
+        FLAGS.workdir, text, results, f"{config.initial}: AutoGrow arms and fixed nets"
     )
-    print(text)
 
 
 if __name__ == "__main__":

@@ -124,20 +124,9 @@ def resolve(preset, **overrides):
     return training.resolve_preset(PRESETS, preset, overrides)
 
 
-def run(config, workdir):
-    """Runs AutoGrow on `config`; writes everything into `workdir`.
-
-    Writes config.json, history.csv (with the architecture per epoch),
-    growth_log.json, found_spec.json, autogrow.png, model.keras, serving/
-    and result.json.
-
-    Returns:
-        dict. The result: found notation, parameters, test accuracy, best
-        monitored accuracy, epochs, wall time.
-    """
-    setup = training.start(config, workdir, config.initial)
-    model = setup.model
-    autogrow = kg.callbacks.AutoGrow(
+def make_callback(config, log_dir=None, verbose=1):
+    """The `AutoGrow` callback `config` describes."""
+    return kg.callbacks.AutoGrow(
         growth_period=config.growth_period,
         policy=config.policy,
         patience=config.patience,
@@ -155,10 +144,26 @@ def run(config, workdir):
         else None,
         adam_init_max_epochs=config.adam_init_max_epochs,
         seed=config.seed,
-        log_dir=os.path.join(workdir, "tensorboard")
-        if tensorboard_available()
-        else None,
+        log_dir=log_dir,
+        verbose=verbose,
     )
+
+
+def run(config, workdir):
+    """Runs AutoGrow on `config`; writes everything into `workdir`.
+
+    Writes config.json, history.csv (with the architecture per epoch),
+    growth_log.json, found_spec.json, autogrow.png, model.keras, serving/
+    and result.json.
+
+    Returns:
+        dict. The result: found notation, parameters, test accuracy, best
+        monitored accuracy, epochs, wall time.
+    """
+    setup = training.start(config, workdir, config.initial)
+    model = setup.model
+    log_dir = os.path.join(workdir, "tensorboard") if tensorboard_available() else None
+    autogrow = make_callback(config, log_dir)
     history, test_accuracy, seconds = training.fit_and_evaluate(
         setup, config.max_epochs, [autogrow]
     )

@@ -16,7 +16,6 @@ import statistics
 
 import keras
 
-import keras_grow as kg
 from experiments.runs import autogrow as autogrow_runs
 from experiments.runs import branching
 from experiments.runs import branching_report
@@ -89,35 +88,13 @@ def arms(config):
     return tuple(AUTOGROW_ARMS) + (FOUND,) + grid
 
 
-def _autogrow(config):
-    return kg.callbacks.AutoGrow(
-        growth_period=config.growth_period,
-        policy=config.policy,
-        patience=config.patience,
-        min_delta=config.min_delta,
-        initializer=config.initializer,
-        initializer_scale=config.initializer_scale,
-        max_depths=config.max_depths,
-        fine_tune_epochs=config.fine_tune_epochs,
-        fine_tune_lr_boundaries=config.fine_tune_lr_boundaries,
-        convergence_patience=config.convergence_patience,
-        on_stop=config.on_stop,
-        adam_init_data=training.train_data(config)
-        if config.initializer == "adam"
-        else None,
-        adam_init_max_epochs=config.adam_init_max_epochs,
-        seed=config.seed,
-        verbose=0,
-    )
-
-
 def grow(config, arm, workdir):
     """An AutoGrow arm from the seed's initial net."""
     seed = branching.seed_phase(config, workdir, config.initial, 0)
     arm_config = dataclasses.replace(config, **AUTOGROW_ARMS[arm])
     keras.utils.set_random_seed(config.seed + 1)
     model = branching.load_seed(workdir, config.seed)
-    autogrow = _autogrow(arm_config)
+    autogrow = autogrow_runs.make_callback(arm_config, verbose=0)
     val, seconds = branching.fit_epochs(
         model, arm_config, 0, config.max_epochs, [autogrow]
     )

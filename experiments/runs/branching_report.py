@@ -1,11 +1,13 @@
 """Reports of paired studies: arms against a reference with paired 95%
 intervals, verdicts, learning curves; Firefly's R5."""
 
+import os
 import statistics
 
 from experiments.runs import branching
 from experiments.runs import plots
 from experiments.runs import stats
+from experiments.runs import workdir as workdir_lib
 from experiments.runs.study import mean_std
 
 # An effect counts as ruled out when its interval's upper end is below this
@@ -95,3 +97,18 @@ def plot_curves(results, path, title):
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return True
+
+
+def write(workdir, text, results, title):
+    """Writes report.md, report.json (every arm's results) and curves.png
+    into `workdir`, and prints the report."""
+    workdir_lib.write_text(os.path.join(workdir, "report.md"), text + "\n")
+    workdir_lib.write_json(os.path.join(workdir, "report.json"), results)
+    plot_curves(results, os.path.join(workdir, "curves.png"), title)
+    print(text)
+
+
+def command(binary, argv):
+    """The command line that reruns a study (without `--report_only`)."""
+    kept = [a for a in argv if not a.startswith("--report_only")]
+    return f"python -m {binary} " + " ".join(kept)
