@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from keras_grow import build
 from keras_grow import export
+from keras_grow import fit_checks
 from keras_grow import losses
 from keras_grow import specs
 from keras_grow import transfer
@@ -164,12 +165,10 @@ class GrowableModel(keras.Model):
         """`keras.Model.fit`, after two checks: a warning for a compiled loss
         that expects probabilities (the body outputs logits; see
         `keras_grow.losses`), and the callbacks a growing model needs and
-        the labels (`keras_grow.callbacks.fit_checks`: Keras' own
+        the labels (`keras_grow.fit_checks`: Keras' own
         `BackupAndRestore` is refused, ours finds the growth callbacks;
         labels beyond `num_classes` are refused). `compile` is Keras'
         own, so that `keras.models.load_model` compiles a saved model."""
-        from keras_grow.callbacks import fit_checks
-
         losses.warn_if_probability_loss(getattr(self, "loss", None))
         # fit(x, y, batch_size, epochs, verbose, callbacks, ...)
         callbacks = kwargs.get("callbacks", args[5] if len(args) > 5 else None)

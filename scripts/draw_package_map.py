@@ -20,7 +20,7 @@ OUTPUT = ROOT / "docs" / "package_map.png"
 FLOORS = (
     ("specs",),
     ("build", "data"),
-    ("transfer", "optimizer_carry", "export"),
+    ("transfer", "optimizer_carry", "export", "losses", "fit_checks"),
     ("growable_model", "checkpoints", "descent"),
     ("callbacks",),
 )

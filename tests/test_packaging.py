@@ -85,7 +85,7 @@ def test_every_module_of_the_wheel_imports_and_a_net_grows(wheel, tmp_path):
         text=True,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Basic3ResNet-2-1-1" in result.stdout
+    assert "Basic3ResNet(4,4,4)-2-1-1" in result.stdout
 
 
 def test_the_library_never_names_experiments():

@@ -77,6 +77,8 @@ class BackupAndRestore(keras.callbacks.Callback):
     ...                     verbose=0)
     """
 
+    carries_growth_state = True  # recognised by keras_grow.fit_checks
+
     def __init__(
         self, backup_dir, callbacks=(), keep=2, delete_checkpoint=True, verbose=1
     ):

@@ -10,6 +10,8 @@ default is a constant rate and the optimizer state carried over.
 
 import math
 
+import keras
+
 PERIOD_SCHEDULES = ("constant", "cosine", "step")
 AFTER_GROWTH = ("carry", "fresh")
 
@@ -39,8 +41,6 @@ def period_factor(schedule, epoch, period):
 def learning_rate_variable(optimizer, who):
     """The optimizer's learning-rate variable; a clear error if it follows
     a `LearningRateSchedule` (which a period schedule would fight)."""
-    import keras
-
     rate = getattr(optimizer, "_learning_rate", None)
     if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule) or not (
         hasattr(rate, "assign")

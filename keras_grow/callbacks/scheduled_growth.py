@@ -53,6 +53,8 @@ class ScheduledGrowth(keras.callbacks.Callback):
     [2, 4, 6]
     """
 
+    grows_model = True  # recognised by keras_grow.fit_checks
+
     def __init__(
         self,
         schedule,

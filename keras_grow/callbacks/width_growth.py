@@ -102,6 +102,8 @@ class WidthGrowth(keras.callbacks.Callback):
             every round, as the authors' new optimizer per period.
     """
 
+    grows_model = True  # recognised by keras_grow.fit_checks
+
     method = None  # the name logged with each round
 
     def __init__(

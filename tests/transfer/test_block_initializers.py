@@ -90,7 +90,7 @@ def test_unknown_initializer_and_bn_less_blocks_raise():
     model = _resnet()
     with pytest.raises(ValueError, match="Unknown block initializer 'he'"):
         model.grow(model.spec.with_block_added(0), initializer="he")
-    assert model.spec.notation == "Basic3ResNet-1-1-1"
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-1-1-1"
     mlp = kg.GrowableModel(kg.specs.parse("MLP-4", MNIST, 10))
     with pytest.raises(ValueError, match="has no BatchNormalization"):
         mlp.grow(mlp.spec.with_widths((4, 4)), initializer="zero")

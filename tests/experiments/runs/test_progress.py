@@ -13,7 +13,7 @@ def test_epoch_line_prints_the_spec_and_logs_the_architecture():
     model.grow(model.spec.with_block_added(2))  # a growth at the epoch's end
     logs = {"loss": 1.0, "accuracy": 0.5, "val_accuracy": 0.4}
     line.on_epoch_end(0, logs)
-    assert lines[0].startswith("epoch 1/5 Basic3ResNet-1-1-1 (")
+    assert lines[0].startswith("epoch 1/5 Basic3ResNet(4,8,8)-1-1-1 (")
     assert "val_accuracy: 0.4000" in lines[0]
     # The architecture used *during* the epoch, not the grown one.
     assert logs["depth_stage3"] == 1 and logs["depth_stage1"] == 1

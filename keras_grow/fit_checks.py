@@ -1,26 +1,31 @@
-"""What `GrowableModel.fit` checks in its callback list before training."""
+"""What `GrowableModel.fit` checks before training: its callbacks, labels.
+
+The growth callbacks are recognised by what they say of themselves
+(`grows_model`, `carries_growth_state`), so this module, below the
+callbacks, imports none of them.
+"""
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_grow.callbacks.backup_and_restore import BackupAndRestore
+
+def _is_backup(callback):
+    """keras_grow's `BackupAndRestore`."""
+    return getattr(callback, "carries_growth_state", False)
 
 
 def _stateful(callback):
     return (
         hasattr(callback, "get_state")
         and hasattr(callback, "set_state")
-        and not isinstance(callback, BackupAndRestore)
+        and not _is_backup(callback)
     )
 
 
 def _grows(callback):
-    from keras_grow.callbacks.autogrow import AutoGrow
-    from keras_grow.callbacks.scheduled_growth import ScheduledGrowth
-    from keras_grow.callbacks.width_growth import WidthGrowth
-
-    return isinstance(callback, (AutoGrow, ScheduledGrowth, WidthGrowth))
+    """AutoGrow, Firefly and the other width callbacks, ScheduledGrowth."""
+    return getattr(callback, "grows_model", False)
 
 
 def check_fit_callbacks(callbacks):
@@ -70,7 +75,7 @@ def check_fit_callbacks(callbacks):
                     "keras.callbacks.ModelCheckpoint(..., save_weights_only=False)."
                 )
     stateful = [c for c in callbacks if _stateful(c)]
-    for backup in (c for c in callbacks if isinstance(c, BackupAndRestore)):
+    for backup in (c for c in callbacks if _is_backup(c)):
         if not backup.stateful_callbacks:
             backup.stateful_callbacks = tuple(stateful)
             continue
