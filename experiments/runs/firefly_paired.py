@@ -102,13 +102,16 @@ class RandomNewAtCounts(kg.callbacks.RandomNew):
         super().__init__(**kwargs)
         self.counts = [{int(k): int(v) for k, v in c.items()} for c in counts]
 
+    def _taken(self):
+        """`{width index: units}` of this round (none after the last)."""
+        return self.counts[self.rounds] if self.rounds < len(self.counts) else {}
+
     def _propose(self, model, rng):
-        taken = self.counts[self.rounds] if self.rounds < len(self.counts) else {}
+        taken = self._taken()
         return Proposal([w for w, n in sorted(taken.items()) for _ in range(n)], {})
 
     def eta(self, spec):
-        taken = self.counts[self.rounds] if self.rounds < len(self.counts) else {}
-        return sum(taken.values())
+        return sum(self._taken().values())
 
 
 def round_counts(growth_log):

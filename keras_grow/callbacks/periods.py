@@ -59,4 +59,4 @@ def reset_optimizer_state(optimizer):
     keep = {id(optimizer.iterations), id(getattr(optimizer, "_learning_rate", None))}
     for variable in optimizer.variables:
         if id(variable) not in keep:
-            variable.assign(variable.numpy() * 0)
+            variable.assign(keras.ops.zeros_like(variable))
