@@ -156,6 +156,9 @@ class GrowableModel(keras.Model):
         self.build((None,) + tuple(spec.input_shape))
         # What `rollback` restores: the last growth's pre-growth state.
         self._undo = None
+        # The log index of the last grow/rollback whose retrace is not yet
+        # timed (see `_timed_first_call`).
+        self._retrace_event = None
 
     def build(self, input_shape=None):
         # The body is built by construction; nothing to create here.
@@ -215,6 +218,17 @@ class GrowableModel(keras.Model):
         """list of dict. Events oldest first (a copy): one per `grow` call
         (`kind` "grow") and any a callback recorded (`record_event`)."""
         return copy.deepcopy(self._growth_log)
+
+    @property
+    def last_change(self):
+        """dict or `None`. The log event (a copy) of the latest `grow` or
+        `rollback` made in this process since the model was built or loaded
+        (a restored log's events do not count). Its `timing` gains
+        `retrace_train` / `retrace_test`: the seconds of the first train and
+        test calls after it, which trace Keras' step functions anew."""
+        if self._retrace_event is None:
+            return None
+        return copy.deepcopy(self._growth_log[self._retrace_event])
 
     def grow(
         self,
@@ -307,6 +321,7 @@ class GrowableModel(keras.Model):
         event["timing"] = timing  # the retrace happens at the next step
         event = _jsonable(event)
         self._growth_log.append(event)
+        self._retrace_event = event["index"]
         return copy.deepcopy(event)
 
     def _grown_parts(self, new_spec, transfer_options):
@@ -369,6 +384,7 @@ class GrowableModel(keras.Model):
             # grown body since: a fresh copy builds on the restored one.
             self._unbuild_optimizer()
         self._reset_step_functions()
+        self._retrace_event = len(self._growth_log)
         return self.record_event(
             "rollback",
             {
@@ -401,6 +417,7 @@ class GrowableModel(keras.Model):
         self._spec = spec
         self._growth_log = [_jsonable(dict(e)) for e in growth_log]
         self._undo = None
+        self._retrace_event = None
         self._reset_step_functions()
 
     def _unbuild_optimizer(self):
@@ -471,6 +488,47 @@ class GrowableModel(keras.Model):
         finally:
             if was_locked:
                 tracker.lock()
+
+    def make_train_function(self, force=False):
+        made = force or self.train_function is None
+        super().make_train_function(force)
+        if made:
+            self.train_function = self._timed_first_call(
+                self.train_function, "retrace_train"
+            )
+        return self.train_function
+
+    def make_test_function(self, force=False):
+        made = force or self.test_function is None
+        super().make_test_function(force)
+        if made:
+            self.test_function = self._timed_first_call(
+                self.test_function, "retrace_test"
+            )
+        return self.test_function
+
+    def _timed_first_call(self, function, key):
+        """`function`, whose first call after a growth or rollback is timed.
+
+        Keras traces its step functions at their first call, so that call
+        holds what an architecture change really costs beyond `grow`'s own
+        seconds: the retrace (and one step). The seconds go to the change's
+        log event, `timing[key]`, once per architecture.
+        """
+        first = [True]
+
+        def timed(*args, **kwargs):
+            index = self._retrace_event
+            if not first[0] or index is None:
+                return function(*args, **kwargs)
+            first[0] = False
+            start = time.perf_counter()
+            outputs = function(*args, **kwargs)
+            timing = self._growth_log[index].setdefault("timing", {})
+            timing.setdefault(key, round(time.perf_counter() - start, 4))
+            return outputs
+
+        return timed
 
     def _reset_step_functions(self):
         # `fit` calls `self.train_function` anew every step, so a rebuilt

@@ -21,6 +21,7 @@ from keras_grow.callbacks.autogrow_rules import StoppingRule
 from keras_grow.callbacks.autogrow_rules import next_stage
 from keras_grow.callbacks.growth_guard import ON_FAILURE
 from keras_grow.callbacks.growth_guard import attempt_growth
+from keras_grow.callbacks.retrace_report import RetraceReport
 from keras_grow.callbacks.scalars import GrowthScalars
 from keras_grow.callbacks.scheduled_growth import require_growable
 from keras_grow.callbacks.validation import as_dataset
@@ -200,6 +201,7 @@ class AutoGrow(keras.callbacks.Callback):
         self.adam_init_tolerance = float(adam_init_tolerance)
         self.seed = seed
         self.verbose = verbose
+        self._retraces = RetraceReport(type(self).__name__)
         self.on_failure = on_failure
         self._scalars = GrowthScalars(log_dir, "AutoGrow")
         self._state = None
@@ -278,6 +280,8 @@ class AutoGrow(keras.callbacks.Callback):
             self.model.optimizer.learning_rate.assign(lr)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.verbose:
+            self._retraces.print_line(self.model, epoch)
         logs = logs or {}
         state = self._state
         state.epoch = epoch

@@ -5,6 +5,7 @@ import keras
 from keras_grow import specs
 from keras_grow.callbacks.growth_guard import ON_FAILURE
 from keras_grow.callbacks.growth_guard import attempt_growth
+from keras_grow.callbacks.retrace_report import RetraceReport
 from keras_grow.callbacks.validation import check_choice
 from keras_grow.callbacks.validation import check_int
 
@@ -90,6 +91,7 @@ class ScheduledGrowth(keras.callbacks.Callback):
         self.initializer_scale = initializer_scale
         self.seed = seed
         self.verbose = verbose
+        self._retraces = RetraceReport(type(self).__name__)
         self.on_failure = on_failure
 
     @classmethod
@@ -116,6 +118,10 @@ class ScheduledGrowth(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         require_growable(self.model, type(self).__name__)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.verbose:
+            self._retraces.print_line(self.model, epoch)
 
     def on_epoch_begin(self, epoch, logs=None):
         successor = self.schedule.get(epoch)

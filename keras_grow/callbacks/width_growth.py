@@ -24,6 +24,7 @@ from keras_grow import transfer
 from keras_grow.callbacks import periods
 from keras_grow.callbacks.growth_guard import ON_FAILURE
 from keras_grow.callbacks.growth_guard import attempt_growth
+from keras_grow.callbacks.retrace_report import RetraceReport
 from keras_grow.callbacks.scalars import GrowthScalars
 from keras_grow.callbacks.scheduled_growth import require_growable
 from keras_grow.callbacks.validation import as_dataset
@@ -144,6 +145,7 @@ class WidthGrowth(keras.callbacks.Callback):
         self.max_rounds = max_rounds
         self.seed = seed
         self.verbose = verbose
+        self._retraces = RetraceReport(type(self).__name__)
         self.on_failure = on_failure
         self.calibrate_new_units = calibrate_new_units
         self.calibration_data = calibration_data
@@ -218,6 +220,8 @@ class WidthGrowth(keras.callbacks.Callback):
             periods.learning_rate_variable(self.model.optimizer, type(self).__name__)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.verbose:
+            self._retraces.print_line(self.model, epoch)
         if self.finished or (epoch + 1) % self.grow_every:
             return
         if self.max_rounds is not None and self.rounds >= self.max_rounds:
@@ -309,6 +313,7 @@ class WidthGrowth(keras.callbacks.Callback):
             "epoch": epoch,
             "round": self.rounds + 1,
             "method": self.method,
+            "callback": type(self).__name__,
             "eta": eta,
             "units_added": plan.units_added,
             "widths_before": list(plan.widths_before),
