@@ -3,7 +3,10 @@
 Importing the package first loads TensorFlow without its C++ start-up
 lines (no CUDA driver, oneDNN notices), so every `python -m experiments.X`
 starts quietly; `--verbose` on the command line (or a TF_CPP_MIN_LOG_LEVEL
-of the user's) keeps them.
+of the user's) keeps them. It also turns TensorFlow's oneDNN kernels off
+before TensorFlow loads, unless the environment sets
+`TF_ENABLE_ONEDNN_OPTS` (see `keras_grow.onednn`: they can crash the
+process on a ResNet's strided shortcuts).
 """
 
 import os
@@ -29,6 +32,13 @@ def _import_tensorflow_quietly():
             os.close(saved)
 
 
+def _turn_onednn_off():
+    """Read by TensorFlow once, when it loads: too late afterwards."""
+    if "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+_turn_onednn_off()
 _import_tensorflow_quietly()
 
 # Read above from sys.argv (before absl parses anything); defined here so

@@ -15,6 +15,7 @@ from keras_grow import build
 from keras_grow import export
 from keras_grow import fit_checks
 from keras_grow import losses
+from keras_grow import onednn
 from keras_grow import specs
 from keras_grow import transfer
 from keras_grow.optimizer_carry import carry_optimizer
@@ -170,7 +171,9 @@ class GrowableModel(keras.Model):
         `keras_grow.losses`), and the callbacks a growing model needs and
         the labels (`keras_grow.fit_checks`: Keras' own
         `BackupAndRestore` is refused, ours finds the growth callbacks;
-        labels beyond `num_classes` are refused). `compile` is Keras'
+        labels beyond `num_classes` are refused), and a warning where
+        TensorFlow's oneDNN kernels may crash (`keras_grow.onednn`).
+        `compile` is Keras'
         own, so that `keras.models.load_model` compiles a saved model."""
         losses.warn_if_probability_loss(getattr(self, "loss", None))
         # fit(x, y, batch_size, epochs, verbose, callbacks, ...)
@@ -179,6 +182,9 @@ class GrowableModel(keras.Model):
         x = kwargs.get("x", args[0] if args else None)
         y = kwargs.get("y", args[1] if len(args) > 1 else None)
         fit_checks.check_labels(x, y, self.spec.num_classes)
+        onednn.warn_if_crash_prone(
+            self.body, x, kwargs.get("batch_size", args[2] if len(args) > 2 else None)
+        )
         if isinstance(x, tf.data.Dataset) and len(args) < 9:
             # A dataset shuffles itself; Keras' default shuffle=True only
             # warns that it is ignored.

@@ -20,7 +20,7 @@ OUTPUT = ROOT / "docs" / "package_map.png"
 FLOORS = (
     ("specs",),
     ("build", "data"),
-    ("transfer", "optimizer_carry", "export", "losses", "fit_checks"),
+    ("transfer", "optimizer_carry", "export", "losses", "fit_checks", "onednn"),
     ("growable_model", "checkpoints", "descent"),
     ("callbacks",),
 )
@@ -105,7 +105,14 @@ def draw(path=OUTPUT):
                     ec="#4a6785",
                 )
             )
-            left.text(x, y, part, ha="center", va="center", fontsize=11)
+            left.text(
+                x,
+                y,
+                part,
+                ha="center",
+                va="center",
+                fontsize=11 if len(parts) < 6 else 9,
+            )
     for part, others in part_imports().items():
         for other in others:
             (x0, y0), (x1, y1) = centre[part], centre[other]

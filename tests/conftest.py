@@ -3,6 +3,9 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The suite fits ResNets at odd batch sizes: where TensorFlow's oneDNN
+# kernels are on by default, that can crash the process (keras_grow.onednn).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
