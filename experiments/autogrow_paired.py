@@ -2,13 +2,15 @@
 (see docs/results/autogrow.md and ../shared/DESIGN.md section 6).
 
 Per seed every AutoGrow arm (gaussian, uniform, zero, adam initialisers;
-convergent growth) starts from the same initial net on the same batches;
-a grid of fixed depths and the found net train from scratch. Resumable:
-finished arms are skipped. Writes report.md, report.json and curves.png
-into the work dir.
+convergent growth; fewer training images) starts from the same initial
+net on the same batches; a grid of fixed depths and the found net train
+from scratch. The arms come in parts (`--part`: grid, initialisers,
+convergent, data), run and reported on their own. Resumable: finished
+arms are skipped. Writes report.md (a section per part with a finished
+seed), report.json and curves.png into the work dir.
 
-    python -m experiments.autogrow_paired --workdir=out/autogrow_paired
-    python -m experiments.autogrow_paired --seeds=0,1,2,3,4 ...
+    python -m experiments.autogrow_paired --part=grid --seeds=0,1,2,3,4
+    python -m experiments.autogrow_paired --report_only
 """
 
 import dataclasses
@@ -26,6 +28,9 @@ from experiments.runs import workdir as workdir_lib
 flags.DEFINE_string("preset", "fmnist", f"One of {sorted(paired.PRESETS)}.")
 flags.DEFINE_string("workdir", "out/autogrow_paired", "Where every arm writes.")
 flags.DEFINE_list("seeds", [str(s) for s in range(5)], "Seeds (one pair set each).")
+flags.DEFINE_string(
+    "part", "grid", "Which arms run: grid, initialisers, convergent, data or all."
+)
 flags.DEFINE_bool("report_only", False, "Write the report from finished arms.")
 cli.define_config_flags(paired.AutoGrowPairedConfig)
 FLAGS = flags.FLAGS
@@ -38,18 +43,34 @@ def main(argv):
     os.makedirs(FLAGS.workdir, exist_ok=True)
     workdir_lib.check_config(FLAGS.workdir, dataclasses.replace(config, seed=0))
     workdir_lib.prepare(FLAGS.workdir, dataclasses.replace(config, seed=0))
+    all_parts = paired.parts(config)
+    if FLAGS.part not in (*all_parts, "all"):
+        raise ValueError(
+            f"Unknown part {FLAGS.part!r}; known: {sorted(all_parts)} or 'all'."
+        )
+    part = None if FLAGS.part == "all" else FLAGS.part
     if not FLAGS.report_only:
         for seed in seeds:
-            paired.run_seed(dataclasses.replace(config, seed=seed), FLAGS.workdir)
-    arms = paired.arms(config)
-    results, complete = branching_report.collect(FLAGS.workdir, seeds, arms)
-    if not complete:
-        print("No seed has every arm yet: no report.")
+            paired.run_seed(dataclasses.replace(config, seed=seed), FLAGS.workdir, part)
+    args = [a for a in sys.argv[1:] if not a.startswith(("--part", "--report_only"))]
+    sections, everything = [], {}
+    for name, arms in all_parts.items():
+        results, complete = branching_report.collect(FLAGS.workdir, seeds, arms)
+        if not complete:
+            continue
+        command = branching_report.command(
+            "experiments.autogrow_paired", [f"--part={name}"] + args
+        )
+        sections.append(paired.part_report(name, results, complete, config, command))
+        everything.update(results)
+    if not sections:
+        print("No seed has every arm of a part yet: no report.")
         return
-    command = branching_report.command("experiments.autogrow_paired", sys.argv[1:])
-    text = paired.report(results, complete, config, command)
     branching_report.write(
-        FLAGS.workdir, text, results, f"{config.initial}: AutoGrow arms and fixed nets"
+        FLAGS.workdir,
+        paired.report(sections, config),
+        everything,
+        f"{config.initial}: AutoGrow arms and fixed nets",
     )
 
 

@@ -5,10 +5,14 @@ Per seed every AutoGrow arm starts from the same initial net (the seed
 checkpoint: `Basic3ResNet-1-1-1` with its initial weights) and sees the
 same batches (`experiments.runs.branching`); the arms differ in one
 setting each: the block initialiser (R1: gaussian >= uniform >=
-zero/adam), periodic against convergent growth (R2). Beside them, a grid
-of fixed depths d-d-d trained from scratch with a step schedule for
-`grid_epochs` each, and the net the reference arm found, trained the same
-way (R4: found net >= the same net from scratch - 0.2 points).
+zero/adam), periodic against convergent growth (R2), the training set's
+size (R3: more data, deeper nets). Beside them, a grid of fixed depths
+d-d-d trained from scratch with a step schedule for `grid_epochs` each,
+and the net the reference arm found, trained the same way (R4: found net
+>= the same net from scratch - 0.2 points).
+
+The arms come in parts (`PARTS`), each run and reported on its own, so
+that a part of a few seeds fits in a session of the 2-core machine.
 """
 
 import dataclasses
@@ -36,6 +40,10 @@ AUTOGROW_ARMS = {
         "growth_period": 2,
         "convergence_patience": 2,
     },
+    # R3: the reference on fewer training images (the held-out images and
+    # the test set stay the same).
+    "data_2500": {"initializer": "gaussian", "take": 2500},
+    "data_5000": {"initializer": "gaussian", "take": 5000},
 }
 FOUND = "found_net_scratch"
 
@@ -82,10 +90,25 @@ def resolve(preset, **overrides):
     return training.resolve_preset(PRESETS, preset, overrides)
 
 
-def arms(config):
-    """Every arm name, AutoGrow's first (the found net needs the reference)."""
+def parts(config):
+    """`{part: arms}`: what runs and is reported together, the reference
+    first (the found net needs it)."""
     grid = tuple(f"fixed_{d}" for d in config.grid_depths)
-    return tuple(AUTOGROW_ARMS) + (FOUND,) + grid
+    return {
+        "grid": (REFERENCE, FOUND) + grid,
+        "initialisers": (REFERENCE, "uniform", "zero", "adam"),
+        "convergent": (REFERENCE, "convergent"),
+        "data": (REFERENCE, "data_2500", "data_5000"),
+    }
+
+
+def arms(config, part=None):
+    """The arms of `part` (every part's, in part order, for `None`)."""
+    chosen = parts(config) if part is None else {part: parts(config)[part]}
+    names = []
+    for part_arms in chosen.values():
+        names += [a for a in part_arms if a not in names]
+    return tuple(names)
 
 
 def grow(config, arm, workdir):
@@ -101,6 +124,7 @@ def grow(config, arm, workdir):
     extra = {
         "growths": sum(e["kind"] == "grow" for e in model.growth_log),
         "finished": autogrow.phase == "done",
+        "take": arm_config.take,
         "seconds_seed": seed["seconds"],
     }
     return branching.result(model, config, arm, val, seconds, extra)
@@ -129,60 +153,91 @@ def fixed(config, arm, workdir):
     return branching.result(model, config, arm, val, seconds)
 
 
-def run_seed(config, workdir, log=print):
-    """Runs every arm of `config.seed` that has no result yet."""
+def run_seed(config, workdir, part=None, log=print):
+    """Runs every arm of `part` (all for `None`) of `config.seed` that has
+    no result yet."""
 
     def runner(config, arm, workdir):
         return (grow if arm in AUTOGROW_ARMS else fixed)(config, arm, workdir)
 
-    branching.run_arms(config, workdir, arms(config), runner, log)
+    branching.run_arms(config, workdir, arms(config, part), runner, log)
 
 
 def _accuracy(rows):
     return [r["test_accuracy"] for r in rows]
 
 
+def _has(results, *names):
+    return all(results.get(n) for n in names)
+
+
 def claims(results):
-    """`{claim: (verdict, text)}` for R1, R2 and R4 (accuracy points)."""
+    """`{claim: (verdict, text)}` for R1-R4, each where its arms are in
+    `results` (accuracy points; blocks for depth)."""
     meaningful = branching_report.MEANINGFUL_POINTS / 100
     out = {}
-    r1 = {
-        f"{a} − {b}": stats.paired_difference(
-            _accuracy(results[a]), _accuracy(results[b])
+    if _has(results, "gaussian", "uniform", "zero", "adam"):
+        r1 = {
+            f"{a} − {b}": stats.paired_difference(
+                _accuracy(results[a]), _accuracy(results[b])
+            )
+            for a, b in (
+                ("gaussian", "uniform"),
+                ("uniform", "zero"),
+                ("uniform", "adam"),
+            )
+        }
+        verdicts = {branching_report.verdict(i, meaningful) for i in r1.values()}
+        out["R1 gaussian >= uniform >= zero/adam"] = (
+            _combine(verdicts),
+            "; ".join(f"{k}: {i.format(100, 2)}" for k, i in r1.items()),
         )
-        for a, b in (("gaussian", "uniform"), ("uniform", "zero"), ("uniform", "adam"))
-    }
-    verdicts = {branching_report.verdict(i, meaningful) for i in r1.values()}
-    out["R1 gaussian >= uniform >= zero/adam"] = (
-        _combine(verdicts),
-        "; ".join(f"{k}: {i.format(100, 2)}" for k, i in r1.items()),
-    )
-    depth = stats.paired_difference(
-        [sum(r["depths"]) for r in results["gaussian"]],
-        [sum(r["depths"]) for r in results["convergent"]],
-    )
-    accuracy = stats.paired_difference(
-        _accuracy(results["gaussian"]), _accuracy(results["convergent"])
-    )
-    out["R2 small K grows deeper and more accurate than convergent"] = (
-        _combine(
-            {
-                branching_report.verdict(accuracy, meaningful),
-                branching_report.verdict(depth, 1.0),  # at least a block
-            }
-        ),
-        f"blocks periodic − convergent: {depth.format(1, 1)}; "
-        f"accuracy: {accuracy.format(100, 2)}",
-    )
-    # R4: found >= scratch - 0.2 points, i.e. found - scratch + 0.2 > 0.
-    found = stats.paired_difference(
-        [a + 0.002 for a in _accuracy(results[REFERENCE])], _accuracy(results[FOUND])
-    )
-    out["R4 found net >= the same net from scratch − 0.2"] = (
-        branching_report.verdict(found, meaningful),
-        f"found − scratch + 0.2: {found.format(100, 2)}",
-    )
+    if _has(results, "gaussian", "convergent"):
+        depth = _blocks(results, "gaussian", "convergent")
+        accuracy = stats.paired_difference(
+            _accuracy(results["gaussian"]), _accuracy(results["convergent"])
+        )
+        out["R2 small K grows deeper and more accurate than convergent"] = (
+            _combine(
+                {
+                    branching_report.verdict(accuracy, meaningful),
+                    branching_report.verdict(depth, 1.0),  # at least a block
+                }
+            ),
+            f"blocks periodic − convergent: {depth.format(1, 1)}; "
+            f"accuracy: {accuracy.format(100, 2)}",
+        )
+    if _has(results, "gaussian", "data_2500"):
+        depth = _blocks(results, "gaussian", "data_2500")
+        out["R3 more data, deeper nets"] = (
+            branching_report.verdict(depth, 1.0),
+            f"blocks, reference − 2,500 images: {depth.format(1, 1)}"
+            + (
+                "; 5,000 − 2,500: "
+                + _blocks(results, "data_5000", "data_2500").format(1, 1)
+                if _has(results, "data_5000")
+                else ""
+            ),
+        )
+    if _has(results, REFERENCE, FOUND):
+        # found >= scratch - 0.2 points, i.e. found - scratch + 0.2 > 0.
+        found = stats.paired_difference(
+            [a + 0.002 for a in _accuracy(results[REFERENCE])],
+            _accuracy(results[FOUND]),
+        )
+        out["R4 found net >= the same net from scratch − 0.2"] = (
+            branching_report.verdict(found, meaningful),
+            f"found − scratch + 0.2: {found.format(100, 2)}",
+        )
     return out
+
+
+def _blocks(results, a, b):
+    """Paired difference of the found nets' blocks (sum of depths)."""
+    return stats.paired_difference(
+        [sum(r["depths"]) for r in results[a]],
+        [sum(r["depths"]) for r in results[b]],
+    )
 
 
 def _combine(verdicts):
@@ -211,22 +266,44 @@ def grid_lines(results, config):
     ]
 
 
-def report(results, seeds, config, command):
-    """The Markdown section for docs/results/autogrow.md."""
-    epochs = [r["epochs"] for r in results[REFERENCE]]
+PART_TITLES = {
+    "grid": "AutoGrow against fixed depths from scratch (R4, the grid)",
+    "initialisers": "Block initialisers (R1)",
+    "convergent": "Periodic against convergent growth (R2)",
+    "data": "Found depth against training-set size (R3)",
+}
+
+
+def part_report(part, results, seeds, config, command):
+    """The Markdown of one part (its arms' `results` over `seeds`)."""
     lines = [
+        f"### {PART_TITLES[part]}",
+        "",
         f"Seeds {', '.join(str(s) for s in seeds)} (n = {len(seeds)}); "
-        f"{config.initial} with stages {config.widths}, {config.take} training "
-        f"images of {config.dataset}, the whole test set; K = "
-        f"{config.growth_period}, J = {config.patience}, tau = "
-        f"{100 * config.min_delta:g} points, {config.fine_tune_epochs} fine-tune "
-        f"epochs; AutoGrow ran {mean_std(epochs, digits=1)} epochs.",
+        f"AutoGrow ({REFERENCE}) ran "
+        f"{mean_std([r['epochs'] for r in results[REFERENCE]], digits=1)} epochs.",
         "",
         branching_report.arm_table(results, REFERENCE),
         "",
     ]
     for claim, (verdict, text) in claims(results).items():
         lines.append(f"- **{claim}: {verdict}** ({text}; 95% CI).")
-    lines += grid_lines(results, config)
+    if part == "grid":
+        lines += grid_lines(results, config)
     lines += ["", f"```sh\n{command}\n```"]
     return "\n".join(lines)
+
+
+def report(sections, config):
+    """The Markdown for docs/results/autogrow.md: the shared settings, then
+    every part with a finished seed (`sections`: their `part_report`s)."""
+    head = (
+        f"{config.initial} with stages {config.widths}, {config.take} training "
+        f"images of {config.dataset} ({100 * config.validation_fraction:g}% of "
+        f"the training split held out for the decisions), the whole test set; "
+        f"K = {config.growth_period}, J = {config.patience}, tau = "
+        f"{100 * config.min_delta:g} points, at most {config.max_depths} "
+        f"blocks, {config.fine_tune_epochs} fine-tune epochs, at most "
+        f"{config.max_epochs} epochs; fixed nets {config.grid_epochs} epochs."
+    )
+    return "\n\n".join([head] + list(sections))

@@ -35,7 +35,26 @@ def test_an_autogrow_arm_and_the_fixed_nets_start_where_they_should(tmp_path):
     one = paired.fixed(config, "fixed_1", workdir)
     assert one["found"] == "Basic3ResNet(4,8,16)-1-1-1"
     assert branching.load_seed(workdir, 0).spec.notation == "Basic3ResNet(4,8,16)-1-1-1"
-    assert paired.arms(config)[-2:] == ("fixed_1", "fixed_2")
+    assert paired.arms(config, "grid") == (
+        "gaussian",
+        paired.FOUND,
+        "fixed_1",
+        "fixed_2",
+    )
+    assert paired.arms(config, "data") == ("gaussian", "data_2500", "data_5000")
+    every = paired.arms(config)
+    assert len(every) == len(set(every)) == 10 and every[0] == "gaussian"
+
+
+def test_a_data_arm_trains_on_fewer_images(tmp_path):
+    config = dataclasses.replace(_config(), take=256, max_epochs=1)
+    small = dict(paired.AUTOGROW_ARMS["data_2500"], take=64)
+    arms = dict(paired.AUTOGROW_ARMS, data_2500=small)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(paired, "AUTOGROW_ARMS", arms)
+        few = paired.grow(config, "data_2500", str(tmp_path))
+    full = paired.grow(config, "gaussian", str(tmp_path))
+    assert few["take"] == 64 and full["take"] == 256
 
 
 def _results(gap):
@@ -51,6 +70,8 @@ def _results(gap):
         "zero": rows(-2 * gap, 2),
         "adam": rows(-2 * gap, 2),
         "convergent": rows(-gap, 1),
+        "data_2500": rows(-gap, 1),
+        "data_5000": rows(-gap, 2),
         paired.FOUND: rows(-gap, 3),
     }
 
@@ -67,3 +88,40 @@ def test_claims_follow_the_intervals(gap, expected):
     # R4 holds in both: AutoGrow's net is never below its copy from scratch.
     r4 = claims["R4 found net >= the same net from scratch − 0.2"]
     assert r4[0] == "reproduced"
+    # R3 is about depth: two blocks more on the reference's data, both ways.
+    r3 = claims["R3 more data, deeper nets"]
+    assert r3[0] == "reproduced" and "5,000 − 2,500: +1.0" in r3[1]
+
+
+def test_claims_need_their_arms_only():
+    results = _results(0.01)
+    part = {a: results[a] for a in ("gaussian", "convergent")}
+    assert list(paired.claims(part)) == [
+        "R2 small K grows deeper and more accurate than convergent"
+    ]
+    part = {a: results[a] for a in ("gaussian", "data_2500")}
+    ((verdict, text),) = paired.claims(part).values()
+    assert verdict == "reproduced" and "5,000" not in text
+
+
+def test_a_part_reports_its_table_claims_and_command():
+    results = _results(0.01)
+    for rows in results.values():
+        for r in rows:
+            r.update(
+                found="Basic3ResNet-2-1-1",
+                params=1000,
+                test_nll=0.3,
+                seconds=10.0,
+                epochs=12,
+            )
+    part = {a: results[a] for a in ("gaussian", "convergent")}
+    text = paired.part_report("convergent", part, [0, 1, 2, 3, 4], _config(), "CMD")
+    assert text.startswith("### Periodic against convergent growth (R2)")
+    assert "n = 5" in text and "12.0" in text
+    assert "| convergent | Basic3ResNet-2-1-1 |" in text
+    assert "**R2 small K grows deeper and more accurate than convergent: " in text
+    assert "R1" not in text and text.endswith("```sh\nCMD\n```")
+    page = paired.report([text], _config())
+    assert page.startswith("Basic3ResNet-1-1-1 with stages (4, 8, 16)")
+    assert page.endswith(text)
