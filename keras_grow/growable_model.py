@@ -306,7 +306,7 @@ class GrowableModel(keras.Model):
         self._swap_body(new_body)
         self._spec = new_spec
         if new_optimizer is not None:
-            self.optimizer = new_optimizer
+            self._set_optimizer(new_optimizer)
         self._reset_step_functions()
         event = {
             "kind": "grow",
@@ -384,7 +384,7 @@ class GrowableModel(keras.Model):
         self._swap_body(undo.body)
         self._spec = undo.spec
         if undo.optimizer is not None:
-            self.optimizer = undo.optimizer
+            self._set_optimizer(undo.optimizer)
         else:
             # It was unbuilt at the growth and may have been built on the
             # grown body since: a fresh copy builds on the restored one.
@@ -432,8 +432,8 @@ class GrowableModel(keras.Model):
         optimizer = getattr(self, "optimizer", None)
         if optimizer is not None and optimizer.built:
             with self.distribute_strategy.scope():
-                self.optimizer = keras.optimizers.deserialize(
-                    keras.optimizers.serialize(optimizer)
+                self._set_optimizer(
+                    keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
                 )
 
     def record_event(self, kind, info=None):
@@ -479,6 +479,15 @@ class GrowableModel(keras.Model):
             return None, None
         return carry_optimizer(optimizer, new_body.trainable_variables)
 
+    def _set_optimizer(self, optimizer):
+        """Makes `optimizer` the model's, also in Keras' compile config,
+        which saved files record and which would otherwise keep the
+        optimizer `compile` was given (and its variables) alive."""
+        self.optimizer = optimizer
+        config = getattr(getattr(self, "_compile_config", None), "config", None)
+        if config is not None and "optimizer" in config:
+            config["optimizer"] = optimizer
+
     def _swap_body(self, new_body):
         # The one place that touches Keras' state tracking. A built Keras 3
         # layer locks its tracker (assigning a new sub-layer would raise),
@@ -491,6 +500,14 @@ class GrowableModel(keras.Model):
         try:
             tracker.untrack(self.body)
             self.body = new_body
+            state = getattr(self, "_compiled_trainable_state", None)
+            if state is not None:
+                # Keras' compile-time {layer: trainable}: keyed by layer
+                # objects, it would keep the compiled body alive.
+                state.clear()
+                state.update(
+                    {layer: layer.trainable for layer in self._flatten_layers()}
+                )
         finally:
             if was_locked:
                 tracker.lock()

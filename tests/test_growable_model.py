@@ -1,8 +1,10 @@
 """GrowableModel: growth before/after compile, mid-fit, jit, distributed,
 save/load, summary, bad input."""
 
+import gc
 import os
 import warnings
+import weakref
 
 import keras
 import numpy as np
@@ -377,3 +379,27 @@ def test_loading_without_importing_keras_grow_names_keras_grow(tmp_path):
     assert result.returncode != 0
     assert "keras_grow>GrowableModel" in result.stderr
     assert "'module': 'keras_grow.growable_model'" in result.stderr
+
+
+@pytest.mark.slow
+def test_old_bodies_and_optimizers_are_released():
+    """Only the last growth's pre-growth body and optimizer stay (for
+    `rollback`); older ones, the compiled one included (Keras' compile
+    state held it), are freed, so a long run does not accumulate graphs."""
+    model = compile_sgd(kg.GrowableModel(kg.specs.parse("MLP-4", (8,), 3)))
+    x, y = np.zeros((64, 8), "float32"), np.zeros(64, "int32")
+    model.fit(x, y, epochs=1, verbose=0)
+    bodies, optimizers = [], []
+    for width in range(5, 9):
+        bodies.append(weakref.ref(model.body))
+        optimizers.append(weakref.ref(model.optimizer))
+        model.grow(model.spec.with_widths((width,)))
+        model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y))
+    gc.collect()
+    assert [b() is not None for b in bodies] == [False, False, False, True]
+    assert [o() is not None for o in optimizers] == [False, False, False, True]
+    model.rollback("a test")
+    model.grow(model.spec.with_widths((9,)))  # undoes nothing older
+    gc.collect()
+    assert bodies[-1]() is not None  # the rolled-back-to body, now in use
+    assert model.get_compile_config()["optimizer"]["class_name"] == "SGD"
