@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: demo test test-fast lint fashion-mnist clean
+.PHONY: demo test test-fast test-nightly lint fashion-mnist clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,14 +19,19 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 demo: $(VENV)/.installed
 	$(PY) -m experiments.grow_demo --workdir out/demo
 
-# Every test; the full Fashion-MNIST files (Debian package) are installed
-# first when possible, for the tests that read them.
+# Every test but the nightly ones; the full Fashion-MNIST files (Debian
+# package) are installed first when possible, for the tests that read them.
+# The slowest tests are listed at the end (make test stays under ~20 min).
 test: $(VENV)/.installed fashion-mnist
-	$(PY) -m pytest --numprocesses=2 --dist=loadfile
+	$(PY) -m pytest --numprocesses=2 --dist=loadfile -m "not nightly" --durations=15
 
-# Without the slow (training / export) tests.
+# The long chains (kill-and-resume of the binaries, ...), for a nightly job.
+test-nightly: $(VENV)/.installed fashion-mnist
+	$(PY) -m pytest --numprocesses=2 --dist=loadfile -m nightly
+
+# Without the slow (training / export) and nightly tests.
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow and not nightly"
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check keras_grow experiments tests scripts

@@ -91,7 +91,7 @@ def _assert_same_run(resumed, reference):
     assert backups and all(name.startswith("ckpt-") for name in backups)
 
 
-@pytest.mark.slow
+@pytest.mark.nightly
 def test_autogrow_killed_three_times_resumes_to_the_uninterrupted_run(
     tmp_path, autogrow_tiny_run
 ):
@@ -114,3 +114,25 @@ def test_autogrow_killed_three_times_resumes_to_the_uninterrupted_run(
     _assert_same_run(workdir, reference)
     with open(os.path.join(workdir, "result.json")) as handle:
         assert json.load(handle)["finished"] is True
+
+
+FIREFLY_TINY = ("experiments.firefly", "--preset=fmnist_tiny", "--seed=1")
+
+
+@pytest.mark.nightly
+def test_firefly_killed_twice_resumes_to_the_uninterrupted_run(tmp_path):
+    # The tiny preset grows at the ends of epochs 1 and 2 of 4 (Firefly's
+    # rounds: step one, scores, realise); its state (round, data position)
+    # travels in the checkpoints.
+    binary = FIREFLY_TINY
+    reference = str(tmp_path / "reference")
+    _run(*binary, f"--workdir={reference}")
+    workdir = str(tmp_path / "killed")
+    # In the second round's growth: resumes after epoch 1, its round done.
+    _killed_at("grow:2", binary, workdir)
+    # Writing the resumed run's second checkpoint.
+    out = _killed_at("save:2", binary, workdir)
+    assert "resumed from" in out and "1 epochs done" in out
+    result = _run(*binary, f"--workdir={workdir}")
+    assert "resumed from" in result.stdout
+    _assert_same_run(workdir, reference)
