@@ -513,22 +513,21 @@ class GrowableModel(keras.Model):
                 tracker.lock()
 
     def make_train_function(self, force=False):
-        made = force or self.train_function is None
-        super().make_train_function(force)
-        if made:
-            self.train_function = self._timed_first_call(
-                self.train_function, "retrace_train"
-            )
-        return self.train_function
+        return self._timed_step_function("train", super().make_train_function, force)
 
     def make_test_function(self, force=False):
-        made = force or self.test_function is None
-        super().make_test_function(force)
+        return self._timed_step_function("test", super().make_test_function, force)
+
+    def _timed_step_function(self, kind, make, force):
+        """Keras' `make_<kind>_function`, whose new function is wrapped by
+        `_timed_first_call`."""
+        attribute = f"{kind}_function"
+        made = force or getattr(self, attribute) is None
+        make(force)
         if made:
-            self.test_function = self._timed_first_call(
-                self.test_function, "retrace_test"
-            )
-        return self.test_function
+            timed = self._timed_first_call(getattr(self, attribute), f"retrace_{kind}")
+            setattr(self, attribute, timed)
+        return getattr(self, attribute)
 
     def _timed_first_call(self, function, key):
         """`function`, whose first call after a growth or rollback is timed.
