@@ -254,6 +254,53 @@ def against_fixed_nets(results):
     return lines
 
 
+# How close to the full-width net counts as reaching it (accuracy points).
+REACH_POINTS = 0.5
+
+
+def reach(rows, targets):
+    """Per seed, `(epochs, seconds)` until an arm's validation accuracy
+    first reaches that seed's target, or `None` where it never does. The
+    seconds are the arm's wall time pro rata to the epochs."""
+    out = []
+    for row, target in zip(rows, targets):
+        curve = row["val_accuracy"]
+        first = next((i for i, v in enumerate(curve) if v >= target), None)
+        out.append(
+            None
+            if first is None
+            else (first + 1, row["seconds"] * (first + 1) / len(curve))
+        )
+    return out
+
+
+def reaching_full_width(results):
+    """Markdown lines: per arm, in how many seeds, after how many epochs and
+    seconds, and with how many parameters its validation accuracy reached
+    the full-width net's final one minus `REACH_POINTS`."""
+    full = results["full_width_scratch"]
+    targets = [r["val_accuracy"][-1] - REACH_POINTS / 100 for r in full]
+    lines = [
+        f"- Reaching the full-width net's final validation accuracy − "
+        f"{REACH_POINTS} points (per seed):"
+    ]
+    for arm in (REFERENCE, R5_BASELINE, "found_net_scratch", "full_width_scratch"):
+        reached = [x for x in reach(results[arm], targets) if x is not None]
+        params = statistics.fmean(r["params"] for r in results[arm])
+        if not reached:
+            lines.append(
+                f"  {arm}: never, in {len(targets)} seeds ({params:,.0f} params)."
+            )
+            continue
+        lines.append(
+            f"  {arm}: {len(reached)} of {len(targets)} seeds, after "
+            f"{statistics.fmean(e for e, _ in reached):.1f} epochs and "
+            f"{statistics.fmean(t for _, t in reached):.0f} s on average "
+            f"({params:,.0f} params)."
+        )
+    return lines
+
+
 def report(results, seeds, config, command):
     """The Markdown section for docs/results (tables, verdict, command)."""
     r5, decided = r5_verdict(results)
@@ -276,6 +323,7 @@ def report(results, seeds, config, command):
         f"{MEANINGFUL_POINTS} points).",
         "",
         *against_fixed_nets(results),
+        *reaching_full_width(results),
         f"- Firefly chose {splits} splits and {new} new units over all rounds "
         f"and seeds; its rounds took {mean_std(growth, digits=1)} s per run.",
         "",

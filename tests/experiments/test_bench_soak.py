@@ -20,4 +20,6 @@ def test_growth_and_rollback_leave_no_bodies_layers_or_variables_behind():
     ):
         assert end[what] == early[what], what
     text = soak.table(result, config)
-    assert "| bodies (keras Functional) | 1 | 1 | 1.000 | 0.00 | - | 1.1 | met |" in text
+    assert (
+        "| bodies (keras Functional) | 1 | 1 | 1.000 | 0.00 | - | 1.1 | met |" in text
+    )

@@ -97,3 +97,25 @@ def test_a_finished_arm_is_not_run_again_and_the_report_has_the_verdict(study):
     assert "**R5 (Firefly > random growth at equal parameters):" in text
     assert "| firefly_authors_periods |" in text
     assert text.count("\n| ") == len(arms) + 1  # header + one row per arm
+    assert "- Reaching the full-width net's final validation accuracy" in text
+
+
+def test_reach_counts_epochs_and_prorated_seconds():
+    rows = [
+        {"val_accuracy": [0.5, 0.7, 0.8, 0.82], "seconds": 40.0},
+        {"val_accuracy": [0.5, 0.6], "seconds": 10.0},
+    ]
+    assert paired.reach(rows, [0.795, 0.795]) == [(3, 30.0), None]
+    results = {
+        arm: [{"val_accuracy": [0.7, 0.906], "seconds": 20.0, "params": 100}]
+        for arm in ("firefly", "random_new_counts", "found_net_scratch")
+    }
+    results["full_width_scratch"] = [
+        {"val_accuracy": [0.8, 0.91], "seconds": 30.0, "params": 400}
+    ]
+    lines = paired.reaching_full_width(results)
+    assert (
+        lines[1]
+        == "  firefly: 1 of 1 seeds, after 2.0 epochs and 20 s on average (100 params)."
+    )
+    assert lines[-1].startswith("  full_width_scratch: 1 of 1 seeds, after 2.0 epochs")
