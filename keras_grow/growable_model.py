@@ -16,6 +16,7 @@ from keras_grow import export
 from keras_grow import fit_checks
 from keras_grow import losses
 from keras_grow import onednn
+from keras_grow import precision
 from keras_grow import specs
 from keras_grow import transfer
 from keras_grow.optimizer_carry import carry_optimizer
@@ -172,7 +173,8 @@ class GrowableModel(keras.Model):
         the labels (`keras_grow.fit_checks`: Keras' own
         `BackupAndRestore` is refused, ours finds the growth callbacks;
         labels beyond `num_classes` are refused), and a warning where
-        TensorFlow's oneDNN kernels may crash (`keras_grow.onednn`).
+        TensorFlow's oneDNN kernels may crash (`keras_grow.onednn`) and
+        where bfloat16 is slower than float32 (`keras_grow.precision`).
         `compile` is Keras'
         own, so that `keras.models.load_model` compiles a saved model."""
         losses.warn_if_probability_loss(getattr(self, "loss", None))
@@ -182,6 +184,7 @@ class GrowableModel(keras.Model):
         x = kwargs.get("x", args[0] if args else None)
         y = kwargs.get("y", args[1] if len(args) > 1 else None)
         fit_checks.check_labels(x, y, self.spec.num_classes)
+        precision.warn_if_slow_bfloat16(self.body)
         onednn.warn_if_crash_prone(
             self.body, x, kwargs.get("batch_size", args[2] if len(args) > 2 else None)
         )

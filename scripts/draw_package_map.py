@@ -20,7 +20,15 @@ OUTPUT = ROOT / "docs" / "package_map.png"
 FLOORS = (
     ("specs",),
     ("build", "data"),
-    ("transfer", "optimizer_carry", "export", "losses", "fit_checks", "onednn"),
+    (
+        "transfer",
+        "optimizer_carry",
+        "export",
+        "losses",
+        "fit_checks",
+        "onednn",
+        "precision",
+    ),
     ("growable_model", "checkpoints", "descent"),
     ("callbacks",),
 )
@@ -111,7 +119,7 @@ def draw(path=OUTPUT):
                 part,
                 ha="center",
                 va="center",
-                fontsize=11 if len(parts) < 6 else 9,
+                fontsize=11 if len(parts) < 6 else 9 if len(parts) == 6 else 8,
             )
     for part, others in part_imports().items():
         for other in others:
