@@ -42,8 +42,11 @@ class Interval:
         return self.low > 0 or self.high < 0
 
     def format(self, scale=1.0, digits=2):
-        """`+1.23 [+0.45, +2.01]`, values times `scale`."""
+        """`+1.23 [+0.45, +2.01]`, values times `scale`; `+1.23 (n = 1, no
+        interval)` for a single value."""
         f = f"{{:+.{digits}f}}"
+        if self.n < 2:
+            return f"{f.format(self.mean * scale)} (n = 1, no interval)"
         return (
             f"{f.format(self.mean * scale)} "
             f"[{f.format(self.low * scale)}, {f.format(self.high * scale)}]"

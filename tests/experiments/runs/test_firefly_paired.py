@@ -23,6 +23,9 @@ def test_t_intervals_match_the_textbook():
     assert stats.t975(100) == 1.96
     with pytest.raises(ValueError, match="equal lengths"):
         stats.paired_difference([1.0], [1.0, 2.0])
+    assert diff.format(1, 1) == "+1.2 [+0.4, +1.9]"  # 7/6 +/- 4.303 x 0.289 / 1.732
+    # One seed has no interval, and says so instead of printing [x, x].
+    assert stats.interval([0.5]).format(100, 1) == "+50.0 (n = 1, no interval)"
 
 
 @pytest.mark.parametrize(
