@@ -528,29 +528,32 @@ class GrowableModel(keras.Model):
         made = force or getattr(self, attribute) is None
         make(force)
         if made:
-            timed = self._timed_first_call(getattr(self, attribute), f"retrace_{kind}")
-            setattr(self, attribute, timed)
+            setattr(self, attribute, self._timed_first_call(attribute, kind))
         return getattr(self, attribute)
 
-    def _timed_first_call(self, function, key):
-        """`function`, whose first call after a growth or rollback is timed.
+    def _timed_first_call(self, attribute, kind):
+        """The function in `attribute`, wrapped so that its first call after
+        a growth or rollback is timed.
 
         Keras traces its step functions at their first call, so that call
         holds what an architecture change really costs beyond `grow`'s own
         seconds: the retrace (and one step). The seconds go to the change's
-        log event, `timing[key]`, once per architecture.
+        log event, `timing["retrace_<kind>"]`, once per architecture. After
+        its first call the wrapper puts Keras' function back, so the steps
+        that follow pay nothing.
         """
-        first = [True]
+        function = getattr(self, attribute)
 
         def timed(*args, **kwargs):
+            if getattr(self, attribute) is timed:
+                setattr(self, attribute, function)
             index = self._retrace_event
-            if not first[0] or index is None:
+            if index is None:
                 return function(*args, **kwargs)
-            first[0] = False
             start = time.perf_counter()
             outputs = function(*args, **kwargs)
             timing = self._growth_log[index].setdefault("timing", {})
-            timing.setdefault(key, round(time.perf_counter() - start, 4))
+            timing.setdefault(f"retrace_{kind}", round(time.perf_counter() - start, 4))
             return outputs
 
         return timed
