@@ -158,8 +158,8 @@ class GrowableModel(keras.Model):
         self.build((None,) + tuple(spec.input_shape))
         # What `rollback` restores: the last growth's pre-growth state.
         self._undo = None
-        # The log index of the last grow/rollback whose retrace is not yet
-        # timed (see `_timed_first_call`).
+        # The log index of the latest grow/rollback made in this process:
+        # `last_change`, whose retrace `_timed_first_call` times.
         self._retrace_event = None
 
     def build(self, input_shape=None):
@@ -175,8 +175,8 @@ class GrowableModel(keras.Model):
         labels beyond `num_classes` are refused), and a warning where
         TensorFlow's oneDNN kernels may crash (`keras_grow.onednn`) and
         where bfloat16 is slower than float32 (`keras_grow.precision`).
-        `compile` is Keras'
-        own, so that `keras.models.load_model` compiles a saved model."""
+        `compile` is Keras' own, so that `keras.models.load_model` compiles
+        a saved model."""
         losses.warn_if_probability_loss(getattr(self, "loss", None))
         # fit(x, y, batch_size, epochs, verbose, callbacks, ...)
         callbacks = kwargs.get("callbacks", args[5] if len(args) > 5 else None)
