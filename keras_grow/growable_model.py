@@ -167,7 +167,7 @@ class GrowableModel(keras.Model):
         self.built = True
 
     def fit(self, *args, **kwargs):
-        """`keras.Model.fit`, after two checks: a warning for a compiled loss
+        """`keras.Model.fit`, after its checks: a warning for a compiled loss
         that expects probabilities (the body outputs logits; see
         `keras_grow.losses`), and the callbacks a growing model needs and
         the labels (`keras_grow.fit_checks`: Keras' own
