@@ -139,7 +139,12 @@ def _step_schedule(config):
 
 
 def fixed(config, arm, workdir):
-    """A fixed net from scratch: `fixed_<d>` or the reference's found net."""
+    """A fixed net from scratch: `fixed_<d>` or the reference's found net.
+
+    Both train the same way from the same seed, so where the found net is
+    one of the grid's (AutoGrow stopped at d-d-d) the finished one's result
+    is reused (`reused_from`) instead of training the same net twice.
+    """
     if arm == FOUND:
         notation = branching.read(workdir, config.seed, REFERENCE)["found"]
     else:
@@ -147,6 +152,10 @@ def fixed(config, arm, workdir):
         notation = f"Basic3ResNet-{d}-{d}-{d}"
     keras.utils.set_random_seed(config.seed)
     model = branching.new_model(config, notation)
+    for other in (FOUND,) + tuple(f"fixed_{d}" for d in config.grid_depths):
+        done = None if other == arm else branching.read(workdir, config.seed, other)
+        if done is not None and done["found"] == model.spec.notation:
+            return dict(done, arm=arm, reused_from=other)
     val, seconds = branching.fit_epochs(
         model, config, 0, config.grid_epochs, [_step_schedule(config)]
     )

@@ -34,6 +34,18 @@ def test_an_autogrow_arm_and_the_fixed_nets_start_where_they_should(tmp_path):
     assert found["found"] == grown["found"] and found["epochs"] == 2
     one = paired.fixed(config, "fixed_1", workdir)
     assert one["found"] == "Basic3ResNet(4,8,16)-1-1-1"
+    assert "reused_from" not in found and "reused_from" not in one
+    # The grid's 2-1-1 does not exist, but a found net that is on the grid
+    # is trained once: the grid arm reuses its result.
+    branching.run_arms(
+        config,
+        workdir,
+        [paired.FOUND],
+        lambda *a: dict(found, found="Basic3ResNet(4,8,16)-2-2-2"),
+    )
+    two = paired.fixed(config, "fixed_2", workdir)
+    assert two["reused_from"] == paired.FOUND and two["arm"] == "fixed_2"
+    assert two["test_accuracy"] == found["test_accuracy"]
     assert branching.load_seed(workdir, 0).spec.notation == "Basic3ResNet(4,8,16)-1-1-1"
     assert paired.arms(config, "grid") == (
         "gaussian",
