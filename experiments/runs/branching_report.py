@@ -79,15 +79,20 @@ def plot_curves(results, path, title):
     if plt is None:
         return False
     figure, axes = plt.subplots(figsize=(7, 4.5))
+    # Ten colours, then the same ten dashed: no two arms look alike.
+    styles = ("-", "--", ":")
+    drawn = 0
     for arm, rows in results.items():
         if not rows:
             continue
+        style = dict(color=f"C{drawn % 10}", linestyle=styles[drawn // 10 % 3])
+        drawn += 1
         length = min(len(r["val_accuracy"]) for r in rows)
         mean = [
             100 * statistics.fmean(r["val_accuracy"][e] for r in rows)
             for e in range(length)
         ]
-        axes.plot(range(1, length + 1), mean, label=arm)
+        axes.plot(range(1, length + 1), mean, label=arm, **style)
     axes.set_xlabel("epoch")
     axes.set_ylabel(f"validation accuracy (%), mean of {len(rows)} seeds")
     axes.set_title(title)
