@@ -10,7 +10,6 @@ the raw numbers to out/bench_soak/.
 """
 
 import dataclasses
-import json
 import os
 import shlex
 import sys
@@ -19,6 +18,7 @@ from absl import app
 from absl import flags
 
 from experiments.runs import cli
+from experiments.runs import workdir as workdir_lib
 from experiments.runs.bench import soak
 
 flags.DEFINE_string("out", "out/bench_soak", "Where soak.md and soak.json go.")
@@ -47,14 +47,11 @@ def main(argv):
         + f"\n\n```sh\n{command.strip()}\n```\n"
     )
     os.makedirs(FLAGS.out, exist_ok=True)
-    with open(os.path.join(FLAGS.out, "soak.md"), "w") as handle:
-        handle.write(text)
-    with open(os.path.join(FLAGS.out, "soak.json"), "w") as handle:
-        json.dump(
-            {"config": dataclasses.asdict(config), "plain": plain, **result},
-            handle,
-            indent=2,
-        )
+    workdir_lib.write_text(os.path.join(FLAGS.out, "soak.md"), text)
+    workdir_lib.write_json(
+        os.path.join(FLAGS.out, "soak.json"),
+        {"config": dataclasses.asdict(config), "plain": plain, **result},
+    )
     print(text)
 
 
