@@ -96,6 +96,28 @@ def test_grow_between_batches_next_step_trains_new_graph(jit_compile, sample_arr
     assert model.growth_log[0]["batch"] == 1
 
 
+def test_steps_per_execution_is_kept_across_growth(sample_arrays):
+    # Several steps per execution is what makes small nets as fast as
+    # PyTorch (docs/benchmarks.md, "Beside PyTorch"): growth must keep it.
+    model = kg.GrowableModel(_spec())
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        steps_per_execution=3,
+    )
+    seen = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: seen.append(batch)
+    )
+    grow = GrowAt(_add_stage1_block, epoch=0)
+    x, y = sample_arrays
+    model.fit(x[:96], y[:96], batch_size=16, epochs=2, verbose=0, callbacks=[grow, record])
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-2-1-1"
+    assert model.steps_per_execution == 3
+    # 6 steps per epoch, callbacks see the end of each execution of 3.
+    assert seen == [2, 5, 2, 5]
+
+
 def test_grow_between_epochs_with_validation(sample_arrays):
     model = compile_sgd(kg.GrowableModel(_spec()))
     grow = GrowAt(_add_stage1_block, epoch=0)
