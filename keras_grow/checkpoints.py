@@ -1,8 +1,10 @@
 """Checkpoints of a growing run: architecture, weights, optimizer, run state.
 
-A checkpoint is a directory `ckpt-<epochs done, 6 digits>` holding
-`arrays.npz` (every model variable and every optimizer variable, slots and
-iteration count included, in their tracking order) and `checkpoint.json`
+A checkpoint is a directory `ckpt-<epochs done, 6 digits>` (or, written
+in the middle of an epoch, `ckpt-<epochs done>-<batches done of the next
+epoch, 6 digits>`) holding `arrays.npz` (every model variable and every
+optimizer variable, slots and iteration count included, in their tracking
+order; mid-epoch, the metrics' running state too) and `checkpoint.json`
 (the spec, the growth log, the variables' paths and shapes, the SHA-256 of
 `arrays.npz`, and a free `state` dict: callback states, history). It is
 written into a hidden staging directory first and renamed into place, so a
@@ -25,7 +27,7 @@ from absl import logging
 from keras_grow import specs
 
 FORMAT = 1
-_NAME = re.compile(r"^ckpt-(\d{6,})$")
+_NAME = re.compile(r"^ckpt-(\d{6,})(?:-(\d{6,}))?$")
 _ARRAYS = "arrays.npz"
 _META = "checkpoint.json"
 
@@ -46,6 +48,10 @@ class Checkpoint:
         state: dict. What the writer stored besides the model.
         model_arrays, optimizer_arrays: list of np.ndarray, tracking order.
         model_paths, optimizer_paths: list of str. The variables' paths.
+        batch: int. Batches of epoch `epoch` (counted from 0) done when it
+            was written in the middle of that epoch; 0 for an epoch's end.
+        metric_arrays, metric_paths: the metrics' running state (sums and
+            counts) of a mid-epoch checkpoint; empty otherwise.
     """
 
     path: str
@@ -57,6 +63,9 @@ class Checkpoint:
     optimizer_arrays: list
     model_paths: list
     optimizer_paths: list
+    batch: int = 0
+    metric_arrays: list = dataclasses.field(default_factory=list)
+    metric_paths: list = dataclasses.field(default_factory=list)
 
 
 def _optimizer_variables(model):
@@ -96,12 +105,15 @@ def _key(prefix, index):
     return f"{prefix}_{index:05d}"
 
 
-def checkpoint_name(epoch):
+def checkpoint_name(epoch, batch=0):
+    if batch:
+        return f"ckpt-{epoch:06d}-{batch:06d}"
     return f"ckpt-{epoch:06d}"
 
 
-def save(directory, model, epoch, state=None, keep=2):
-    """Writes a checkpoint of `model` after `epoch` completed epochs.
+def save(directory, model, epoch, state=None, keep=2, batch=0):
+    """Writes a checkpoint of `model` after `epoch` completed epochs (and
+    `batch` batches of the next one).
 
     Args:
         directory: str. Created if missing; holds only checkpoints.
@@ -109,22 +121,28 @@ def save(directory, model, epoch, state=None, keep=2):
         epoch: int. Epochs completed.
         state: dict or `None`. JSON-serialisable run state.
         keep: int. How many checkpoints to keep (newest first), >= 1.
+        batch: int. Batches done of epoch `epoch` (0: at an epoch's end).
+            A mid-epoch checkpoint also holds the metrics' running state,
+            so the epoch's logged metrics come out as if never interrupted.
 
     Returns:
         str. The checkpoint's directory.
     """
     os.makedirs(directory, exist_ok=True)
-    final = os.path.join(directory, checkpoint_name(epoch))
-    staging = os.path.join(directory, f".{checkpoint_name(epoch)}.tmp{os.getpid()}")
+    name = checkpoint_name(epoch, batch)
+    final = os.path.join(directory, name)
+    staging = os.path.join(directory, f".{name}.tmp{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
     model_variables = list(model.weights)
     optimizer_variables = _optimizer_variables(model)
+    metric_variables = list(model.metrics_variables) if batch else []
     arrays = {
         _key(prefix, i): keras.ops.convert_to_numpy(v)
         for prefix, variables in (
             ("model", model_variables),
             ("optimizer", optimizer_variables),
+            ("metric", metric_variables),
         )
         for i, v in enumerate(variables)
     }
@@ -133,10 +151,12 @@ def save(directory, model, epoch, state=None, keep=2):
     meta = {
         "format": FORMAT,
         "epoch": int(epoch),
+        "batch": int(batch),
         "spec": model.spec.to_dict(),
         "growth_log": model.growth_log,
         "model_paths": [v.path for v in model_variables],
         "optimizer_paths": [v.path for v in optimizer_variables],
+        "metric_paths": [v.path for v in metric_variables],
         "sha256": _sha256(arrays_path),
         "state": state or {},
     }
@@ -145,7 +165,7 @@ def save(directory, model, epoch, state=None, keep=2):
         json.dump(meta, handle, indent=1, sort_keys=True)
     _fsync(meta_path)
     if os.path.exists(final):  # the same epoch saved again (a rerun's end)
-        retired = os.path.join(directory, f".{checkpoint_name(epoch)}.old")
+        retired = os.path.join(directory, f".{name}.old")
         shutil.rmtree(retired, ignore_errors=True)
         os.replace(final, retired)
         shutil.rmtree(retired)
@@ -156,14 +176,16 @@ def save(directory, model, epoch, state=None, keep=2):
 
 
 def _listed(directory):
-    """[(epoch, path)] of the checkpoints in `directory`, newest first."""
+    """[((epoch, batch), path)] of the checkpoints in `directory`, newest
+    first."""
     if not os.path.isdir(directory):
         return []
     found = []
     for name in os.listdir(directory):
         match = _NAME.match(name)
         if match:
-            found.append((int(match.group(1)), os.path.join(directory, name)))
+            position = (int(match.group(1)), int(match.group(2) or 0))
+            found.append((position, os.path.join(directory, name)))
     return sorted(found, reverse=True)
 
 
@@ -202,6 +224,7 @@ def read(path):
             arrays = {key: stored[key] for key in stored.files}
         model_paths = list(meta["model_paths"])
         optimizer_paths = list(meta["optimizer_paths"])
+        metric_paths = list(meta.get("metric_paths", []))
         checkpoint = Checkpoint(
             path=path,
             epoch=int(meta["epoch"]),
@@ -214,6 +237,9 @@ def read(path):
             ],
             model_paths=model_paths,
             optimizer_paths=optimizer_paths,
+            batch=int(meta.get("batch", 0)),
+            metric_arrays=[arrays[_key("metric", i)] for i in range(len(metric_paths))],
+            metric_paths=metric_paths,
         )
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise CorruptCheckpointError(f"inconsistent contents ({error})") from error
@@ -270,6 +296,21 @@ def restore(model, checkpoint):
             checkpoint.optimizer_paths,
             "optimizer",
         )
+
+
+def restore_metrics(model, checkpoint):
+    """Puts a mid-epoch checkpoint's metric state into `model`'s metrics
+    (which must be built: Keras builds them with the train step).
+
+    Raises:
+        ValueError: if the metrics differ from those that were saved.
+    """
+    _assign(
+        list(model.metrics_variables),
+        checkpoint.metric_arrays,
+        checkpoint.metric_paths,
+        "metric",
+    )
 
 
 def _relative(path):

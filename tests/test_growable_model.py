@@ -111,7 +111,9 @@ def test_steps_per_execution_is_kept_across_growth(sample_arrays):
     )
     grow = GrowAt(_add_stage1_block, epoch=0)
     x, y = sample_arrays
-    model.fit(x[:96], y[:96], batch_size=16, epochs=2, verbose=0, callbacks=[grow, record])
+    model.fit(
+        x[:96], y[:96], batch_size=16, epochs=2, verbose=0, callbacks=[grow, record]
+    )
     assert model.spec.notation == "Basic3ResNet(4,8,8)-2-1-1"
     assert model.steps_per_execution == 3
     # 6 steps per epoch, callbacks see the end of each execution of 3.

@@ -43,6 +43,16 @@ class BackupAndRestore(keras.callbacks.Callback):
     the middle of an epoch, or in the middle of a growth, redoes that
     epoch from the last checkpoint.
 
+    With `save_freq=N`, a checkpoint is also written every N training
+    batches inside an epoch (with the metrics' running sums), so a kill
+    loses at most N batches. A run resumed from one starts that epoch
+    again but fast-forwards through its first batches: each is drawn from
+    the data and dropped, untrained, until the checkpoint's position, then
+    training goes on from the checkpoint's weights, optimizer and metric
+    state. With epoch-seeded data (below) the resumed run repeats the
+    uninterrupted one exactly; callbacks see the skipped batches' ends,
+    with the checkpoint's metrics as their logs.
+
     Put it first in the callback list, so it restores the model before the
     other callbacks start. For a resumed run to repeat an uninterrupted one
     exactly, the data must not depend on the process: `kg.data.load(...,
@@ -60,6 +70,9 @@ class BackupAndRestore(keras.callbacks.Callback):
             normally, like Keras' callback. With `False` a rerun of a
             finished run restores the final state and trains no further.
             Defaults to `True`.
+        save_freq: `"epoch"` or int. `"epoch"` saves at epoch ends only;
+            an int N also saves every N training batches within an epoch.
+            Defaults to `"epoch"`.
         verbose: int. 1 prints a line when a run is resumed. Defaults to `1`.
 
     Example:
@@ -80,7 +93,13 @@ class BackupAndRestore(keras.callbacks.Callback):
     carries_growth_state = True  # recognised by keras_grow.fit_checks
 
     def __init__(
-        self, backup_dir, callbacks=(), keep=2, delete_checkpoint=True, verbose=1
+        self,
+        backup_dir,
+        callbacks=(),
+        keep=2,
+        delete_checkpoint=True,
+        save_freq="epoch",
+        verbose=1,
     ):
         super().__init__()
         if not backup_dir or not isinstance(backup_dir, (str, os.PathLike)):
@@ -96,15 +115,21 @@ class BackupAndRestore(keras.callbacks.Callback):
                     f"{type(callback).__name__}."
                 )
         check_int(keep, "keep", 1)
+        if save_freq != "epoch":
+            check_int(save_freq, "save_freq", 1)
         self.backup_dir = os.fspath(backup_dir)
         self.stateful_callbacks = callbacks
         self.keep = keep
         self.delete_checkpoint = bool(delete_checkpoint)
+        self.save_freq = save_freq
         self.verbose = verbose
         self.history = []
         self.restored_from = None
         self._pending = None
         self._history_merged = False
+        self._resume_at = None  # a mid-epoch checkpoint to fast-forward to
+        self._epoch = 0
+        self._batches_done = self._batches_saved = 0
 
     @staticmethod
     def epochs_done(backup_dir):
@@ -144,6 +169,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         require_growable(self.model, "BackupAndRestore")
         self.history, self.restored_from = [], None
         self._pending, self._history_merged = None, False
+        self._resume_at = None
         checkpoint = checkpoints.latest(self.backup_dir)
         if checkpoint is None:
             return
@@ -156,17 +182,49 @@ class BackupAndRestore(keras.callbacks.Callback):
         if state.get("stopped"):
             # A callback ended the run (e.g. AutoGrow done): nothing to add.
             start = max(start, self.params.get("epochs", start))
+        elif checkpoint.batch:
+            self._resume_at = checkpoint
         self.model._initial_epoch = start  # what Keras' own callback sets
         if self.verbose:
+            batches = f" and {checkpoint.batch} batches" * bool(self._resume_at)
             print(
                 f"BackupAndRestore: resumed from {checkpoint.path}: "
-                f"{checkpoint.epoch} epochs done, {checkpoint.spec.notation}, "
+                f"{checkpoint.epoch} epochs{batches} done, "
+                f"{checkpoint.spec.notation}, "
                 f"{self.model.body.count_params():,} parameters"
             )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._save_pending(stopped=False)
         self._merge_history()
+        self._epoch = epoch
+        self._batches_done = self._batches_saved = 0
+        if self._resume_at is not None:
+            self._fast_forward(self._resume_at)
+            self._resume_at = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._batches_done = batch + 1  # `batch` ends an execution
+        if self._batches_done - self._batches_saved < self.save_freq:
+            return
+        steps = self.params.get("steps") if self.params else None
+        if steps and self._batches_done >= steps:
+            return  # the epoch's own checkpoint follows
+        self._batches_saved = self._batches_done
+        checkpoints.save(
+            self.backup_dir,
+            self.model,
+            self._epoch,
+            state={
+                "callbacks": self._callback_states(),
+                "history": self.history,
+                "stopped": False,
+            },
+            keep=self.keep,
+            batch=self._batches_done,
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         # Saved at the next hook, once every callback has seen this end
@@ -199,6 +257,42 @@ class BackupAndRestore(keras.callbacks.Callback):
             },
             keep=self.keep,
         )
+
+    def _fast_forward(self, checkpoint):
+        """Makes the next `checkpoint.batch` training batches draw their
+        data and train nothing, then puts Keras' train function back.
+
+        The first one also restores the metrics' running state (building
+        the metrics from its batch first: Keras builds them lazily, with
+        the first train step)."""
+        model = self.model
+        per_execution = getattr(model, "steps_per_execution", 1) or 1
+        if checkpoint.batch % per_execution:
+            raise ValueError(
+                f"Checkpoint {checkpoint.path} was written after "
+                f"{checkpoint.batch} batches of epoch {checkpoint.epoch}, which "
+                f"is not a whole number of executions of steps_per_execution="
+                f"{per_execution}: resume with the steps_per_execution of the "
+                "run that wrote it."
+            )
+        train_function = model.train_function
+        remaining = [checkpoint.batch // per_execution]
+
+        def skip(iterator):
+            batch = None
+            for _ in range(per_execution):
+                batch = next(iterator)
+            if remaining[0] == checkpoint.batch // per_execution:
+                if len(model.metrics_variables) != len(checkpoint.metric_paths):
+                    model._symbolic_build(data_batch=batch)
+                checkpoints.restore_metrics(model, checkpoint)
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                model.train_function = train_function
+            return model.get_metrics_result()
+
+        model.train_function = skip
+        self._batches_done = self._batches_saved = checkpoint.batch
 
     def _merge_history(self):
         """Puts the restored epochs in front of `fit`'s `History`."""

@@ -87,13 +87,13 @@ def _model(kind):
     return compile_sgd(kg.GrowableModel(spec))
 
 
-def _fit(kind, backup_dir, interrupt=None):
+def _fit(kind, backup_dir, interrupt=None, save_freq="epoch"):
     """A fresh model and callbacks, fitted with a backup; `interrupt` stops it."""
     keras.utils.set_random_seed(0)
     model = _model(kind)
     grower = _autogrow() if kind == "autogrow" else _firefly()
     backup = kg.callbacks.BackupAndRestore(
-        backup_dir, [grower], delete_checkpoint=False, verbose=0
+        backup_dir, [grower], delete_checkpoint=False, save_freq=save_freq, verbose=0
     )
     start = kg.callbacks.BackupAndRestore.epochs_done(backup_dir)
     validation = kg.data.load("fashion_mnist_sample", "validation", BATCH)
@@ -167,6 +167,52 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(
     assert resumed[2].restored_from is not None
     _same_run(resumed, reference[kind][0])
     assert resumed[0].spec != _model(kind).spec  # it did grow
+
+
+@pytest.mark.parametrize(
+    "kind, interrupts",
+    [
+        # Killed at the last batch of epoch 1 (2 batches saved), then in
+        # the middle of fine-tuning epoch 4 (1 batch saved).
+        ("autogrow", [InterruptAt(1, batch=2), InterruptAt(4, batch=1)]),
+        ("firefly", [InterruptAt(2, batch=2)]),
+    ],
+)
+def test_batch_checkpoints_resume_mid_epoch_to_the_uninterrupted_result(
+    kind, interrupts, reference, tmp_path
+):
+    backup_dir = str(tmp_path / "backup")
+    for interrupt in interrupts:
+        with pytest.raises(Interrupt):
+            _fit(kind, backup_dir, interrupt, save_freq=1)
+        newest = checkpoints.latest(backup_dir)
+        # Every batch trained before the kill is in the newest checkpoint.
+        assert (newest.epoch, newest.batch) == (interrupt.epoch, interrupt.batch)
+        assert newest.metric_paths  # the epoch's running metrics
+    resumed = _fit(kind, backup_dir, save_freq=1)
+    assert resumed[2].restored_from.endswith(
+        checkpoints.checkpoint_name(interrupts[-1].epoch, interrupts[-1].batch)
+    )
+    # Weights, optimizer slots and iteration count, growth log and the
+    # interrupted epoch's logged loss are those of the uninterrupted run.
+    _same_run(resumed, reference[kind][0])
+
+
+def test_resume_needs_whole_executions_of_steps_per_execution(tmp_path):
+    backup_dir = str(tmp_path / "backup")
+    with pytest.raises(Interrupt):
+        _fit("autogrow", backup_dir, InterruptAt(0, batch=1), save_freq=1)
+    spec = kg.specs.parse("Basic3ResNet-1-1-1", (28, 28, 1), 10, widths=(4, 8, 8))
+    model = compile_sgd(kg.GrowableModel(spec), steps_per_execution=3)
+    backup = kg.callbacks.BackupAndRestore(backup_dir, verbose=0)
+    with pytest.raises(ValueError, match="after 1 batches of epoch 0.*steps_per"):
+        model.fit(_train_data(0), steps_per_epoch=3, epochs=1, callbacks=[backup])
+
+
+@pytest.mark.parametrize("save_freq", [0, -2, 1.5, "batch"])
+def test_save_freq_is_epoch_or_a_positive_int(save_freq, tmp_path):
+    with pytest.raises((ValueError, TypeError), match="save_freq"):
+        kg.callbacks.BackupAndRestore(str(tmp_path), save_freq=save_freq)
 
 
 def test_rerun_of_a_run_a_callback_stopped_trains_no_further(reference):
