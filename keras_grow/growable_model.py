@@ -66,12 +66,16 @@ def _jsonable(value):
 
 @dataclasses.dataclass(frozen=True)
 class _Undo:
-    """The state before a growth: body, spec, optimizer, its log index."""
+    """The state before a growth: body, spec, optimizer, its log index, and
+    Keras' step functions traced for them (with what they were compiled
+    with), reused by a rollback instead of tracing them again."""
 
     body: keras.Model
     spec: specs.NetSpec
     optimizer: object
     index: int
+    step_functions: tuple = (None, None, None)
+    compiled_as: tuple = ()
 
 
 def shape_hint(expected, received):
@@ -305,6 +309,8 @@ class GrowableModel(keras.Model):
             spec=old_spec,
             optimizer=self.optimizer if new_optimizer is not None else None,
             index=len(self._growth_log),
+            step_functions=self._step_functions(),
+            compiled_as=self._compiled_as(),
         )
         self._swap_body(new_body)
         self._spec = new_spec
@@ -392,8 +398,18 @@ class GrowableModel(keras.Model):
             # It was unbuilt at the growth and may have been built on the
             # grown body since: a fresh copy builds on the restored one.
             self._unbuild_optimizer()
-        self._reset_step_functions()
         self._retrace_event = len(self._growth_log)
+        if undo.optimizer is not None and all(
+            x is y for x, y in zip(undo.compiled_as, self._compiled_as())
+        ):
+            # The same body, optimizer and compile settings as when these
+            # were traced: no retrace (functions never called are traced at
+            # their first call, and timed as usual).
+            self.train_function, self.test_function, self.predict_function = (
+                undo.step_functions
+            )
+        else:
+            self._reset_step_functions()
         return self.record_event(
             "rollback",
             {
@@ -557,6 +573,19 @@ class GrowableModel(keras.Model):
             return outputs
 
         return timed
+
+    def _step_functions(self):
+        return (self.train_function, self.test_function, self.predict_function)
+
+    def _compiled_as(self):
+        """What Keras' step functions were traced with besides the body and
+        optimizer: the compiled loss and metrics objects and settings."""
+        return (
+            getattr(self, "_compile_loss", None),
+            getattr(self, "_compile_metrics", None),
+            getattr(self, "jit_compile", None),
+            getattr(self, "steps_per_execution", 1),
+        )
 
     def _reset_step_functions(self):
         # `fit` calls `self.train_function` anew every step, so a rebuilt

@@ -47,6 +47,50 @@ def test_rollback_restores_graph_weights_and_optimizer_exactly(sample_arrays):
         model.rollback("twice")
 
 
+def test_rollback_reuses_the_pre_growth_traces_and_trains_as_if_never_grown(
+    sample_arrays,
+):
+    x, y = sample_arrays
+
+    def fit(model):
+        model.fit(x[:64], y[:64], batch_size=16, shuffle=False, verbose=0)
+
+    keras.utils.set_random_seed(1)
+    never_grown = _model()
+    fit(never_grown)
+    fit(never_grown)
+    keras.utils.set_random_seed(1)
+    model = _model()
+    fit(model)
+    train_function = model.train_function
+    model.grow(model.spec.with_block_added(0), initializer="gaussian")
+    fit(model)
+    model.rollback("test")
+    assert model.train_function is train_function  # Keras' traced function
+    traces = []
+    step = model.train_step
+    model.train_step = lambda data: traces.append(1) or step(data)
+    fit(model)
+    assert traces == []  # Python ran no train step: nothing was traced
+    assert "retrace_train" not in model.last_change.get("timing", {})
+    for a, b in zip(model.weights, never_grown.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
+
+
+def test_rollback_after_a_recompile_traces_anew(sample_arrays):
+    model = _model()
+    x, y = sample_arrays
+    model.fit(x[:32], y[:32], batch_size=16, verbose=0)
+    old = model.train_function
+    model.grow(model.spec.with_block_added(0))
+    compile_sgd(model, learning_rate=0.01)  # another loss object: old traces stale
+    model.fit(x[:32], y[:32], batch_size=16, verbose=0)
+    model.rollback("test")
+    assert model.train_function is not old
+    model.fit(x[:32], y[:32], batch_size=16, verbose=0)
+    assert model.last_change["timing"]["retrace_train"] > 0
+
+
 def test_rollback_of_a_growth_before_training_gives_a_fresh_optimizer(sample_arrays):
     model = _model()
     spec = model.spec
