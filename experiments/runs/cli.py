@@ -25,11 +25,19 @@ def _number(text):
         return float(text)
 
 
+def _number_or_text(text):
+    try:
+        return _number(text)
+    except ValueError:
+        return text
+
+
 def parse_value(text, annotation):
     """Parses a flag's text for a field annotated `annotation`.
 
-    `none` gives None where allowed; tuples are comma-separated numbers
-    (integers where they read as such); booleans accept
+    `none` gives None where allowed; tuples are comma-separated items,
+    numbers where they read as such (integers first), names otherwise, and
+    an empty text is the empty tuple; booleans accept
     true/false/1/0/yes/no.
 
     Raises:
@@ -45,7 +53,8 @@ def parse_value(text, annotation):
                 raise ValueError(text)
             return lowered in ("true", "1", "yes")
         if base is tuple:
-            return tuple(_number(part) for part in text.split(","))
+            parts = [part.strip() for part in text.split(",")]
+            return tuple(_number_or_text(part) for part in parts if part)
         return base(text)
     except ValueError:
         raise ValueError(

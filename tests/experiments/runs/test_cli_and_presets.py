@@ -14,6 +14,11 @@ def test_parse_value_by_annotation():
     assert cli.parse_value("none", int | None) is None
     assert cli.parse_value("8,16,32", tuple | None) == (8, 16, 32)
     assert cli.parse_value("0.5,0.75", tuple) == (0.5, 0.75)
+    assert cli.parse_value("float32, float32_spe16", tuple) == (
+        "float32",
+        "float32_spe16",
+    )
+    assert cli.parse_value("", tuple) == ()
     assert cli.parse_value("False", bool) is False
     assert cli.parse_value("yes", bool) is True
     with pytest.raises(ValueError, match=r"Cannot read 'x' as int \(or 'none'\)"):
