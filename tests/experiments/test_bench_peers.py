@@ -82,3 +82,33 @@ def test_torch_twin_has_keras_parameters_and_output(notation, widths):
         out = twin(torch.from_numpy(images.transpose(0, 3, 1, 2)))
     assert tuple(out.shape) == (3, 10)
     assert tuple(body(images).shape) == (3, 10)
+
+
+@pytest.mark.nightly
+def test_the_binary_writes_both_tables(tmp_path):
+    pytest.importorskip("torch", reason='PyTorch: the ".[peers]" extra')
+    pytest.importorskip("gromo", reason='GroMo: the ".[peers]" extra')
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = tmp_path / "peers"
+    subprocess.run(
+        [sys.executable, "-m", "experiments.bench_peers", "--quick", "--seconds=0.2"]
+        + ["--nets=MLP-8", "--growth_methods=random_new,gromo_tiny", f"--out={out}"],
+        check=True,
+        cwd=root,
+        capture_output=True,
+    )
+    result = json.loads((out / "peers.json").read_text())
+    (row,) = result["throughput"]
+    assert set(row["ratio"]) == {"float32", "float32_onednn", "float32_onednn_spe16"}
+    assert all(v > 0 for v in row["keras_images_per_s"].values())
+    growth = {r["method"]: r for r in result["growth"]}
+    # MLP-8-8 grown by eta = floor(0.3 x 16) = 4 units.
+    widths = growth["random_new"]["grown_to"].split("-")[1:]
+    assert sum(int(w) for w in widths) == 20
+    assert growth["gromo_tiny"]["params_after"] > growth["gromo_tiny"]["params_before"]
+    assert "| growth round |" in (out / "peers.md").read_text()

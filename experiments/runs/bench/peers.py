@@ -158,6 +158,7 @@ def keras_throughput(spec, variant, images, labels, config):
     import tensorflow as tf
 
     import keras_grow as kg
+    from experiments.runs.bench import measures
 
     per_execution = 16 if "_spe16" in variant else 1
     keras.mixed_precision.set_global_policy(
@@ -167,12 +168,7 @@ def keras_throughput(spec, variant, images, labels, config):
         model = kg.GrowableModel(spec)
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-        steps_per_execution=per_execution,
-    )
+    measures.compile_sgd(model, steps_per_execution=per_execution)
     data = (
         tf.data.Dataset.from_tensor_slices((images, labels))
         .batch(config.batch_size, drop_remainder=True)
@@ -227,19 +223,15 @@ def torch_throughput(spec, variant, images, labels, config):
 
 def keras_growth_round(method, images, labels, config):
     """One keras_grow width-growth round on `config.growth_net`."""
-    import keras
     import tensorflow as tf
 
     import keras_grow as kg
+    from experiments.runs.bench import measures
     from experiments.runs.bench import probes
 
     spec = spec_of(config.growth_net, config)
     model = kg.GrowableModel(spec)
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    measures.compile_sgd(model)
     data = (
         tf.data.Dataset.from_tensor_slices((images, labels))
         .batch(config.batch_size, drop_remainder=True)
