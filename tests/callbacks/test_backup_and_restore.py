@@ -381,3 +381,20 @@ def test_early_stopping_restoring_weights_beside_growth_is_refused(tmp_path):
     # Without growth, or without restoring, Keras' callback is welcome.
     early = keras.callbacks.EarlyStopping(monitor="loss", restore_best_weights=False)
     model.fit(data, epochs=1, callbacks=[early, grower], verbose=0)
+
+
+def test_checkpoints_are_ordered_by_epoch_then_batch(tmp_path, sample_arrays):
+    model = _model("autogrow")
+    x, y = sample_arrays
+    model.fit(x[:32], y[:32], batch_size=16, verbose=0)  # builds the metrics
+    directory = str(tmp_path)
+    checkpoints.save(directory, model, 1, keep=2)
+    mid = checkpoints.save(directory, model, 1, keep=2, batch=2)
+    assert os.path.basename(mid) == "ckpt-000001-000002"
+    newest = checkpoints.latest(directory)
+    assert (newest.epoch, newest.batch) == (1, 2)
+    assert newest.metric_paths == [v.path for v in model.metrics_variables]
+    checkpoints.save(directory, model, 2, keep=2)
+    assert sorted(os.listdir(directory)) == ["ckpt-000001-000002", "ckpt-000002"]
+    end = checkpoints.latest(directory)
+    assert (end.epoch, end.batch, end.metric_paths) == (2, 0, [])
