@@ -172,9 +172,9 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(
 @pytest.mark.parametrize(
     "kind, interrupts",
     [
-        # Killed at the last batch of epoch 1 (2 batches saved), then in
-        # the middle of fine-tuning epoch 4 (1 batch saved).
-        ("autogrow", [InterruptAt(1, batch=2), InterruptAt(4, batch=1)]),
+        # Killed in the middle of fine-tuning epoch 4 (1 batch saved).
+        ("autogrow", [InterruptAt(4, batch=1)]),
+        # Killed at the last batch of epoch 2, after Firefly's first round.
         ("firefly", [InterruptAt(2, batch=2)]),
     ],
 )

@@ -46,7 +46,7 @@ def test_growth_inside_fit_logs_and_prints_its_retrace(capsys):
 
 
 @pytest.mark.slow
-def test_first_trace_is_not_a_growth_and_rollback_is_timed_too():
+def test_first_trace_is_not_a_growth_and_a_rollback_retraces_only_what_was_not():
     model = _mlp()
     x, y = _data()
     model.fit(x, y, batch_size=32, epochs=1, verbose=0)
@@ -57,8 +57,9 @@ def test_first_trace_is_not_a_growth_and_rollback_is_timed_too():
     log = model.growth_log
     assert [e["kind"] for e in log] == ["grow", "rollback"]
     assert "retrace_train" not in log[0]["timing"]  # never trained grown
-    assert log[1]["timing"]["retrace_train"] > 0
-    assert "retrace_test" not in log[1]["timing"]  # no evaluation yet
+    # The rollback put back the train step traced before the growth...
+    assert "retrace_train" not in log[1].get("timing", {})
+    # ...but the test step had never been traced: its first call is timed.
     model.evaluate(x, y, verbose=0)
     assert model.last_change["timing"]["retrace_test"] > 0
     # After its first call the timing wrapper is gone: the steps that
