@@ -129,7 +129,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._history_merged = False
         self._resume_at = None  # a mid-epoch checkpoint to fast-forward to
         self._epoch = 0
-        self._batches_done = self._batches_saved = 0
+        self._batches_saved = 0  # batches of this epoch in a checkpoint
 
     @staticmethod
     def epochs_done(backup_dir):
@@ -198,7 +198,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._save_pending(stopped=False)
         self._merge_history()
         self._epoch = epoch
-        self._batches_done = self._batches_saved = 0
+        self._batches_saved = 0
         if self._resume_at is not None:
             self._fast_forward(self._resume_at)
             self._resume_at = None
@@ -206,13 +206,13 @@ class BackupAndRestore(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.save_freq == "epoch":
             return
-        self._batches_done = batch + 1  # `batch` ends an execution
-        if self._batches_done - self._batches_saved < self.save_freq:
+        done = batch + 1  # `batch` ends an execution
+        if done - self._batches_saved < self.save_freq:
             return
         steps = self.params.get("steps") if self.params else None
-        if steps and self._batches_done >= steps:
+        if steps and done >= steps:
             return  # the epoch's own checkpoint follows
-        self._batches_saved = self._batches_done
+        self._batches_saved = done
         checkpoints.save(
             self.backup_dir,
             self.model,
@@ -223,7 +223,7 @@ class BackupAndRestore(keras.callbacks.Callback):
                 "stopped": False,
             },
             keep=self.keep,
-            batch=self._batches_done,
+            batch=done,
         )
 
     def on_epoch_end(self, epoch, logs=None):
@@ -292,7 +292,7 @@ class BackupAndRestore(keras.callbacks.Callback):
             return model.get_metrics_result()
 
         model.train_function = skip
-        self._batches_done = self._batches_saved = checkpoint.batch
+        self._batches_saved = checkpoint.batch
 
     def _merge_history(self):
         """Puts the restored epochs in front of `fit`'s `History`."""

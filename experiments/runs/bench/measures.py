@@ -104,20 +104,26 @@ def compile_sgd(model, jit_compile=False, steps_per_execution=1):
     return model
 
 
-def in_memory_batches(config, split="train", count=16):
-    """`count` real batches held in memory and repeated (no augmentation):
-    step timings without the input pipeline."""
+def real_batches(dataset, split, batch_size, count):
+    """`(images, labels)`: the first `count` batches of `split`, unshuffled
+    and unaugmented, as numpy arrays."""
     data = kg.data.load(
-        config.dataset,
+        dataset,
         split,
-        config.batch_size,
+        batch_size,
         augment=False,
         shuffle=False,
         cache=False,
         drop_remainder=True,
     )
     images, labels = zip(*((x.numpy(), y.numpy()) for x, y in data.take(count)))
-    arrays = (np.concatenate(images), np.concatenate(labels))
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def in_memory_batches(config, split="train", count=16):
+    """`count` real batches held in memory and repeated (no augmentation):
+    step timings without the input pipeline."""
+    arrays = real_batches(config.dataset, split, config.batch_size, count)
     return (
         tf.data.Dataset.from_tensor_slices(arrays)
         .batch(config.batch_size, drop_remainder=True)

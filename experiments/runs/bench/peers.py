@@ -101,21 +101,12 @@ def spec_of(notation, config):
 def save_batches(config, path):
     """Writes `config.batches` real training batches (NHWC float32 images,
     int labels) to `path`, the data every child trains on."""
-    import keras_grow as kg
+    from experiments.runs.bench import measures
 
-    data = kg.data.load(
-        "fashion_mnist",
-        "train",
-        config.batch_size,
-        augment=False,
-        shuffle=False,
-        cache=False,
-        drop_remainder=True,
+    images, labels = measures.real_batches(
+        "fashion_mnist", "train", config.batch_size, config.batches
     )
-    images, labels = zip(
-        *((x.numpy(), y.numpy()) for x, y in data.take(config.batches))
-    )
-    np.savez(path, images=np.concatenate(images), labels=np.concatenate(labels))
+    np.savez(path, images=images, labels=labels)
 
 
 # --- children ------------------------------------------------------------------
@@ -227,7 +218,6 @@ def keras_growth_round(method, images, labels, config):
 
     import keras_grow as kg
     from experiments.runs.bench import measures
-    from experiments.runs.bench import probes
 
     spec = spec_of(config.growth_net, config)
     model = kg.GrowableModel(spec)
@@ -253,19 +243,13 @@ def keras_growth_round(method, images, labels, config):
         )
     else:
         callback = kg.callbacks.RandomNew(**common)
-    probe = probes.StepTimes()
     model.fit(
-        data,
-        steps_per_epoch=config.batches,
-        epochs=2,
-        verbose=0,
-        callbacks=[probe, callback],
+        data, steps_per_epoch=config.batches, epochs=2, verbose=0, callbacks=[callback]
     )
     event = [e for e in model.growth_log if e.get("round") is not None][0]
     round_s = event.get("seconds_round", 0.0) + event["seconds"]
-    retrace = event.get("timing", {}).get("retrace_train", 0.0) + event.get(
-        "timing", {}
-    ).get("retrace_test", 0.0)
+    timing = event.get("timing", {})
+    retrace = timing.get("retrace_train", 0.0) + timing.get("retrace_test", 0.0)
     return {
         "round_s": round_s,
         "retrace_s": retrace,
