@@ -19,7 +19,9 @@ from keras_grow import onednn
 from keras_grow import precision
 from keras_grow import specs
 from keras_grow import transfer
+from keras_grow.build.graph import spec_from_keras
 from keras_grow.optimizer_carry import carry_optimizer
+from keras_grow.transfer.weights import assign_layer
 
 
 @contextlib.contextmanager
@@ -669,6 +671,57 @@ class GrowableModel(keras.Model):
         model = cls(saved, growth_log=log)
         model.load_weights(filepath)
         return model
+
+    @classmethod
+    def from_keras(cls, model, **kwargs):
+        """A `GrowableModel` of a user's own Keras model, weights kept.
+
+        The model becomes a `keras_grow.specs.GraphSpec` (the graph family):
+        its layers, configs and connections as data. Width growth acts on
+        the units of its Dense and Conv2D layers (both branches of an `Add`
+        together); depth growth inserts identity-initialisable layers after
+        ReLU outputs. `model.spec.growth_report()` says which units grow
+        and why the others do not. The given model is left untouched (the
+        new one has its own copy of the weights) and is not compiled.
+
+        Args:
+            model: a built `keras.Sequential` or functional `keras.Model`
+                with one input and one output, made of Dense, Conv2D,
+                DepthwiseConv2D, BatchNormalization, LayerNormalization,
+                activations, pooling, Flatten, Dropout, Add and Concatenate
+                layers (`keras_grow.specs.graph.SUPPORTED`), outputting
+                logits.
+            **kwargs: passed to `GrowableModel` (e.g. `name`).
+
+        Returns:
+            A `GrowableModel` computing what `model` computes.
+
+        Raises:
+            ValueError: naming the layer and why, for what cannot be grown
+                (see `keras_grow.build.graph.spec_from_keras`).
+
+        Example:
+
+        >>> import keras, keras_grow as kg
+        >>> inputs = keras.Input((8,))
+        >>> hidden = keras.layers.Dense(4, activation="relu", name="hidden")(inputs)
+        >>> user = keras.Model(inputs, keras.layers.Dense(3, name="logits")(hidden))
+        >>> model = kg.GrowableModel.from_keras(user)
+        >>> model.spec.notation
+        'Graph(functional)-4'
+        """
+        spec = spec_from_keras(model)
+        grown = cls(spec, **kwargs)
+        for layer in grown.body.layers:
+            if layer.weights:
+                assign_layer(
+                    layer,
+                    {
+                        v.name: np.asarray(v.numpy())
+                        for v in model.get_layer(layer.name).weights
+                    },
+                )
+        return grown
 
     def get_config(self):
         return {

@@ -76,6 +76,8 @@ def _dense(n_in, n_out):
 
 def expected_params(spec):
     """Parameters of `spec`'s net, from the architecture's definition."""
+    if isinstance(spec, kg.specs.GraphSpec):
+        return _graph_params(spec)
     channels = spec.input_shape[-1]
     if isinstance(spec, kg.specs.StagedNetSpec):
         stem = 7 if spec.stem == "imagenet" else 3
@@ -114,7 +116,118 @@ def expected_params(spec):
     return total + _dense(widths[-1], spec.num_classes)
 
 
+def _graph_params(spec):
+    """Parameters of a graph spec's net, layer by layer from the configs."""
+    channels = dict(spec.analysis.channels)
+    total = 0
+    for node in spec.nodes:
+        source = node["inputs"][0]
+        c_in = channels[source]
+        if c_in is None:  # a Flatten of the model input
+            c_in = int(np.prod(spec.input_shape))
+        config, kind = node["config"], node["class_name"]
+        bias = config.get("use_bias", True)
+        if kind == "Dense":
+            total += c_in * config["units"] + bias * config["units"]
+        elif kind == "Conv2D":
+            k = int(np.prod(config.get("kernel_size", (1, 1))))
+            total += k * c_in * config["filters"] + bias * config["filters"]
+        elif kind == "DepthwiseConv2D":
+            k = int(np.prod(config["kernel_size"]))
+            total += k * c_in + bias * c_in
+        elif kind == "BatchNormalization":
+            total += _bn(c_in)
+    return total
+
+
 # --- strategies ------------------------------------------------------------
+
+
+def _node(name, kind, inputs, **config):
+    return {"name": name, "class_name": kind, "config": config, "inputs": inputs}
+
+
+@st.composite
+def user_models(draw):
+    """Graph specs of models a user writes in plain Keras: a CNN with an
+    optional residual connection and depthwise block, or a Sequential MLP.
+    Drawn as spec nodes (building Keras models inside a strategy would use
+    Python's `random`); `GrowableModel.from_keras` itself is tested in
+    tests/build/test_graph.py."""
+    width = st.integers(2, 5)
+    if draw(st.booleans()):
+        w = draw(width)
+        nodes = [
+            _node(
+                "c1",
+                "Conv2D",
+                ["in"],
+                filters=w,
+                kernel_size=[3, 3],
+                padding="same",
+                activation="relu",
+            )
+        ]
+        last = "c1"
+        if draw(st.booleans()):
+            nodes += [
+                _node(
+                    "c2",
+                    "Conv2D",
+                    ["c1"],
+                    filters=w,
+                    kernel_size=[3, 3],
+                    padding="same",
+                ),
+                _node("bn", "BatchNormalization", ["c2"]),
+                _node("add", "Add", ["c1", "bn"]),
+                _node("relu", "ReLU", ["add"]),
+            ]
+            last = "relu"
+        nodes.append(_node("pool", "MaxPooling2D", [last]))
+        last = "pool"
+        if draw(st.booleans()):
+            nodes += [
+                _node(
+                    "dw",
+                    "DepthwiseConv2D",
+                    ["pool"],
+                    kernel_size=[3, 3],
+                    padding="same",
+                ),
+                _node("dw_bn", "BatchNormalization", ["dw"]),
+                _node("dw_relu", "ReLU", ["dw_bn"]),
+            ]
+            last = "dw_relu"
+        nodes += [
+            _node(
+                "c3",
+                "Conv2D",
+                [last],
+                filters=draw(width),
+                kernel_size=[1, 1],
+                activation="relu",
+            ),
+            _node("gap", "GlobalAveragePooling2D", ["c3"]),
+            _node("hidden", "Dense", ["gap"], units=draw(width), activation="relu"),
+            _node("logits", "Dense", ["hidden"], units=10),
+        ]
+    else:
+        nodes, last = [_node("flat", "Flatten", ["in"])], "flat"
+        for i, w in enumerate(draw(st.lists(width, min_size=1, max_size=2))):
+            nodes.append(_node(f"d{i}", "Dense", [last], units=w, activation="relu"))
+            last = f"d{i}"
+        nodes += [
+            _node("drop", "Dropout", [last], rate=0.1),
+            _node("logits", "Dense", ["drop"], units=10),
+        ]
+    return kg.specs.GraphSpec(
+        input_shape=SHAPE,
+        num_classes=10,
+        nodes=tuple(nodes),
+        input_name="in",
+        output="logits",
+    )
 
 
 @st.composite
@@ -146,6 +259,9 @@ def _depth_op(spec, draw):
     if spec.family.startswith("VGG"):
         stage = draw(st.integers(0, len(spec.stage_depths) - 1))
         return spec.with_block_added(stage), "identity"
+    if isinstance(spec, kg.specs.GraphSpec):
+        stage = draw(st.integers(0, spec.depth_stages - 1))
+        return spec.with_block_added(stage), "identity"
     return None
 
 
@@ -170,8 +286,8 @@ def _width_op(spec, draw):
 
 
 @st.composite
-def growth_sequences(draw):
-    spec = draw(specs())
+def growth_sequences(draw, families=None):
+    spec = draw(specs() if families is None else families)
     operations = []
     current = spec
     for _ in range(draw(st.integers(1, 3))):
@@ -191,6 +307,16 @@ def growth_sequences(draw):
 @given(growth_sequences())
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_growth_sequences_preserve_function_and_round_trip(tmp_path, case):
+    _check_growth_sequence(tmp_path, case)
+
+
+@given(growth_sequences(user_models()))
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_user_models_grow_preserving_function_and_round_trip(tmp_path, case):
+    _check_growth_sequence(tmp_path, case)
+
+
+def _check_growth_sequence(tmp_path, case):
     spec, operations = case
     keras.utils.set_random_seed(0)
     model = kg.GrowableModel(spec)
@@ -223,4 +349,9 @@ def test_growth_sequences_preserve_function_and_round_trip(tmp_path, case):
 
 @given(specs())
 def test_spec_arithmetic_matches_the_built_net(spec):
+    assert kg.GrowableModel(spec).body.count_params() == expected_params(spec)
+
+
+@given(user_models())
+def test_user_model_arithmetic_matches_the_built_net(spec):
     assert kg.GrowableModel(spec).body.count_params() == expected_params(spec)

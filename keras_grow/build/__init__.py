@@ -10,6 +10,7 @@ way across a rebuild.
 import collections
 
 from keras_grow import specs
+from keras_grow.build import graph
 from keras_grow.build import layered
 from keras_grow.build import staged
 from keras_grow.build.structure import Block
@@ -30,6 +31,9 @@ _FAMILIES = {
     ),
     specs.MLPSpec: _Family(
         layered.build_mlp, layered.mlp_blocks, layered.mlp_unit_groups
+    ),
+    specs.GraphSpec: _Family(
+        graph.build_graph, graph.graph_blocks, graph.graph_unit_groups
     ),
 }
 

@@ -85,18 +85,26 @@ def call_with_values(over_body, images, values, fallback, training=False):
     """Runs `over_body` with its variables replaced by tensors.
 
     Args:
-        over_body: the graph to run (its own variables are never read).
+        over_body: the graph to run (its own variables are read only for
+            state no layer holds as a weight, e.g. a Dropout's seed).
         images: the input batch.
         values: dict. `{(layer, variable): tensor}` for replaced variables.
         fallback: dict. `{(layer, variable): variable}` read for the others.
         training: bool. Defaults to `False` (BN in inference mode).
     """
 
+    key_of = {id(v): key for key, v in variables_by_key(over_body).items()}
+
     def lookup(variables):
         out = []
         for v in variables:
-            key = _key(v)
-            out.append(values[key] if key in values else fallback[key].value)
+            key = key_of.get(id(v))
+            if key is None:
+                # State no layer lists as a weight (a Dropout's seed
+                # generator): nothing learned, the over-grown net's own.
+                out.append(v.value)
+            else:
+                out.append(values[key] if key in values else fallback[key].value)
         return out
 
     logits, _ = over_body.stateless_call(
@@ -353,11 +361,6 @@ class WidthNeighbourhood:
 
     def zero_gates(self):
         return tf.zeros([len(self.candidates)], tf.float32)
-
-
-def _key(variable):
-    layer, _, name = variable.path.rpartition("/")
-    return (layer.rpartition("/")[2], name)
 
 
 def _keep_indices(width, split, new_units, split_kept, new_kept):

@@ -3,6 +3,7 @@
 from keras_grow.specs.base import NetSpec
 from keras_grow.specs.base import from_dict
 from keras_grow.specs.base import from_json
+from keras_grow.specs.graph import GraphSpec
 from keras_grow.specs.layered import LayeredSpec
 from keras_grow.specs.layered import MLPSpec
 from keras_grow.specs.layered import MobileNetV1Spec

@@ -1,0 +1,244 @@
+"""The graph family in Keras: a user's model to a spec, a spec to a graph.
+
+`spec_from_keras` reads a Sequential or functional model (one input, one
+output, each layer called once) into a `keras_grow.specs.GraphSpec`;
+`build_graph` rebuilds the layers from their configs, by name, so weights
+find their way across a rebuild like every other family's.
+"""
+
+import json
+
+import keras
+
+from keras_grow.build.layers import functional
+from keras_grow.build.structure import Block
+from keras_grow.build.structure import UnitGroup
+from keras_grow.specs import graph as graph_specs
+from keras_grow.specs import graph_analysis
+
+_INPUT = "images"  # the graph's input, as every family names it (serving).
+
+
+def _check_layer(layer):
+    if isinstance(layer, keras.Model):
+        raise ValueError(
+            f"Layer '{layer.name}' is a nested model; keras_grow grows a flat "
+            "graph of layers. Build the model from the nested model's layers."
+        )
+    cls = type(layer).__name__
+    if cls == "Softmax":
+        raise ValueError(
+            f"Layer '{layer.name}' is a Softmax; a GrowableModel outputs "
+            "logits. Leave it out and compile with a loss that takes logits "
+            "(e.g. SparseCategoricalCrossentropy(from_logits=True))."
+        )
+    if cls not in graph_analysis.SUPPORTED or type(layer) is not getattr(
+        keras.layers, cls, None
+    ):
+        raise ValueError(
+            f"Layer '{layer.name}' is a {cls}, which keras_grow cannot grow "
+            f"through. Supported layers: {', '.join(graph_analysis.SUPPORTED)}."
+        )
+
+
+def _layer_config(layer):
+    config = layer.get_config()
+    try:
+        return json.loads(json.dumps(config))
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"The config of layer '{layer.name}' is not JSON data ({error}); "
+            "keras_grow keeps configs in its spec."
+        ) from None
+
+
+def _sequential_nodes(model):
+    nodes, previous = [], "input"
+    for layer in model.layers:
+        _check_layer(layer)
+        nodes.append(
+            {
+                "name": layer.name,
+                "class_name": type(layer).__name__,
+                "config": _layer_config(layer),
+                "inputs": [previous],
+            }
+        )
+        previous = layer.name
+    return nodes, "input", previous
+
+
+def _history(tensor, model_name):
+    layer, node_index, tensor_index = tensor["config"]["keras_history"]
+    if node_index or tensor_index:
+        raise ValueError(
+            f"Model '{model_name}' calls layer '{layer}' more than once (or uses "
+            "a second output of it); keras_grow grows graphs whose layers are "
+            "each called once."
+        )
+    return layer
+
+
+def _inputs_of(entry, model_name):
+    if len(entry["inbound_nodes"]) != 1:
+        raise ValueError(
+            f"Layer '{entry['name']}' is called {len(entry['inbound_nodes'])} "
+            "times; keras_grow grows graphs whose layers are each called once."
+        )
+    call = entry["inbound_nodes"][0]
+    # Keras records `training=False` and `mask=None` for every symbolic call.
+    defaults = {"training": False, "mask": None}
+    given = sorted(
+        k for k, v in call.get("kwargs", {}).items() if defaults.get(k, "none") != v
+    )
+    if given:
+        raise ValueError(
+            f"Layer '{entry['name']}' is called with keyword arguments "
+            f"{given}; keras_grow rebuilds calls with one positional input."
+        )
+    (arg,) = call["args"]
+    tensors = arg if isinstance(arg, list) else [arg]
+    return [_history(t, model_name) for t in tensors]
+
+
+def _functional_nodes(model):
+    config = model.get_config()
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError(
+            f"Model '{model.name}' has {len(model.inputs)} inputs and "
+            f"{len(model.outputs)} outputs; keras_grow grows models with one "
+            "input and one output."
+        )
+    output = config["output_layers"]
+    output = output if isinstance(output[0], str) else output[0]
+    layers = {layer.name: layer for layer in model.layers}
+    nodes, input_name = [], None
+    for entry in config["layers"]:
+        if entry["class_name"] == "InputLayer":
+            input_name = entry["name"]
+            continue
+        _check_layer(layers[entry["name"]])
+        nodes.append(
+            {
+                "name": entry["name"],
+                "class_name": entry["class_name"],
+                "config": _layer_config(layers[entry["name"]]),
+                "inputs": _inputs_of(entry, model.name),
+            }
+        )
+    return (
+        nodes,
+        input_name,
+        _history({"config": {"keras_history": output}}, model.name),
+    )
+
+
+def _output_activation(nodes, output):
+    node = next(n for n in nodes if n["name"] == output)
+    activation = node["config"].get("activation")
+    if node["class_name"] == "Softmax" or activation in (
+        "softmax",
+        "sigmoid",
+        "log_softmax",
+    ):
+        raise ValueError(
+            f"The model's output layer '{output}' applies {activation or 'softmax'}; "
+            "a GrowableModel outputs logits. Leave the activation out and "
+            "compile with a loss that takes logits (e.g. "
+            "SparseCategoricalCrossentropy(from_logits=True))."
+        )
+
+
+def spec_from_keras(model):
+    """Reads a Keras model into a `GraphSpec`.
+
+    Args:
+        model: a built `keras.Sequential` or functional `keras.Model` with
+            one input of a fixed shape and one output.
+
+    Returns:
+        A `keras_grow.specs.GraphSpec` with the model's layers and widths.
+
+    Raises:
+        ValueError: naming the layer and why, for a layer keras_grow cannot
+            grow through, a shared layer, several inputs or outputs, an
+            input shape with unknown dimensions, or a softmax output.
+        TypeError: for something that is not a Keras model.
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"Expected a keras.Model; received {model!r}.")
+    sequential = isinstance(model, keras.Sequential)
+    if not sequential and type(model).__name__ != "Functional":
+        raise ValueError(
+            f"Model '{model.name}' is a subclassed {type(model).__name__}; "
+            "keras_grow reads Sequential and functional models, whose graph "
+            "it can see."
+        )
+    if not model.built or not getattr(model, "inputs", None):
+        raise ValueError(
+            f"Model '{model.name}' has no known input shape; build it first "
+            "(e.g. start a Sequential with keras.Input(shape))."
+        )
+    if sequential:
+        nodes, input_name, output = _sequential_nodes(model)
+    else:
+        nodes, input_name, output = _functional_nodes(model)
+    input_shape = tuple(model.inputs[0].shape[1:])
+    if None in input_shape:
+        raise ValueError(
+            f"Model '{model.name}' takes inputs of shape {input_shape}; "
+            "keras_grow needs every dimension but the batch known."
+        )
+    _output_activation(nodes, output)
+    num_classes = model.outputs[0].shape[-1]
+    return graph_specs.GraphSpec(
+        input_shape=input_shape,
+        num_classes=int(num_classes),
+        nodes=tuple(nodes),
+        input_name=input_name,
+        output=output,
+        name=model.name,
+    )
+
+
+def build_graph(spec):
+    """Builds the functional graph of a `GraphSpec` (input `images`)."""
+    inputs = keras.Input(spec.input_shape, name=_INPUT)
+    tensors = {spec.input_name: inputs}
+    for node in spec.nodes:
+        layer = keras.layers.deserialize(
+            {
+                "module": "keras.layers",
+                "class_name": node["class_name"],
+                "config": dict(node["config"], name=node["name"]),
+            }
+        )
+        args = [tensors[name] for name in node["inputs"]]
+        merge = node["class_name"] in graph_analysis.MERGES
+        tensors[node["name"]] = layer(args if merge else args[0])
+    return functional(inputs, tensors[spec.output])
+
+
+def graph_blocks(spec):
+    """The layers depth growth inserted, each a one-layer `Block`."""
+    return [
+        Block(name, None, residual=False, convs=(producer,))
+        for name, producer in spec.inserted_blocks()
+    ]
+
+
+def graph_unit_groups(spec):
+    """Every group with producers; growable ones carry their width index."""
+    growable = [g.name for g in spec.analysis.growable]
+    return [
+        UnitGroup(
+            name=group.name,
+            width_index=growable.index(group.name) if group.growable else None,
+            producers=group.producers,
+            norms=group.norms,
+            passthrough=group.passthrough,
+            consumers=group.consumers,
+        )
+        for group in spec.analysis.groups
+        if group.producers
+    ]

@@ -1,0 +1,297 @@
+"""The graph family: a user's own Keras model as a growable spec.
+
+A `GraphSpec` is the user's layer graph as data: one node per layer (its
+Keras class name, its config and the names of the layers it reads). The
+widths of its Dense and Conv2D layers live in their configs.
+`keras_grow.specs.graph_analysis` says which channels grow together, which
+groups may grow (and why the others not) and where a new layer may go.
+`keras_grow.build.graph` turns a spec into Keras layers and a Keras model
+into a spec.
+"""
+
+import copy
+import dataclasses
+import json
+
+from keras_grow.specs import base
+from keras_grow.specs.graph_analysis import MERGES
+from keras_grow.specs.graph_analysis import PRODUCERS
+from keras_grow.specs.graph_analysis import SUPPORTED
+from keras_grow.specs.graph_analysis import analyse
+
+FAMILY_PREFIX = "Graph"
+
+
+def _normalised(nodes):
+    """Nodes as JSON data: dicts of lists, equal after a JSON round trip."""
+    try:
+        return tuple(json.loads(json.dumps(list(nodes))))
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"GraphSpec `nodes` must be JSON data (dicts, lists, strings, "
+            f"numbers); {error}."
+        ) from None
+
+
+@base.register_family
+@dataclasses.dataclass(frozen=True)
+class GraphSpec(base.NetSpec):
+    """A user's own layer graph (see `keras_grow.GrowableModel.from_keras`).
+
+    Widths are those of the growable unit groups (`analyse`), in graph
+    order: `with_widths` sets every producer of a group at once (both
+    branches of an `Add` grow together). Depth stages are the layers whose
+    output is a ReLU's (`depth_sites`); `with_block_added(stage)` inserts
+    a Dense (rank-2 input) or 3x3 Conv2D, then a ReLU, after that stage's
+    last inserted layer, as wide as its input.
+
+    Args:
+        input_shape: tuple of int. One example's shape, batch axis left out.
+        num_classes: int. Width of the model's output.
+        nodes: tuple of dict. One per layer, in an order where a layer
+            comes after those it reads: `{"name", "class_name", "config",
+            "inputs"}` (the Keras class name and `get_config()`, the names
+            of the layers it reads, `input_name` for the model input), and
+            `"site"` for a layer depth growth inserted.
+        input_name: str. How nodes name the model's input.
+        output: str. The node whose output is the model's output.
+        name: str. The model's name, shown in the notation.
+        input_mean, input_std, weight_decay: must stay at their defaults;
+            the graph's own layers normalise and regularise.
+    """
+
+    kind = "graph"
+
+    nodes: tuple = ()
+    input_name: str = "input"
+    output: str = ""
+    name: str = "model"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.input_mean is not None or self.weight_decay:
+            raise ValueError(
+                "A GraphSpec keeps the normalisation and regularisers of its "
+                "own layers; `input_mean`, `input_std` and `weight_decay` must "
+                "stay unset."
+            )
+        self._set("nodes", _normalised(self.nodes))
+        self._check_nodes()
+        analysis = analyse(self)
+        object.__setattr__(self, "_analysis", analysis)
+        for group in analysis.groups:
+            widths = {
+                self._node(p)["config"][self._width_key(p)] for p in group.producers
+            }
+            if len(widths) > 1:
+                raise ValueError(
+                    f"Layers {list(group.producers)} are added together, so they "
+                    f"need one width; received widths {sorted(widths)}."
+                )
+
+    # --- validation ----------------------------------------------------
+
+    def _check_nodes(self):
+        if not self.nodes:
+            raise ValueError("A GraphSpec needs at least one layer node.")
+        seen = {self.input_name}
+        for node in self.nodes:
+            if not isinstance(node, dict) or not {
+                "name",
+                "class_name",
+                "config",
+                "inputs",
+            } <= set(node):
+                raise ValueError(
+                    "Every GraphSpec node is a dict with 'name', 'class_name', "
+                    f"'config' and 'inputs'; received {node!r}."
+                )
+            name, cls = node["name"], node["class_name"]
+            if cls not in SUPPORTED:
+                raise ValueError(
+                    f"Layer '{name}' is a {cls}, which keras_grow cannot grow "
+                    f"through. Supported layers: {', '.join(SUPPORTED)}."
+                )
+            if name in seen:
+                raise ValueError(f"Layer name '{name}' appears twice in the graph.")
+            missing = [i for i in node["inputs"] if i not in seen]
+            if not node["inputs"] or missing:
+                raise ValueError(
+                    f"Layer '{name}' reads {node['inputs']}; every input must be "
+                    f"the model input '{self.input_name}' or an earlier layer "
+                    f"(unknown or later: {missing})."
+                )
+            if (cls in MERGES) != (len(node["inputs"]) > 1):
+                raise ValueError(
+                    f"Layer '{name}' ({cls}) reads {len(node['inputs'])} inputs; "
+                    "only Add and Concatenate read several, and they need two or more."
+                )
+            if cls == "Concatenate" and node["config"].get("axis", -1) != -1:
+                raise ValueError(
+                    f"Concatenate '{name}' joins axis {node['config']['axis']}; "
+                    "keras_grow supports joining channels (axis=-1) only."
+                )
+            seen.add(name)
+        if self.output not in seen or self.output == self.input_name:
+            raise ValueError(
+                f"`output` must name a layer of the graph; received {self.output!r}."
+            )
+
+    def _node(self, name):
+        for node in self.nodes:
+            if node["name"] == name:
+                return node
+        raise ValueError(f"{self.family} has no layer named {name!r}.")
+
+    def _width_key(self, name):
+        return PRODUCERS[self._node(name)["class_name"]]
+
+    # --- the family interface -----------------------------------------
+
+    @property
+    def analysis(self):
+        """`GraphAnalysis` of the graph."""
+        return self._analysis
+
+    @property
+    def family(self):
+        return f"{FAMILY_PREFIX}({self.name})"
+
+    @property
+    def notation(self):
+        """str. `Graph(<name>)-` and the widths; the graph itself is read
+        back from JSON (`keras_grow.specs.from_json`), not from this."""
+        return f"{self.family}-" + "-".join(str(w) for w in self.widths)
+
+    @property
+    def widths(self):
+        """tuple of int. The width of each growable group, in graph order."""
+        return tuple(
+            self._node(g.producers[0])["config"][self._width_key(g.producers[0])]
+            for g in self._analysis.growable
+        )
+
+    def with_widths(self, widths):
+        """Returns the spec with each growable group `widths[i]` wide."""
+        widths = base.as_int_tuple(widths, "widths")
+        growable = self._analysis.growable
+        if len(widths) != len(growable):
+            raise ValueError(
+                f"{self.family} has {len(growable)} growable unit groups "
+                f"({', '.join(g.name for g in growable)}); received "
+                f"{len(widths)} widths {widths}."
+            )
+        base.check_positive(widths, "widths", "layer width")
+        width_of = {p: w for g, w in zip(growable, widths) for p in g.producers}
+        nodes = copy.deepcopy(list(self.nodes))
+        for node in nodes:
+            if node["name"] in width_of:
+                node["config"][PRODUCERS[node["class_name"]]] = width_of[node["name"]]
+        return self.replace(nodes=tuple(nodes))
+
+    def with_layer_widened(self, layer, width):
+        """Returns the spec with the units of Dense/Conv2D `layer` (and of
+        every layer added to it) `width` wide.
+
+        Raises:
+            ValueError: naming the layer and why, if its units cannot grow.
+        """
+        for group in self._analysis.groups:
+            if layer in group.producers:
+                if not group.growable:
+                    raise ValueError(
+                        f"The units of layer '{layer}' cannot grow: "
+                        f"{'; '.join(group.fixed)}."
+                    )
+                index = self._analysis.growable.index(group)
+                widths = list(self.widths)
+                widths[index] = width
+                return self.with_widths(widths)
+        producers = [n["name"] for n in self.nodes if n["class_name"] in PRODUCERS]
+        raise ValueError(
+            f"Layer {layer!r} is not a Dense or Conv2D layer of {self.family}; "
+            f"those are: {producers}."
+        )
+
+    def growth_report(self):
+        """list of str. One line per unit group: width and whether (or why
+        not) it grows."""
+        lines = []
+        for group in self._analysis.groups:
+            if not group.producers:
+                continue
+            width = self._node(group.producers[0])["config"][
+                self._width_key(group.producers[0])
+            ]
+            verdict = "grows" if group.growable else "fixed: " + "; ".join(group.fixed)
+            if group.growable and group.notes:
+                verdict += " (" + "; ".join(group.notes) + ")"
+            lines.append(
+                f"{group.name} ({', '.join(group.producers)}): {width} units, {verdict}"
+            )
+        return lines
+
+    @property
+    def depth_stages(self):
+        return len(self._analysis.sites)
+
+    def depth_sites(self):
+        """tuple of str. The layer each depth stage inserts after."""
+        return self._analysis.sites
+
+    def with_block_added(self, stage):
+        """Returns the spec with a new layer after depth site `stage`.
+
+        The new layer follows the layers inserted there before, reads
+        their output and is as wide: a Dense on rank-2 tensors, a 3x3
+        'same' Conv2D on maps, then a ReLU. The layers that read the
+        site's chain read the new ReLU instead. Named
+        `{site}_deep{k}_dense` (or `_conv`) and `{site}_deep{k}_relu`.
+        """
+        self._check_depth_stage(stage)
+        site = self._analysis.sites[stage]
+        chain = [n["name"] for n in self.nodes if n.get("site") == site]
+        tail = chain[-1] if chain else site
+        prefix = f"{site}_deep{len(chain) // 2 + 1}"
+        width = self._analysis.channels[tail]
+        if self._analysis.ranks[tail] == 2:
+            layer = {
+                "name": f"{prefix}_dense",
+                "class_name": "Dense",
+                "config": {"name": f"{prefix}_dense", "units": width},
+            }
+        else:
+            layer = {
+                "name": f"{prefix}_conv",
+                "class_name": "Conv2D",
+                "config": {
+                    "name": f"{prefix}_conv",
+                    "filters": width,
+                    "kernel_size": [3, 3],
+                    "padding": "same",
+                },
+            }
+        layer.update(inputs=[tail], site=site)
+        relu = {
+            "name": f"{prefix}_relu",
+            "class_name": "ReLU",
+            "config": {"name": f"{prefix}_relu"},
+            "inputs": [layer["name"]],
+            "site": site,
+        }
+        nodes = []
+        for node in copy.deepcopy(list(self.nodes)):
+            node["inputs"] = [relu["name"] if i == tail else i for i in node["inputs"]]
+            nodes.append(node)
+            if node["name"] == tail:
+                nodes += [layer, relu]
+        return self.replace(nodes=tuple(nodes))
+
+    def inserted_blocks(self):
+        """list of (block name, producer name): the layers depth growth
+        inserted, in graph order."""
+        return [
+            (n["name"].rsplit("_", 1)[0], n["name"])
+            for n in self.nodes
+            if "site" in n and n["class_name"] in PRODUCERS
+        ]

@@ -1,0 +1,335 @@
+"""Which channels of a layer graph grow together, and where layers can go.
+
+Pure Python over `GraphSpec` nodes (no Keras). Each layer class has one
+rule (`_RULES`) saying which channel set (unit group) its output belongs
+to, what role it plays for the units it reads, and why a group cannot
+grow: a union-find joins the sets an `Add` sums.
+"""
+
+import collections
+import dataclasses
+
+# Layers whose outputs are units: class name -> the config key of the width.
+PRODUCERS = {"Dense": "units", "Conv2D": "filters"}
+# Normalisations over the units (their parameters hold one entry per unit).
+NORMS = ("BatchNormalization", "LayerNormalization")
+# A depthwise conv carries each unit through on its own channel.
+PASSTHROUGH = ("DepthwiseConv2D",)
+# Layers that act on every unit on its own, keeping the tensor's rank.
+CHANNELWISE = (
+    "Activation",
+    "AveragePooling2D",
+    "Dropout",
+    "ELU",
+    "GaussianDropout",
+    "GaussianNoise",
+    "Identity",
+    "LeakyReLU",
+    "MaxPooling2D",
+    "ReLU",
+    "Rescaling",
+    "SpatialDropout2D",
+    "ZeroPadding2D",
+)
+# Layers that pool a map to one value per unit: rank 4 -> rank 2.
+POOLS = ("GlobalAveragePooling2D", "GlobalMaxPooling2D")
+MERGES = ("Add", "Concatenate")
+
+# Activations computed unit by unit (a split or a new unit leaves the
+# other units' values alone). Softmax, for one, mixes units.
+ELEMENTWISE_ACTIVATIONS = frozenset(
+    "elu exponential gelu hard_sigmoid hard_silu hard_swish leaky_relu linear "
+    "mish relu relu6 selu sigmoid silu softplus softsign swish tanh".split()
+)
+# Activations whose output is >= 0 and which are the identity there: a
+# Dense/Conv2D + ReLU with an identity kernel after one computes the same.
+RELU_ACTIVATIONS = frozenset(("relu", "relu6"))
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphGroup:
+    """One set of channels that grow together, found by `analyse`.
+
+    Args:
+        name: str. The name of its first producer (or of the layer that
+            made the channels, for a group without producers).
+        producers, norms, passthrough, consumers: tuples of layer names
+            (see `keras_grow.build.UnitGroup`).
+        fixed: tuple of str. Why the group cannot grow; empty if it can.
+        notes: tuple of str. What growing it does not preserve.
+    """
+
+    name: str
+    producers: tuple
+    norms: tuple
+    passthrough: tuple
+    consumers: tuple
+    fixed: tuple
+    notes: tuple = ()
+
+    @property
+    def growable(self):
+        return bool(self.producers) and not self.fixed
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphAnalysis:
+    """What `analyse` finds in a graph.
+
+    Args:
+        groups: tuple of `GraphGroup`, in graph order.
+        ranks: dict. `{node name: rank of its output, batch axis included}`.
+        channels: dict. `{node name: channels of its output or None}`.
+        sites: tuple of str. Layers after which depth growth may insert a
+            layer (outputs of a ReLU, not the model's output), in order.
+    """
+
+    groups: tuple
+    ranks: dict
+    channels: dict
+    sites: tuple
+
+    @property
+    def growable(self):
+        """tuple of `GraphGroup`. The groups a width entry controls."""
+        return tuple(g for g in self.groups if g.growable)
+
+
+class _Groups:
+    """Union-find over channel sets, with each set's members and reasons."""
+
+    def __init__(self):
+        self._parent = []
+        self._origin = []
+        self._members = []  # (group, role, layer)
+        self._fixed = []  # (group, reason)
+        self._notes = []  # (group, note)
+
+    def new(self, origin):
+        self._parent.append(len(self._parent))
+        self._origin.append(origin)
+        return len(self._parent) - 1
+
+    def find(self, group):
+        while self._parent[group] != group:
+            self._parent[group] = self._parent[self._parent[group]]
+            group = self._parent[group]
+        return group
+
+    def union(self, a, b):
+        a, b = self.find(a), self.find(b)
+        if a != b:
+            self._parent[max(a, b)] = min(a, b)
+        return min(a, b)
+
+    def add(self, group, role, layer):
+        self._members.append((group, role, layer))
+
+    def fix(self, group, reason):
+        self._fixed.append((group, reason))
+
+    def note(self, group, text):
+        self._notes.append((group, text))
+
+    def resolve(self):
+        roles = collections.defaultdict(lambda: collections.defaultdict(list))
+        for group, role, layer in self._members:
+            roles[self.find(group)][role].append(layer)
+        fixed, notes = collections.defaultdict(list), collections.defaultdict(list)
+        for target, pairs in ((fixed, self._fixed), (notes, self._notes)):
+            for group, text in pairs:
+                if text not in target[self.find(group)]:
+                    target[self.find(group)].append(text)
+        groups = []
+        for group in range(len(self._parent)):
+            if self.find(group) != group:
+                continue
+            members = roles[group]
+            groups.append(
+                GraphGroup(
+                    name=(members["producers"] or [self._origin[group]])[0],
+                    producers=tuple(members["producers"]),
+                    norms=tuple(members["norms"]),
+                    passthrough=tuple(members["passthrough"]),
+                    consumers=tuple(members["consumers"]),
+                    fixed=tuple(fixed[group]),
+                    notes=tuple(notes[group]),
+                )
+            )
+        return groups
+
+
+def _activation(config):
+    activation = config.get("activation", "linear")
+    return activation if isinstance(activation, str) else repr(activation)
+
+
+def _axis_is_last(axis, rank):
+    if isinstance(axis, (list, tuple)):
+        if len(axis) != 1:
+            return False
+        axis = axis[0]
+    return axis in (-1, rank - 1)
+
+
+def _is_relu_output(node):
+    cls, config = node["class_name"], node["config"]
+    if cls == "ReLU":
+        return not config.get("negative_slope") and not config.get("threshold")
+    if cls == "Activation" or cls in PRODUCERS:
+        return _activation(config) in RELU_ACTIVATIONS
+    return False
+
+
+class _Tensor(collections.namedtuple("_Tensor", ["group", "rank", "channels"])):
+    """What the analysis knows of one layer's output."""
+
+
+def _elementwise(groups, name, config, group, what="units"):
+    activation = _activation(config)
+    if activation not in ELEMENTWISE_ACTIVATIONS:
+        groups.fix(group, f"'{name}' applies {activation!r} across its {what}")
+
+
+def _producer(groups, node, ins):
+    name, config = node["name"], node["config"]
+    groups.add(ins[0].group, "consumers", name)
+    if config.get("groups", 1) != 1:
+        groups.fix(ins[0].group, f"grouped conv '{name}' reads it")
+    group = groups.new(name)
+    groups.add(group, "producers", name)
+    _elementwise(groups, name, config, group)
+    return _Tensor(group, ins[0].rank, config[PRODUCERS[node["class_name"]]])
+
+
+def _norm(groups, node, ins):
+    name, config, (x,) = node["name"], node["config"], ins
+    if not _axis_is_last(config.get("axis", -1), x.rank):
+        groups.fix(x.group, f"'{name}' normalises axis {config.get('axis')}")
+        return x
+    groups.add(x.group, "norms", name)
+    if node["class_name"] == "LayerNormalization":
+        # New or split units enter the mean and variance every unit is
+        # normalised with: no width morphism keeps the function.
+        groups.note(
+            x.group,
+            f"LayerNormalization '{name}' normalises across the units, "
+            "so growth changes the function",
+        )
+    return x
+
+
+def _depthwise(groups, node, ins):
+    name, config, (x,) = node["name"], node["config"], ins
+    multiplier = config.get("depth_multiplier", 1)
+    if multiplier == 1:
+        groups.add(x.group, "passthrough", name)
+        out = x
+    else:
+        reason = f"'{name}' has depth_multiplier {multiplier}"
+        groups.fix(x.group, reason)
+        group = groups.new(name)
+        groups.fix(group, reason)
+        out = _Tensor(group, x.rank, x.channels and x.channels * multiplier)
+    _elementwise(groups, name, config, out.group)
+    return out
+
+
+def _channelwise(groups, node, ins):
+    name, config, (x,) = node["name"], node["config"], ins
+    if node["class_name"] == "Activation":
+        _elementwise(groups, name, config, x.group)
+    if node["class_name"] == "Rescaling" and not all(
+        isinstance(config.get(k, 0), (int, float)) for k in ("scale", "offset")
+    ):
+        groups.fix(x.group, f"'{name}' rescales each unit differently")
+    return x
+
+
+def _pool(groups, node, ins):
+    (x,) = ins
+    return x if node["config"].get("keepdims") else x._replace(rank=2)
+
+
+def _flatten(groups, node, ins):
+    name, (x,) = node["name"], ins
+    if x.rank == 2:
+        return x
+    groups.fix(
+        x.group,
+        f"Flatten '{name}' interleaves its units with positions "
+        "(a GlobalAveragePooling2D keeps them apart)",
+    )
+    group = groups.new(name)
+    groups.fix(group, f"it is the flattened map of '{name}'")
+    return _Tensor(group, 2, None)
+
+
+def _add(groups, node, ins):
+    group = ins[0].group
+    for other in ins[1:]:
+        group = groups.union(group, other.group)
+    return ins[0]._replace(group=group)
+
+
+def _concatenate(groups, node, ins):
+    name = node["name"]
+    for x in ins:
+        groups.fix(x.group, f"Concatenate '{name}' joins it to others")
+    group = groups.new(name)
+    groups.fix(group, f"it is the concatenation '{name}'")
+    widths = [x.channels for x in ins]
+    return _Tensor(group, ins[0].rank, None if None in widths else sum(widths))
+
+
+# Keras class name -> rule(groups, node, input tensors) -> output tensor.
+_RULES = {
+    **{cls: _producer for cls in PRODUCERS},
+    **{cls: _norm for cls in NORMS},
+    **{cls: _depthwise for cls in PASSTHROUGH},
+    **{cls: _channelwise for cls in CHANNELWISE},
+    **{cls: _pool for cls in POOLS},
+    "Flatten": _flatten,
+    "Add": _add,
+    "Concatenate": _concatenate,
+}
+SUPPORTED = tuple(sorted(_RULES))
+
+
+def analyse(spec):
+    """Finds the unit groups, ranks, channel counts and depth sites.
+
+    Args:
+        spec: a `GraphSpec` (its nodes already validated).
+
+    Returns:
+        A `GraphAnalysis`.
+    """
+    groups = _Groups()
+    source = groups.new(spec.input_name)
+    groups.fix(source, "it is the model's input")
+    tensors = {
+        spec.input_name: _Tensor(
+            source, len(spec.input_shape) + 1, spec.input_shape[-1]
+        )
+    }
+    for node in spec.nodes:
+        ins = [tensors[name] for name in node["inputs"]]
+        tensors[node["name"]] = _RULES[node["class_name"]](groups, node, ins)
+    groups.fix(tensors[spec.output].group, "it is the model's output")
+    ranks = {name: t.rank for name, t in tensors.items()}
+    channels = {name: t.channels for name, t in tensors.items()}
+    sites = tuple(
+        node["name"]
+        for node in spec.nodes
+        if "site" not in node
+        and node["name"] != spec.output
+        and _is_relu_output(node)
+        and ranks[node["name"]] in (2, 4)
+        and channels[node["name"]] is not None
+    )
+    resolved = groups.resolve()
+    order = {node["name"]: i for i, node in enumerate(spec.nodes)}
+    order[spec.input_name] = -1
+    resolved.sort(key=lambda g: order[g.name])
+    return GraphAnalysis(tuple(resolved), ranks, channels, sites)

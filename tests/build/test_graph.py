@@ -1,0 +1,271 @@
+"""A user's own Keras model as a growable model (`GrowableModel.from_keras`)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_grow as kg
+from keras_grow.transfer import AddUnits
+from keras_grow.transfer import SplitUnits
+from tests.helpers import images
+from tests.helpers import infer
+from tests.helpers import infer_live
+from tests.helpers import randomize_norms
+
+SHAPE = (12, 12, 3)
+EXACT = 1e-5
+
+
+def residual_cnn(width=4):
+    """A plain-Keras CNN with a residual connection, as a user writes it."""
+    inputs = keras.Input(SHAPE, name="pixels")
+    x = keras.layers.Conv2D(width, 3, padding="same", activation="relu", name="c1")(
+        inputs
+    )
+    y = keras.layers.Conv2D(width, 3, padding="same", name="c2")(x)
+    y = keras.layers.BatchNormalization(name="bn")(y)
+    x = keras.layers.Add(name="add")([x, y])
+    x = keras.layers.ReLU(name="relu")(x)
+    x = keras.layers.MaxPooling2D(name="pool")(x)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(x)
+    x = keras.layers.Conv2D(6, 1, activation="relu", name="c3")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.Dense(5, activation="relu", name="hidden")(x)
+    x = keras.layers.Dropout(0.2, name="drop")(x)
+    outputs = keras.layers.Dense(3, name="logits")(x)
+    return keras.Model(inputs, outputs, name="user_cnn")
+
+
+def mlp():
+    return keras.Sequential(
+        [
+            keras.Input((6, 6, 1)),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(7, activation="relu", name="d1"),
+            keras.layers.Dropout(0.1, name="drop"),
+            keras.layers.Dense(4, activation="tanh", name="d2"),
+            keras.layers.Dense(3, name="logits"),
+        ],
+        name="user_mlp",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+
+
+def test_functional_model_keeps_its_function_and_weights():
+    user = residual_cnn()
+    x = images(SHAPE)
+    model = kg.GrowableModel.from_keras(user)
+    assert model.spec.notation == "Graph(user_cnn)-4-6-5"
+    assert model.spec.depth_sites() == ("c1", "relu", "c3", "hidden")
+    np.testing.assert_array_equal(infer(model, x), infer(user, x))
+    assert model.body.count_params() == user.count_params()
+    before = [w.numpy().copy() for w in user.weights]
+    model.grow(model.spec.with_widths((8, 6, 5)))
+    assert [w.shape for w in user.weights] == [b.shape for b in before]
+    for weight, old in zip(user.weights, before):
+        np.testing.assert_array_equal(weight.numpy(), old)
+
+
+def test_sequential_model_keeps_its_function():
+    user = mlp()
+    x = images((6, 6, 1))
+    model = kg.GrowableModel.from_keras(user)
+    assert model.spec.notation == "Graph(user_mlp)-7-4"
+    np.testing.assert_array_equal(infer(model, x), infer(user, x))
+
+
+def test_every_morphism_preserves_the_function():
+    """Split (delta 0) and new units (epsilon 0) on every group, the Add
+    group's two producers together, and an identity layer at every site."""
+    model = kg.GrowableModel.from_keras(residual_cnn())
+    randomize_norms(model)
+    x = images(SHAPE, n=16)
+    before = infer_live(model, x)
+    for group in [
+        g for g in kg.build.unit_groups(model.spec) if g.width_index is not None
+    ]:
+        widths = list(model.spec.widths)
+        widths[group.width_index] += 3
+        model.grow(
+            model.spec.with_widths(widths),
+            morphisms=[SplitUnits(group.name, [0, 1]), AddUnits(group.name, 1)],
+        )
+        np.testing.assert_allclose(infer(model, x), before, atol=EXACT)
+    assert model.spec.widths == (7, 9, 8)
+    for stage in range(model.spec.depth_stages):
+        model.grow(model.spec.with_block_added(stage), initializer="identity")
+        np.testing.assert_allclose(infer(model, x), before, atol=EXACT)
+    assert len(model.spec.inserted_blocks()) == 4
+
+
+def test_layer_normalization_units_start_at_gain_one_bias_zero():
+    inputs = keras.Input((6,))
+    h = keras.layers.Dense(4, name="h")(inputs)
+    h = keras.layers.LayerNormalization(name="ln")(h)
+    user = keras.Model(inputs, keras.layers.Dense(2, name="out")(h))
+    model = kg.GrowableModel.from_keras(user)
+    norm = model.body.get_layer("ln")
+    norm.gamma.assign([0.5, 1.5, 2.0, 0.7])
+    norm.beta.assign([0.1, -0.2, 0.3, 0.0])
+    x = np.random.default_rng(0).normal(size=(8, 6)).astype("float32")
+    before = infer(model, x)
+    model.grow(model.spec.with_layer_widened("h", 6))
+    norm = model.body.get_layer("ln")
+    np.testing.assert_allclose(norm.gamma.numpy(), [0.5, 1.5, 2.0, 0.7, 1, 1])
+    np.testing.assert_allclose(norm.beta.numpy(), [0.1, -0.2, 0.3, 0.0, 0, 0])
+    # The new units enter every unit's mean and variance: the function
+    # changes (the documented exception), though the new units' outputs are 0.
+    assert np.abs(infer(model, x) - before).max() > 1e-3
+    np.testing.assert_array_equal(model.body.get_layer("out").kernel.numpy()[4:], 0)
+
+
+def two_inputs():
+    a, b = keras.Input((3,)), keras.Input((3,))
+    return keras.Model([a, b], keras.layers.Dense(2)(keras.layers.Add()([a, b])))
+
+
+def shared_layer():
+    inputs = keras.Input((3,))
+    dense = keras.layers.Dense(3, name="shared")
+    return keras.Model(inputs, dense(dense(inputs)))
+
+
+class Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(2)
+
+    def call(self, x):
+        return self.dense(x)
+
+
+def subclassed():
+    model = Subclassed()
+    model(np.zeros((1, 3), "float32"))
+    return model
+
+
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (
+            lambda: keras.Sequential(
+                [
+                    keras.Input((5, 2)),
+                    keras.layers.Conv1D(2, 3, name="c"),
+                    keras.layers.Flatten(),
+                    keras.layers.Dense(2),
+                ]
+            ),
+            ValueError,
+            "Layer 'c' is a Conv1D, which keras_grow cannot grow through",
+        ),
+        (two_inputs, ValueError, "has 2 inputs and 1 outputs"),
+        (shared_layer, ValueError, "'shared' is called 2 times"),
+        (
+            lambda: keras.Sequential(
+                [
+                    keras.Input((3,)),
+                    keras.layers.Dense(2, activation="softmax", name="p"),
+                ]
+            ),
+            ValueError,
+            "output layer 'p' applies softmax; a GrowableModel outputs logits",
+        ),
+        (
+            lambda: keras.Sequential([keras.Input((None, 3)), keras.layers.Dense(2)]),
+            ValueError,
+            "needs every dimension but the batch known",
+        ),
+        (subclassed, ValueError, "is a subclassed Subclassed"),
+        (lambda: "model", TypeError, "Expected a keras.Model"),
+    ],
+)
+def test_what_cannot_be_grown_is_refused_by_name(make, error, message):
+    with pytest.raises(error, match=message):
+        kg.GrowableModel.from_keras(make())
+
+
+def _data(n=64, batch=16):
+    rng = np.random.default_rng(0)
+    x = images(SHAPE, n=n, seed=3)
+    y = rng.integers(0, 3, n)
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
+
+
+def _compiled(user):
+    model = kg.GrowableModel.from_keras(user)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def test_firefly_grows_width_and_depth_inside_fit_and_round_trips(tmp_path):
+    model = _compiled(residual_cnn())
+    data = _data()
+    history = model.fit(
+        data,
+        epochs=3,
+        verbose=0,
+        callbacks=[
+            kg.callbacks.Firefly(
+                data,
+                grow_every=1,
+                max_rounds=2,
+                grow_depth=True,
+                delta_steps=2,
+                score_batches=1,
+                score_samples=2,
+                verbose=0,
+                seed=0,
+            )
+        ],
+    )
+    assert np.isfinite(history.history["loss"]).all()
+    grows = [e for e in model.growth_log if e["kind"] == "grow"]
+    assert len(grows) >= 2
+    assert model.spec.widths[0] > 4 and model.spec.inserted_blocks()
+    x = images(SHAPE)
+    path = str(tmp_path / "grown.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.spec == model.spec
+    np.testing.assert_array_equal(infer(loaded, x), infer(model, x))
+    served = tf.saved_model.load(model.export_serving(str(tmp_path / "serving")))
+    logits = served.signatures["serving_default"](images=tf.constant(x))["logits"]
+    np.testing.assert_allclose(logits.numpy(), infer(model, x), atol=1e-5)
+
+
+def test_scheduled_growth_deepens_a_user_model_inside_fit():
+    model = _compiled(mlp())
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(32, 6, 6, 1)).astype("float32")
+    y = rng.integers(0, 3, 32)
+    model.fit(
+        x,
+        y,
+        epochs=3,
+        batch_size=8,
+        verbose=0,
+        callbacks=[
+            kg.callbacks.ScheduledGrowth(
+                {
+                    1: lambda s: s.with_block_added(0),
+                    2: lambda s: s.with_block_added(0),
+                },
+                initializer="identity",
+                verbose=0,
+            )
+        ],
+    )
+    # d2's tanh is no ReLU: d1 is the MLP's only depth site.
+    assert [b for b, _ in model.spec.inserted_blocks()] == ["d1_deep1", "d1_deep2"]
+    assert model.spec.notation == "Graph(user_mlp)-7-7-7-4"
