@@ -15,12 +15,13 @@ import numpy as np
 from keras_grow import descent
 from keras_grow.callbacks import validation
 from keras_grow.callbacks import width_growth
+from keras_grow.callbacks.train_batches import TrainBatches
 from keras_grow.descent import depth as depth_lib
 from keras_grow.descent import scoring
 from keras_grow.descent import selection
 
 
-class Firefly(width_growth.WidthGrowth):
+class Firefly(TrainBatches, width_growth.WidthGrowth):
     """Grows the net into the best net of its neighbourhood, every few epochs.
 
     A round (at the end of every `grow_every`-th epoch):
@@ -160,7 +161,7 @@ class Firefly(width_growth.WidthGrowth):
             raise ValueError(
                 "Firefly needs split=True or new_units=True (or both); both are False."
             )
-        self.train_data = train_data
+        self._init_batches(train_data)
         self.candidates_per_layer = candidates_per_layer
         self.epsilon = float(epsilon)
         self.split_epsilon = (
@@ -176,44 +177,11 @@ class Firefly(width_growth.WidthGrowth):
         self.grow_depth = bool(grow_depth)
         self.new_layers_per_round = new_layers_per_round
         self.jit_compile = bool(jit_compile)
-        self._data = None
-        self._batches_drawn = 0
-
-    def _batches(self):
-        """Batches of `train_data`, counted: the count is in the state, so a
-        resumed run (see `BackupAndRestore`) goes on where this one was."""
-        for batch in scoring.batches(self.train_data, skip=self._batches_drawn):
-            self._batches_drawn += 1
-            yield batch
-
-    @property
-    def data(self):
-        if self._data is None:
-            self._data = self._batches()
-        return self._data
-
-    def _calibration_batches(self):
-        return self.data  # counted, so a resumed run measures on the same
-
-    def get_state(self):
-        """dict. Rounds, whether growth ended, batches of `train_data` used."""
-        return {**super().get_state(), "batches_drawn": self._batches_drawn}
-
-    def set_state(self, state):
-        super().set_state(state)
-        self._batches_drawn = int(state.get("batches_drawn", 0))
-        self._data = None
 
     def _check_spec(self, spec):
         super()._check_spec(spec)
         if self.grow_depth:
             descent.check_depth_growable(spec)
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        scoring.loss_function(self.model)  # fails clearly if not compiled
-        validation.check_batches_fit(self.train_data, self.model.spec, "train_data")
-        self._data = None  # drawn from where the last round stopped
 
     def _new_unit_candidates(self, spec):
         if not self.new_units:

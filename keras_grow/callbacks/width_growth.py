@@ -279,7 +279,10 @@ class WidthGrowth(keras.callbacks.Callback):
         seed = None if self.seed is None else self.seed + self.rounds
         rng = np.random.default_rng(seed)
         proposal = self._propose(model, rng)
-        eta = min(self.eta(model.spec), len(proposal.order))
+        if not proposal.order:
+            self._skip_round(epoch, proposal)
+            return
+        eta = self._count(model.spec, proposal)
         count = eta if fits is None else self._affordable(fits, proposal.order, eta)
         if count == 0:
             self._end_growth(epoch)
@@ -305,6 +308,29 @@ class WidthGrowth(keras.callbacks.Callback):
                 f"+{plan.units_added} units, {event['params_before']:,} -> "
                 f"{event['params_after']:,} parameters, widths "
                 f"{info['widths_after']} ({info['seconds_round']:.1f}s)"
+            )
+
+    def _count(self, spec, proposal):
+        """int. How many of the proposal's slots a round takes (before
+        the budget): eta, or fewer if the proposal has fewer."""
+        return min(self.eta(spec), len(proposal.order))
+
+    def _skip_round(self, epoch, proposal):
+        """A round whose proposal has no slot: logged, nothing grows."""
+        self.rounds += 1
+        self.model.record_event(
+            "growth_skipped",
+            {
+                "epoch": epoch,
+                "round": self.rounds,
+                "method": self.method,
+                **proposal.info,
+            },
+        )
+        if self.verbose:
+            print(
+                f"Epoch {epoch + 1}: {self.method} round {self.rounds}: no unit "
+                f"worth adding ({proposal.info.get('reason', 'empty proposal')})."
             )
 
     def _event_info(self, epoch, logs, eta, proposal, plan):
@@ -354,13 +380,10 @@ class WidthGrowth(keras.callbacks.Callback):
         self._base_learning_rate = state.get("base_learning_rate")
 
 
-class _RandomWidthGrowth(WidthGrowth):
-    """Random slots, uniformly over the units of every growable layer."""
-
-    def _propose(self, model, rng):
-        spec = model.spec
-        slots = [w for w in self._width_indices(spec) for _ in range(spec.widths[w])]
-        return Proposal([int(w) for w in rng.permutation(slots)], {})
+class SlotGrowth(WidthGrowth):
+    """Width growth without candidates: the proposal ranks slots (width
+    indices), and each group gets what `_group_plan(spec, group, k, rng)`
+    makes of its k taken slots."""
 
     def _plan(self, spec, proposal, count, rng):
         taken = collections.Counter(proposal.order[:count])
@@ -371,6 +394,15 @@ class _RandomWidthGrowth(WidthGrowth):
         )
         widths = selection.widths_after(spec, taken)
         return selection.WidthPlan(self.method, tuple(spec.widths), widths, groups)
+
+
+class _RandomWidthGrowth(SlotGrowth):
+    """Random slots, uniformly over the units of every growable layer."""
+
+    def _propose(self, model, rng):
+        spec = model.spec
+        slots = [w for w in self._width_indices(spec) for _ in range(spec.widths[w])]
+        return Proposal([int(w) for w in rng.permutation(slots)], {})
 
     def _realise(self, model, proposal, plan, rng):
         morphisms = [self._morphism(g) for g in plan.groups]

@@ -269,3 +269,31 @@ def test_scheduled_growth_deepens_a_user_model_inside_fit():
     # d2's tanh is no ReLU: d1 is the MLP's only depth site.
     assert [b for b, _ in model.spec.inserted_blocks()] == ["d1_deep1", "d1_deep2"]
     assert model.spec.notation == "Graph(user_mlp)-7-7-7-4"
+
+
+@pytest.mark.parametrize("method", [kg.callbacks.GradMax, kg.callbacks.TINY])
+def test_closed_form_units_and_scheduled_depth_grow_a_user_cnn_inside_fit(method):
+    """Width by GradMax or TINY, depth by ScheduledGrowth, in one fit."""
+    model = _compiled(residual_cnn())
+    data = _data()
+    x = images(SHAPE)
+    model.fit(
+        data,
+        epochs=3,
+        verbose=0,
+        callbacks=[
+            method(data, grow_every=1, max_rounds=2, score_batches=2, verbose=0),
+            kg.callbacks.ScheduledGrowth(
+                {2: lambda s: s.with_block_added(1)}, initializer="identity", verbose=0
+            ),
+        ],
+    )
+    grows = [e for e in model.growth_log if e["kind"] == "grow"]
+    assert [e.get("method") for e in grows] == [method.method, method.method, None]
+    assert model.spec.inserted_blocks() == [("relu_deep1", "relu_deep1_conv")]
+    # The Add group has two producers: it is skipped, and says so.
+    assert grows[0]["skipped_groups"] == {
+        "c1": "2 producers (a summed stream) have no single fan-in"
+    }
+    assert model.spec.widths[1:] != (6, 5)
+    assert np.isfinite(infer(model, x)).all()

@@ -1,0 +1,49 @@
+"""Counted batches of a growth callback's `train_data`, resumable."""
+
+from keras_grow.callbacks import validation
+from keras_grow.descent import scoring
+
+
+class TrainBatches:
+    """Mixin for width-growth callbacks that read training batches.
+
+    Batches are drawn from `self.train_data` in order and counted; the
+    count is part of the callback's state, so a resumed run (see
+    `BackupAndRestore`) goes on where the interrupted one was. Call
+    `_init_batches(train_data)` in `__init__`.
+    """
+
+    def _init_batches(self, train_data):
+        self.train_data = train_data
+        self._data = None
+        self._batches_drawn = 0
+
+    def _batches(self):
+        for batch in scoring.batches(self.train_data, skip=self._batches_drawn):
+            self._batches_drawn += 1
+            yield batch
+
+    @property
+    def data(self):
+        """The iterator of (images, labels) the next round draws from."""
+        if self._data is None:
+            self._data = self._batches()
+        return self._data
+
+    def _calibration_batches(self):
+        return self.data  # counted, so a resumed run measures on the same
+
+    def get_state(self):
+        """dict. The base state and the batches of `train_data` used."""
+        return {**super().get_state(), "batches_drawn": self._batches_drawn}
+
+    def set_state(self, state):
+        super().set_state(state)
+        self._batches_drawn = int(state.get("batches_drawn", 0))
+        self._data = None
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        scoring.loss_function(self.model)  # fails clearly if not compiled
+        validation.check_batches_fit(self.train_data, self.model.spec, "train_data")
+        self._data = None  # drawn from where the last round stopped

@@ -1,0 +1,325 @@
+"""New units in closed form (GradMax, TINY) from one linearised gradient.
+
+Take a unit group with one producer P (Dense or Conv2D). A new unit with
+fan-in `alpha` (its slice of P's kernel, flattened: the patch it reads) and
+fan-out `omega` (its slices of the consumers' kernels, flattened and
+joined) changes the loss, to first order in `omega` and with the unit
+taken as linear, by `<omega, J alpha>`. `J` (fan-out size x fan-in size)
+is measured per batch with one backward pass of an over-grown net: for
+each fan-in coordinate `i`, two new units whose fan-in is `+e_i` and
+`-e_i` and whose fan-out is zero (so the net computes the current
+function). The difference of their fan-out gradients is `J e_i`, exactly
+for a ReLU (`relu(x) - relu(-x) = x`); for another odd activation it is a
+scaled version. BatchNormalization runs in inference mode; new units'
+BN is the identity there, and a depthwise conv passes them through.
+
+- GradMax (Evci et al., ICLR 2022) picks the unit-norm directions that
+  maximise the gradient norm of the zero side: the top singular vectors
+  of `J`. With a zero fan-out (our default) the fan-in is the top right
+  singular vector; the paper's zero fan-in takes the top left one as the
+  fan-out. The paper assumes `f'(0) = 1`; TensorFlow's ReLU has
+  `relu'(0) = 0`, so a zero fan-in unit behind a ReLU never gets a
+  gradient: use `zero_side="fan_in"` with activations that do.
+- TINY (Verbockhaven et al., 2024) minimises the first-order loss plus the
+  squared size of the functional change, `2<omega, J alpha> + |omega|^2
+  alpha' S alpha`, `S` the covariance of the fan-in patches, over rank-k
+  sums of units: the SVD of `J S^-1/2` gives `alpha_k = S^-1/2 w_k` and
+  `omega_k = -u_k`, each worth `sigma_k^2`. We leave out TINY's first step
+  (projecting out what the existing weights' best update already does),
+  and the quadratic term is exact for a Dense consumer; for a conv
+  consumer it ignores the overlap of its kernel's positions.
+
+Both are function-preserving at insertion with `epsilon = 0` (zero fan-out
+or zero fan-in), and both rank units by `sigma_k^2` across groups.
+
+References:
+    Evci, Merrienboer, Unterthiner, Vladymyrov, Pedregosa, "GradMax:
+    Growing Neural Networks using Gradient Information", ICLR 2022.
+    Verbockhaven, Rudkiewicz, Chevallier, Charpiat, "Growing Tiny Networks:
+    Spotting Expressivity Bottlenecks and Fixing Them Optimally", TMLR 2024.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_grow import build
+from keras_grow import transfer
+from keras_grow.descent.neighbourhood import growable_groups
+from keras_grow.transfer.blocks import identity_kernel
+from keras_grow.transfer.weights import weight_shapes
+
+METHODS = ("gradmax", "tiny")
+ZERO_SIDES = ("fan_out", "fan_in")
+
+# One-sided 95% quantiles of Student's t, by degrees of freedom.
+_T95 = {
+    1: 6.314,
+    2: 2.920,
+    3: 2.353,
+    4: 2.132,
+    5: 2.015,
+    6: 1.943,
+    7: 1.895,
+    8: 1.860,
+    9: 1.833,
+    10: 1.812,
+    15: 1.753,
+    20: 1.725,
+    30: 1.697,
+}
+
+
+def t_quantile_95(dof):
+    """float. The one-sided 95% quantile of Student's t (table, rounded
+    down to the nearest tabulated degrees of freedom; 1.645 past 30)."""
+    if dof > 30:
+        return 1.645
+    return _T95[max(k for k in _T95 if k <= dof)]
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupStatistics:
+    """What `measure` finds for one unit group.
+
+    Args:
+        group: the `UnitGroup`.
+        fan_in_shape: tuple. The shape of one unit's slice of P's kernel.
+        fan_out_shapes: dict. `{consumer: shape of one unit's slice}`.
+        jacobians: np.ndarray `(batches, fan_out, fan_in)`: `J` per batch.
+        covariance: np.ndarray `(fan_in, fan_in)`: `S`, the second moment
+            of the patches P reads.
+    """
+
+    group: object
+    fan_in_shape: tuple
+    fan_out_shapes: dict
+    jacobians: np.ndarray
+    covariance: np.ndarray
+
+
+def closed_form_groups(spec):
+    """(groups GradMax and TINY can grow, {skipped group: why})."""
+    kept, skipped = [], {}
+    for group in growable_groups(spec):
+        if len(group.producers) != 1:
+            skipped[group.name] = (
+                f"{len(group.producers)} producers (a summed stream) have no "
+                "single fan-in"
+            )
+        else:
+            kept.append(group)
+    return kept, skipped
+
+
+def _basis_units(shape):
+    """Kernel slices `+e_i` then `-e_i` for every fan-in coordinate."""
+    n = int(np.prod(shape))
+    eye = np.eye(n, dtype=np.float32)
+    return np.concatenate([eye, -eye], axis=1).reshape(tuple(shape) + (2 * n,))
+
+
+def passthrough_kernels(shapes, group, count):
+    """Depthwise kernels that carry `count` new units through unchanged
+    (`shapes`: `{layer: {variable: shape}}`)."""
+    return {
+        name: identity_kernel(shapes[name]["kernel"][:-2] + (1, 1)).repeat(
+            count, axis=-2
+        )
+        for name in group.passthrough
+    }
+
+
+def _over_grown(model, groups):
+    """The current net plus the basis units of every group, fan-out zero."""
+    spec, body = model.spec, model.body
+    shapes = weight_shapes(body)
+    widths = list(spec.widths)
+    morphisms = []
+    # Later groups first: a group's producer then still has its own fan-in,
+    # and an earlier group's new rows (zero fan-out) are added after.
+    for group in reversed(groups):
+        fan_in = shapes[group.producers[0]]["kernel"][:-1]
+        count = 2 * int(np.prod(fan_in))
+        widths[group.width_index] += count
+        incoming = {group.producers[0]: _basis_units(fan_in)}
+        incoming.update(passthrough_kernels(shapes, group, count))
+        morphisms.append(transfer.AddUnits(group.name, count, incoming=incoming))
+    over_spec = spec.with_widths(widths)
+    over_body = build.build_body(over_spec)
+    transfer.transfer_weights(body, over_body, spec, over_spec, morphisms=morphisms)
+    return over_body
+
+
+def _patches(inputs, layer):
+    """The fan-in patches `layer` (Dense or Conv2D) reads, one per row."""
+    if isinstance(layer, keras.layers.Conv2D):
+        kh, kw = layer.kernel_size
+        patches = tf.image.extract_patches(
+            inputs,
+            sizes=[1, kh, kw, 1],
+            strides=[1, *layer.strides, 1],
+            rates=[1, *layer.dilation_rate, 1],
+            padding=layer.padding.upper(),
+        )
+    else:
+        patches = inputs
+    return tf.reshape(patches, [-1, patches.shape[-1]])
+
+
+def measure(model, groups, batches, num_batches, loss_fn):
+    """`GroupStatistics` of `groups` on `num_batches` batches.
+
+    Args:
+        model: the `GrowableModel` (its body is read, not changed).
+        groups: list of single-producer `UnitGroup`s.
+        batches: iterator of (images, labels).
+        num_batches: int.
+        loss_fn: `(labels, logits) -> scalar`, the compiled loss.
+
+    Returns:
+        list of `GroupStatistics`, in the order of `groups`.
+    """
+    body = model.body
+    shapes = weight_shapes(body)
+    over_body = _over_grown(model, groups)
+    producers = [body.get_layer(g.producers[0]) for g in groups]
+    probe = keras.Model(body.inputs, [layer.input for layer in producers])
+    consumers = sorted({c for g in groups for c in g.consumers})
+    kernels = [over_body.get_layer(c).kernel for c in consumers]
+
+    @tf.function
+    def step(images, labels):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(labels, over_body(images, training=False))
+        inputs = probe(images, training=False)
+        inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        patches = [_patches(x, layer) for x, layer in zip(inputs, producers)]
+        moments = [tf.matmul(p, p, transpose_a=True) for p in patches]
+        counts = [tf.shape(p)[0] for p in patches]
+        return tape.gradient(loss, kernels), moments, counts
+
+    gradients = []
+    moments = [0.0] * len(groups)
+    rows = [0] * len(groups)
+    for _ in range(num_batches):
+        images, labels = next(batches)
+        grads, batch_moments, counts = step(images, labels)
+        gradients.append({c: g.numpy() for c, g in zip(consumers, grads)})
+        for i, (m, n) in enumerate(zip(batch_moments, counts)):
+            moments[i] = moments[i] + m.numpy().astype(np.float64)
+            rows[i] += int(n)
+    result = []
+    for i, group in enumerate(groups):
+        width = shapes[group.producers[0]]["kernel"][-1]
+        fan_in = shapes[group.producers[0]]["kernel"][:-1]
+        n = int(np.prod(fan_in))
+        fan_out_shapes, per_batch = {}, []
+        for grads in gradients:
+            blocks = []
+            for consumer in group.consumers:
+                kernel = shapes[consumer]["kernel"]
+                g = grads[consumer][..., width : width + 2 * n, : kernel[-1]]
+                g = np.moveaxis(g, -2, 0).reshape(2 * n, -1)
+                fan_out_shapes[consumer] = kernel[:-2] + (kernel[-1],)
+                blocks.append((g[:n] - g[n:]).T)  # (fan_out part, fan_in)
+            per_batch.append(np.concatenate(blocks, axis=0))
+        result.append(
+            GroupStatistics(
+                group=group,
+                fan_in_shape=tuple(fan_in),
+                fan_out_shapes=fan_out_shapes,
+                jacobians=np.stack(per_batch).astype(np.float64),
+                covariance=moments[i] / max(rows[i], 1),
+            )
+        )
+    return result
+
+
+def _inverse_root(matrix, floor=1e-6):
+    """`matrix^-1/2` of a symmetric PSD matrix, eigenvalues below `floor`
+    times the largest left out (a pseudo-inverse root)."""
+    values, vectors = np.linalg.eigh(matrix)
+    keep = values > floor * max(values.max(), 1e-30)
+    inverse = np.zeros_like(values)
+    inverse[keep] = 1.0 / np.sqrt(values[keep])
+    return (vectors * inverse) @ vectors.T
+
+
+@dataclasses.dataclass(frozen=True)
+class UnitDirections:
+    """The best new units of one group, best first.
+
+    Args:
+        fan_in: np.ndarray `(k, fan_in)`. Unit-norm fan-in directions.
+        fan_out: np.ndarray `(k, fan_out)`. Unit-norm fan-out directions.
+        values: np.ndarray `(k,)`. Each unit's worth, `sigma_k^2`.
+    """
+
+    fan_in: np.ndarray
+    fan_out: np.ndarray
+    values: np.ndarray
+
+
+def directions(stats, method, k, batches=None):
+    """The `k` best units of a group by `method` ("gradmax" or "tiny").
+
+    Args:
+        stats: `GroupStatistics`.
+        method: str.
+        k: int. At most this many (fewer if `J` has lower rank).
+        batches: sequence of int or `None`. The batches to fit on
+            (default: all).
+
+    Returns:
+        `UnitDirections`.
+    """
+    jacobian = stats.jacobians if batches is None else stats.jacobians[list(batches)]
+    jacobian = jacobian.mean(axis=0)
+    if method == "tiny":
+        whiten = _inverse_root(stats.covariance)
+        u, s, vt = np.linalg.svd(jacobian @ whiten, full_matrices=False)
+        fan_in = (whiten @ vt.T).T  # alpha_k = S^-1/2 w_k
+        fan_out = -u.T  # omega_k = -u_k
+    else:
+        u, s, vt = np.linalg.svd(jacobian, full_matrices=False)
+        fan_in, fan_out = vt, -u.T
+    k = min(k, int(np.sum(s > 1e-12 * max(s.max(initial=0.0), 1e-30))))
+    norms = np.linalg.norm(fan_in[:k], axis=1, keepdims=True)
+    return UnitDirections(
+        fan_in=fan_in[:k] / np.maximum(norms, 1e-30),
+        fan_out=fan_out[:k],
+        values=s[:k] ** 2,
+    )
+
+
+def significant(stats, units, batches):
+    """bool per unit: is its first-order gain positive on `batches`?
+
+    Each batch gives the gain along the unit's directions,
+    `-<omega, J_b alpha>`; a one-sided t-test at 95% over the batches asks
+    whether its mean is above zero. Fit the directions on other batches
+    (`directions(..., batches=...)`): on the same ones the test is biased
+    towards yes.
+
+    Args:
+        stats: `GroupStatistics`.
+        units: `UnitDirections`.
+        batches: sequence of int, at least 2.
+
+    Returns:
+        np.ndarray of bool, one per unit.
+    """
+    batches = list(batches)
+    if len(batches) < 2:
+        raise ValueError(
+            f"A significance test needs at least 2 held-out batches; received "
+            f"{len(batches)}. Raise `score_batches`."
+        )
+    jacobians = stats.jacobians[batches]  # (b, out, in)
+    gains = -np.einsum("ko,boi,ki->kb", units.fan_out, jacobians, units.fan_in)
+    mean = gains.mean(axis=1)
+    error = gains.std(axis=1, ddof=1) / np.sqrt(len(batches))
+    return mean > t_quantile_95(len(batches) - 1) * np.maximum(error, 1e-300)
