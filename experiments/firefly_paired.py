@@ -31,7 +31,8 @@ flags.DEFINE_bool("report_only", False, "Write the report from finished arms.")
 flags.DEFINE_list(
     "extra_arms",
     [],
-    f"Firefly variants to branch too, after the arms: {sorted(paired.VARIANTS)}.",
+    f"Firefly variants and other methods to branch too, after the arms: "
+    f"{sorted(paired.EXTRA_ARMS)}.",
 )
 cli.define_config_flags(paired.PairedConfig)
 FLAGS = flags.FLAGS
@@ -41,10 +42,10 @@ def main(argv):
     del argv
     config = paired.resolve(FLAGS.preset, **cli.overrides(paired.PairedConfig))
     seeds = [int(s) for s in FLAGS.seeds]
-    unknown = sorted(set(FLAGS.extra_arms) - set(paired.VARIANTS))
+    unknown = sorted(set(FLAGS.extra_arms) - set(paired.EXTRA_ARMS))
     if unknown:
         raise app.UsageError(
-            f"Unknown --extra_arms {unknown}; known: {sorted(paired.VARIANTS)}."
+            f"Unknown --extra_arms {unknown}; known: {sorted(paired.EXTRA_ARMS)}."
         )
     arms = paired.ARMS + tuple(FLAGS.extra_arms)
     os.makedirs(FLAGS.workdir, exist_ok=True)

@@ -9,7 +9,14 @@ from experiments.runs import training
 from experiments.runs import workdir as workdir_lib
 from keras_grow.callbacks.scalars import tensorboard_available
 
-METHODS = ("firefly", "random_split", "random_new")
+METHODS = (
+    "firefly",
+    "random_split",
+    "random_new",
+    "gradmax",
+    "tiny",
+    "tiny_significant",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,25 +115,7 @@ def resolve(preset, **overrides):
     return config
 
 
-def make_callback(config, train, log_dir=None):
-    """The growth callback `config.method` names."""
-    common = dict(
-        grow_every=config.grow_every,
-        growth_ratio=config.growth_ratio,
-        max_params=config.max_params,
-        max_rounds=config.max_rounds,
-        seed=config.seed,
-        log_dir=log_dir,
-        calibrate_new_units=config.calibrate_new_units,
-        period_schedule=config.period_schedule,
-        after_growth=config.after_growth,
-    )
-    if config.method != "firefly" and config.calibrate_new_units:
-        common["calibration_data"] = train
-    if config.method == "random_split":
-        return kg.callbacks.RandomSplit(noise=config.noise, **common)
-    if config.method == "random_new":
-        return kg.callbacks.RandomNew(epsilon=config.epsilon, **common)
+def _firefly(config, train, common):
     return kg.callbacks.Firefly(
         train,
         candidates_per_layer=config.candidates_per_layer,
@@ -143,6 +132,48 @@ def make_callback(config, train, log_dir=None):
         jit_compile=config.jit_compile,
         **common,
     )
+
+
+# method -> callback(config, train data, the schedule's common arguments).
+# GradMax and TINY keep their own epsilon (0: function-preserving);
+# tiny_significant tests each unit on held-out halves of >= 8 batches.
+_CALLBACKS = {
+    "firefly": _firefly,
+    "random_split": lambda c, t, common: kg.callbacks.RandomSplit(
+        noise=c.noise, **common
+    ),
+    "random_new": lambda c, t, common: kg.callbacks.RandomNew(
+        epsilon=c.epsilon, **common
+    ),
+    "gradmax": lambda c, t, common: kg.callbacks.GradMax(
+        t, score_batches=c.score_batches, **common
+    ),
+    "tiny": lambda c, t, common: kg.callbacks.TINY(
+        t, score_batches=c.score_batches, **common
+    ),
+    "tiny_significant": lambda c, t, common: kg.callbacks.TINY(
+        t, score_batches=max(8, c.score_batches), unit_count="significant", **common
+    ),
+}
+TRAIN_DATA_METHODS = ("firefly", "gradmax", "tiny", "tiny_significant")
+
+
+def make_callback(config, train, log_dir=None):
+    """The growth callback `config.method` names."""
+    common = dict(
+        grow_every=config.grow_every,
+        growth_ratio=config.growth_ratio,
+        max_params=config.max_params,
+        max_rounds=config.max_rounds,
+        seed=config.seed,
+        log_dir=log_dir,
+        calibrate_new_units=config.calibrate_new_units,
+        period_schedule=config.period_schedule,
+        after_growth=config.after_growth,
+    )
+    if config.method not in TRAIN_DATA_METHODS and config.calibrate_new_units:
+        common["calibration_data"] = train
+    return _CALLBACKS[config.method](config, train, common)
 
 
 def round_points(history, growth_log):

@@ -39,6 +39,10 @@ VARIANTS = {
     "firefly_authors_periods": {"period_schedule": "step", "after_growth": "fresh"},
     "firefly_one_gate": {"split_epsilon": "epsilon"},
 }
+# Other ways to add units (issue 18), branched like the others: GradMax and
+# TINY in closed form, TINY adding only its significant units.
+METHOD_ARMS = ("gradmax", "tiny", "tiny_significant")
+EXTRA_ARMS = tuple(VARIANTS) + METHOD_ARMS
 
 
 @dataclasses.dataclass(frozen=True)
