@@ -40,10 +40,11 @@ class GraphSpec(base.NetSpec):
 
     Widths are those of the growable unit groups (`analyse`), in graph
     order: `with_widths` sets every producer of a group at once (both
-    branches of an `Add` grow together). Depth stages are the layers whose
-    output is a ReLU's (`depth_sites`); `with_block_added(stage)` inserts
-    a Dense (rank-2 input) or 3x3 Conv2D, then a ReLU, after that stage's
-    last inserted layer, as wide as its input.
+    branches of an `Add` grow together). Depth stages are the layers a new
+    layer can follow (`depth_sites`); `with_block_added(stage)` inserts a
+    Dense (rank-2 input) or 3x3 Conv2D, as wide as its input and followed
+    by a ReLU where the site's output is a ReLU's, after that stage's last
+    inserted layer.
 
     Args:
         input_shape: tuple of int. One example's shape, batch axis left out.
@@ -244,15 +245,17 @@ class GraphSpec(base.NetSpec):
 
         The new layer follows the layers inserted there before, reads
         their output and is as wide: a Dense on rank-2 tensors, a 3x3
-        'same' Conv2D on maps, then a ReLU. The layers that read the
-        site's chain read the new ReLU instead. Named
-        `{site}_deep{k}_dense` (or `_conv`) and `{site}_deep{k}_relu`.
+        'same' Conv2D on maps, then a ReLU if the site's output is a
+        ReLU's (so an identity kernel keeps the function either way). The
+        layers that read the site's chain read the new layer instead.
+        Named `{site}_deep{k}_dense` (or `_conv`) and `{site}_deep{k}_relu`.
         """
         self._check_depth_stage(stage)
         site = self._analysis.sites[stage]
-        chain = [n["name"] for n in self.nodes if n.get("site") == site]
-        tail = chain[-1] if chain else site
-        prefix = f"{site}_deep{len(chain) // 2 + 1}"
+        chain = [n for n in self.nodes if n.get("site") == site]
+        tail = chain[-1]["name"] if chain else site
+        count = sum(n["class_name"] in PRODUCERS for n in chain)
+        prefix = f"{site}_deep{count + 1}"
         width = self._analysis.channels[tail]
         if self._analysis.ranks[tail] == 2:
             layer = {
@@ -272,19 +275,24 @@ class GraphSpec(base.NetSpec):
                 },
             }
         layer.update(inputs=[tail], site=site)
-        relu = {
-            "name": f"{prefix}_relu",
-            "class_name": "ReLU",
-            "config": {"name": f"{prefix}_relu"},
-            "inputs": [layer["name"]],
-            "site": site,
-        }
+        added = [layer]
+        if site in self._analysis.relu_sites:
+            added.append(
+                {
+                    "name": f"{prefix}_relu",
+                    "class_name": "ReLU",
+                    "config": {"name": f"{prefix}_relu"},
+                    "inputs": [layer["name"]],
+                    "site": site,
+                }
+            )
+        end = added[-1]["name"]
         nodes = []
         for node in copy.deepcopy(list(self.nodes)):
-            node["inputs"] = [relu["name"] if i == tail else i for i in node["inputs"]]
+            node["inputs"] = [end if i == tail else i for i in node["inputs"]]
             nodes.append(node)
             if node["name"] == tail:
-                nodes += [layer, relu]
+                nodes += added
         return self.replace(nodes=tuple(nodes))
 
     def inserted_blocks(self):

@@ -81,13 +81,17 @@ class GraphAnalysis:
         ranks: dict. `{node name: rank of its output, batch axis included}`.
         channels: dict. `{node name: channels of its output or None}`.
         sites: tuple of str. Layers after which depth growth may insert a
-            layer (outputs of a ReLU, not the model's output), in order.
+            layer (every layer but the output whose output is a vector or
+            a map of known channels), in order.
+        relu_sites: frozenset of str. The sites whose output is a ReLU's
+            (the inserted layer gets a ReLU too).
     """
 
     groups: tuple
     ranks: dict
     channels: dict
     sites: tuple
+    relu_sites: frozenset = frozenset()
 
     @property
     def growable(self):
@@ -324,7 +328,6 @@ def analyse(spec):
         for node in spec.nodes
         if "site" not in node
         and node["name"] != spec.output
-        and _is_relu_output(node)
         and ranks[node["name"]] in (2, 4)
         and channels[node["name"]] is not None
     )
@@ -332,4 +335,7 @@ def analyse(spec):
     order = {node["name"]: i for i, node in enumerate(spec.nodes)}
     order[spec.input_name] = -1
     resolved.sort(key=lambda g: order[g.name])
-    return GraphAnalysis(tuple(resolved), ranks, channels, sites)
+    relu_sites = frozenset(n["name"] for n in spec.nodes if _is_relu_output(n))
+    return GraphAnalysis(
+        tuple(resolved), ranks, channels, sites, relu_sites & set(sites)
+    )

@@ -61,7 +61,19 @@ def test_functional_model_keeps_its_function_and_weights():
     x = images(SHAPE)
     model = kg.GrowableModel.from_keras(user)
     assert model.spec.notation == "Graph(user_cnn)-4-6-5"
-    assert model.spec.depth_sites() == ("c1", "relu", "c3", "hidden")
+    assert model.spec.depth_sites() == (
+        "c1",
+        "c2",
+        "bn",
+        "add",
+        "relu",
+        "pool",
+        "dw",
+        "c3",
+        "gap",
+        "hidden",
+        "drop",
+    )
     np.testing.assert_array_equal(infer(model, x), infer(user, x))
     assert model.body.count_params() == user.count_params()
     before = [w.numpy().copy() for w in user.weights]
@@ -100,7 +112,7 @@ def test_every_morphism_preserves_the_function():
     for stage in range(model.spec.depth_stages):
         model.grow(model.spec.with_block_added(stage), initializer="identity")
         np.testing.assert_allclose(infer(model, x), before, atol=EXACT)
-    assert len(model.spec.inserted_blocks()) == 4
+    assert len(model.spec.inserted_blocks()) == 11
 
 
 def test_layer_normalization_units_start_at_gain_one_bias_zero():
@@ -259,16 +271,19 @@ def test_scheduled_growth_deepens_a_user_model_inside_fit():
             kg.callbacks.ScheduledGrowth(
                 {
                     1: lambda s: s.with_block_added(0),
-                    2: lambda s: s.with_block_added(0),
+                    2: lambda s: s.with_block_added(2),
                 },
                 initializer="identity",
                 verbose=0,
             )
         ],
     )
-    # d2's tanh is no ReLU: d1 is the MLP's only depth site.
-    assert [b for b, _ in model.spec.inserted_blocks()] == ["d1_deep1", "d1_deep2"]
-    assert model.spec.notation == "Graph(user_mlp)-7-7-7-4"
+    assert model.spec.depth_sites() == ("d1", "drop", "d2")
+    assert [b for b, _ in model.spec.inserted_blocks()] == ["d1_deep1", "d2_deep1"]
+    names = [n["name"] for n in model.spec.nodes]
+    # d2's tanh can be negative: its new layer is linear, d1's has a ReLU.
+    assert "d1_deep1_relu" in names and "d2_deep1_relu" not in names
+    assert model.spec.notation == "Graph(user_mlp)-7-7-4-4"
 
 
 @pytest.mark.parametrize("method", [kg.callbacks.GradMax, kg.callbacks.TINY])
@@ -284,7 +299,9 @@ def test_closed_form_units_and_scheduled_depth_grow_a_user_cnn_inside_fit(method
         callbacks=[
             method(data, grow_every=1, max_rounds=2, score_batches=2, verbose=0),
             kg.callbacks.ScheduledGrowth(
-                {2: lambda s: s.with_block_added(1)}, initializer="identity", verbose=0
+                {2: lambda s: s.with_block_added(s.depth_sites().index("relu"))},
+                initializer="identity",
+                verbose=0,
             ),
         ],
     )

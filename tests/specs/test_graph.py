@@ -59,10 +59,14 @@ def test_json_round_trip():
     assert specs.from_json(spec.to_json()) == spec
 
 
-def test_depth_sites_are_relu_outputs_and_insertions_stack():
+def test_every_layer_but_the_output_is_a_depth_site_and_insertions_stack():
     spec = residual_cnn()
-    assert spec.depth_sites() == ("c1", "relu", "hidden")
-    deeper = spec.with_block_added(1).with_block_added(1).with_block_added(2)
+    sites = spec.depth_sites()
+    assert sites == ("c1", "c2", "bn", "add", "relu", "dw", "pool", "hidden")
+    assert spec.analysis.relu_sites == {"c1", "relu", "hidden"}
+    relu, hidden = sites.index("relu"), sites.index("hidden")
+    deeper = spec.with_block_added(relu).with_block_added(relu)
+    deeper = deeper.with_block_added(hidden)
     names = [n["name"] for n in deeper.nodes]
     assert names[4:9] == [
         "relu",
@@ -85,6 +89,24 @@ def test_depth_sites_are_relu_outputs_and_insertions_stack():
         ("relu_deep1", "relu_deep1_conv"),
         ("relu_deep2", "relu_deep2_conv"),
         ("hidden_deep1", "hidden_deep1_dense"),
+    ]
+
+
+def test_a_layer_after_a_non_relu_output_is_linear():
+    """After BN (whose output can be negative) the new conv has no ReLU, so
+    an identity kernel still computes the identity."""
+    spec = residual_cnn()
+    deeper = spec.with_block_added(spec.depth_sites().index("bn"))
+    names = [n["name"] for n in deeper.nodes]
+    assert names[2:5] == ["bn", "bn_deep1_conv", "add"]
+    reads = {n["name"]: n["inputs"] for n in deeper.nodes}
+    assert reads["add"] == ["c1", "bn_deep1_conv"]
+    again = deeper.with_block_added(spec.depth_sites().index("bn"))
+    assert [n["name"] for n in again.nodes][2:6] == [
+        "bn",
+        "bn_deep1_conv",
+        "bn_deep2_conv",
+        "add",
     ]
 
 
