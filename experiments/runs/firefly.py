@@ -135,7 +135,8 @@ def _firefly(config, train, common):
 
 
 # method -> callback(config, train data, the schedule's common arguments).
-# GradMax and TINY keep their own epsilon (0: function-preserving);
+# GradMax and TINY keep their own epsilon (0: function-preserving) and
+# scale (GradMax 0.1; gradmax_scale_1 is GradMax at the layer's mean norm);
 # tiny_significant tests each unit on held-out halves of >= 8 batches.
 _CALLBACKS = {
     "firefly": _firefly,
@@ -148,6 +149,9 @@ _CALLBACKS = {
     "gradmax": lambda c, t, common: kg.callbacks.GradMax(
         t, score_batches=c.score_batches, **common
     ),
+    "gradmax_scale_1": lambda c, t, common: kg.callbacks.GradMax(
+        t, score_batches=c.score_batches, scale=1.0, **common
+    ),
     "tiny": lambda c, t, common: kg.callbacks.TINY(
         t, score_batches=c.score_batches, **common
     ),
@@ -155,7 +159,13 @@ _CALLBACKS = {
         t, score_batches=max(8, c.score_batches), unit_count="significant", **common
     ),
 }
-TRAIN_DATA_METHODS = ("firefly", "gradmax", "tiny", "tiny_significant")
+TRAIN_DATA_METHODS = (
+    "firefly",
+    "gradmax",
+    "gradmax_scale_1",
+    "tiny",
+    "tiny_significant",
+)
 
 
 def make_callback(config, train, log_dir=None):

@@ -40,8 +40,9 @@ VARIANTS = {
     "firefly_one_gate": {"split_epsilon": "epsilon"},
 }
 # Other ways to add units (issue 18), branched like the others: GradMax and
-# TINY in closed form, TINY adding only its significant units.
-METHOD_ARMS = ("gradmax", "tiny", "tiny_significant")
+# TINY in closed form, GradMax at full scale, TINY adding only its
+# significant units.
+METHOD_ARMS = ("gradmax", "gradmax_scale_1", "tiny", "tiny_significant")
 EXTRA_ARMS = tuple(VARIANTS) + METHOD_ARMS
 
 

@@ -77,12 +77,17 @@ def _new_slices(model, old_widths):
             yield kernel[:rows, :old], kernel[:, old:new], fan_out
 
 
-def test_new_units_take_the_closed_form_directions():
-    """TINY on an MLP: each new unit's fan-in is its direction scaled to the
-    layer's mean fan-in norm; its fan-out is zero (epsilon 0)."""
+@pytest.mark.parametrize(
+    "method, scale", [(kg.callbacks.TINY, 1.0), (kg.callbacks.GradMax, 0.1)]
+)
+def test_new_units_take_the_closed_form_directions(method, scale):
+    """On an MLP: each new unit's fan-in is its direction scaled to `scale`
+    times the layer's mean fan-in norm (TINY 1, GradMax 0.1 by default);
+    its fan-out is zero (epsilon 0)."""
     data = _data()
     model = _model("MLP-6-5")
-    callback = kg.callbacks.TINY(data, grow_every=1, score_batches=2, verbose=0)
+    callback = method(data, grow_every=1, score_batches=2, verbose=0)
+    assert callback.scale == scale
     _grow_once(model, callback, data)
     grown = list(_new_slices(model, (6, 5)))
     assert grown
@@ -90,7 +95,7 @@ def test_new_units_take_the_closed_form_directions():
         rows = old.shape[0]  # rows for an earlier layer's new units are zero
         np.testing.assert_allclose(
             np.linalg.norm(fan_in[:rows], axis=0),
-            np.linalg.norm(old[:rows], axis=0).mean(),
+            scale * np.linalg.norm(old[:rows], axis=0).mean(),
             rtol=1e-5,
         )
         np.testing.assert_array_equal(fan_in[rows:], 0)
