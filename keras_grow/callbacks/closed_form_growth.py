@@ -110,7 +110,7 @@ class _ClosedFormGrowth(TrainBatches, width_growth.SlotGrowth):
         if self.unit_count == "significant":
             fit = range(0, self.score_batches, 2)
             test = range(1, self.score_batches, 2)
-        units, slots = {}, []
+        units, slots, tested = {}, [], {}
         shapes = weight_shapes(model.body)
         eta = self.eta(model.spec)
         for s in stats:
@@ -118,6 +118,7 @@ class _ClosedFormGrowth(TrainBatches, width_growth.SlotGrowth):
             found = new_units.directions(s, self.method, cap, batches=fit)
             if test is not None:
                 keep = np.flatnonzero(new_units.significant(s, found, test))
+                tested[s.group.name] = [len(keep), len(found.values)]
                 found = new_units.UnitDirections(
                     found.fan_in[keep], found.fan_out[keep], found.values[keep]
                 )
@@ -131,6 +132,8 @@ class _ClosedFormGrowth(TrainBatches, width_growth.SlotGrowth):
                 name: [float(v) for v in f.values] for name, (_, f) in units.items()
             },
         }
+        if tested:
+            info["significant_of_tested"] = tested
         if skipped:
             info["skipped_groups"] = skipped
         if not slots:

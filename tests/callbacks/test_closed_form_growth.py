@@ -172,3 +172,8 @@ def test_significant_units_in_a_fit():
     # At most a layer's width each, and exactly the units the test kept.
     assert event["units_added"] == sum(len(v) for v in event["unit_values"].values())
     assert all(len(v) <= w for v, w in zip(event["unit_values"].values(), (6, 5)))
+    counts = event["significant_of_tested"]
+    assert {name: kept for name, (kept, _) in counts.items()} == {
+        name: len(v) for name, v in event["unit_values"].items()
+    }
+    assert all(tested <= w for (_, tested), w in zip(counts.values(), (6, 5)))
