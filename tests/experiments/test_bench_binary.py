@@ -27,7 +27,9 @@ TINY = [
 ]
 
 
-@pytest.mark.slow
+# A benchmark end to end in a subprocess (100 s here): nightly, so that
+# `make test` stays under 20 minutes on 2 cores.
+@pytest.mark.nightly
 def test_bench_binary_measures_every_section_and_keeps_notes(tmp_path):
     report = tmp_path / "bench.md"
     report.write_text(
