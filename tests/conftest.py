@@ -70,5 +70,22 @@ def compile_sgd(model, learning_rate=0.05, momentum=0.9, **kwargs):
     return model
 
 
+def sample_model(notation="VGG11-2", **extra):
+    """A compiled `GrowableModel` of `notation` for the embedded sample
+    (its shape, classes and normalisation)."""
+    import keras_grow as kg
+
+    info = kg.data.info("fashion_mnist_sample")
+    spec = kg.specs.parse(
+        notation,
+        info.input_shape,
+        info.num_classes,
+        input_mean=info.mean,
+        input_std=info.std,
+        **extra,
+    )
+    return compile_sgd(kg.GrowableModel(spec))
+
+
 def max_abs_diff(a, b):
     return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import keras_grow as kg
-from tests.conftest import compile_sgd
+from tests.conftest import sample_model
 from tests.helpers import infer
 
 METHODS = [kg.callbacks.GradMax, kg.callbacks.TINY]
@@ -18,15 +18,7 @@ def _data(batch=32, take=128):
 
 def _model(notation="VGG11-2"):
     keras.utils.set_random_seed(0)
-    info = kg.data.info("fashion_mnist_sample")
-    spec = kg.specs.parse(
-        notation,
-        info.input_shape,
-        info.num_classes,
-        input_mean=info.mean,
-        input_std=info.std,
-    )
-    return compile_sgd(kg.GrowableModel(spec))
+    return sample_model(notation)
 
 
 def _grow_once(model, callback, data):

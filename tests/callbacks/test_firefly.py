@@ -8,6 +8,7 @@ import tensorflow as tf
 import keras_grow as kg
 from keras_grow import build
 from tests.conftest import compile_sgd
+from tests.conftest import sample_model
 
 
 def _data(batch=64, take=256):
@@ -15,16 +16,7 @@ def _data(batch=64, take=256):
 
 
 def _model(notation="VGG11-2", **extra):
-    info = kg.data.info("fashion_mnist_sample")
-    spec = kg.specs.parse(
-        notation,
-        info.input_shape,
-        info.num_classes,
-        input_mean=info.mean,
-        input_std=info.std,
-        **extra,
-    )
-    return compile_sgd(kg.GrowableModel(spec))
+    return sample_model(notation, **extra)
 
 
 def _one_round(train, **kwargs):
