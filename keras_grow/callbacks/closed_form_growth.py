@@ -137,7 +137,11 @@ class _ClosedFormGrowth(TrainBatches, width_growth.SlotGrowth):
         if skipped:
             info["skipped_groups"] = skipped
         if not slots:
-            info["reason"] = "no unit passed the significance test"
+            info["reason"] = (
+                "no unit passed the significance test"
+                if tested
+                else "no new unit changes the loss (zero gradient correlation)"
+            )
         return width_growth.Proposal([w for _, w in slots], info, neighbourhood=units)
 
     def _count(self, spec, proposal):

@@ -130,6 +130,7 @@ def test_a_round_with_no_gradient_grows_nothing_and_says_so():
     assert model.spec.widths == (4,)
     (event,) = model.growth_log
     assert event["kind"] == "growth_skipped" and event["method"] == "tiny"
+    assert event["reason"] == "no unit passed the significance test"
     assert callback.rounds == 1
 
 
