@@ -81,9 +81,7 @@ class GraphSpec(base.NetSpec):
         analysis = analyse(self)
         object.__setattr__(self, "_analysis", analysis)
         for group in analysis.groups:
-            widths = {
-                self._node(p)["config"][self._width_key(p)] for p in group.producers
-            }
+            widths = {self._width(p) for p in group.producers}
             if len(widths) > 1:
                 raise ValueError(
                     f"Layers {list(group.producers)} are added together, so they "
@@ -139,13 +137,12 @@ class GraphSpec(base.NetSpec):
             )
 
     def _node(self, name):
-        for node in self.nodes:
-            if node["name"] == name:
-                return node
-        raise ValueError(f"{self.family} has no layer named {name!r}.")
+        return next(n for n in self.nodes if n["name"] == name)
 
-    def _width_key(self, name):
-        return PRODUCERS[self._node(name)["class_name"]]
+    def _width(self, producer):
+        """int. The width a Dense/Conv2D node's config sets."""
+        node = self._node(producer)
+        return node["config"][PRODUCERS[node["class_name"]]]
 
     # --- the family interface -----------------------------------------
 
@@ -167,10 +164,7 @@ class GraphSpec(base.NetSpec):
     @property
     def widths(self):
         """tuple of int. The width of each growable group, in graph order."""
-        return tuple(
-            self._node(g.producers[0])["config"][self._width_key(g.producers[0])]
-            for g in self._analysis.growable
-        )
+        return tuple(self._width(g.producers[0]) for g in self._analysis.growable)
 
     def with_widths(self, widths):
         """Returns the spec with each growable group `widths[i]` wide."""
@@ -221,9 +215,7 @@ class GraphSpec(base.NetSpec):
         for group in self._analysis.groups:
             if not group.producers:
                 continue
-            width = self._node(group.producers[0])["config"][
-                self._width_key(group.producers[0])
-            ]
+            width = self._width(group.producers[0])
             verdict = "grows" if group.growable else "fixed: " + "; ".join(group.fixed)
             if group.growable and group.notes:
                 verdict += " (" + "; ".join(group.notes) + ")"
