@@ -147,6 +147,11 @@ def shared_layer():
     return keras.Model(inputs, dense(dense(inputs)))
 
 
+def nested():
+    inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)], name="inner")
+    return keras.Sequential([keras.Input((3,)), inner, keras.layers.Dense(2)])
+
+
 class Subclassed(keras.Model):
     def __init__(self):
         super().__init__()
@@ -178,6 +183,7 @@ def subclassed():
             "Layer 'c' is a Conv1D, which keras_grow cannot grow through",
         ),
         (two_inputs, ValueError, "has 2 inputs and 1 outputs"),
+        (nested, ValueError, "Layer 'inner' is a nested model"),
         (shared_layer, ValueError, "'shared' is called 2 times"),
         (
             lambda: keras.Sequential(
@@ -286,9 +292,10 @@ def test_scheduled_growth_deepens_a_user_model_inside_fit():
     assert model.spec.notation == "Graph(user_mlp)-7-7-4-4"
 
 
-@pytest.mark.parametrize("method", [kg.callbacks.GradMax, kg.callbacks.TINY])
-def test_closed_form_units_and_scheduled_depth_grow_a_user_cnn_inside_fit(method):
-    """Width by GradMax or TINY, depth by ScheduledGrowth, in one fit."""
+def test_closed_form_units_and_scheduled_depth_grow_a_user_cnn_inside_fit():
+    """Width by TINY (GradMax shares its machinery: tests/callbacks/
+    test_closed_form_growth.py), depth by ScheduledGrowth, in one fit."""
+    method = kg.callbacks.TINY
     model = _compiled(residual_cnn())
     data = _data()
     x = images(SHAPE)

@@ -164,6 +164,24 @@ def test_inserting_after_a_branch_point_moves_both_readers():
             "c",
             "'bn' normalises axis 1",
         ),
+        (
+            [
+                node("c", "Conv2D", ["x"], filters=4),
+                node("dw", "DepthwiseConv2D", ["c"], kernel_size=3, depth_multiplier=2),
+                node("f", "GlobalAveragePooling2D", ["dw"]),
+            ],
+            "c",
+            "'dw' has depth_multiplier 2",
+        ),
+        (
+            [
+                node("c", "Conv2D", ["x"], filters=4),
+                node("g", "Conv2D", ["c"], filters=4, groups=2),
+                node("f", "GlobalAveragePooling2D", ["g"]),
+            ],
+            "c",
+            "grouped conv 'g' reads it",
+        ),
     ],
 )
 def test_groups_that_cannot_grow_say_why(nodes, layer, reason):
