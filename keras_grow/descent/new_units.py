@@ -211,31 +211,36 @@ def measure(model, groups, batches, num_batches, loss_fn):
         for i, (m, n) in enumerate(zip(batch_moments, counts)):
             moments[i] = moments[i] + m.numpy().astype(np.float64)
             rows[i] += int(n)
-    result = []
-    for i, group in enumerate(groups):
-        width = shapes[group.producers[0]]["kernel"][-1]
-        fan_in = shapes[group.producers[0]]["kernel"][:-1]
-        n = int(np.prod(fan_in))
-        fan_out_shapes, per_batch = {}, []
-        for grads in gradients:
-            blocks = []
-            for consumer in group.consumers:
-                kernel = shapes[consumer]["kernel"]
-                g = grads[consumer][..., width : width + 2 * n, : kernel[-1]]
-                g = np.moveaxis(g, -2, 0).reshape(2 * n, -1)
-                fan_out_shapes[consumer] = kernel[:-2] + (kernel[-1],)
-                blocks.append((g[:n] - g[n:]).T)  # (fan_out part, fan_in)
-            per_batch.append(np.concatenate(blocks, axis=0))
-        result.append(
-            GroupStatistics(
-                group=group,
-                fan_in_shape=tuple(fan_in),
-                fan_out_shapes=fan_out_shapes,
-                jacobians=np.stack(per_batch).astype(np.float64),
-                covariance=moments[i] / max(rows[i], 1),
-            )
-        )
-    return result
+    return [
+        _group_statistics(group, shapes, gradients, moments[i] / max(rows[i], 1))
+        for i, group in enumerate(groups)
+    ]
+
+
+def _group_statistics(group, shapes, gradients, covariance):
+    """`GroupStatistics` from the over-grown net's consumer-kernel gradients
+    (one dict per batch): `J e_i` is the difference of the fan-out gradients
+    of the `+e_i` and `-e_i` units."""
+    width = shapes[group.producers[0]]["kernel"][-1]
+    fan_in = shapes[group.producers[0]]["kernel"][:-1]
+    n = int(np.prod(fan_in))
+    fan_out_shapes, per_batch = {}, []
+    for grads in gradients:
+        blocks = []
+        for consumer in group.consumers:
+            kernel = shapes[consumer]["kernel"]
+            g = grads[consumer][..., width : width + 2 * n, : kernel[-1]]
+            g = np.moveaxis(g, -2, 0).reshape(2 * n, -1)
+            fan_out_shapes[consumer] = kernel[:-2] + (kernel[-1],)
+            blocks.append((g[:n] - g[n:]).T)  # (fan_out part, fan_in)
+        per_batch.append(np.concatenate(blocks, axis=0))
+    return GroupStatistics(
+        group=group,
+        fan_in_shape=tuple(fan_in),
+        fan_out_shapes=fan_out_shapes,
+        jacobians=np.stack(per_batch).astype(np.float64),
+        covariance=covariance,
+    )
 
 
 def _inverse_root(matrix, floor=1e-6):
