@@ -22,6 +22,7 @@ from keras_grow import transfer
 from keras_grow.build.graph import spec_from_keras
 from keras_grow.optimizer_carry import carry_optimizer
 from keras_grow.transfer.weights import assign_layer
+from keras_grow.transfer.weights import read_weights
 
 
 @contextlib.contextmanager
@@ -680,7 +681,7 @@ class GrowableModel(keras.Model):
         its layers, configs and connections as data. Width growth acts on
         the units of its Dense and Conv2D layers (both branches of an `Add`
         together); depth growth inserts identity-initialisable layers after
-        ReLU outputs. `model.spec.growth_report()` says which units grow
+        any layer but the output. `model.spec.growth_report()` says which units grow
         and why the others do not. The given model is left untouched (the
         new one has its own copy of the weights) and is not compiled.
 
@@ -689,7 +690,7 @@ class GrowableModel(keras.Model):
                 with one input and one output, made of Dense, Conv2D,
                 DepthwiseConv2D, BatchNormalization, LayerNormalization,
                 activations, pooling, Flatten, Dropout, Add and Concatenate
-                layers (`keras_grow.specs.graph.SUPPORTED`), outputting
+                layers (`keras_grow.specs.graph_analysis.SUPPORTED`), outputting
                 logits.
             **kwargs: passed to `GrowableModel` (e.g. `name`).
 
@@ -710,17 +711,11 @@ class GrowableModel(keras.Model):
         >>> model.spec.notation
         'Graph(functional)-4'
         """
-        spec = spec_from_keras(model)
-        grown = cls(spec, **kwargs)
+        grown = cls(spec_from_keras(model), **kwargs)
+        weights = read_weights(model)
         for layer in grown.body.layers:
             if layer.weights:
-                assign_layer(
-                    layer,
-                    {
-                        v.name: np.asarray(v.numpy())
-                        for v in model.get_layer(layer.name).weights
-                    },
-                )
+                assign_layer(layer, weights[layer.name])
         return grown
 
     def get_config(self):

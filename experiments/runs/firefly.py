@@ -9,15 +9,6 @@ from experiments.runs import training
 from experiments.runs import workdir as workdir_lib
 from keras_grow.callbacks.scalars import tensorboard_available
 
-METHODS = (
-    "firefly",
-    "random_split",
-    "random_new",
-    "gradmax",
-    "tiny",
-    "tiny_significant",
-)
-
 
 @dataclasses.dataclass(frozen=True)
 class FireflyConfig(training.RunConfig):
@@ -159,6 +150,7 @@ _CALLBACKS = {
         t, score_batches=max(8, c.score_batches), unit_count="significant", **common
     ),
 }
+METHODS = tuple(_CALLBACKS)
 TRAIN_DATA_METHODS = (
     "firefly",
     "gradmax",

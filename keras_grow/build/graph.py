@@ -136,13 +136,10 @@ def _functional_nodes(model):
 def _output_activation(nodes, output):
     node = next(n for n in nodes if n["name"] == output)
     activation = node["config"].get("activation")
-    if node["class_name"] == "Softmax" or activation in (
-        "softmax",
-        "sigmoid",
-        "log_softmax",
-    ):
+    # A Softmax layer is refused by name earlier (`_check_layer`).
+    if activation in ("softmax", "sigmoid", "log_softmax"):
         raise ValueError(
-            f"The model's output layer '{output}' applies {activation or 'softmax'}; "
+            f"The model's output layer '{output}' applies {activation}; "
             "a GrowableModel outputs logits. Leave the activation out and "
             "compile with a loss that takes logits (e.g. "
             "SparseCategoricalCrossentropy(from_logits=True))."

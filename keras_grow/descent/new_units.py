@@ -132,10 +132,10 @@ def passthrough_kernels(shapes, group, count):
     }
 
 
-def _over_grown(model, groups):
-    """The current net plus the basis units of every group, fan-out zero."""
+def _over_grown(model, groups, shapes):
+    """The current net plus the basis units of every group, fan-out zero
+    (`shapes`: the current net's `weight_shapes`)."""
     spec, body = model.spec, model.body
-    shapes = weight_shapes(body)
     widths = list(spec.widths)
     morphisms = []
     # Later groups first: a group's producer then still has its own fan-in,
@@ -184,7 +184,7 @@ def measure(model, groups, batches, num_batches, loss_fn):
     """
     body = model.body
     shapes = weight_shapes(body)
-    over_body = _over_grown(model, groups)
+    over_body = _over_grown(model, groups, shapes)
     producers = [body.get_layer(g.producers[0]) for g in groups]
     probe = keras.Model(body.inputs, [layer.input for layer in producers])
     consumers = sorted({c for g in groups for c in g.consumers})
