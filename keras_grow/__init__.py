@@ -6,6 +6,7 @@ from keras_grow import checkpoints
 from keras_grow import data
 from keras_grow import descent
 from keras_grow import export
+from keras_grow import multi_worker
 from keras_grow import optimizer_carry
 from keras_grow import specs
 from keras_grow import transfer

@@ -15,6 +15,7 @@ from keras_grow import build
 from keras_grow import export
 from keras_grow import fit_checks
 from keras_grow import losses
+from keras_grow import multi_worker
 from keras_grow import onednn
 from keras_grow import precision
 from keras_grow import specs
@@ -358,6 +359,8 @@ class GrowableModel(keras.Model):
             report = transfer.transfer_weights(
                 self.body, new_body, self._spec, new_spec, **transfer_options
             )
+            # Under several workers, the chief's new units for everyone.
+            multi_worker.assign_from_chief(new_body.weights, self.distribute_strategy)
             transferred = time.perf_counter()
             new_optimizer, carry = self._carried_optimizer(new_body)
         timing = {
@@ -533,6 +536,31 @@ class GrowableModel(keras.Model):
         finally:
             if was_locked:
                 tracker.lock()
+
+    def train_step(self, data):
+        return multi_worker.one_element_logs(
+            super().train_step(data), self.distribute_strategy
+        )
+
+    def test_step(self, data):
+        return multi_worker.one_element_logs(
+            super().test_step(data), self.distribute_strategy
+        )
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras builds from a batch all-reduced across workers, which fails
+        # under several (keras_grow.multi_worker); build from this worker's.
+        if iterator is not None and multi_worker.is_multi_worker(
+            self.distribute_strategy
+        ):
+            for _, _, batches in iterator:
+                batch = next(batches)
+                data_batch = multi_worker.first_local_batch(
+                    batch, self.distribute_strategy
+                )
+                break
+            iterator = None
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def make_train_function(self, force=False):
         return self._timed_step_function("train", super().make_train_function, force)

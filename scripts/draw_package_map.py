@@ -19,7 +19,7 @@ OUTPUT = ROOT / "docs" / "package_map.png"
 # Floors, bottom first: a part imports only parts on lower floors.
 FLOORS = (
     ("specs",),
-    ("build", "data"),
+    ("build", "data", "multi_worker"),
     (
         "transfer",
         "optimizer_carry",

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from keras_grow import checkpoints
+from keras_grow import multi_worker
 from keras_grow.callbacks.scheduled_growth import require_growable
 from keras_grow.callbacks.validation import check_int
 
@@ -52,6 +53,11 @@ class BackupAndRestore(keras.callbacks.Callback):
     state. With epoch-seeded data (below) the resumed run repeats the
     uninterrupted one exactly; callbacks see the skipped batches' ends,
     with the checkpoint's metrics as their logs.
+
+    Under `MultiWorkerMirroredStrategy` only the chief writes checkpoints
+    (the workers hold the same model) and every worker resumes from them,
+    so `backup_dir` must be on storage all workers share, as for Keras'
+    own callback.
 
     Put it first in the callback list, so it restores the model before the
     other callbacks start. For a resumed run to repeat an uninterrupted one
@@ -213,8 +219,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         if steps and done >= steps:
             return  # the epoch's own checkpoint follows
         self._batches_saved = done
-        checkpoints.save(
-            self.backup_dir,
+        self._save(
             self.model,
             self._epoch,
             state={
@@ -235,10 +240,20 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._save_pending(stopped=bool(self.model.stop_training))
         self._merge_history()
         self.model._initial_epoch = None
-        if self.delete_checkpoint:
+        if self.delete_checkpoint and self._is_chief():
             shutil.rmtree(self.backup_dir, ignore_errors=True)
 
     # --- helpers -----------------------------------------------------------
+
+    def _is_chief(self):
+        return multi_worker.is_chief(self.model.distribute_strategy)
+
+    def _save(self, model, epoch, **kwargs):
+        """`checkpoints.save` into `backup_dir`, by the chief only under
+        several workers (they hold the same model; every worker restores
+        from the chief's checkpoints, so `backup_dir` must be shared)."""
+        if self._is_chief():
+            checkpoints.save(self.backup_dir, model, epoch, **kwargs)
 
     def _save_pending(self, stopped):
         if self._pending is None:
@@ -246,8 +261,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         epoch, logs = self._pending
         self._pending = None
         self.history.append({"epoch": epoch, **{k: _plain(v) for k, v in logs.items()}})
-        checkpoints.save(
-            self.backup_dir,
+        self._save(
             self.model,
             epoch + 1,
             state={

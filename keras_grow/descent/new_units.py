@@ -46,6 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_grow import build
+from keras_grow import multi_worker
 from keras_grow import transfer
 from keras_grow.descent.neighbourhood import growable_groups
 from keras_grow.transfer.blocks import identity_kernel
@@ -211,10 +212,30 @@ def measure(model, groups, batches, num_batches, loss_fn):
         for i, (m, n) in enumerate(zip(batch_moments, counts)):
             moments[i] = moments[i] + m.numpy().astype(np.float64)
             rows[i] += int(n)
+    covariances = [m / max(n, 1) for m, n in zip(moments, rows)]
+    gradients, covariances = _across_workers(
+        gradients, covariances, consumers, body.distribute_strategy
+    )
     return [
-        _group_statistics(group, shapes, gradients, moments[i] / max(rows[i], 1))
+        _group_statistics(group, shapes, gradients, covariances[i])
         for i, group in enumerate(groups)
     ]
+
+
+def _across_workers(gradients, covariances, consumers, strategy):
+    """Each batch's gradients and the covariances averaged over workers
+    (batch b is then the union of every worker's batch b), so that every
+    worker fits and counts the same units; unchanged on one worker."""
+    if not multi_worker.is_multi_worker(strategy):
+        return gradients, covariances
+    flat = [g[c] for g in gradients for c in consumers] + list(covariances)
+    flat = multi_worker.mean_across_workers(flat, strategy)
+    per_batch = len(consumers)
+    gradients = [
+        dict(zip(consumers, flat[b * per_batch : (b + 1) * per_batch]))
+        for b in range(len(gradients))
+    ]
+    return gradients, flat[len(gradients) * per_batch :]
 
 
 def _group_statistics(group, shapes, gradients, covariance):

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_grow import multi_worker
 from keras_grow.build.layers import BN_EPSILON
 
 
@@ -18,7 +19,8 @@ def input_moments(body, norm_names, batches):
     """Per-channel mean and variance of each BN layer's input.
 
     The body runs in inference mode up to the layers (the statistics every
-    other layer has now), over `batches`.
+    other layer has now), over `batches`; under several workers, over
+    every worker's batches (`keras_grow.multi_worker.mean_across_workers`).
 
     Args:
         body: the functional graph holding the layers.
@@ -38,6 +40,11 @@ def input_moments(body, norm_names, batches):
             axes = list(range(len(o.shape) - 1))
             first[i] += tf.reduce_mean(o, axis=axes).numpy().astype(np.float64)
             second[i] += tf.reduce_mean(tf.square(o), axis=axes).numpy()
+    # Several workers: one measure on the union of their batches.
+    strategy = body.distribute_strategy
+    if multi_worker.is_multi_worker(strategy):
+        sums = multi_worker.mean_across_workers(first + second, strategy)
+        first, second = sums[: len(norm_names)], sums[len(norm_names) :]
     moments = []
     for a, b in zip(first, second):
         mean = a / len(batches)
