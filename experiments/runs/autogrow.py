@@ -149,7 +149,7 @@ def make_callback(config, log_dir=None, verbose=1):
     )
 
 
-def run(config, workdir):
+def run(config, workdir, strategy=None):
     """Runs AutoGrow on `config`; writes everything into `workdir`.
 
     Writes config.json, history.csv (with the architecture per epoch),
@@ -160,7 +160,8 @@ def run(config, workdir):
         dict. The result: found notation, parameters, test accuracy, best
         monitored accuracy, epochs, wall time.
     """
-    setup = training.start(config, workdir, config.initial)
+    setup = training.start(config, workdir, config.initial, strategy)
+    workdir = setup.workdir  # this worker's own, under several workers
     model = setup.model
     log_dir = os.path.join(workdir, "tensorboard") if tensorboard_available() else None
     autogrow = make_callback(config, log_dir)

@@ -1,9 +1,12 @@
 """absl flags for a run config: one flag per field, overriding a preset."""
 
 import dataclasses
+import os
 import types
 import typing
 
+import tensorflow as tf
+from absl import app
 from absl import flags
 
 
@@ -88,3 +91,33 @@ def overrides(config_class, flag_values=flags.FLAGS):
         if text is not None:
             result[field.name] = parse_value(text, hints[field.name])
     return result
+
+
+def define_multi_worker_flag(flag_values=flags.FLAGS):
+    """Defines `--multi_worker` (see `multi_worker_strategy`)."""
+    flags.DEFINE_bool(
+        "multi_worker",
+        False,
+        "Train under tf.distribute.MultiWorkerMirroredStrategy: run the same "
+        "command on every worker, each with its TF_CONFIG; the chief writes "
+        "the work dir, the others <workdir>/.worker<index> "
+        "(docs/distributed.md).",
+        flag_values=flag_values,
+    )
+
+
+def multi_worker_strategy(flag_values=flags.FLAGS):
+    """The strategy `--multi_worker` asks for, or `None`.
+
+    Raises:
+        app.UsageError: `--multi_worker` without `TF_CONFIG` in the
+            environment.
+    """
+    if not flag_values.multi_worker:
+        return None
+    if not os.environ.get("TF_CONFIG"):
+        raise app.UsageError(
+            "--multi_worker reads the cluster from TF_CONFIG, which is not set "
+            "(docs/distributed.md shows one)."
+        )
+    return tf.distribute.MultiWorkerMirroredStrategy()

@@ -199,7 +199,7 @@ def round_points(history, growth_log):
     return points
 
 
-def run(config, workdir):
+def run(config, workdir, strategy=None):
     """Runs `config`; writes everything into `workdir`.
 
     Writes config.json, history.csv (parameters and epoch time per epoch),
@@ -210,7 +210,8 @@ def run(config, workdir):
     Returns:
         dict. The result (see result.json).
     """
-    setup = training.start(config, workdir, config.initial)
+    setup = training.start(config, workdir, config.initial, strategy)
+    workdir = setup.workdir  # this worker's own, under several workers
     log_dir = os.path.join(workdir, "tensorboard") if tensorboard_available() else None
     callbacks = []
     if config.max_rounds != 0:

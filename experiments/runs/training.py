@@ -1,5 +1,6 @@
 """Pieces every run shares: data splits, spec, compile, saving the outcome."""
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -173,14 +174,11 @@ class RunSetup:
     workdir: str
     steps_per_epoch: int
     start_epoch: int
+    backup_dir: str
 
     @property
     def history_path(self):
         return os.path.join(self.workdir, "history.csv")
-
-    @property
-    def backup_dir(self):
-        return backup_dir(self.workdir)
 
 
 def backup_dir(workdir):
@@ -188,31 +186,51 @@ def backup_dir(workdir):
     return os.path.join(workdir, "backup")
 
 
-def start(config, workdir, notation):
+def worker_workdir(workdir, strategy=None):
+    """Where this process writes its results: `workdir` itself, or, on a
+    worker other than the chief under several workers, its own
+    `workdir/.worker<index>` (the workers hold the same model; only the
+    chief's copy is the run's)."""
+    if strategy is None or kg.multi_worker.is_chief(strategy):
+        return workdir
+    return os.path.join(workdir, f".worker{strategy.cluster_resolver.task_id}")
+
+
+def start(config, workdir, notation, strategy=None):
     """Validates, writes config.json, seeds, loads data, builds and compiles.
 
     A work dir with checkpoints (a run that was interrupted) is resumed:
     its config must be the same, and the training data starts at the
     epoch the newest good checkpoint completed (`fit_and_evaluate`
     restores the rest).
+
+    With a `strategy`, the model is built and compiled in its scope; under
+    `MultiWorkerMirroredStrategy` every worker reads the chief's
+    checkpoints in `workdir/backup` (shared storage) and writes its other
+    files into `worker_workdir(workdir, strategy)`.
     """
     check_decide_on(config.decide_on)
-    start_epoch = kg.callbacks.BackupAndRestore.epochs_done(backup_dir(workdir))
+    backup = backup_dir(workdir)
+    start_epoch = kg.callbacks.BackupAndRestore.epochs_done(backup)
+    own_dir = worker_workdir(workdir, strategy)
     if start_epoch:
         workdir_lib.check_config(workdir, config)
-    workdir_lib.prepare(workdir, config)
+    workdir_lib.prepare(own_dir, config)
     keras.utils.set_random_seed(config.seed)
     info, train, monitored, test = load_splits(config, start_epoch)
-    model = kg.GrowableModel(make_spec(config, info, notation))
-    compile_model(model, config)
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope:
+        model = kg.GrowableModel(make_spec(config, info, notation))
+        compile_model(model, config)
     return RunSetup(
         model,
         train,
         monitored,
         test,
-        workdir,
+        own_dir,
         steps_per_epoch=steps_per_epoch(config),
         start_epoch=start_epoch,
+        backup_dir=backup,
     )
 
 

@@ -1,6 +1,7 @@
 import dataclasses
 
 import pytest
+from absl import app
 from absl import flags
 
 from experiments.runs import autogrow
@@ -78,3 +79,14 @@ def test_staircase_schedule():
     assert [round(schedule(e), 6) for e in range(8)] == [0.1] * 4 + [0.01] * 2 + [
         0.001
     ] * 2
+
+
+def test_multi_worker_flag_needs_tf_config(monkeypatch):
+    values = flags.FlagValues()
+    cli.define_multi_worker_flag(flag_values=values)
+    values(["binary"])
+    assert cli.multi_worker_strategy(flag_values=values) is None  # off
+    values(["binary", "--multi_worker"])
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(app.UsageError, match="TF_CONFIG"):
+        cli.multi_worker_strategy(flag_values=values)

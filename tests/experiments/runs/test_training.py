@@ -43,3 +43,9 @@ def test_a_work_dir_with_checkpoints_starts_where_they_end(tmp_path):
     assert setup.steps_per_epoch == 4  # 256 images in batches of 64
     fresh = training.start(config, str(tmp_path / "new"), config.initial)
     assert fresh.start_epoch == 0
+
+
+def test_one_process_writes_its_work_dir(mirrored_strategy):
+    # Several workers write .worker<i> beside the chief (tests/test_two_workers.py).
+    assert training.worker_workdir("out/run") == "out/run"
+    assert training.worker_workdir("out/run", mirrored_strategy) == "out/run"
