@@ -96,7 +96,7 @@ def _assert_workers_agree(prefixes, min_growths):
     assert first_record["history"] == second_record["history"]
     assert sorted(first) == sorted(second)
     shared = [k for k in first if "moving_" not in k]
-    assert len(shared) > len(first) // 2
+    assert len(shared) > len(first) // 2 and "predictions" in shared
     for key in shared:
         np.testing.assert_array_equal(first[key], second[key], err_msg=key)
     return first, first_record

@@ -7,7 +7,8 @@ tests/test_two_workers.py (two of these on localhost):
 SCENARIO: "plain" (a keras.Sequential, Keras alone), "autogrow" or
 "firefly" (a GrowableModel growing inside fit). Each worker trains on its
 own shard of the data. Writes OUT.npz (every weight and optimizer variable
-by path) and OUT.json (spec, growth log, history). With BACKUP_DIR the
+by path, and "predictions" on 40 test images) and OUT.json (spec, growth
+log, history). With BACKUP_DIR the
 run is backed up there (and resumes from it); with KILL_AT_EPOCH this
 worker kills itself (SIGKILL) when that epoch begins, once the epoch before
 is checkpointed.
@@ -135,6 +136,9 @@ history = model.fit(
     callbacks=callbacks,
 )
 arrays = {v.path: v.numpy() for v in model.weights + model.optimizer.variables}
+# predict splits the batch across workers and gathers it: the same on both.
+images = next(iter(kg.data.load("fashion_mnist_sample", "test", 40, take=40)))[0]
+arrays["predictions"] = model.predict(images, batch_size=16, verbose=0)
 np.savez(out, **arrays)
 record = {
     "history": {k: [float(x) for x in v] for k, v in history.history.items()},
