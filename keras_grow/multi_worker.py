@@ -80,12 +80,23 @@ def one_element_logs(logs, strategy):
     return keras.tree.map_structure(vector, logs)
 
 
-def _reduce(strategy, arrays, op, contribute):
-    """Each replica contributes `contribute(replica_id, flat)`, where `flat`
-    is `arrays` flattened into one float64 vector (one collective, not one
-    per array; exact for float32 and for integers below 2**53); the sum or
-    mean over replicas, split back into numpy arrays of the original
-    shapes and dtypes, on every worker."""
+def reduce_over_replicas(strategy, arrays, op, contribute):
+    """The sum or mean over `strategy`'s replicas of what each contributes,
+    in one collective, on every worker (the one cross-replica reduction of
+    keras_grow: `from_chief`, `mean_across_workers` and Firefly's
+    `mean_over_replicas` are rules for `contribute`).
+
+    Args:
+        strategy: a `tf.distribute.Strategy`.
+        arrays: list of np.ndarray: the shapes and dtypes of the result.
+        op: `tf.distribute.ReduceOp.SUM` or `MEAN`.
+        contribute: `(replica_id, flat) -> flat vector`, where `flat` is
+            `arrays` flattened into one float64 vector (exact for float32
+            and for integers below 2**53).
+
+    Returns:
+        list of np.ndarray shaped and typed like `arrays`.
+    """
     flat = np.concatenate([a.astype(np.float64).ravel() for a in arrays])
 
     def local(context):
@@ -115,7 +126,7 @@ def from_chief(arrays, strategy):
     arrays = [np.asarray(a) for a in arrays]
     if not is_multi_worker(strategy) or not arrays:
         return arrays
-    return _reduce(
+    return reduce_over_replicas(
         strategy,
         arrays,
         tf.distribute.ReduceOp.SUM,
@@ -144,4 +155,6 @@ def mean_across_workers(arrays, strategy):
     arrays = [np.asarray(a, np.float64) for a in arrays]
     if not is_multi_worker(strategy) or not arrays:
         return arrays
-    return _reduce(strategy, arrays, tf.distribute.ReduceOp.MEAN, lambda _, a: a)
+    return reduce_over_replicas(
+        strategy, arrays, tf.distribute.ReduceOp.MEAN, lambda _, a: a
+    )

@@ -29,7 +29,7 @@ def test_reduce_takes_each_replicas_part_and_restores_shapes(mirrored_strategy):
         np.array([3, -4], dtype=np.int64),
     ]
     # from_chief's rule: only replica 0 contributes to a sum.
-    chief = multi_worker._reduce(
+    chief = multi_worker.reduce_over_replicas(
         mirrored_strategy,
         arrays,
         tf.distribute.ReduceOp.SUM,
@@ -39,7 +39,7 @@ def test_reduce_takes_each_replicas_part_and_restores_shapes(mirrored_strategy):
         assert got.shape == want.shape and got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)
     # mean_across_workers' rule: every replica its own values.
-    mean = multi_worker._reduce(
+    mean = multi_worker.reduce_over_replicas(
         mirrored_strategy,
         arrays,
         tf.distribute.ReduceOp.MEAN,

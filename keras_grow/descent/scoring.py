@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_grow import losses
+from keras_grow import multi_worker
 
 
 def loss_function(model):
@@ -54,15 +55,16 @@ def mean_over_replicas(strategy, values):
     Returns:
         np.ndarray of float64, the shape of `values`.
     """
+    local = values if callable(values) else (lambda replica: values)
     if strategy.num_replicas_in_sync == 1:
-        return np.asarray(values() if callable(values) else values, np.float64)
-
-    def local(context):
-        value = values(context.replica_id_in_sync_group) if callable(values) else values
-        return tf.constant(np.asarray(value, np.float64))
-
-    per_replica = strategy.experimental_distribute_values_from_function(local)
-    return strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None).numpy()
+        return np.asarray(local(0), np.float64)
+    [mean] = multi_worker.reduce_over_replicas(
+        strategy,
+        [np.asarray(local(0), np.float64)],
+        tf.distribute.ReduceOp.MEAN,
+        lambda replica, _: np.asarray(local(replica), np.float64).ravel(),
+    )
+    return mean
 
 
 class FusedAdam:
