@@ -220,7 +220,6 @@ class BackupAndRestore(keras.callbacks.Callback):
             return  # the epoch's own checkpoint follows
         self._batches_saved = done
         self._save(
-            self.model,
             self._epoch,
             state={
                 "callbacks": self._callback_states(),
@@ -248,12 +247,12 @@ class BackupAndRestore(keras.callbacks.Callback):
     def _is_chief(self):
         return multi_worker.is_chief(self.model.distribute_strategy)
 
-    def _save(self, model, epoch, **kwargs):
+    def _save(self, epoch, **kwargs):
         """`checkpoints.save` into `backup_dir`, by the chief only under
         several workers (they hold the same model; every worker restores
         from the chief's checkpoints, so `backup_dir` must be shared)."""
         if self._is_chief():
-            checkpoints.save(self.backup_dir, model, epoch, **kwargs)
+            checkpoints.save(self.backup_dir, self.model, epoch, **kwargs)
 
     def _save_pending(self, stopped):
         if self._pending is None:
@@ -262,7 +261,6 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._pending = None
         self.history.append({"epoch": epoch, **{k: _plain(v) for k, v in logs.items()}})
         self._save(
-            self.model,
             epoch + 1,
             state={
                 "callbacks": self._callback_states(),
