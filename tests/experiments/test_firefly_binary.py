@@ -10,7 +10,12 @@ from tests.experiments.test_autogrow_binaries import _run
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["firefly", "random_split"])
+@pytest.mark.parametrize(
+    "method",
+    # The method switch itself is pinned fast in
+    # tests/experiments/runs/test_cli_and_presets.py.
+    ["firefly", pytest.param("random_split", marks=pytest.mark.nightly)],
+)
 def test_firefly_binary_writes_every_file(tmp_path, method):
     workdir = tmp_path / method
     result = _run(

@@ -4,9 +4,11 @@ import pytest
 from absl import app
 from absl import flags
 
+import keras_grow as kg
 from experiments.runs import autogrow
 from experiments.runs import baseline
 from experiments.runs import cli
+from experiments.runs import firefly
 
 
 def test_parse_value_by_annotation():
@@ -90,3 +92,46 @@ def test_multi_worker_flag_needs_tf_config(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(app.UsageError, match="TF_CONFIG"):
         cli.multi_worker_strategy(flag_values=values)
+
+
+# What each --method of the Firefly binary builds (the binary itself runs
+# once per method only in the nightly run: tests/experiments/test_firefly_binary.py).
+EXPECTED_CALLBACKS = {
+    "firefly": (kg.callbacks.Firefly, {"epsilon": 0.3, "score_batches": 2}),
+    "random_split": (kg.callbacks.RandomSplit, {"noise": 0.02}),
+    "random_new": (kg.callbacks.RandomNew, {"epsilon": 0.3}),
+    "gradmax": (kg.callbacks.GradMax, {"scale": 0.1, "score_batches": 2}),
+    "gradmax_scale_1": (kg.callbacks.GradMax, {"scale": 1.0}),
+    "tiny": (kg.callbacks.TINY, {"score_batches": 2, "unit_count": "eta"}),
+    "tiny_significant": (
+        kg.callbacks.TINY,
+        {"score_batches": 8, "unit_count": "significant"},
+    ),
+}
+
+
+def test_every_firefly_method_builds_its_callback_with_the_config():
+    assert set(EXPECTED_CALLBACKS) == set(firefly.METHODS)
+    train = kg.data.load("fashion_mnist_sample", "train", 32, take=64)
+    for method, (cls, fields) in EXPECTED_CALLBACKS.items():
+        config = firefly.resolve(
+            "fmnist_tiny",
+            method=method,
+            epsilon=0.3,
+            noise=0.02,
+            score_batches=2,
+            grow_every=5,
+            growth_ratio=0.4,
+            max_rounds=7,
+            seed=11,
+        )
+        callback = firefly.make_callback(config, train)
+        assert type(callback) is cls, method
+        schedule = (callback.grow_every, callback.growth_ratio, callback.max_rounds)
+        assert schedule == (5, 0.4, 7) and callback.seed == 11, method
+        for name, value in fields.items():
+            assert getattr(callback, name) == value, (method, name)
+        trains_on_data = method in firefly.TRAIN_DATA_METHODS
+        assert (getattr(callback, "train_data", None) is train) == trains_on_data
+    with pytest.raises(ValueError, match="Unknown method 'grow_more'"):
+        firefly.resolve("fmnist_tiny", method="grow_more")
