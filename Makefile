@@ -23,7 +23,7 @@ demo: $(VENV)/.installed
 # package) are installed first when possible, for the tests that read them.
 # The slowest tests are listed at the end (make test stays under ~20 min).
 test: $(VENV)/.installed fashion-mnist
-	$(PY) -m pytest --numprocesses=2 --dist=loadfile -m "not nightly" --durations=15
+	$(PY) -m pytest --numprocesses=2 --dist=loadfile -m "not nightly" --durations=30
 
 # The long chains (kill-and-resume of the binaries, ...), for a nightly job.
 test-nightly: $(VENV)/.installed fashion-mnist
