@@ -54,17 +54,19 @@ def main(argv):
     if not FLAGS.report_only:
         for seed in seeds:
             paired.run_seed(dataclasses.replace(config, seed=seed), FLAGS.workdir, arms)
-    results, complete = branching_report.collect(FLAGS.workdir, seeds, arms)
+    results, complete, extras = paired.collect(FLAGS.workdir, seeds, FLAGS.extra_arms)
     if not complete:
         print("No seed has every arm yet: no report.")
         return
     command = branching_report.command("experiments.firefly_paired", sys.argv[1:])
-    text = paired.report(results, complete, config, command)
+    text = paired.report(results, complete, config, command, extras)
     branching_report.write(
         FLAGS.workdir,
         text,
+        # The extras' rows carry their seeds; the curves are of `results`.
         results,
         f"{config.initial}: every arm from the same checkpoint",
+        extras=extras[0] if extras else None,
     )
 
 

@@ -104,11 +104,13 @@ def plot_curves(results, path, title):
     return True
 
 
-def write(workdir, text, results, title):
-    """Writes report.md, report.json (every arm's results) and curves.png
-    into `workdir`, and prints the report."""
+def write(workdir, text, results, title, extras=None):
+    """Writes report.md, report.json (every arm's results, and `extras`'
+    arms run on other seeds) and curves.png (`results`' arms) into
+    `workdir`, and prints the report."""
     workdir_lib.write_text(os.path.join(workdir, "report.md"), text + "\n")
-    workdir_lib.write_json(os.path.join(workdir, "report.json"), results)
+    every = {**(extras or {}), **results}
+    workdir_lib.write_json(os.path.join(workdir, "report.json"), every)
     plot_curves(results, os.path.join(workdir, "curves.png"), title)
     print(text)
 

@@ -306,8 +306,43 @@ def reaching_full_width(results):
     return lines
 
 
-def report(results, seeds, config, command):
-    """The Markdown section for docs/results (tables, verdict, command)."""
+def collect(workdir, seeds, extra_arms=()):
+    """`(results, seeds, extras)` for `report`.
+
+    `results` has every arm over the seeds that finished them all. When
+    the extra arms ran on fewer seeds than the arms did (they are often
+    left out of later seeds to save time), `results` holds `ARMS` over
+    their seeds and `extras` is `(results, seeds)` of the reference and
+    the extra arms over the seeds that ran every extra; else `extras` is
+    `None`.
+    """
+    arms = ARMS + tuple(extra_arms)
+    results, complete = branching_report.collect(workdir, seeds, arms)
+    core, core_seeds = branching_report.collect(workdir, seeds, ARMS)
+    if not extra_arms or complete == core_seeds:
+        return results, complete, None
+    extras = branching_report.collect(workdir, seeds, (REFERENCE, *extra_arms))
+    return core, core_seeds, extras
+
+
+def extras_table(extras):
+    """Markdown lines: the extra arms against Firefly on their own seeds."""
+    results, seeds = extras
+    if not seeds:
+        return ["No seed has every extra arm yet: no table for them.", ""]
+    return [
+        f"Firefly variants and other methods on the seeds that ran them "
+        f"({', '.join(str(s) for s in seeds)}; n = {len(seeds)}), paired "
+        f"with Firefly on the same seeds:",
+        "",
+        branching_report.arm_table(results, REFERENCE),
+        "",
+    ]
+
+
+def report(results, seeds, config, command, extras=None):
+    """The Markdown section for docs/results (tables, verdict, command);
+    `extras` as `collect` returns it."""
     r5, decided = r5_verdict(results)
     splits, new = selected_mix(results)
     growth = [r["seconds_growth"] for r in results[REFERENCE]]
@@ -332,6 +367,7 @@ def report(results, seeds, config, command):
         f"- Firefly chose {splits} splits and {new} new units over all rounds "
         f"and seeds; its rounds took {mean_std(growth, digits=1)} s per run.",
         "",
+        *(extras_table(extras) if extras is not None else []),
         f"```sh\n{command}\n```",
     ]
     return "\n".join(parts)

@@ -1,7 +1,9 @@
 """The paired study: every arm from one checkpoint, paired intervals."""
 
 import dataclasses
+import json
 import os
+import shutil
 
 import pytest
 
@@ -101,6 +103,32 @@ def test_a_finished_arm_is_not_run_again_and_the_report_has_the_verdict(study):
     assert "| firefly_authors_periods |" in text
     assert text.count("\n| ") == len(arms) + 1  # header + one row per arm
     assert "- Reaching the full-width net's final validation accuracy" in text
+
+
+def test_extra_arms_on_fewer_seeds_get_their_own_table(study, tmp_path):
+    workdir, config, arms = study
+    copy = str(tmp_path / "paired")
+    shutil.copytree(workdir, copy)
+    # Seed 1 ran the arms but not the extra (as later seeds of a study may).
+    shutil.copytree(os.path.join(copy, "seed0"), os.path.join(copy, "seed1"))
+    os.remove(os.path.join(copy, "seed1", "firefly_authors_periods.json"))
+    extra = ["firefly_authors_periods"]
+    results, seeds, extras = paired.collect(copy, (0, 1), extra)
+    assert seeds == [0, 1] and set(results) == set(paired.ARMS)
+    assert extras[1] == [0] and set(extras[0]) == {"firefly", *extra}
+    text = paired.report(results, seeds, config, "python -m ...", extras)
+    assert text.startswith("Seeds 0, 1 (n = 2)")
+    assert "on the seeds that ran them (0; n = 1)" in text
+    assert text.count("| firefly_authors_periods |") == 1
+    assert text.count("\n| firefly |") == 2  # in each table
+    branching_report.write(copy, text, results, "t", extras=extras[0])
+    with open(os.path.join(copy, "report.json")) as handle:
+        written = json.load(handle)
+    assert len(written["firefly"]) == 2  # over the arms' seeds, not the extras'
+    assert len(written["firefly_authors_periods"]) == 1
+    # Every seed ran every extra: one table, as before.
+    results, seeds, extras = paired.collect(workdir, (0,), extra)
+    assert extras is None and set(results) == set(arms)
 
 
 def test_reach_counts_epochs_and_prorated_seconds():
