@@ -30,6 +30,9 @@ def test_grow_demo_grows_saves_and_exports_quietly(tmp_path):
         text=True,
         cwd=ROOT,
         check=True,
+        # As a user's shell has it: without the log level tests/conftest.py
+        # sets (or one the caller set), so the quiet start is the demo's own.
+        env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
     )
     assert "found net: Basic3ResNet(8,16,32)-2-2-2" in result.stdout
     assert "test accuracy:" in result.stdout
