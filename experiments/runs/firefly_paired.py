@@ -316,11 +316,14 @@ def collect(workdir, seeds, extra_arms=()):
     the extra arms over the seeds that ran every extra; else `extras` is
     `None`.
     """
-    arms = ARMS + tuple(extra_arms)
-    results, complete = branching_report.collect(workdir, seeds, arms)
     core, core_seeds = branching_report.collect(workdir, seeds, ARMS)
-    if not extra_arms or complete == core_seeds:
-        return results, complete, None
+    if not extra_arms:
+        return core, core_seeds, None
+    every, every_seeds = branching_report.collect(
+        workdir, seeds, ARMS + tuple(extra_arms)
+    )
+    if every_seeds == core_seeds:
+        return every, every_seeds, None
     extras = branching_report.collect(workdir, seeds, (REFERENCE, *extra_arms))
     return core, core_seeds, extras
 
