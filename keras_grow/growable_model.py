@@ -270,8 +270,11 @@ class GrowableModel(keras.Model):
             new_spec: the grown spec: same kind, input shape and classes.
             initializer: str. How new sub-modules start: `"zero"` (a new
                 residual block is the identity: function preserved),
-                `"gaussian"`, `"uniform"`, `"identity"` or `"default"`.
-                Defaults to `"zero"`.
+                `"gaussian"`, `"uniform"` (zero-mean), `"uniform_authors"`
+                (U(0, scale), as the AutoGrow authors' code), `"identity"`
+                or `"default"` (see
+                `keras_grow.transfer.blocks.BLOCK_INITIALIZERS`). Defaults
+                to `"zero"`.
             initializer_scale: float. Std of the random initialisers.
                 Defaults to `1.0` (AutoGrow's).
             morphisms: sequence of `keras_grow.transfer.SplitUnits` /
