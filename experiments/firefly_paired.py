@@ -63,9 +63,9 @@ def main(argv):
     branching_report.write(
         FLAGS.workdir,
         text,
-        # The extras' rows carry their seeds; the curves are of `results`.
         results,
         f"{config.initial}: every arm from the same checkpoint",
+        # The extras' rows carry their seeds; the curves are of `results`.
         extras=extras[0] if extras else None,
     )
 

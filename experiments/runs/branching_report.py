@@ -19,10 +19,9 @@ MEANINGFUL_POINTS = 0.3
 def collect(workdir, seeds, arms):
     """`{arm: [result, ...]}` over the seeds whose every arm finished, and
     the list of those seeds (pairs need every arm of a seed)."""
-    complete = [
-        s for s in seeds if all(branching.read(workdir, s, a) is not None for a in arms)
-    ]
-    results = {a: [branching.read(workdir, s, a) for s in complete] for a in arms}
+    found = {s: {a: branching.read(workdir, s, a) for a in arms} for s in seeds}
+    complete = [s for s in seeds if None not in found[s].values()]
+    results = {a: [found[s][a] for s in complete] for a in arms}
     return results, complete
 
 
