@@ -128,13 +128,22 @@ def check_labels(x, y, num_classes):
                 f"num_classes={labels.shape[-1]}, or fix the labels."
             )
         return
-    if not np.issubdtype(labels.dtype, np.integer):
+    if not np.issubdtype(labels.dtype, np.number):
         return
-    low, high = int(labels.min()), int(labels.max())
+    low, high = labels.min(), labels.max()
     if low < 0 or high >= num_classes:
         bad = low if low < 0 else high
         raise ValueError(
-            f"Label {bad} is outside [0, {num_classes}): the net has {num_classes} "
-            f"classes (spec num_classes). Build the spec with the number of "
-            f"classes the data has, or fix the labels."
+            f"Label {bad:g} is outside [0, {num_classes}): the net has "
+            f"{num_classes} classes (spec num_classes). Build the spec with "
+            f"the number of classes the data has, or fix the labels."
         )
+    if not np.issubdtype(labels.dtype, np.integer):
+        fractional = labels[labels != np.round(labels)]
+        if fractional.size:
+            raise ValueError(
+                f"Label {fractional.flat[0]:g} is not a class index: sparse "
+                f"labels are whole numbers in [0, {num_classes}). For one-hot "
+                f"or soft labels give rows of {num_classes} and a categorical "
+                f"loss."
+            )

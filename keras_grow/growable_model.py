@@ -147,9 +147,9 @@ class GrowableModel(keras.Model):
     >>> spec = kg.specs.parse("Basic3ResNet-1-1-1", input_shape=(28, 28, 1),
     ...                       num_classes=10, widths=(8, 16, 32))
     >>> model = kg.GrowableModel(spec)
-    >>> event = model.grow(spec.with_block_added(0), initializer="zero")
+    >>> event = model.grow(spec.with_block_added(0), initializer="identity")
     >>> model.spec.notation
-    'Basic3ResNet-2-1-1'
+    'Basic3ResNet(8,16,32)-2-1-1'
     """
 
     def __init__(self, spec, growth_log=None, **kwargs):
@@ -218,11 +218,14 @@ class GrowableModel(keras.Model):
                 f"{shape_hint(expected, shape)}"
             )
         dtype = keras.backend.standardize_dtype(getattr(inputs, "dtype", "float32"))
-        if not dtype.startswith(("float", "bfloat")):
+        if not dtype.startswith(("float", "bfloat")) and not (
+            self._spec.takes_integer_inputs
+        ):
             raise TypeError(
                 f"GrowableModel takes float pixels in [0, 1]; received {dtype} "
-                "inputs. Convert them (e.g. images / 255.0), or load them with "
-                "kg.data.load."
+                "inputs. Convert them (e.g. images / 255.0), load them with "
+                "kg.data.load, or (a model of your own) start it with "
+                "keras.layers.Rescaling(1 / 255)."
             )
 
     @property
@@ -251,7 +254,7 @@ class GrowableModel(keras.Model):
         self,
         new_spec,
         *,
-        initializer="zero",
+        initializer="identity",
         initializer_scale=1.0,
         morphisms=(),
         values=None,
@@ -268,13 +271,18 @@ class GrowableModel(keras.Model):
 
         Args:
             new_spec: the grown spec: same kind, input shape and classes.
-            initializer: str. How new sub-modules start: `"zero"` (a new
-                residual block is the identity: function preserved),
-                `"gaussian"`, `"uniform"` (zero-mean), `"uniform_authors"`
-                (U(0, scale), as the AutoGrow authors' code), `"identity"`
-                or `"default"` (see
-                `keras_grow.transfer.blocks.BLOCK_INITIALIZERS`). Defaults
-                to `"zero"`.
+            initializer: str. How new sub-modules start. Function-preserving
+                (in inference): `"identity"` on every family (a residual
+                block's last BN zeroed; a single conv/dense layer given a
+                Dirac kernel and a pass-through BN) and `"zero"` on residual
+                blocks (refused on blocks without a shortcut, where it would
+                make the output constant). Not preserving: `"gaussian"`,
+                `"uniform"` (zero-mean), `"uniform_authors"` (U(0, scale),
+                as the AutoGrow authors' code), which draw the last BN's
+                gamma and beta, and `"default"` (Keras' initialisation).
+                Checked before anything is built (see
+                `keras_grow.transfer.blocks.block_problem`). Defaults to
+                `"identity"`.
             initializer_scale: float. Std of the random initialisers.
                 Defaults to `1.0` (AutoGrow's).
             morphisms: sequence of `keras_grow.transfer.SplitUnits` /
@@ -299,6 +307,7 @@ class GrowableModel(keras.Model):
                 rejects the change (see `transfer_weights`).
         """
         self._check_successor(new_spec)
+        transfer.check_initializer(self._spec, new_spec, initializer)
         start = time.perf_counter()
         old_spec, params_before = self._spec, self.body.count_params()
         transfer_options = dict(

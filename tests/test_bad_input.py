@@ -59,7 +59,9 @@ def test_unknown_growth_method_of_the_firefly_binary():
         firefly_runs.resolve("fmnist_tiny", method="firefy")
 
 
-@pytest.mark.parametrize("form", ["arrays", "dataset", "one_hot"])
+@pytest.mark.parametrize(
+    "form", ["arrays", "dataset", "one_hot", "float arrays", "fractional floats"]
+)
 def test_labels_beyond_num_classes_are_refused_before_training(form):
     spec = kg.specs.parse("MLP-4", input_shape=(28, 28, 1), num_classes=10)
     model = kg.GrowableModel(spec)
@@ -71,6 +73,10 @@ def test_labels_beyond_num_classes_are_refused_before_training(form):
         args, match = (x, y), "Label 10 is outside"
     elif form == "dataset":
         args, match = (tf.data.Dataset.from_tensor_slices((x, y)).batch(8),), "Label 10"
+    elif form == "float arrays":
+        args, match = (x, y.astype("float32") + 2), "Label 12 is outside"
+    elif form == "fractional floats":
+        args, match = (x, np.full(8, 2.5, "float32")), "Label 2.5 is not a class index"
     else:
         args, match = (x, keras.utils.to_categorical(y % 5, 5)), "rows of 5"
     with pytest.raises(ValueError, match=match):

@@ -19,15 +19,16 @@ from keras_grow.specs import graph_analysis
 _INPUT = "images"  # the graph's input, as every family names it (serving).
 
 
-def _check_layer(layer):
+def _layer_problem(layer):
+    """str or `None`: why keras_grow cannot take `layer`."""
+    cls = type(layer).__name__
     if isinstance(layer, keras.Model):
-        raise ValueError(
+        return (
             f"Layer '{layer.name}' is a nested model; keras_grow grows a flat "
             "graph of layers. Build the model from the nested model's layers."
         )
-    cls = type(layer).__name__
     if cls == "Softmax":
-        raise ValueError(
+        return (
             f"Layer '{layer.name}' is a Softmax; a GrowableModel outputs "
             "logits. Leave it out and compile with a loss that takes logits "
             "(e.g. SparseCategoricalCrossentropy(from_logits=True))."
@@ -35,9 +36,23 @@ def _check_layer(layer):
     if cls not in graph_analysis.SUPPORTED or type(layer) is not getattr(
         keras.layers, cls, None
     ):
+        return f"Layer '{layer.name}' is a {cls}, which keras_grow cannot grow through."
+    return None
+
+
+def _check_layers(model):
+    """Raises naming every layer keras_grow cannot take, all at once."""
+    layers = [
+        layer
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    ]
+    problems = [p for p in map(_layer_problem, layers) if p]
+    if problems:
         raise ValueError(
-            f"Layer '{layer.name}' is a {cls}, which keras_grow cannot grow "
-            f"through. Supported layers: {', '.join(graph_analysis.SUPPORTED)}."
+            f"Model '{model.name}' has {len(problems)} layer(s) keras_grow "
+            "cannot take: " + " ".join(problems) + " Supported layers: "
+            f"{', '.join(graph_analysis.SUPPORTED)}."
         )
 
 
@@ -55,7 +70,6 @@ def _layer_config(layer):
 def _sequential_nodes(model):
     nodes, previous = [], "input"
     for layer in model.layers:
-        _check_layer(layer)
         nodes.append(
             {
                 "name": layer.name,
@@ -117,7 +131,6 @@ def _functional_nodes(model):
         if entry["class_name"] == "InputLayer":
             input_name = entry["name"]
             continue
-        _check_layer(layers[entry["name"]])
         nodes.append(
             {
                 "name": entry["name"],
@@ -136,7 +149,7 @@ def _functional_nodes(model):
 def _output_activation(nodes, output):
     node = next(n for n in nodes if n["name"] == output)
     activation = node["config"].get("activation")
-    # A Softmax layer is refused by name earlier (`_check_layer`).
+    # A Softmax layer is refused by name earlier (`_check_layers`).
     if activation in ("softmax", "sigmoid", "log_softmax"):
         raise ValueError(
             f"The model's output layer '{output}' applies {activation}; "
@@ -176,6 +189,7 @@ def spec_from_keras(model):
             f"Model '{model.name}' has no known input shape; build it first "
             "(e.g. start a Sequential with keras.Input(shape))."
         )
+    _check_layers(model)
     if sequential:
         nodes, input_name, output = _sequential_nodes(model)
     else:

@@ -34,7 +34,10 @@ class ScheduledGrowth(keras.callbacks.Callback):
             A successor is a spec, or a callable taking the current spec and
             returning the grown one (e.g. `lambda s: s.with_block_added(0)`).
         initializer: str. How new sub-modules start (see
-            `GrowableModel.grow`). Defaults to `"zero"`.
+            `GrowableModel.grow`). At `fit` start the whole schedule is
+            tried on the spec (no weights), so an initializer a new block
+            cannot take is refused before any step. Defaults to
+            `"identity"` (function-preserving on every family).
         initializer_scale: float. Defaults to `1.0`.
         seed: int or `None`. Seeds each growth's random draws (offset by the
             growth's epoch). Defaults to `None`.
@@ -59,7 +62,7 @@ class ScheduledGrowth(keras.callbacks.Callback):
     def __init__(
         self,
         schedule,
-        initializer="zero",
+        initializer="identity",
         initializer_scale=1.0,
         seed=None,
         verbose=1,
@@ -118,6 +121,34 @@ class ScheduledGrowth(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         require_growable(self.model, type(self).__name__)
+        self._check_schedule(self.model.spec)
+
+    def _check_schedule(self, spec):
+        """Grows `spec` through the schedule, specs only, and raises if the
+        initializer cannot start a block it adds. A successor that raises
+        here is left to its growth (and `on_failure`)."""
+        from keras_grow import transfer
+
+        for epoch in sorted(self.schedule):
+            successor = self.schedule[epoch]
+            try:
+                grown = (
+                    successor
+                    if isinstance(successor, specs.NetSpec)
+                    else successor(spec)
+                )
+                added = transfer.plan.new_blocks(spec, grown)
+            except Exception:  # noqa: BLE001 - the growth itself reports it
+                return
+            try:
+                transfer.blocks.check_new_blocks(added, self.initializer)
+            except ValueError as error:
+                raise ValueError(
+                    f"{type(self).__name__}: the schedule's entry for epoch "
+                    f"index {epoch} (Epoch {epoch + 1}) cannot grow with "
+                    f"initializer={self.initializer!r}: {error}"
+                ) from None
+            spec = grown
 
     def on_epoch_end(self, epoch, logs=None):
         if self.verbose:

@@ -219,6 +219,13 @@ class NetSpec:
             got is None or got == want for got, want in zip(shape[1:], expected)
         )
 
+    @property
+    def takes_integer_inputs(self):
+        """bool. Whether the net scales integer inputs itself (a user graph
+        whose input goes straight into `Rescaling`); the named families
+        take float pixels in [0, 1]."""
+        return False
+
     def replace(self, **changes):
         """Returns a validated copy with some fields changed."""
         return dataclasses.replace(self, **changes)

@@ -162,6 +162,16 @@ class GraphSpec(base.NetSpec):
         return f"{self.family}-" + "-".join(str(w) for w in self.widths)
 
     @property
+    def takes_integer_inputs(self):
+        """bool. Whether every layer reading the input is a `Rescaling`
+        (the Keras way to take uint8 images)."""
+        return all(
+            n["class_name"] == "Rescaling"
+            for n in self.nodes
+            if self.input_name in n["inputs"]
+        )
+
+    @property
     def widths(self):
         """tuple of int. The width of each growable group, in graph order."""
         return tuple(self._width(g.producers[0]) for g in self._analysis.growable)

@@ -5,6 +5,7 @@ outside this package."""
 from keras_grow.transfer.blocks import BLOCK_INITIALIZERS
 from keras_grow.transfer.blocks import get_block_initializer
 from keras_grow.transfer.plan import TransferReport
+from keras_grow.transfer.plan import check_initializer
 from keras_grow.transfer.plan import transfer_weights
 from keras_grow.transfer.weights import read_weights
 from keras_grow.transfer.width import AddUnits

@@ -13,12 +13,8 @@ import numpy as np
 
 
 def _set_last_norm(body, block, draw):
-    """Sets gamma and beta of the block's last BN to `draw(n)` each."""
-    if block.last_norm is None:
-        raise ValueError(
-            f"Block '{block.name}' has no BatchNormalization to initialise; "
-            f"use initializer='identity' or 'default' for it."
-        )
+    """Sets gamma and beta of the block's last BN to `draw(n)` each (the
+    block has one: `block_problem` is checked first)."""
     layer = body.get_layer(block.last_norm)
     n = layer.gamma.shape[0]
     layer.gamma.assign(draw(n).astype(layer.gamma.dtype))
@@ -67,11 +63,6 @@ def identity_init(body, block, scale, rng):
     if block.residual:
         zero_init(body, block, scale, rng)
         return
-    if len(block.convs) != 1:
-        raise ValueError(
-            f"identity initialisation needs a residual block or a single "
-            f"conv/dense layer; block '{block.name}' has {block.convs}."
-        )
     layer = body.get_layer(block.convs[0])
     *_, fan_in, fan_out = layer.kernel.shape
     if fan_in != fan_out or getattr(layer, "strides", (1, 1)) != (1, 1):
@@ -124,3 +115,52 @@ def get_block_initializer(name):
             f"{sorted(BLOCK_INITIALIZERS)}."
         )
     return BLOCK_INITIALIZERS[name]
+
+
+def block_problem(name, block):
+    """str or `None`. Why initialiser `name` cannot start `block` as its name
+    promises, with the fix; `None` when it can.
+
+    Read from the block's structure alone (no weights), so a schedule can
+    be checked before any training. `"zero"` zeroes the last BN of a
+    residual block, which makes the block the identity; on a block without
+    a shortcut it would make the net's output constant, so it is refused
+    there (`"identity"` is the function-preserving choice on every
+    family). The random BN initialisers need a BN to draw.
+    """
+    get_block_initializer(name)
+    fix = "use initializer='identity' (function-preserving) or 'default'"
+    if name == "zero" and not block.residual:
+        return (
+            f"initializer='zero' zeroes the last BatchNormalization of a new "
+            f"residual block, which makes the block the identity; block "
+            f"'{block.name}' has no shortcut, so zeroing it would make the "
+            f"net's output the same for every input. For it, {fix}."
+        )
+    needs_norm = name in ("zero", "gaussian", "uniform", "uniform_authors") or (
+        name == "identity" and block.residual
+    )
+    if needs_norm and block.last_norm is None:
+        return (
+            f"Block '{block.name}' has no BatchNormalization to initialise "
+            f"(initializer={name!r} sets its gamma and beta); for it, {fix}."
+        )
+    if name == "identity" and not block.residual and len(block.convs) != 1:
+        return (
+            f"initializer='identity' needs a residual block or a single "
+            f"conv/dense layer; block '{block.name}' has {list(block.convs)}. "
+            f"Use initializer='default'."
+        )
+    return None
+
+
+def check_new_blocks(blocks, name):
+    """Raises unless initialiser `name` can start every block of `blocks`.
+
+    Raises:
+        ValueError: for an unknown initialiser, or naming each block it
+            cannot start and the fix (see `block_problem`).
+    """
+    problems = [p for p in (block_problem(name, b) for b in blocks) if p]
+    if problems:
+        raise ValueError(" ".join(dict.fromkeys(problems)))

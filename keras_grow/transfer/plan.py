@@ -69,13 +69,30 @@ def apply_width_changes(weights, old_spec, new_shapes, morphisms, rng):
     return weights, widened
 
 
+def new_blocks(old_spec, new_spec):
+    """list of `Block`: the sub-modules `new_spec` has and `old_spec` not."""
+    old = {block.name for block in build.blocks(old_spec)}
+    return [b for b in build.blocks(new_spec) if b.name not in old]
+
+
+def check_initializer(old_spec, new_spec, initializer):
+    """Raises unless `initializer` can start every block that growing
+    `old_spec` into `new_spec` adds (see `blocks.block_problem`); reads
+    the specs alone, so it runs before anything is built.
+
+    Raises:
+        ValueError: naming the initializer, each block and the fix.
+    """
+    block_inits.check_new_blocks(new_blocks(old_spec, new_spec), initializer)
+
+
 def transfer_weights(
     old_body,
     new_body,
     old_spec,
     new_spec,
     *,
-    initializer="zero",
+    initializer="identity",
     initializer_scale=1.0,
     morphisms=(),
     values=None,
@@ -96,7 +113,7 @@ def transfer_weights(
         new_body: a graph freshly built from `new_spec`.
         old_spec, new_spec: the specs of the two graphs.
         initializer: str. A `BLOCK_INITIALIZERS` name for new sub-modules.
-            Defaults to `"zero"`.
+            Defaults to `"identity"`.
         initializer_scale: float. Scale of the random initialisers.
         morphisms: sequence of `SplitUnits` / `AddUnits`.
         values: dict or `None`. `{layer: {variable: array}}` with the new
@@ -107,10 +124,14 @@ def transfer_weights(
         A `TransferReport`.
 
     Raises:
-        ValueError: for an unknown initialiser or group, or a surviving
-            layer whose shape changed without a morphism explaining it.
+        ValueError: for an unknown initialiser or group, an initialiser
+            that cannot start a new block (`check_initializer`), or a
+            surviving layer whose shape changed without a morphism
+            explaining it.
     """
     initialize = block_inits.get_block_initializer(initializer)
+    added = new_blocks(old_spec, new_spec)
+    block_inits.check_new_blocks(added, initializer)
     rng = np.random.default_rng(seed)
     weights = weight_io.read_weights(old_body)
     weights, widened = apply_width_changes(
@@ -127,9 +148,7 @@ def transfer_weights(
             fresh.append(layer.name)
     new_names = {layer.name for layer in new_body.layers}
     dropped = [name for name in weights if name not in new_names]
-    old_blocks = {block.name for block in build.blocks(old_spec)}
-    new_blocks = [b for b in build.blocks(new_spec) if b.name not in old_blocks]
-    for block in new_blocks:
+    for block in added:
         initialize(new_body, block, initializer_scale, rng)
     for name, layer_values in (values or {}).items():
         _assign_given(new_body, name, layer_values)
@@ -137,7 +156,7 @@ def transfer_weights(
         copied=tuple(copied),
         fresh=tuple(fresh),
         dropped=tuple(dropped),
-        new_blocks=tuple(b.name for b in new_blocks),
+        new_blocks=tuple(b.name for b in added),
         widened=widened,
     )
 

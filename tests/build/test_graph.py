@@ -321,3 +321,57 @@ def test_closed_form_units_and_scheduled_depth_grow_a_user_cnn_inside_fit():
     }
     assert model.spec.widths[1:] != (6, 5)
     assert np.isfinite(infer(model, x)).all()
+
+
+def test_every_layer_it_cannot_take_is_named_in_one_error():
+    model = keras.Sequential(
+        [
+            keras.Input((6, 3)),
+            keras.layers.SimpleRNN(4, return_sequences=True, name="rnn"),
+            keras.layers.GRU(4, return_sequences=True, name="gru"),
+            keras.layers.LSTM(4, return_sequences=True, name="lstm"),
+            keras.layers.Permute((2, 1), name="perm"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2),
+        ]
+    )
+    with pytest.raises(ValueError) as caught:
+        kg.GrowableModel.from_keras(model)
+    message = str(caught.value)
+    assert "has 4 layer(s) keras_grow cannot take" in message
+    for name, cls in [
+        ("rnn", "SimpleRNN"),
+        ("gru", "GRU"),
+        ("lstm", "LSTM"),
+        ("perm", "Permute"),
+    ]:
+        assert f"Layer '{name}' is a {cls}" in message
+    assert message.count("Supported layers") == 1
+
+
+def test_a_model_that_rescales_its_input_takes_uint8_images():
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Rescaling(1 / 255, name="scale")(inputs)
+    x = keras.layers.Conv2D(3, 3, activation="relu", name="c")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    user = keras.Model(inputs, keras.layers.Dense(10, name="logits")(x))
+    model = kg.GrowableModel.from_keras(user)
+    assert model.spec.takes_integer_inputs
+    pixels = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1)).astype("uint8")
+    np.testing.assert_allclose(
+        np.asarray(model(pixels)), np.asarray(user(pixels.astype("float32"))), atol=1e-5
+    )
+    model.compile(
+        optimizer="sgd",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    history = model.fit(pixels, np.arange(4), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    # Without the Rescaling the model still refuses integer pixels.
+    plain = kg.GrowableModel.from_keras(
+        keras.Sequential(
+            [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]
+        )
+    )
+    with pytest.raises(TypeError, match=r"Rescaling\(1 / 255\)"):
+        plain(pixels)

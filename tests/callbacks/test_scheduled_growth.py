@@ -39,7 +39,7 @@ def test_schedule_accepts_specs_and_callables():
     assert model.spec == target
     config = callback.get_config()
     assert config["schedule"][1] == target.to_dict()
-    assert config["initializer"] == "zero"
+    assert config["initializer"] == "identity"
 
 
 @pytest.mark.slow
@@ -124,3 +124,42 @@ def test_a_failing_entry_is_undone_and_skipped_or_raised(sample_arrays):
 def test_round_robin_refuses_a_schedule_that_cannot_be(kwargs, match):
     with pytest.raises(ValueError, match=match):
         kg.callbacks.ScheduledGrowth.round_robin(**kwargs)
+
+
+def _net(family):
+    if family == "from_keras":
+        inputs = keras.Input((28, 28, 1))
+        x = keras.layers.Flatten(name="flat")(inputs)
+        x = keras.layers.Dense(16, activation="relu", name="hidden")(x)
+        return kg.GrowableModel.from_keras(
+            keras.Model(inputs, keras.layers.Dense(10, name="logits")(x))
+        )
+    return kg.GrowableModel(kg.specs.parse(family, (28, 28, 1), 10))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["VGG11-4", "MLP-16", "from_keras"])
+def test_the_default_schedule_keeps_every_family_alive(family, sample_arrays):
+    x, y = sample_arrays
+    model = compile_sgd(_net(family))
+    grow = kg.callbacks.ScheduledGrowth({1: lambda s: s.with_block_added(0)}, verbose=0)
+    history = model.fit(x, y, batch_size=32, epochs=3, verbose=0, callbacks=[grow])
+    assert [e["kind"] for e in model.growth_log] == ["grow"]
+    assert np.all(np.isfinite(history.history["loss"]))
+    logits = np.asarray(model(x[:64], training=False))
+    assert logits.std(axis=0).max() > 1e-3  # not the same output for every input
+
+
+def test_an_initializer_a_block_cannot_take_is_refused_before_any_step(sample_arrays):
+    x, y = sample_arrays
+    model = compile_sgd(_net("VGG11-4"))
+    grow = kg.callbacks.ScheduledGrowth(
+        {1: lambda s: s.with_block_added(0)}, initializer="zero", verbose=0
+    )
+    steps = []
+    counter = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda *a: steps.append(1)
+    )
+    with pytest.raises(ValueError, match=r"Epoch 2.*initializer='identity'"):
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[grow, counter])
+    assert steps == [] and model.growth_log == []

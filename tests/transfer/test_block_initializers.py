@@ -93,6 +93,8 @@ def test_unknown_initializer_and_bn_less_blocks_raise():
     assert model.spec.notation == "Basic3ResNet(4,8,8)-1-1-1"
     mlp = kg.GrowableModel(kg.specs.parse("MLP-4", MNIST, 10))
     with pytest.raises(ValueError, match="has no BatchNormalization"):
+        mlp.grow(mlp.spec.with_widths((4, 4)), initializer="gaussian")
+    with pytest.raises(ValueError, match="has no shortcut"):
         mlp.grow(mlp.spec.with_widths((4, 4)), initializer="zero")
 
 
