@@ -5,6 +5,8 @@ The growth callbacks are recognised by what they say of themselves
 callbacks, imports none of them.
 """
 
+import warnings
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -43,6 +45,10 @@ def check_fit_callbacks(callbacks):
     - `keras.callbacks.EarlyStopping(restore_best_weights=True)` beside a
       growth callback is refused: the best epoch's weights do not fit the
       grown net (Keras raised a shape error after the first growth).
+    - `keras.callbacks.LearningRateScheduler` sets the rate every epoch:
+      beside a growth callback that sets it too (AutoGrow's fine-tune,
+      Firefly's period schedule) it owns the rate, the growth callback
+      sets none, and a warning says so.
 
     Args:
         callbacks: the list passed to `fit` (or `None`).
@@ -74,6 +80,7 @@ def check_fit_callbacks(callbacks):
                     "by its own rule), or checkpoint whole models with "
                     "keras.callbacks.ModelCheckpoint(..., save_weights_only=False)."
                 )
+    _assign_learning_rate_owner(callbacks)
     stateful = [c for c in callbacks if _stateful(c)]
     for backup in (c for c in callbacks if _is_backup(c)):
         if not backup.stateful_callbacks:
@@ -87,6 +94,29 @@ def check_fit_callbacks(callbacks):
                 f"of this fit: its state would restart on resume. Pass every "
                 f"growth callback, or none (then it finds them itself)."
             )
+
+
+def _assign_learning_rate_owner(callbacks):
+    """Tells each growth callback that sets the learning rate whether a
+    `LearningRateScheduler` of this fit owns it (see `check_fit_callbacks`)."""
+    setters = [c for c in callbacks if getattr(c, "sets_learning_rate", False)]
+    owners = [
+        c for c in callbacks if isinstance(c, keras.callbacks.LearningRateScheduler)
+    ]
+    owner = type(owners[0]).__name__ if owners else None
+    for callback in setters:
+        callback.learning_rate_owner = owner
+    if owner and setters:
+        names = " and ".join(type(c).__name__ for c in setters)
+        warnings.warn(
+            f"keras.callbacks.{owner} sets the learning rate every epoch, so it "
+            f"owns the rate in this fit: {names} sets none (AutoGrow's "
+            f"fine-tune drops, a period schedule). Write the drops into your "
+            f"schedule, or leave {owner} out to use theirs. "
+            f"ReduceLROnPlateau composes with them instead.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _labels_of(x, y):

@@ -12,6 +12,7 @@ import numpy as np
 
 from keras_grow import build
 from keras_grow import specs
+from keras_grow.callbacks import periods
 from keras_grow.callbacks.adam_init import adam_init_norm
 from keras_grow.callbacks.autogrow_rules import AutoGrowState
 from keras_grow.callbacks.autogrow_rules import FineTuneSchedule
@@ -58,9 +59,15 @@ class AutoGrow(keras.callbacks.Callback):
        robin, initialised by `initializer`.
 
     When no stage is growing any more, it fine-tunes for
-    `fine_tune_epochs` (learning rate reset to its value at the start of
-    training, x0.1 at 1/2 and 3/4) and then sets `model.stop_training`:
+    `fine_tune_epochs` (from `fine_tune_lr`, or the rate growth trained
+    with, x0.1 at 1/2 and 3/4) and then sets `model.stop_training`:
     pass a generous `epochs` to `fit` and AutoGrow ends the run.
+
+    Beside Keras' learning-rate callbacks: the fine-tune's drops multiply
+    the rate, so `ReduceLROnPlateau`'s cuts (before and during the
+    fine-tune) stay; `LearningRateScheduler` sets the rate every epoch, so
+    it owns the rate and AutoGrow sets none (a warning at `fit` start
+    says so).
 
     Args:
         growth_period: int. K, epochs between growth boundaries. Defaults
@@ -94,7 +101,9 @@ class AutoGrow(keras.callbacks.Callback):
         max_depths: tuple of int or `None`. A stage at its maximum stops.
         fine_tune_epochs: int. N, epochs of fine-tuning after growth ends.
         fine_tune_lr: float or `None`. The fine-tune learning rate before
-            the drops. Defaults to the optimizer's at the start of training.
+            the drops. Defaults to the rate growth ended with (the
+            optimizer's own, as AutoGrow keeps it constant while growing,
+            unless another callback changed it).
         fine_tune_lr_factor: float. Multiplier at each drop. Defaults `0.1`.
         fine_tune_lr_boundaries: tuple of float. Drop points as fractions
             of `fine_tune_epochs`. Defaults to `(0.5, 0.75)`.
@@ -206,6 +215,14 @@ class AutoGrow(keras.callbacks.Callback):
         self._scalars = GrowthScalars(log_dir, "AutoGrow")
         self._state = None
         self._restored = False
+        # Set by keras_grow.fit_checks at each fit: the Keras callback that
+        # sets the learning rate every epoch instead (then AutoGrow does not).
+        self.learning_rate_owner = None
+
+    @property
+    def sets_learning_rate(self):
+        """bool. Whether AutoGrow sets the learning rate (its fine-tune)."""
+        return self.fine_tune.epochs > 0
 
     # --- state -------------------------------------------------------------
 
@@ -216,6 +233,13 @@ class AutoGrow(keras.callbacks.Callback):
     def set_state(self, state):
         """Restores `get_state()`; the next `fit` continues from it."""
         self._state = AutoGrowState.from_dict(state)
+        restored = self._state
+        if restored.phase == "fine_tuning" and "lr_factor" not in state:
+            # A state saved before the multiplier was kept: the rate holds
+            # the multiplier of the last epoch seen.
+            restored.lr_factor = self.fine_tune.multiplier(
+                max(restored.epoch, restored.fine_tune_start), restored.fine_tune_start
+            )
         self._restored = True
 
     @property
@@ -273,11 +297,21 @@ class AutoGrow(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         state = self._state
-        if state.phase == "fine_tuning":
-            lr = self.fine_tune.learning_rate(
-                epoch, state.fine_tune_start, state.initial_lr
-            )
-            self.model.optimizer.learning_rate.assign(lr)
+        if state.phase != "fine_tuning" or self.learning_rate_owner:
+            return
+        optimizer = self.model.optimizer
+        if state.lr_factor is None:  # the fine-tune's first epoch
+            if self.fine_tune.lr is not None:
+                periods.learning_rate_variable(optimizer, "AutoGrow").assign(
+                    self.fine_tune.lr
+                )
+            state.lr_factor = 1.0
+        state.lr_factor = periods.apply_factor(
+            optimizer,
+            "AutoGrow",
+            self.fine_tune.multiplier(epoch, state.fine_tune_start),
+            state.lr_factor,
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         if self.verbose:
@@ -457,12 +491,12 @@ class AutoGrow(keras.callbacks.Callback):
         # A schedule serialises as a dict; `optimizer.learning_rate` would
         # give its current value and hide it.
         if isinstance(optimizer.get_config()["learning_rate"], dict):
-            if self.fine_tune.epochs and self.fine_tune.lr is None:
+            if self.fine_tune.epochs and not self.learning_rate_owner:
                 raise ValueError(
                     "AutoGrow sets the learning rate while fine-tuning, so it "
                     "needs an optimizer with a constant learning rate (the "
-                    "paper keeps it constant while growing), or an explicit "
-                    "fine_tune_lr."
+                    "paper keeps it constant while growing); or pass "
+                    "fine_tune_epochs=0."
                 )
             return None
         return float(np.asarray(optimizer.learning_rate))

@@ -210,12 +210,12 @@ class FineTuneSchedule:
             )
         object.__setattr__(self, "boundaries", boundaries)
 
-    def learning_rate(self, epoch, start, initial_lr):
-        """float. The rate of `epoch` for a fine-tune started at `start`."""
-        base = self.lr or initial_lr
+    def multiplier(self, epoch, start):
+        """float. The multiplier of `epoch` for a fine-tune started at
+        `start`: `factor` to the number of drops passed (1 at the start)."""
         progress = (epoch - start) / max(self.epochs, 1)
         drops = sum(progress >= b for b in self.boundaries)
-        return base * self.factor**drops
+        return self.factor**drops
 
 
 @dataclasses.dataclass
@@ -232,6 +232,8 @@ class AutoGrowState:
         fine_tune_start: int or `None`. The first fine-tune epoch.
         initial_lr: float or `None`. The optimizer's rate at the start.
         epoch: int. The last epoch seen.
+        lr_factor: float or `None`. The fine-tune multiplier in the rate
+            now (`None` before the fine-tune sets it).
     """
 
     phase: str
@@ -243,6 +245,7 @@ class AutoGrowState:
     fine_tune_start: int | None = None
     initial_lr: float | None = None
     epoch: int = -1
+    lr_factor: float | None = None
 
     @classmethod
     def fresh(cls, num_stages):
@@ -255,7 +258,8 @@ class AutoGrowState:
         if (
             not isinstance(state, dict)
             or state.get("phase") not in PHASES
-            or set(state) != names
+            # States saved before `lr_factor` existed lack only it.
+            or not names - {"lr_factor"} <= set(state) <= names
         ):
             raise ValueError(f"Not an AutoGrow state: {state!r}.")
         return cls(**copy.deepcopy(state))

@@ -53,6 +53,29 @@ def learning_rate_variable(optimizer, who):
     return rate
 
 
+def apply_factor(optimizer, who, factor, applied):
+    """Moves the learning rate from multiplier `applied` to `factor`.
+
+    The rate is multiplied by `factor / applied` rather than set, so what
+    other callbacks did to it in between (`ReduceLROnPlateau`'s cuts)
+    stays: a growth callback's schedule composes with theirs. Setting the
+    same `factor` twice (a resumed epoch) changes nothing.
+
+    Args:
+        optimizer: the model's optimizer (a constant learning rate).
+        who: str. The callback, for the error.
+        factor: float > 0. The multiplier now due.
+        applied: float > 0. The multiplier in the rate now.
+
+    Returns:
+        float. `factor`, to keep as the multiplier applied.
+    """
+    if factor != applied:
+        rate = learning_rate_variable(optimizer, who)
+        rate.assign(float(rate.numpy()) * factor / applied)
+    return factor
+
+
 def reset_optimizer_state(optimizer):
     """Zeroes every slot (momentum, Adam's moments) of `optimizer`, as a
     freshly made optimizer has; the step counter and learning rate stay."""

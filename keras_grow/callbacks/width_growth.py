@@ -151,7 +151,11 @@ class WidthGrowth(keras.callbacks.Callback):
         self.calibration_data = calibration_data
         self.period_schedule = period_schedule
         self.after_growth = after_growth
-        self._base_learning_rate = None
+        self._lr_factor = 1.0  # the period multiplier in the rate now
+        self._legacy_base_rate = None
+        # Set by keras_grow.fit_checks at each fit: the Keras callback that
+        # sets the learning rate every epoch instead (then this one does not).
+        self.learning_rate_owner = None
         self.rounds = 0
         self.finished = False
         self._scalars = GrowthScalars(log_dir, type(self).__name__)
@@ -356,28 +360,40 @@ class WidthGrowth(keras.callbacks.Callback):
         widths = {f"width_{i}": w for i, w in enumerate(self.model.spec.widths)}
         return {"params": self.model.body.count_params(), **widths}
 
+    @property
+    def sets_learning_rate(self):
+        """bool. Whether a period schedule sets the learning rate."""
+        return self.period_schedule != "constant"
+
     def on_epoch_begin(self, epoch, logs=None):
-        if self.period_schedule == "constant":
+        if not self.sets_learning_rate or self.learning_rate_owner:
             return
-        rate = periods.learning_rate_variable(self.model.optimizer, self.method)
-        if self._base_learning_rate is None:
-            self._base_learning_rate = float(rate.numpy())
+        optimizer = self.model.optimizer
+        if self._legacy_base_rate is not None:
+            rate = periods.learning_rate_variable(optimizer, self.method)
+            self._lr_factor = float(rate.numpy()) / self._legacy_base_rate
+            self._legacy_base_rate = None
         factor = periods.period_factor(self.period_schedule, epoch, self.grow_every)
-        rate.assign(self._base_learning_rate * factor)
+        self._lr_factor = periods.apply_factor(
+            optimizer, self.method, factor, self._lr_factor
+        )
 
     def get_state(self):
-        """dict. The round counter, whether growth ended, the base learning
-        rate of a period schedule (for resuming)."""
+        """dict. The round counter, whether growth ended, the period
+        schedule's multiplier in the learning rate (for resuming)."""
         return {
             "rounds": self.rounds,
             "finished": self.finished,
-            "base_learning_rate": self._base_learning_rate,
+            "lr_factor": self._lr_factor,
         }
 
     def set_state(self, state):
         self.rounds = int(state["rounds"])
         self.finished = bool(state["finished"])
-        self._base_learning_rate = state.get("base_learning_rate")
+        self._lr_factor = float(state.get("lr_factor", 1.0))
+        # A state saved before the multiplier was kept has the base rate.
+        if "lr_factor" not in state:
+            self._legacy_base_rate = state.get("base_learning_rate")
 
 
 class SlotGrowth(WidthGrowth):

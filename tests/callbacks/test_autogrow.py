@@ -89,7 +89,7 @@ def test_round_robin_stopping_and_fine_tune_schedule():
     assert trace[-1][0] == 13
 
 
-def test_learning_rate_is_constant_while_growing_and_reset_for_fine_tune():
+def test_learning_rate_is_constant_while_growing_and_cuts_carry_into_fine_tune():
     model = _model(learning_rate=0.05)
     callback = kg.callbacks.AutoGrow(
         growth_period=2,
@@ -103,11 +103,68 @@ def test_learning_rate_is_constant_while_growing_and_reset_for_fine_tune():
     # Two growths, two new optimizers: the learning rate stayed constant.
     assert len(_events(model, "grow")) == 2
     assert {round(lr, 6) for _, _, _, lr in trace} == {0.05}
-    model.optimizer.learning_rate.assign(0.0001)  # e.g. a user's LR callback
+    model.optimizer.learning_rate.assign(0.0001)  # e.g. ReduceLROnPlateau's cut
     trace = _drive(callback, model, [0.1] * 10, start=4)
     start = callback.get_state()["fine_tune_start"]
     fine = [lr for epoch, _, _, lr in trace if epoch >= start]
-    assert fine == pytest.approx([0.05, 0.005])  # reset to the initial LR
+    assert fine == pytest.approx([0.0001, 0.00001])  # the cut stays, drops compose
+
+
+class _HalveAt(keras.callbacks.Callback):
+    """Halves the learning rate at the end of one epoch, as
+    ReduceLROnPlateau does on a plateau."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            rate = self.model.optimizer.learning_rate
+            rate.assign(float(rate.numpy()) / 2)
+
+
+def _fine_tune_rates(extra, **kwargs):
+    """The rate at the end of every epoch of a real fit: AutoGrow grows at
+    epoch 0, every stage stops at epoch 1, then it fine-tunes epochs 2-5
+    (drops at epochs 4 and 5)."""
+    data = kg.data.load("fashion_mnist_sample", "train", 64, take=64, seed=0)
+    spec = kg.specs.parse("Basic3ResNet-1-1-1", MNIST, 10, widths=(2, 2, 2))
+    model = compile_sgd(kg.GrowableModel(spec), learning_rate=0.1)
+    grow = kg.callbacks.AutoGrow(
+        growth_period=1,
+        monitor="accuracy",
+        max_depths=(2, 1, 1),
+        fine_tune_epochs=4,
+        verbose=0,
+        **kwargs,
+    )
+    rates = []
+    probe = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: rates.append(
+            float(model.optimizer.learning_rate.numpy())
+        )
+    )
+    model.fit(data, epochs=8, verbose=0, callbacks=[*extra, grow, probe])
+    return rates
+
+
+@pytest.mark.slow
+def test_learning_rate_callbacks_compose_or_own_the_rate():
+    # ReduceLROnPlateau-like cuts (epoch 1, and epoch 3 inside the fine-tune)
+    # stay, and the fine-tune's x0.1 drops multiply on top of them.
+    rates = _fine_tune_rates([_HalveAt(1), _HalveAt(3)])
+    expected = [0.1, 0.05, 0.05, 0.025, 0.0025, 0.00025]
+    np.testing.assert_allclose(rates, expected, rtol=1e-5)
+    # fine_tune_lr sets the fine-tune's start explicitly.
+    rates = _fine_tune_rates([_HalveAt(0)], fine_tune_lr=0.2)
+    expected = [0.05, 0.05, 0.2, 0.2, 0.02, 0.002]
+    np.testing.assert_allclose(rates, expected, rtol=1e-5)
+    # LearningRateScheduler owns the rate; a warning says so at fit start.
+    scheduler = keras.callbacks.LearningRateScheduler(lambda epoch: 0.3 / (epoch + 1))
+    with pytest.warns(UserWarning, match="LearningRateScheduler sets the learning"):
+        rates = _fine_tune_rates([scheduler])
+    np.testing.assert_allclose(rates, [0.3 / (e + 1) for e in range(6)], rtol=1e-5)
 
 
 def test_max_depths_stop_a_stage():

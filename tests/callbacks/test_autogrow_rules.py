@@ -67,9 +67,8 @@ def test_round_robin_wraps_over_the_growing_stages():
 
 def test_fine_tune_schedule_drops_at_its_boundaries():
     schedule = rules.FineTuneSchedule(epochs=4, lr=None)
-    rates = [schedule.learning_rate(e, 10, 0.1) for e in range(10, 14)]
-    assert rates == pytest.approx([0.1, 0.1, 0.01, 0.001])
-    assert rules.FineTuneSchedule(4, lr=0.5).learning_rate(10, 10, 0.1) == 0.5
+    factors = [schedule.multiplier(e, 10) for e in range(10, 14)]
+    assert factors == pytest.approx([1, 1, 0.1, 0.01])
     with pytest.raises(ValueError, match="increasing fractions"):
         rules.FineTuneSchedule(4, boundaries=(0.8, 0.2))
     with pytest.raises(ValueError, match="`fine_tune_lr` must be > 0"):

@@ -36,7 +36,7 @@ class _Probe(keras.callbacks.Callback):
         self.momenta.append(sum(float(np.abs(v.numpy()).sum()) for v in slots))
 
 
-def _fit(**kwargs):
+def _fit(extra=(), **kwargs):
     data = kg.data.load("fashion_mnist_sample", "train", 64, take=128, seed=0)
     spec = kg.specs.parse("MLP-4-3", input_shape=(28, 28, 1), num_classes=10)
     model = compile_sgd(kg.GrowableModel(spec))
@@ -44,13 +44,15 @@ def _fit(**kwargs):
         grow_every=4, max_rounds=1, seed=0, verbose=0, **kwargs
     )
     probe = _Probe()
-    model.fit(data, epochs=8, callbacks=[growth, probe], verbose=0, shuffle=False)
+    callbacks = [*extra, growth, probe]
+    model.fit(data, epochs=8, callbacks=callbacks, verbose=0, shuffle=False)
     return model, growth, probe
 
 
 def test_authors_periods_decay_the_rate_and_restart_the_momentum():
     model, growth, probe = _fit(period_schedule="step", after_growth="fresh")
-    base = growth.get_state()["base_learning_rate"]
+    base = probe.rates[0]
+    assert growth.get_state()["lr_factor"] == pytest.approx(0.01)  # epoch 7's
     np.testing.assert_allclose(
         probe.rates, [base * f for f in (1, 1, 0.1, 0.01) * 2], rtol=1e-6
     )
@@ -65,7 +67,40 @@ def test_default_periods_keep_the_rate_and_carry_the_momentum():
     _, growth, probe = _fit()
     assert len(set(probe.rates)) == 1
     assert probe.momenta[4] > 0
-    assert growth.get_state()["base_learning_rate"] is None
+    assert growth.get_state()["lr_factor"] == 1.0
+
+
+class _HalveAt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            rate = self.model.optimizer.learning_rate
+            rate.assign(float(rate.numpy()) / 2)
+
+
+def test_a_period_schedule_composes_with_cuts_and_yields_to_a_scheduler():
+    _, _, probe = _fit(period_schedule="step", extra=[_HalveAt(1)])
+    base = probe.rates[0]
+    expected = [1, 1, 0.05, 0.005, 0.5, 0.5, 0.05, 0.005]
+    np.testing.assert_allclose(probe.rates, [base * f for f in expected], rtol=1e-5)
+    scheduler = keras.callbacks.LearningRateScheduler(lambda epoch: 0.2 / (epoch + 1))
+    with pytest.warns(UserWarning, match="RandomNew sets none"):
+        _, _, probe = _fit(period_schedule="step", extra=[scheduler])
+    np.testing.assert_allclose(probe.rates, [0.2 / (e + 1) for e in range(8)])
+
+
+def test_a_state_saved_with_the_base_rate_resumes_its_multiplier():
+    growth = kg.callbacks.RandomNew(grow_every=4, period_schedule="step", verbose=0)
+    growth.set_state({"rounds": 1, "finished": False, "base_learning_rate": 0.1})
+    model = compile_sgd(
+        kg.GrowableModel(kg.specs.parse("MLP-4", (28, 28, 1), 10)), learning_rate=0.01
+    )
+    growth.set_model(model)
+    growth.on_epoch_begin(7)  # the rate holds epoch 6's 0.1 x 0.1
+    np.testing.assert_allclose(float(model.optimizer.learning_rate.numpy()), 0.001)
 
 
 def test_a_period_schedule_refuses_a_learning_rate_schedule():
