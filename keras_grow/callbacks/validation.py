@@ -85,8 +85,17 @@ def check_batches_fit(data, spec, name):
             f"({spec.notation}) takes "
             f"(batch, {', '.join(map(str, spec.input_shape))})."
         )
-    if not images.dtype.is_floating:
+    if not images.dtype.is_floating and not spec.takes_integer_inputs:
         raise TypeError(
             f"`{name}` yields {images.dtype.name} images; the model takes float "
             "pixels in [0, 1] (e.g. images / 255.0, or kg.data.load)."
+        )
+    cardinality = int(data.cardinality())
+    if cardinality == 0 or (
+        cardinality == tf.data.UNKNOWN_CARDINALITY and not list(data.take(1))
+    ):
+        raise ValueError(
+            f"`{name}` yields no batches: growth has nothing to measure on. "
+            f"Pass the training data (e.g. the dataset given to fit), not an "
+            f"empty or fully filtered one."
         )

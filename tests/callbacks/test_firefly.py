@@ -291,3 +291,14 @@ def test_a_round_shows_its_progress(capsys):
     assert "firefly round 1 (width): 16 candidates, 3 step-one steps" in out
     assert "5/5" in out  # the progress bar reached the end
     assert "firefly round 1: +3 units" in out
+
+
+@pytest.mark.parametrize("empty", ["taken", "filtered"])
+def test_empty_train_data_is_refused_before_training(empty):
+    train = _data(take=64)
+    nothing = train.take(0) if empty == "taken" else train.filter(lambda x, y: False)
+    model = _model("VGG11-4")
+    firefly = kg.callbacks.Firefly(nothing, verbose=0)
+    with pytest.raises(ValueError, match="`train_data` yields no batches"):
+        model.fit(train, epochs=1, callbacks=[firefly], verbose=0, shuffle=False)
+    assert model.optimizer.iterations.numpy() == 0 and model.growth_log == []
