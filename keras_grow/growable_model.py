@@ -21,6 +21,7 @@ from keras_grow import precision
 from keras_grow import specs
 from keras_grow import transfer
 from keras_grow.build.graph import spec_from_keras
+from keras_grow.finite_inputs import FiniteInputs
 from keras_grow.optimizer_carry import carry_optimizer
 from keras_grow.transfer.weights import assign_layer
 from keras_grow.transfer.weights import read_weights
@@ -166,6 +167,7 @@ class GrowableModel(keras.Model):
         self.build((None,) + tuple(spec.input_shape))
         # What `rollback` restores: the last growth's pre-growth state.
         self._undo = None
+        self._finite_inputs = None  # see `watch_inputs`
         # The log index of the latest grow/rollback made in this process:
         # `last_change`, whose retrace `_timed_first_call` times.
         self._retrace_event = None
@@ -549,7 +551,26 @@ class GrowableModel(keras.Model):
             if was_locked:
                 tracker.lock()
 
+    def watch_inputs(self, watch=True):
+        """Makes each train step count the non-finite entries of its batch
+        (read with `nonfinite_inputs()`); `GrowthGuard` turns it on so
+        that it does not blame a growth for NaN in the data. Takes effect
+        at the next trace of the train step (every growth makes one)."""
+        if watch and self._finite_inputs is None:
+            with self.distribute_strategy.scope():
+                self._finite_inputs = FiniteInputs()
+        elif not watch:
+            self._finite_inputs = None
+
+    def nonfinite_inputs(self):
+        """int or `None`. Non-finite entries (NaN, inf) in the inputs,
+        labels and sample weights of the last batch trained on; `None`
+        unless `watch_inputs()` is on."""
+        return None if self._finite_inputs is None else self._finite_inputs.last_batch()
+
     def train_step(self, data):
+        if self._finite_inputs is not None:
+            self._finite_inputs.record(data)
         return multi_worker.one_element_logs(
             super().train_step(data), self.distribute_strategy
         )

@@ -8,6 +8,7 @@ from keras_grow.callbacks.closed_form_growth import GradMax
 from keras_grow.callbacks.firefly import Firefly
 from keras_grow.callbacks.growth_guard import GrowthFailedError
 from keras_grow.callbacks.growth_guard import GrowthGuard
+from keras_grow.callbacks.growth_guard import NonFiniteDataError
 from keras_grow.callbacks.scheduled_growth import ScheduledGrowth
 from keras_grow.callbacks.width_growth import RandomNew
 from keras_grow.callbacks.width_growth import RandomSplit

@@ -16,6 +16,10 @@ class GrowthFailedError(RuntimeError):
     """A growth was rolled back and the user asked training to stop."""
 
 
+class NonFiniteDataError(ValueError):
+    """The loss after a growth is not finite because the data is not."""
+
+
 def attempt_growth(callback, grow, what):
     """Runs a callback's growth step; an exception in it is undone.
 
@@ -70,6 +74,12 @@ class GrowthGuard(keras.callbacks.Callback):
     goes on; with `on_failure="raise"` it rolls back and then stops with a
     `GrowthFailedError`. Put it anywhere in the callback list.
 
+    A non-finite loss whose batch holds NaN or infinite inputs, labels or
+    sample weights is the data's fault, not the growth's: the guard keeps
+    the growth and stops training with a `NonFiniteDataError` saying so
+    (the model counts each batch's non-finite entries while a guard
+    watches: `GrowableModel.watch_inputs`).
+
     Args:
         batches: int. Steps checked after each growth. Defaults to `1`.
         on_failure: str. `"rollback"` (and go on) or `"raise"` (roll back,
@@ -101,6 +111,7 @@ class GrowthGuard(keras.callbacks.Callback):
                 f"{type(self.model).__name__}."
             )
         self._body = id(self.model.body)
+        self.model.watch_inputs()
         # A growth between `fit` calls is checked on the first steps too.
         log = self.model.growth_log
         self._left = self.batches if log and log[-1]["kind"] == "grow" else 0
@@ -118,6 +129,15 @@ class GrowthGuard(keras.callbacks.Callback):
         loss = float(logs["loss"])
         if math.isfinite(loss):
             return
+        bad_entries = self.model.nonfinite_inputs()
+        if bad_entries:
+            raise NonFiniteDataError(
+                f"The loss is {loss} at batch {batch}, right after a growth, "
+                f"but the cause is the data: that batch holds {bad_entries} "
+                f"NaN or infinite values in its inputs, labels or sample "
+                f"weights. The growth is kept (nothing rolled back). Clean "
+                f"the data (e.g. np.nan_to_num, or drop those examples)."
+            )
         reason = f"non-finite loss {loss} right after growth (batch {batch})"
         event = self.model.rollback(reason)
         self._body = id(self.model.body)
@@ -133,6 +153,9 @@ class GrowthGuard(keras.callbacks.Callback):
                 f"rolled back to {event['to']}. Use on_failure='rollback' to "
                 "go on training instead."
             )
+
+    def on_train_end(self, logs=None):
+        self.model.watch_inputs(False)
 
     def get_config(self):
         return {

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_grow as kg
 from tests.conftest import compile_sgd
@@ -150,6 +151,34 @@ def test_guard_can_stop_with_a_clear_error_after_rolling_back(sample_arrays):
         )
     assert model.spec.notation == "Basic3ResNet(4,8,8)-1-1-1"
     assert np.all(np.isfinite(infer_live(model, x[:16])))
+
+
+class _GrowAtEpochEnd(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            self.model.grow(self.model.spec.with_block_added(0))
+
+
+@pytest.mark.parametrize("where", ["inputs", "sample weights"])
+def test_nan_in_the_data_is_not_blamed_on_the_growth(sample_arrays, where):
+    model = _model()
+    x, y = sample_arrays
+    x, weights = x[:64].copy(), np.ones(64, "float32")
+    # Epoch 0 trains on batches 0-1; the growth comes after it; epoch 1's
+    # first batch (batch 2) holds a NaN.
+    (x if where == "inputs" else weights)[33] = np.nan
+    data = tf.data.Dataset.from_tensor_slices((x, y[:64], weights)).batch(16)
+    guard = kg.callbacks.GrowthGuard(verbose=0)
+    with pytest.raises(kg.callbacks.NonFiniteDataError, match="cause is the data"):
+        model.fit(
+            data,
+            steps_per_epoch=2,
+            epochs=2,
+            verbose=0,
+            callbacks=[_GrowAtEpochEnd(), guard],
+        )
+    assert model.spec.notation == "Basic3ResNet(4,8,8)-2-1-1"  # the growth stays
+    assert [e["kind"] for e in model.growth_log] == ["grow"]
 
 
 def test_guard_rejects_bad_arguments_and_plain_models(sample_arrays):
