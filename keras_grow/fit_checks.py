@@ -1,7 +1,7 @@
 """What `GrowableModel.fit` checks before training: its callbacks, labels.
 
 The growth callbacks are recognised by what they say of themselves
-(`grows_model`, `carries_growth_state`), so this module, below the
+(`sets_learning_rate`, `carries_growth_state`), so this module, below the
 callbacks, imports none of them.
 """
 
@@ -25,11 +25,6 @@ def _stateful(callback):
     )
 
 
-def _grows(callback):
-    """AutoGrow, Firefly and the other width callbacks, ScheduledGrowth."""
-    return getattr(callback, "grows_model", False)
-
-
 def check_fit_callbacks(callbacks):
     """Checks (and completes) the callbacks of one `fit` of a growing model.
 
@@ -42,9 +37,6 @@ def check_fit_callbacks(callbacks):
       from scratch.
     - One given some growth callbacks but not all of this fit's is refused:
       the others would restart on resume.
-    - `keras.callbacks.EarlyStopping(restore_best_weights=True)` beside a
-      growth callback is refused: the best epoch's weights do not fit the
-      grown net (Keras raised a shape error after the first growth).
     - `keras.callbacks.LearningRateScheduler` sets the rate every epoch:
       beside a growth callback that sets it too (AutoGrow's fine-tune,
       Firefly's period schedule) it owns the rate, the growth callback
@@ -67,19 +59,6 @@ def check_fit_callbacks(callbacks):
                 "replaces). Use kg.callbacks.BackupAndRestore(backup_dir), which "
                 "saves the spec, weights, optimizer and growth state."
             )
-    growers = [c for c in callbacks if _grows(c)]
-    for callback in callbacks:
-        if isinstance(callback, keras.callbacks.EarlyStopping) and growers:
-            if callback.restore_best_weights:
-                raise ValueError(
-                    "keras.callbacks.EarlyStopping(restore_best_weights=True) "
-                    "keeps the best epoch's weights, but growth "
-                    f"({type(growers[0]).__name__}) changes their shapes, so they "
-                    "cannot be restored into the grown net. Use "
-                    "restore_best_weights=False (AutoGrow keeps the best depth "
-                    "by its own rule), or checkpoint whole models with "
-                    "keras.callbacks.ModelCheckpoint(..., save_weights_only=False)."
-                )
     _assign_learning_rate_owner(callbacks)
     stateful = [c for c in callbacks if _stateful(c)]
     for backup in (c for c in callbacks if _is_backup(c)):

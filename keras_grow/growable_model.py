@@ -125,6 +125,17 @@ def weights_spec(filepath):
     return None if text is None else specs.from_json(text)
 
 
+class ArchitectureWeights(list):
+    """`GrowableModel.get_weights()`: the weight arrays, and the spec they
+    belong to (`spec`), so that `set_weights` can put them back after the
+    model has grown (as `keras.callbacks.EarlyStopping` does with its best
+    epoch's weights)."""
+
+    def __init__(self, arrays, spec):
+        super().__init__(arrays)
+        self.spec = spec
+
+
 @keras.saving.register_keras_serializable(package="keras_grow")
 class GrowableModel(keras.Model):
     """A `keras.Model` built from a spec, that `grow` rebuilds bigger.
@@ -663,11 +674,14 @@ class GrowableModel(keras.Model):
             self.make_train_function()
 
     def summary(self, *args, print_fn=None, **kwargs):
-        """Prints the spec notation, parameter count and the body's layers."""
+        """Prints the spec notation, parameter count, the growths it went
+        through (other log events, such as a stage stopping, not counted)
+        and the body's layers."""
+        growths = sum(e["kind"] == "grow" for e in self._growth_log)
         header = (
             f"GrowableModel '{self.name}': {self._spec.notation}, "
             f"{self.body.count_params():,} parameters, "
-            f"{len(self._growth_log)} growth events"
+            f"{growths} growth{'s' if growths != 1 else ''}"
         )
         (print_fn or print)(header)
         self.body.summary(*args, print_fn=print_fn, **kwargs)
@@ -690,6 +704,32 @@ class GrowableModel(keras.Model):
         with h5py.File(filepath, "a") as handle:
             handle.attrs[_SPEC_ATTR] = self._spec.to_json()
             handle.attrs[_LOG_ATTR] = json.dumps(self._growth_log)
+
+    def get_weights(self):
+        """`keras.Model.get_weights()`, as `ArchitectureWeights`: a list
+        of arrays that also names the spec they belong to."""
+        return ArchitectureWeights(super().get_weights(), self._spec)
+
+    def set_weights(self, weights):
+        """`keras.Model.set_weights()`, also across growth.
+
+        Weights from `get_weights()` of another architecture of this model
+        (an earlier epoch's, before a growth) first return the model to
+        that architecture: the body is rebuilt from their spec, a
+        `restore_weights` event is logged, and the optimizer's state
+        starts afresh, as after loading a checkpoint. This is how
+        `keras.callbacks.EarlyStopping(restore_best_weights=True)` restores
+        the best epoch's net beside a growth callback. A plain list must
+        fit the current architecture, as in Keras.
+        """
+        spec = getattr(weights, "spec", None)
+        if spec is None or spec == self._spec:
+            super().set_weights(weights)
+            return
+        current = self._spec.notation
+        self.rebuild(spec, self._growth_log)
+        super().set_weights(weights)
+        self.record_event("restore_weights", {"from": current, "to": spec.notation})
 
     def load_weights(self, filepath, skip_mismatch=False, **kwargs):
         """`keras.Model.load_weights`; weights of another architecture (a

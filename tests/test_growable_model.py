@@ -276,10 +276,12 @@ def test_growth_log_records_the_event():
 def test_summary_shows_notation_and_parameters():
     model = kg.GrowableModel(_spec())
     model.grow(model.spec.with_block_added(0))
+    model.record_event("stop_stage", {"stage": 0})  # an event, not a growth
     lines = []
     model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
     text = "\n".join(lines)
     assert "Basic3ResNet(4,8,8)-2-1-1" in lines[0]
+    assert lines[0].endswith("parameters, 1 growth")
     assert f"{model.body.count_params():,} parameters" in lines[0]
     assert "stage1_block2_conv1" in text
 
@@ -427,3 +429,49 @@ def test_old_bodies_and_optimizers_are_released():
     gc.collect()
     assert bodies[-1]() is not None  # the rolled-back-to body, now in use
     assert model.get_compile_config()["optimizer"]["class_name"] == "SGD"
+
+
+class _Script(keras.callbacks.Callback):
+    """Logs a scripted `score` each epoch (before EarlyStopping reads it) and
+    keeps each epoch's weights and spec."""
+
+    def __init__(self, scores):
+        super().__init__()
+        self.scores = scores
+        self.seen = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["score"] = self.scores[epoch]
+        self.seen.append(
+            (self.model.spec, [w.copy() for w in self.model.get_weights()])
+        )
+
+
+@pytest.mark.parametrize("best", [1, 3])
+def test_early_stopping_restores_the_best_epochs_net_across_growth(sample_arrays, best):
+    x, y = sample_arrays
+    spec = kg.specs.parse("Basic3ResNet-1-1-1", (28, 28, 1), 10, widths=(4, 8, 8))
+    model = compile_sgd(kg.GrowableModel(spec))
+    scores = [0.1, 0.2, 0.15, 0.1]
+    scores[best] = 0.9
+    script = _Script(scores)
+    grow = kg.callbacks.ScheduledGrowth({2: lambda s: s.with_block_added(0)}, verbose=0)
+    early = keras.callbacks.EarlyStopping(
+        monitor="score", mode="max", patience=10, restore_best_weights=True
+    )
+    model.fit(x[:64], y[:64], epochs=4, verbose=0, callbacks=[grow, script, early])
+    best_spec, best_weights = script.seen[best]
+    assert model.spec == best_spec
+    for got, want in zip(model.get_weights(), best_weights):
+        np.testing.assert_array_equal(got, want)
+    kinds = [e["kind"] for e in model.growth_log]
+    if best < 2:  # the growth came after the best epoch: its net comes back
+        assert kinds == ["grow", "restore_weights"]
+        assert model.growth_log[-1]["to"] == spec.notation
+        model.fit(x[:32], y[:32], epochs=1, verbose=0)  # and trains on
+    else:
+        assert kinds == ["grow"]
+    # A plain list of another architecture is refused, as by Keras.
+    other = kg.GrowableModel(spec.with_depths((3, 1, 1)))
+    with pytest.raises(ValueError):
+        model.set_weights(list(other.get_weights()))

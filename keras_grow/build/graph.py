@@ -15,6 +15,7 @@ from keras_grow.build.structure import Block
 from keras_grow.build.structure import UnitGroup
 from keras_grow.specs import graph as graph_specs
 from keras_grow.specs import graph_analysis
+from keras_grow.specs.base import a_or_an
 
 _INPUT = "images"  # the graph's input, as every family names it (serving).
 
@@ -36,7 +37,10 @@ def _layer_problem(layer):
     if cls not in graph_analysis.SUPPORTED or type(layer) is not getattr(
         keras.layers, cls, None
     ):
-        return f"Layer '{layer.name}' is a {cls}, which keras_grow cannot grow through."
+        return (
+            f"Layer '{layer.name}' is {a_or_an(cls)}, which keras_grow cannot "
+            "grow through."
+        )
     return None
 
 

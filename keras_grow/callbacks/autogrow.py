@@ -143,8 +143,6 @@ class AutoGrow(keras.callbacks.Callback):
     >>> #           callbacks=[autogrow])
     """
 
-    grows_model = True  # recognised by keras_grow.fit_checks
-
     def __init__(
         self,
         growth_period=3,

@@ -221,7 +221,8 @@ class Firefly(TrainBatches, width_growth.WidthGrowth):
 
     def _progress(self, neighbourhood):
         """A Keras progress bar over step one and scoring (`verbose=1`), as
-        the `on_step` of `DescentSteps`; `None` when quiet."""
+        the `on_step` of `DescentSteps`; `None` when quiet. Under
+        `fit(verbose=2)` (a line per epoch, no bars) only the round's line."""
         if not self.verbose:
             return None
         what = (
@@ -234,6 +235,8 @@ class Firefly(TrainBatches, width_growth.WidthGrowth):
             f"{len(neighbourhood.candidates)} candidates, {self.delta_steps} "
             f"step-one steps, {self.score_batches} scoring batches"
         )
+        if (self.params or {}).get("verbose") == 2:
+            return None
         bar = keras.utils.Progbar(self.delta_steps + self.score_batches)
         return lambda: bar.add(1)
 

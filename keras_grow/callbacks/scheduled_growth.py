@@ -8,6 +8,7 @@ from keras_grow.callbacks.growth_guard import attempt_growth
 from keras_grow.callbacks.retrace_report import RetraceReport
 from keras_grow.callbacks.validation import check_choice
 from keras_grow.callbacks.validation import check_int
+from keras_grow.specs.base import a_or_an
 
 
 def require_growable(model, callback_name):
@@ -17,8 +18,9 @@ def require_growable(model, callback_name):
     if not isinstance(model, GrowableModel):
         raise TypeError(
             f"{callback_name} grows a keras_grow.GrowableModel; it was given "
-            f"a {type(model).__name__}. Build the model with "
-            f"kg.GrowableModel(kg.specs.parse(...))."
+            f"{a_or_an(type(model).__name__)}. Build the model with "
+            f"kg.GrowableModel(kg.specs.parse(...)), or make your own Keras "
+            f"model growable with kg.GrowableModel.from_keras(model)."
         )
 
 
@@ -56,8 +58,6 @@ class ScheduledGrowth(keras.callbacks.Callback):
     >>> sorted(grow.schedule)
     [2, 4, 6]
     """
-
-    grows_model = True  # recognised by keras_grow.fit_checks
 
     def __init__(
         self,

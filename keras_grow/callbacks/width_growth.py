@@ -103,8 +103,6 @@ class WidthGrowth(keras.callbacks.Callback):
             every round, as the authors' new optimizer per period.
     """
 
-    grows_model = True  # recognised by keras_grow.fit_checks
-
     method = None  # the name logged with each round
 
     def __init__(

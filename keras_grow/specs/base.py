@@ -9,6 +9,11 @@ from typing import ClassVar
 _FAMILY_CLASSES = {}
 
 
+def a_or_an(word):
+    """str. `word` with its indefinite article ("an Embedding", "a Dense")."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
 def register_family(cls):
     """Class decorator: make a spec class known to `from_dict`."""
     _FAMILY_CLASSES[cls.kind] = cls

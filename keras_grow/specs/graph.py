@@ -108,8 +108,8 @@ class GraphSpec(base.NetSpec):
             name, cls = node["name"], node["class_name"]
             if cls not in SUPPORTED:
                 raise ValueError(
-                    f"Layer '{name}' is a {cls}, which keras_grow cannot grow "
-                    f"through. Supported layers: {', '.join(SUPPORTED)}."
+                    f"Layer '{name}' is {base.a_or_an(cls)}, which keras_grow "
+                    f"cannot grow through. Supported layers: {', '.join(SUPPORTED)}."
                 )
             if name in seen:
                 raise ValueError(f"Layer name '{name}' appears twice in the graph.")

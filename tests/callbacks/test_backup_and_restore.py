@@ -373,19 +373,6 @@ def test_keras_own_backup_and_restore_is_refused_before_training(tmp_path):
     assert model.optimizer.iterations.numpy() == 0
 
 
-def test_early_stopping_restoring_weights_beside_growth_is_refused(tmp_path):
-    data = kg.data.load("fashion_mnist_sample", "train", 64, take=64, seed=0)
-    model = _model("autogrow")
-    early = keras.callbacks.EarlyStopping(monitor="loss", restore_best_weights=True)
-    grower = kg.callbacks.RandomNew(grow_every=1, verbose=0)
-    with pytest.raises(ValueError, match="restore_best_weights=False"):
-        model.fit(data, epochs=2, callbacks=[early, grower], verbose=0)
-    assert int(model.optimizer.iterations.numpy()) == 0
-    # Without growth, or without restoring, Keras' callback is welcome.
-    early = keras.callbacks.EarlyStopping(monitor="loss", restore_best_weights=False)
-    model.fit(data, epochs=1, callbacks=[early, grower], verbose=0)
-
-
 def test_checkpoints_are_ordered_by_epoch_then_batch(tmp_path, sample_arrays):
     model = _model("autogrow")
     x, y = sample_arrays

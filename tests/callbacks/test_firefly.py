@@ -153,7 +153,7 @@ def test_a_plain_keras_model_is_refused():
     inputs = keras.Input((28, 28, 1))
     plain = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs)))
     compile_sgd(plain)
-    with pytest.raises(TypeError, match="GrowableModel"):
+    with pytest.raises(TypeError, match=r"GrowableModel.from_keras\(model\)"):
         plain.fit(train, epochs=1, callbacks=[kg.callbacks.RandomSplit()], verbose=0)
 
 
@@ -291,6 +291,14 @@ def test_a_round_shows_its_progress(capsys):
     assert "firefly round 1 (width): 16 candidates, 3 step-one steps" in out
     assert "5/5" in out  # the progress bar reached the end
     assert "firefly round 1: +3 units" in out
+    # fit(verbose=2) prints a line per epoch and no bars; nor does Firefly.
+    model = _model("MLP-6-4")
+    firefly = kg.callbacks.Firefly(
+        train, grow_every=1, max_rounds=1, delta_steps=3, score_batches=2, seed=0
+    )
+    model.fit(train, epochs=1, callbacks=[firefly], verbose=2)
+    out = capsys.readouterr().out
+    assert "firefly round 1 (width)" in out and "5/5" not in out
 
 
 @pytest.mark.parametrize("empty", ["taken", "filtered"])

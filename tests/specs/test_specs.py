@@ -215,3 +215,11 @@ def test_staged_notation_round_trips_custom_widths():
     assert default.notation == "Basic3ResNet-1-1-1"  # the paper's, unchanged
     with pytest.raises(ValueError, match="give them once"):
         specs.parse("Basic3ResNet(4,8,16)-1-1-1", (28, 28, 1), 10, widths=(8, 8, 8))
+
+
+def test_messages_name_a_class_with_its_article():
+    from keras_grow.specs.base import a_or_an
+
+    assert a_or_an("Embedding") == "an Embedding"
+    assert a_or_an("Dense") == "a Dense"
+    assert a_or_an("Sequential") == "a Sequential"
