@@ -94,9 +94,10 @@ class AutoGrow(keras.callbacks.Callback):
             `adam_init_tolerance` of the shallower net's, at most
             `adam_init_max_epochs` epochs). A new *plain* sub-module gets
             Keras' default initialisation whatever the initializer (as the
-            authors' code). `"identity"` is function-preserving for both:
-            ZeroInit for a residual block, an identity conv with a
-            pass-through BN for a plain sub-module.
+            authors' code), except `"zero"`, which promises the identity
+            and is refused on plain nets at `fit` start. `"identity"` is
+            function-preserving for both: ZeroInit for a residual block,
+            an identity conv with a pass-through BN for a plain sub-module.
         initializer_scale: float. Std of GauInit/UniInit. Defaults to `1.0`.
         max_depths: tuple of int or `None`. A stage at its maximum stops.
         fine_tune_epochs: int. N, epochs of fine-tuning after growth ends.
@@ -260,6 +261,15 @@ class AutoGrow(keras.callbacks.Callback):
                 "AutoGrow grows the depth of a staged net (Basic/Bottleneck "
                 f"ResNets, plain nets); the model's spec is {spec.notation} "
                 f"({type(spec).__name__})."
+            )
+        if self.initializer == "zero" and not spec.residual:
+            raise ValueError(
+                f"AutoGrow(initializer='zero') zeroes the last BN of a new "
+                f"residual block, which makes it the identity; "
+                f"{spec.notation}'s sub-modules have no shortcut, so the "
+                f"paper's authors give them Keras' default initialisation "
+                f"instead (pass initializer='gaussian' for that), and "
+                f"initializer='identity' deepens it preserving its function."
             )
         if self.max_depths is not None and len(self.max_depths) != len(spec.depths):
             raise ValueError(

@@ -331,7 +331,16 @@ def _plain_model():
     return compile_sgd(kg.GrowableModel(spec))
 
 
-@pytest.mark.parametrize("initializer", ["gaussian", "uniform", "zero", "adam"])
+def test_zero_init_on_a_plain_net_is_refused_naming_both_ways():
+    model = _plain_model()
+    callback = kg.callbacks.AutoGrow(initializer="zero", verbose=0)
+    callback.set_model(model)
+    with pytest.raises(ValueError, match="initializer='gaussian' for that.*'identity'"):
+        callback.on_train_begin()
+    assert model.growth_log == []
+
+
+@pytest.mark.parametrize("initializer", ["gaussian", "uniform", "adam"])
 def test_new_plain_submodules_get_default_init_whatever_the_initializer(
     initializer, sample_arrays
 ):
