@@ -25,6 +25,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_grow import keras_compat
+
 FIX = (
     "set TF_ENABLE_ONEDNN_OPTS=0 in the environment before TensorFlow is "
     "imported (in the shell, or as the first lines of the script: "
@@ -39,11 +41,7 @@ _warned = False
 def enabled():
     """bool or `None`. Whether TensorFlow runs its oneDNN kernels in this
     process (`None` if this TensorFlow does not say)."""
-    try:
-        from tensorflow.python.util import _pywrap_util_port
-    except ImportError:  # a TensorFlow without the probe
-        return None
-    return bool(_pywrap_util_port.IsMklEnabled())
+    return keras_compat.onednn_enabled()
 
 
 def strided_pointwise_convs(body):

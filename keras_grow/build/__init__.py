@@ -8,6 +8,8 @@ way across a rebuild.
 """
 
 import collections
+import contextlib
+import random
 
 from keras_grow import specs
 from keras_grow.build import graph
@@ -48,16 +50,36 @@ def _family(spec):
         ) from None
 
 
-def build_body(spec):
+@contextlib.contextmanager
+def _python_random_seeded(seed):
+    """Seeds Python's `random` inside (if `seed` is not None), restoring the
+    outer state after. Keras' unseeded initialisers take their seeds from
+    it when a layer is made, so a body built inside starts from weights
+    that depend on `seed` only, whatever ran before in the process."""
+    if seed is None:
+        yield
+        return
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
+def build_body(spec, seed=None):
     """Builds the functional `keras.Model` (named `body`) of a spec.
 
     Args:
         spec: a `keras_grow.specs` spec.
+        seed: int or `None`. Seeds the layers' default initialisation (a
+            growth with a seed is reproducible; a resumed run included).
 
     Returns:
         A built functional `keras.Model` with input `images` and logits out.
     """
-    return _family(spec).build(spec)
+    with _python_random_seeded(seed):
+        return _family(spec).build(spec)
 
 
 def blocks(spec):

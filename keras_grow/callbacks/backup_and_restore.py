@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from keras_grow import checkpoints
+from keras_grow import keras_compat
 from keras_grow import multi_worker
 from keras_grow.callbacks.scheduled_growth import require_growable
 from keras_grow.callbacks.validation import check_int
@@ -190,7 +191,7 @@ class BackupAndRestore(keras.callbacks.Callback):
             start = max(start, self.params.get("epochs", start))
         elif checkpoint.batch:
             self._resume_at = checkpoint
-        self.model._initial_epoch = start  # what Keras' own callback sets
+        keras_compat.set_initial_epoch(self.model, start)
         if self.verbose:
             batches = f" and {checkpoint.batch} batches" * bool(self._resume_at)
             print(
@@ -238,7 +239,7 @@ class BackupAndRestore(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         self._save_pending(stopped=bool(self.model.stop_training))
         self._merge_history()
-        self.model._initial_epoch = None
+        keras_compat.set_initial_epoch(self.model, None)
         if self.delete_checkpoint and self._is_chief():
             shutil.rmtree(self.backup_dir, ignore_errors=True)
 
@@ -296,7 +297,7 @@ class BackupAndRestore(keras.callbacks.Callback):
                 batch = next(iterator)
             if remaining[0] == checkpoint.batch // per_execution:
                 if len(model.metrics_variables) != len(checkpoint.metric_paths):
-                    model._symbolic_build(data_batch=batch)
+                    keras_compat.symbolic_build(model, batch)
                 checkpoints.restore_metrics(model, checkpoint)
             remaining[0] -= 1
             if remaining[0] == 0:

@@ -12,6 +12,8 @@ import math
 
 import keras
 
+from keras_grow import keras_compat
+
 PERIOD_SCHEDULES = ("constant", "cosine", "step")
 AFTER_GROWTH = ("carry", "fresh")
 
@@ -41,7 +43,7 @@ def period_factor(schedule, epoch, period):
 def learning_rate_variable(optimizer, who):
     """The optimizer's learning-rate variable; a clear error if it follows
     a `LearningRateSchedule` (which a period schedule would fight)."""
-    rate = getattr(optimizer, "_learning_rate", None)
+    rate = keras_compat.learning_rate(optimizer)
     if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule) or not (
         hasattr(rate, "assign")
     ):
@@ -79,7 +81,7 @@ def apply_factor(optimizer, who, factor, applied):
 def reset_optimizer_state(optimizer):
     """Zeroes every slot (momentum, Adam's moments) of `optimizer`, as a
     freshly made optimizer has; the step counter and learning rate stay."""
-    keep = {id(optimizer.iterations), id(getattr(optimizer, "_learning_rate", None))}
+    keep = {id(optimizer.iterations), id(keras_compat.learning_rate(optimizer))}
     for variable in optimizer.variables:
         if id(variable) not in keep:
             variable.assign(keras.ops.zeros_like(variable))

@@ -78,7 +78,7 @@ class DepthNeighbourhood:
             deep = deep.with_block_added(stage)
         self.blocks = new_blocks(spec, deep)
         self.over_body = build.build_body(deep)
-        self._variables = variables_by_key(body)
+        self._by_key = variables_by_key(body)
         shapes = {
             (layer.name, v.name): tuple(v.shape)
             for layer in self.over_body.layers
@@ -159,9 +159,7 @@ class DepthNeighbourhood:
         values = {}
         for index, block in enumerate(self.blocks):
             values.update(self.gated_values(block, gates[index]))
-        return call_with_values(
-            self.over_body, images, values, self._variables, training
-        )
+        return call_with_values(self.over_body, images, values, self._by_key, training)
 
     def realise_layers(self, stages, grown_spec, epsilon, seed=None):
         """The deeper spec and the values of its new layers.

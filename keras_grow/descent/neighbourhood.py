@@ -155,7 +155,7 @@ class WidthNeighbourhood:
         self.body, self.spec = body, spec
         self.split, self.new_units = bool(split), new_units
         self.groups = growable_groups(spec)
-        self._variables = variables_by_key(body)
+        self._by_key = variables_by_key(body)
         shapes = weight_shapes(body)
         self.widths = {g.name: g.width(shapes) for g in self.groups}
         self._check_widths()
@@ -173,7 +173,7 @@ class WidthNeighbourhood:
     # --- structure -----------------------------------------------------
 
     def _value(self, layer, var):
-        return self._variables[(layer, var)].numpy()
+        return self._by_key[(layer, var)].numpy()
 
     def _check_widths(self):
         for g in self.groups:
@@ -345,7 +345,7 @@ class WidthNeighbourhood:
     def layer_values(self, gates):
         """`{(layer, variable): tensor}` of the over-grown net at `gates`."""
         values = {}
-        for (layer, var), variable in self._variables.items():
+        for (layer, var), variable in self._by_key.items():
             value = tf.convert_to_tensor(variable.value)
             for role in self._roles.get(layer, {}):
                 if var in UNIT_AXES[role]:

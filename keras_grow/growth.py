@@ -1,0 +1,115 @@
+"""The parts of one growth, made before the model changes.
+
+`GrowableModel.grow` checks the successor spec, builds its graph, fills it
+from the current one (`keras_grow.transfer`), carries the optimizer's state
+(`keras_grow.optimizer_carry`), and only then swaps them in. Nothing here
+changes the model: a growth that fails part way leaves it as it was.
+"""
+
+import dataclasses
+import time
+
+import keras
+
+from keras_grow import build
+from keras_grow import multi_worker
+from keras_grow import specs
+from keras_grow import transfer
+from keras_grow.optimizer_carry import carry_optimizer
+
+# What a growth keeps: the net's interface.
+_KEPT = ("input_shape", "num_classes", "input_mean", "input_std")
+
+
+@dataclasses.dataclass(frozen=True)
+class Undo:
+    """The state before a growth: body, spec, optimizer, its log index, and
+    Keras' step functions traced for them (with what they were compiled
+    with), reused by a rollback instead of tracing them again."""
+
+    body: keras.Model
+    spec: specs.NetSpec
+    optimizer: object
+    index: int
+    step_functions: tuple = (None, None, None)
+    compiled_as: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class GrownParts:
+    """What a growth swaps in.
+
+    Args:
+        body: the new graph, filled.
+        report: the `TransferReport`.
+        optimizer: the optimizer rebuilt for `body` with its state carried,
+            or `None` (not compiled or not built yet: it builds on `body`).
+        carry: the optimizer carry's report, or `None`.
+        timing: `{build, transfer, optimizer}` seconds.
+    """
+
+    body: keras.Model
+    report: transfer.TransferReport
+    optimizer: object
+    carry: object
+    timing: dict
+
+
+def check_successor(spec, new_spec):
+    """Raises unless `new_spec` can grow out of `spec`: the same kind and
+    interface (input shape, classes, input normalisation).
+
+    Raises:
+        TypeError: for a spec of another kind.
+        ValueError: naming the field that differs.
+    """
+    if type(new_spec) is not type(spec):
+        raise TypeError(
+            f"`new_spec` must be a {type(spec).__name__} like the "
+            f"current spec ({spec.notation}); received {new_spec!r}."
+        )
+    for field in _KEPT:
+        old, new = getattr(spec, field), getattr(new_spec, field)
+        if old != new:
+            raise ValueError(
+                f"Growth keeps `{field}`: the model has {old!r}, "
+                f"`new_spec` has {new!r}."
+            )
+
+
+def grown_parts(model, new_spec, transfer_options):
+    """Builds the graph of `new_spec`, fills it from `model`'s and carries
+    its optimizer, in the model's strategy scope.
+
+    Args:
+        model: the `GrowableModel`, unchanged.
+        new_spec: the grown spec (checked).
+        transfer_options: `keras_grow.transfer.transfer_weights`'s keyword
+            arguments (`seed` also seeds the new graph's initialisation).
+
+    Returns:
+        `GrownParts`.
+    """
+    start = time.perf_counter()
+    strategy = model.distribute_strategy
+    with strategy.scope():
+        body = build.build_body(new_spec, seed=transfer_options["seed"])
+        built = time.perf_counter()
+        report = transfer.transfer_weights(
+            model.body, body, model.spec, new_spec, **transfer_options
+        )
+        # Under several workers, the chief's new units for everyone.
+        multi_worker.assign_from_chief(body.weights, strategy)
+        transferred = time.perf_counter()
+        optimizer = getattr(model, "optimizer", None)
+        carry = None
+        if optimizer is not None and optimizer.built:
+            optimizer, carry = carry_optimizer(optimizer, body.trainable_variables)
+        else:
+            optimizer = None
+    timing = {
+        "build": built - start,
+        "transfer": transferred - built,
+        "optimizer": time.perf_counter() - transferred,
+    }
+    return GrownParts(body, report, optimizer, carry, timing)

@@ -1,0 +1,150 @@
+"""Every private Keras and TensorFlow name keras_grow touches, in one place.
+
+Growing a compiled model inside `fit` needs a few things Keras does not
+expose: a model's tracked sub-layer replaced, the optimizer of its compile
+config swapped, the batch its symbolic build reads chosen. Each is one
+function (or the one mixin) here, saying why it is needed. Nothing else in
+the package names a private Keras or TensorFlow attribute.
+
+The names were checked against the Keras in `TESTED_KERAS`. Keras 3
+renames its internals now and then: `check_keras()` (run at import) finds
+each class-level name, and each instance-level one is looked up through
+`_private`, so a Keras without one fails with an error naming it and the
+tested version, not an `AttributeError` deep inside a growth.
+"""
+
+import keras
+
+TESTED_KERAS = "3.15"
+
+# Class-level private names: checked once, at import.
+_MODEL_METHODS = ("_maybe_symbolic_build", "_symbolic_build", "_flatten_layers")
+
+
+class KerasInternalsError(ImportError):
+    """This Keras lacks an internal name keras_grow relies on."""
+
+
+def _missing(what):
+    return KerasInternalsError(
+        f"keras_grow relies on Keras' private {what}, which Keras "
+        f"{keras.__version__} does not have (keras_grow was checked with Keras "
+        f"{TESTED_KERAS}). Install keras=={TESTED_KERAS}.*, or a keras_grow "
+        "release made for this Keras."
+    )
+
+
+def check_keras():
+    """Raises `KerasInternalsError` unless this is Keras 3 with every
+    class-level private name keras_grow uses."""
+    if not keras.__version__.startswith("3."):
+        raise _missing(f"3.x API (this is Keras {keras.__version__})")
+    for name in _MODEL_METHODS:
+        if not hasattr(keras.Model, name):
+            raise _missing(f"keras.Model.{name}")
+
+
+def _private(obj, name):
+    try:
+        return getattr(obj, name)
+    except AttributeError:
+        raise _missing(f"{type(obj).__name__}.{name}") from None
+
+
+def replace_tracked_layer(model, attribute, layer):
+    """Sets `model.<attribute> = layer`, forgetting the layer it replaces.
+
+    A built Keras 3 layer locks its tracker (assigning a new sub-layer
+    would raise), and reassigning an attribute never untracks the old
+    value: the old layer would stay in `model._layers` and its variables in
+    `model.weights`, `trainable_variables` and saved files. Keras' compiled
+    `{layer: trainable}` state is keyed by layer objects, so it is rebuilt
+    too (it would keep the old layer alive).
+    """
+    tracker = _private(model, "_tracker")
+    was_locked = tracker.locked
+    tracker.unlock()
+    try:
+        tracker.untrack(getattr(model, attribute))
+        setattr(model, attribute, layer)
+        state = getattr(model, "_compiled_trainable_state", None)
+        if state is not None:
+            state.clear()
+            state.update({x: x.trainable for x in model._flatten_layers()})
+    finally:
+        if was_locked:
+            tracker.lock()
+
+
+def set_compiled_optimizer(model, optimizer):
+    """Makes `optimizer` the one of `model`'s compile config, which saved
+    files record and which would otherwise keep the optimizer `compile`
+    was given (and its variables) alive."""
+    config = getattr(getattr(model, "_compile_config", None), "config", None)
+    if config is not None and "optimizer" in config:
+        config["optimizer"] = optimizer
+
+
+def compiled_loss_and_metrics(model):
+    """(loss, metrics): the objects Keras' step functions were traced
+    with; new ones (a `compile`) mean the traces are stale."""
+    return (
+        getattr(model, "_compile_loss", None),
+        getattr(model, "_compile_metrics", None),
+    )
+
+
+def symbolic_build(model, data_batch):
+    """Builds `model`'s compiled metrics from `data_batch`, as Keras does
+    before the first step (a resume mid-epoch restores metric variables
+    before any step has built them)."""
+    _private(model, "_symbolic_build")(data_batch=data_batch)
+
+
+def set_initial_epoch(model, epoch):
+    """The epoch `fit` starts at; what Keras' own `BackupAndRestore` sets
+    when it resumes (`None`: `fit`'s `initial_epoch` argument)."""
+    model._initial_epoch = epoch
+
+
+def learning_rate(optimizer):
+    """The optimizer's learning rate as it holds it: a variable for a
+    constant rate, a `LearningRateSchedule` otherwise
+    (`optimizer.learning_rate` gives a schedule's current value and hides
+    it)."""
+    return getattr(optimizer, "_learning_rate", None)
+
+
+def onednn_enabled():
+    """bool or `None`. Whether TensorFlow runs its oneDNN kernels in this
+    process (`None` if this TensorFlow does not say): TensorFlow has no
+    public probe."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+class SymbolicBuildBatch:
+    """Mixin for a `keras.Model`: lets it choose the batch Keras' symbolic
+    build reads, through `symbolic_build_batch(iterator)` (a batch, or
+    `None` for Keras' own choice).
+
+    Keras 3 builds a compiled model from a batch all-reduced across workers,
+    which fails under `MultiWorkerMirroredStrategy`
+    (keras-team/keras#20585); a `GrowableModel` builds from this worker's.
+    """
+
+    def symbolic_build_batch(self, iterator):
+        return None
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if iterator is not None:
+            batch = self.symbolic_build_batch(iterator)
+            if batch is not None:
+                iterator, data_batch = None, batch
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+
+check_keras()
