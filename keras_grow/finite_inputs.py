@@ -39,3 +39,34 @@ class FiniteInputs:
     def last_batch(self):
         """int. Non-finite entries of the last batch trained on."""
         return int(self._count.numpy())
+
+
+class WatchedInputs:
+    """Mixin for a `keras.Model`: while watched, each train step counts the
+    non-finite entries of its batch."""
+
+    _finite_inputs = None
+
+    def watch_inputs(self, watch=True):
+        """Makes each train step count the non-finite entries of its batch
+        (read with `nonfinite_inputs()`); `GrowthGuard` turns it on so
+        that it does not blame a growth for NaN in the data. Takes effect
+        at the next trace of the train step (every growth makes one)."""
+        if watch and self._finite_inputs is None:
+            with self.distribute_strategy.scope():
+                self._finite_inputs = FiniteInputs()
+        elif not watch:
+            self._finite_inputs = None
+
+    def nonfinite_inputs(self):
+        """int or `None`. Non-finite entries (NaN, inf) in the inputs,
+        labels and sample weights of the last batch trained on; `None`
+        unless `watch_inputs()` is on."""
+        if self._finite_inputs is None:
+            return None
+        return self._finite_inputs.last_batch()
+
+    def train_step(self, data):
+        if self._finite_inputs is not None:
+            self._finite_inputs.record(data)
+        return super().train_step(data)

@@ -17,24 +17,18 @@ from keras_grow import step_functions
 from keras_grow import transfer
 from keras_grow import weights_files
 from keras_grow.build.graph import spec_from_keras
-from keras_grow.finite_inputs import FiniteInputs
+from keras_grow.finite_inputs import WatchedInputs
 from keras_grow.transfer.weights import assign_layer
 from keras_grow.transfer.weights import read_weights
 
 
-class ArchitectureWeights(list):
-    """`GrowableModel.get_weights()`: the weight arrays, and the spec they
-    belong to (`spec`), so that `set_weights` can put them back after the
-    model has grown (as `keras.callbacks.EarlyStopping` does with its best
-    epoch's weights)."""
-
-    def __init__(self, arrays, spec):
-        super().__init__(arrays)
-        self.spec = spec
-
-
 @keras.saving.register_keras_serializable(package="keras_grow")
-class GrowableModel(keras_compat.SymbolicBuildBatch, keras.Model):
+class GrowableModel(
+    weights_files.SpecWeights,
+    WatchedInputs,
+    multi_worker.MultiWorkerSteps,
+    keras.Model,
+):
     """A `keras.Model` built from a spec, that `grow` rebuilds bigger.
 
     The model's body is a plain functional `keras.Model` built from `spec`.
@@ -75,7 +69,6 @@ class GrowableModel(keras_compat.SymbolicBuildBatch, keras.Model):
         self.build((None,) + tuple(spec.input_shape))
         # What `rollback` restores: the last growth's pre-growth state.
         self._undo = None
-        self._finite_inputs = None  # see `watch_inputs`
         # The log index of the latest grow/rollback made in this process:
         # `last_change`, whose retrace `_timed_first_call` times.
         self._retrace_event = None
@@ -333,46 +326,6 @@ class GrowableModel(keras_compat.SymbolicBuildBatch, keras.Model):
         # The one place a body is replaced (see keras_compat for why).
         keras_compat.replace_tracked_layer(self, "body", new_body)
 
-    def watch_inputs(self, watch=True):
-        """Makes each train step count the non-finite entries of its batch
-        (read with `nonfinite_inputs()`); `GrowthGuard` turns it on so
-        that it does not blame a growth for NaN in the data. Takes effect
-        at the next trace of the train step (every growth makes one)."""
-        if watch and self._finite_inputs is None:
-            with self.distribute_strategy.scope():
-                self._finite_inputs = FiniteInputs()
-        elif not watch:
-            self._finite_inputs = None
-
-    def nonfinite_inputs(self):
-        """int or `None`. Non-finite entries (NaN, inf) in the inputs,
-        labels and sample weights of the last batch trained on; `None`
-        unless `watch_inputs()` is on."""
-        return None if self._finite_inputs is None else self._finite_inputs.last_batch()
-
-    def train_step(self, data):
-        if self._finite_inputs is not None:
-            self._finite_inputs.record(data)
-        return multi_worker.one_element_logs(
-            super().train_step(data), self.distribute_strategy
-        )
-
-    def test_step(self, data):
-        return multi_worker.one_element_logs(
-            super().test_step(data), self.distribute_strategy
-        )
-
-    def symbolic_build_batch(self, iterator):
-        # Keras builds from a batch all-reduced across workers, which fails
-        # under several (keras_grow.multi_worker); build from this worker's.
-        if not multi_worker.is_multi_worker(self.distribute_strategy):
-            return None
-        for _, _, batches in iterator:
-            return multi_worker.first_local_batch(
-                next(batches), self.distribute_strategy
-            )
-        return None
-
     def make_train_function(self, force=False):
         return step_functions.make_timed(
             self, "train", super().make_train_function, force, self._record_retrace
@@ -410,65 +363,6 @@ class GrowableModel(keras_compat.SymbolicBuildBatch, keras.Model):
         See `keras_grow.export.export_serving`.
         """
         return export.export_serving(self, path, version=version, overwrite=overwrite)
-
-    def save_weights(self, filepath, overwrite=True):
-        """`keras.Model.save_weights`, with the spec and growth log written
-        into the file too (`keras_grow.weights_files`), so that a grown
-        model's weights load without knowing its architecture
-        (`GrowableModel.from_weights`)."""
-        super().save_weights(filepath, overwrite=overwrite)
-        weights_files.record(filepath, self._spec, self._growth_log)
-
-    def get_weights(self):
-        """`keras.Model.get_weights()`, as `ArchitectureWeights`: a list
-        of arrays that also names the spec they belong to."""
-        return ArchitectureWeights(super().get_weights(), self._spec)
-
-    def set_weights(self, weights):
-        """`keras.Model.set_weights()`, also across growth.
-
-        Weights from `get_weights()` of another architecture of this model
-        (an earlier epoch's, before a growth) first return the model to
-        that architecture: the body is rebuilt from their spec, a
-        `restore_weights` event is logged, and the optimizer's state
-        starts afresh, as after loading a checkpoint. This is how
-        `keras.callbacks.EarlyStopping(restore_best_weights=True)` restores
-        the best epoch's net beside a growth callback. A plain list must
-        fit the current architecture, as in Keras.
-        """
-        spec = getattr(weights, "spec", None)
-        if spec is None or spec == self._spec:
-            super().set_weights(weights)
-            return
-        current = self._spec.notation
-        self.rebuild(spec, self._growth_log)
-        super().set_weights(weights)
-        self.record_event("restore_weights", {"from": current, "to": spec.notation})
-
-    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
-        """`keras.Model.load_weights`; weights of another architecture (a
-        grown net into its seed, say) are refused with the spec they need.
-
-        Raises:
-            ValueError: naming the file's spec and this model's, and
-                `GrowableModel.from_weights(filepath)`.
-        """
-        weights_files.check_fits(filepath, self._spec)
-        try:
-            super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
-        except ValueError as error:
-            raise weights_files.unrecorded_mismatch(
-                filepath, self._spec, error
-            ) from error
-
-    @classmethod
-    def from_weights(cls, filepath):
-        """A `GrowableModel` of the spec saved with `filepath` (by
-        `save_weights`), with those weights and growth log (not compiled)."""
-        spec, log = weights_files.recorded(filepath)
-        model = cls(spec, growth_log=log)
-        model.load_weights(filepath)
-        return model
 
     @classmethod
     def from_keras(cls, model, **kwargs):

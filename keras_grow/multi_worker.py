@@ -32,6 +32,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_grow import keras_compat
+
 
 def is_multi_worker(strategy):
     """Whether `strategy` spans several worker processes."""
@@ -158,3 +160,21 @@ def mean_across_workers(arrays, strategy):
     return reduce_over_replicas(
         strategy, arrays, tf.distribute.ReduceOp.MEAN, lambda _, a: a
     )
+
+
+class MultiWorkerSteps(keras_compat.SymbolicBuildBatch):
+    """Mixin for a `keras.Model`: the two workarounds of the module
+    docstring as its step and build hooks (the identity on one worker)."""
+
+    def symbolic_build_batch(self, iterator):
+        if not is_multi_worker(self.distribute_strategy):
+            return None
+        for _, _, batches in iterator:
+            return first_local_batch(next(batches), self.distribute_strategy)
+        return None
+
+    def train_step(self, data):
+        return one_element_logs(super().train_step(data), self.distribute_strategy)
+
+    def test_step(self, data):
+        return one_element_logs(super().test_step(data), self.distribute_strategy)

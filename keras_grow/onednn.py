@@ -2,15 +2,15 @@
 
 TensorFlow decides when it loads whether its oneDNN kernels run: by
 default on CPUs with AVX-512 VNNI / BF16 or AMX (TensorFlow 2.9's release
-notes), off elsewhere (this repository's 2-core AMD EPYC with AVX2 runs
-without them), and `TF_ENABLE_ONEDNN_OPTS=0|1` overrides. With them on, a
-ResNet's strided 1x1 projection shortcut (1x1 convolution with stride 2,
-then batch normalization) crashed the process (double free / SIGSEGV) with odd batch
-sizes, on the CPU where issue 15 was filed: every time with
-`Basic3ResNet(8,16,32)-1-1-1` and batch 33 (not reproducible on the AVX2
-machine here, oneDNN forced on or not: `tests/test_onednn.py`). Nothing
-in Python can catch it, and the switch is read once, when TensorFlow
-loads, so a library imported after `import keras` cannot turn it off.
+notes), off elsewhere (AVX2 CPUs), and `TF_ENABLE_ONEDNN_OPTS=0|1`
+overrides. With them on, a ResNet's strided 1x1 projection shortcut (1x1
+convolution with stride 2, then batch normalization) can crash the process
+(double free / SIGSEGV) with odd batch sizes, e.g.
+`Basic3ResNet(8,16,32)-1-1-1` at batch 33 on CPUs where the kernels run
+(`tests/test_onednn.py` tries it in a child process; docs/bad_input.md has
+where it was seen). Nothing in Python can catch it, and the switch is read
+once, when TensorFlow loads, so a library imported after `import keras`
+cannot turn it off.
 
 So: the experiment binaries and the demo turn oneDNN off before TensorFlow
 loads (`experiments/__init__.py`; a user's own `TF_ENABLE_ONEDNN_OPTS`

@@ -80,3 +80,76 @@ def unrecorded_mismatch(filepath, spec, error):
         f"saved before keras_grow recorded the spec cannot say which "
         f"net they belong to: save grown models with model.save('m.keras')."
     )
+
+
+class ArchitectureWeights(list):
+    """`GrowableModel.get_weights()`: the weight arrays, and the spec they
+    belong to (`spec`), so that `set_weights` can put them back after the
+    model has grown (as `keras.callbacks.EarlyStopping` does with its best
+    epoch's weights)."""
+
+    def __init__(self, arrays, spec):
+        super().__init__(arrays)
+        self.spec = spec
+
+
+class SpecWeights:
+    """Mixin for `GrowableModel`: Keras' weights methods, for weights that
+    know their architecture. Needs the model's `spec`, `growth_log`,
+    `rebuild` and `record_event`."""
+
+    def get_weights(self):
+        """`keras.Model.get_weights()`, as `ArchitectureWeights`: a list
+        of arrays that also names the spec they belong to."""
+        return ArchitectureWeights(super().get_weights(), self.spec)
+
+    def set_weights(self, weights):
+        """`keras.Model.set_weights()`, also across growth.
+
+        Weights from `get_weights()` of another architecture of this model
+        (an earlier epoch's, before a growth) first return the model to
+        that architecture: the body is rebuilt from their spec, a
+        `restore_weights` event is logged, and the optimizer's state
+        starts afresh, as after loading a checkpoint. This is how
+        `keras.callbacks.EarlyStopping(restore_best_weights=True)` restores
+        the best epoch's net beside a growth callback. A plain list must
+        fit the current architecture, as in Keras.
+        """
+        spec = getattr(weights, "spec", None)
+        if spec is None or spec == self.spec:
+            super().set_weights(weights)
+            return
+        current = self.spec.notation
+        self.rebuild(spec, self.growth_log)
+        super().set_weights(weights)
+        self.record_event("restore_weights", {"from": current, "to": spec.notation})
+
+    def save_weights(self, filepath, overwrite=True):
+        """`keras.Model.save_weights`, with the spec and growth log written
+        into the file too, so that a grown model's weights load without
+        knowing its architecture (`from_weights`)."""
+        super().save_weights(filepath, overwrite=overwrite)
+        record(filepath, self.spec, self.growth_log)
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        """`keras.Model.load_weights`; weights of another architecture (a
+        grown net into its seed, say) are refused with the spec they need.
+
+        Raises:
+            ValueError: naming the file's spec and this model's, and
+                `GrowableModel.from_weights(filepath)`.
+        """
+        check_fits(filepath, self.spec)
+        try:
+            super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
+        except ValueError as error:
+            raise unrecorded_mismatch(filepath, self.spec, error) from error
+
+    @classmethod
+    def from_weights(cls, filepath):
+        """A model of the spec saved with `filepath` (by `save_weights`),
+        with those weights and growth log (not compiled)."""
+        spec, log = recorded(filepath)
+        model = cls(spec, growth_log=log)
+        model.load_weights(filepath)
+        return model

@@ -18,8 +18,8 @@ OUTPUT = ROOT / "docs" / "package_map.png"
 
 # Floors, bottom first: a part imports only parts on lower floors.
 FLOORS = (
-    ("specs",),
-    ("build", "data", "multi_worker"),
+    ("specs", "keras_compat", "backend"),
+    ("build", "data", "multi_worker", "finite_inputs"),
     (
         "transfer",
         "optimizer_carry",
@@ -28,8 +28,12 @@ FLOORS = (
         "fit_checks",
         "onednn",
         "precision",
+        "step_functions",
+        "growth_events",
+        "weights_files",
     ),
-    ("growable_model", "checkpoints", "descent"),
+    ("growth", "input_checks", "checkpoints", "descent", "adam_init"),
+    ("growable_model",),
     ("callbacks",),
 )
 
@@ -38,11 +42,13 @@ PARTS = {part for floor in FLOORS for part in floor}
 # One growth, in order: who does what.
 GROWTH_PATH = (
     ("callbacks", "decides: a successor spec, or a WidthPlan"),
-    ("growable_model", "grow(): one place swaps the body"),
+    ("growable_model", "grow(): checks the successor and initializer"),
+    ("growth", "builds the grown parts; the model unchanged"),
     ("build", "new spec -> functional graph"),
     ("transfer", "weights by name, block inits, width morphisms"),
     ("optimizer_carry", "slots by variable path, padded"),
-    ("growable_model", "swap body, reset step functions"),
+    ("growable_model", "swap body (keras_compat), log the event"),
+    ("step_functions", "drop the traces; time the retrace"),
 )
 
 
@@ -94,20 +100,20 @@ def draw(path=OUTPUT):
     from matplotlib.patches import FancyBboxPatch
 
     fig, (left, right) = plt.subplots(
-        1, 2, figsize=(14, 7), gridspec_kw={"width_ratios": [3, 2]}
+        1, 2, figsize=(17, 8), gridspec_kw={"width_ratios": [3, 2]}
     )
     centre = {}
     for floor, parts in enumerate(FLOORS):
         for i, part in enumerate(parts):
             x = (i + 1) / (len(parts) + 1)
-            width = min(0.24, 0.8 / (len(parts) + 1))
-            y = 0.1 + floor * 0.2
+            width = min(0.22, 0.8 / (len(parts) + 1))
+            y = 0.07 + floor * (0.95 / len(FLOORS))
             centre[part] = (x, y)
             left.add_patch(
                 FancyBboxPatch(
-                    (x - width / 2, y - 0.045),
+                    (x - width / 2, y - 0.035),
                     width,
-                    0.09,
+                    0.07,
                     boxstyle="round,pad=0.01",
                     fc="#dbe7f3",
                     ec="#4a6785",
@@ -119,15 +125,15 @@ def draw(path=OUTPUT):
                 part,
                 ha="center",
                 va="center",
-                fontsize=11 if len(parts) < 6 else 9 if len(parts) == 6 else 8,
+                fontsize=11 if len(parts) < 6 else 9 if len(parts) <= 7 else 7,
             )
     for part, others in part_imports().items():
         for other in others:
             (x0, y0), (x1, y1) = centre[part], centre[other]
             left.add_patch(
                 FancyArrowPatch(
-                    (x0, y0 - 0.05),
-                    (x1, y1 + 0.05),
+                    (x0, y0 - 0.04),
+                    (x1, y1 + 0.04),
                     arrowstyle="-|>",
                     mutation_scale=12,
                     color="#555555",
@@ -137,16 +143,16 @@ def draw(path=OUTPUT):
             )
     left.set_title("keras_grow: parts by floor; arrow = imports", fontsize=12)
     left.set_xlim(0, 1)
-    left.set_ylim(0, 1.05)
+    left.set_ylim(0, 1.0)
     left.axis("off")
     steps = len(GROWTH_PATH)
     for i, (part, what) in enumerate(GROWTH_PATH):
-        y = 0.92 - i * (0.85 / steps)
+        y = 0.92 - i * (0.88 / steps)
         right.add_patch(
             FancyBboxPatch(
                 (0.05, y - 0.05),
                 0.9,
-                0.09,
+                0.075,
                 boxstyle="round,pad=0.01",
                 fc="#f3e6d4",
                 ec="#8a6a3b",
@@ -155,7 +161,7 @@ def draw(path=OUTPUT):
         right.text(0.08, y, f"{i + 1}. {part}", va="center", fontsize=11, weight="bold")
         right.text(0.08, y - 0.03, what, va="center", fontsize=9)
         if i + 1 < steps:
-            below = y - 0.85 / steps + 0.04  # top of the next box
+            below = y - 0.88 / steps + 0.025  # top of the next box
             right.annotate(
                 "",
                 xy=(0.5, below + 0.005),

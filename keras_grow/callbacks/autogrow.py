@@ -12,8 +12,12 @@ import numpy as np
 
 from keras_grow import build
 from keras_grow import specs
+from keras_grow.adam_init import adam_init_norm
 from keras_grow.callbacks import periods
-from keras_grow.callbacks.adam_init import adam_init_norm
+from keras_grow.callbacks.arguments import as_dataset
+from keras_grow.callbacks.arguments import check_choice
+from keras_grow.callbacks.arguments import check_int
+from keras_grow.callbacks.arguments import check_non_negative
 from keras_grow.callbacks.autogrow_rules import AutoGrowState
 from keras_grow.callbacks.autogrow_rules import FineTuneSchedule
 from keras_grow.callbacks.autogrow_rules import GrowthPolicy
@@ -25,10 +29,6 @@ from keras_grow.callbacks.growth_guard import attempt_growth
 from keras_grow.callbacks.retrace_report import RetraceReport
 from keras_grow.callbacks.scalars import GrowthScalars
 from keras_grow.callbacks.scheduled_growth import require_growable
-from keras_grow.callbacks.validation import as_dataset
-from keras_grow.callbacks.validation import check_choice
-from keras_grow.callbacks.validation import check_int
-from keras_grow.callbacks.validation import check_non_negative
 
 ON_STOP = ("keep", "remove")
 # AutoGrow's initializer -> the block initializer a new *residual* block

@@ -20,10 +20,10 @@ import math
 
 from absl import logging
 
-from keras_grow.callbacks.validation import check_choice
-from keras_grow.callbacks.validation import check_fraction
-from keras_grow.callbacks.validation import check_int
-from keras_grow.callbacks.validation import check_non_negative
+from keras_grow.callbacks.arguments import check_choice
+from keras_grow.callbacks.arguments import check_fraction
+from keras_grow.callbacks.arguments import check_int
+from keras_grow.callbacks.arguments import check_non_negative
 
 MODES = ("auto", "max", "min")
 POLICIES = ("periodic", "convergent")

@@ -9,8 +9,8 @@ import numpy as np
 from keras_grow import checkpoints
 from keras_grow import keras_compat
 from keras_grow import multi_worker
+from keras_grow.callbacks.arguments import check_int
 from keras_grow.callbacks.scheduled_growth import require_growable
-from keras_grow.callbacks.validation import check_int
 
 
 def _plain(value):

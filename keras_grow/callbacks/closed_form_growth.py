@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from keras_grow import transfer
-from keras_grow.callbacks import validation
+from keras_grow.callbacks import arguments
 from keras_grow.callbacks import width_growth
 from keras_grow.callbacks.train_batches import TrainBatches
 from keras_grow.descent import new_units
@@ -67,12 +67,12 @@ class _ClosedFormGrowth(TrainBatches, width_growth.SlotGrowth):
         unit_count="eta",
         **kwargs,
     ):
-        train_data = validation.as_dataset(train_data, "train_data")
+        train_data = arguments.as_dataset(train_data, "train_data")
         super().__init__(calibration_data=train_data, **kwargs)
-        validation.check_non_negative(epsilon, "epsilon")
-        validation.check_fraction(scale, "scale", upper=float("inf"))
-        validation.check_int(score_batches, "score_batches", 1)
-        validation.check_choice(unit_count, "unit_count", UNIT_COUNTS)
+        arguments.check_non_negative(epsilon, "epsilon")
+        arguments.check_fraction(scale, "scale", upper=float("inf"))
+        arguments.check_int(score_batches, "score_batches", 1)
+        arguments.check_choice(unit_count, "unit_count", UNIT_COUNTS)
         if unit_count == "significant" and score_batches < 4:
             raise ValueError(
                 "unit_count='significant' fits directions on half the scoring "
@@ -246,11 +246,9 @@ class GradMax(_ClosedFormGrowth):
             or `epsilon > 0`.
         scale: float. The live side's norm relative to the layer's mean
             unit norm. Defaults to `0.1`: at `1.0` the new units' gradient
-            is the largest there is by construction, and SGD (0.05,
-            momentum 0.9) overshot on it: on the paired MLP study
-            validation accuracy fell by more than 5 points right after a
-            round in 9 of 10 seeds (once from 83% to 20%); at `0.1`, in
-            none by more than 6 (docs/results/firefly.md).
+            is the largest there is by construction, and SGD with momentum
+            overshoots on it right after a round (docs/results/firefly.md
+            has the paired MLP study's numbers).
         **kwargs: see `keras_grow.callbacks.WidthGrowth`.
 
     Example:
@@ -267,7 +265,7 @@ class GradMax(_ClosedFormGrowth):
 
     def __init__(self, train_data, zero_side="fan_out", scale=0.1, **kwargs):
         super().__init__(train_data, scale=scale, **kwargs)
-        validation.check_choice(zero_side, "zero_side", new_units.ZERO_SIDES)
+        arguments.check_choice(zero_side, "zero_side", new_units.ZERO_SIDES)
         self.zero_side = zero_side
 
     def _sides(self):

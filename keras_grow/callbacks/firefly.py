@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from keras_grow import descent
-from keras_grow.callbacks import validation
+from keras_grow.callbacks import arguments
 from keras_grow.callbacks import width_growth
 from keras_grow.callbacks.train_batches import TrainBatches
 from keras_grow.descent import depth as depth_lib
@@ -128,7 +128,7 @@ class Firefly(TrainBatches, width_growth.WidthGrowth):
         period_schedule="constant",
         after_growth="carry",
     ):
-        train_data = validation.as_dataset(train_data, "train_data")
+        train_data = arguments.as_dataset(train_data, "train_data")
         super().__init__(
             calibrate_new_units=calibrate_new_units,
             period_schedule=period_schedule,
@@ -143,20 +143,20 @@ class Firefly(TrainBatches, width_growth.WidthGrowth):
             verbose=verbose,
             on_failure=on_failure,
         )
-        validation.check_int(
+        arguments.check_int(
             candidates_per_layer, "candidates_per_layer", 1, allow_none=True
         )
-        validation.check_fraction(epsilon, "epsilon")
+        arguments.check_fraction(epsilon, "epsilon")
         if split_epsilon is not None:
-            validation.check_fraction(split_epsilon, "split_epsilon")
-        validation.check_choice(
+            arguments.check_fraction(split_epsilon, "split_epsilon")
+        arguments.check_choice(
             delta_optimizer, "delta_optimizer", scoring.STEP_ONE_OPTIMIZERS
         )
-        validation.check_int(delta_steps, "delta_steps", 0)
-        validation.check_fraction(delta_learning_rate, "delta_learning_rate")
-        validation.check_int(score_samples, "score_samples", 1)
-        validation.check_int(score_batches, "score_batches", 1)
-        validation.check_int(new_layers_per_round, "new_layers_per_round", 1)
+        arguments.check_int(delta_steps, "delta_steps", 0)
+        arguments.check_fraction(delta_learning_rate, "delta_learning_rate")
+        arguments.check_int(score_samples, "score_samples", 1)
+        arguments.check_int(score_batches, "score_batches", 1)
+        arguments.check_int(new_layers_per_round, "new_layers_per_round", 1)
         if not (split or new_units):
             raise ValueError(
                 "Firefly needs split=True or new_units=True (or both); both are False."

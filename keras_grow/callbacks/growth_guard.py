@@ -6,8 +6,8 @@ import math
 import keras
 from absl import logging
 
-from keras_grow.callbacks.validation import check_choice
-from keras_grow.callbacks.validation import check_int
+from keras_grow.callbacks.arguments import check_choice
+from keras_grow.callbacks.arguments import check_int
 
 ON_FAILURE = ("rollback", "raise")
 

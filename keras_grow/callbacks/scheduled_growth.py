@@ -3,11 +3,11 @@
 import keras
 
 from keras_grow import specs
+from keras_grow.callbacks.arguments import check_choice
+from keras_grow.callbacks.arguments import check_int
 from keras_grow.callbacks.growth_guard import ON_FAILURE
 from keras_grow.callbacks.growth_guard import attempt_growth
 from keras_grow.callbacks.retrace_report import RetraceReport
-from keras_grow.callbacks.validation import check_choice
-from keras_grow.callbacks.validation import check_int
 from keras_grow.specs.base import a_or_an
 
 
@@ -137,11 +137,11 @@ class ScheduledGrowth(keras.callbacks.Callback):
                     if isinstance(successor, specs.NetSpec)
                     else successor(spec)
                 )
-                added = transfer.plan.new_blocks(spec, grown)
+                added = transfer.new_blocks(spec, grown)
             except Exception:  # noqa: BLE001 - the growth itself reports it
                 return
             try:
-                transfer.blocks.check_new_blocks(added, self.initializer)
+                transfer.check_new_blocks(added, self.initializer)
             except ValueError as error:
                 raise ValueError(
                     f"{type(self).__name__}: the schedule's entry for epoch "

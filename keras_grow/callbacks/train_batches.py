@@ -1,6 +1,6 @@
 """Counted batches of a growth callback's `train_data`, resumable."""
 
-from keras_grow.callbacks import validation
+from keras_grow.callbacks import arguments
 from keras_grow.descent import scoring
 
 
@@ -45,5 +45,5 @@ class TrainBatches:
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         scoring.loss_function(self.model)  # fails clearly if not compiled
-        validation.check_batches_fit(self.train_data, self.model.spec, "train_data")
+        arguments.check_batches_fit(self.train_data, self.model.spec, "train_data")
         self._data = None  # drawn from where the last round stopped

@@ -1,4 +1,5 @@
-"""Firefly's machinery: the over-grown neighbourhood, scores, selection."""
+"""How new units are found: Firefly's over-grown neighbourhood, scores and
+selection, and GradMax's and TINY's closed forms (`new_units`)."""
 
 from keras_grow.descent.depth import DepthNeighbourhood
 from keras_grow.descent.depth import check_depth_growable

@@ -206,8 +206,8 @@ class DescentSteps:
             return loss, gate_grads
 
         # The neighbourhood's Python control flow runs once, at trace time:
-        # AutoGraph would only spend seconds converting it (measured: over
-        # 40% of a round's first trace; docs/benchmarks.md).
+        # AutoGraph would only spend seconds converting it (a large part of
+        # a round's first trace; docs/benchmarks.md).
         self._step = tf.function(step, jit_compile=jit_compile, autograph=False)
 
     def _call(self, x, y, gates, descend):

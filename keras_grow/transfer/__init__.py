@@ -3,10 +3,12 @@ morphisms. Numpy on `{layer: {variable: array}}`; no per-layer special cases
 outside this package."""
 
 from keras_grow.transfer.blocks import BLOCK_INITIALIZERS
+from keras_grow.transfer.blocks import check_new_blocks
 from keras_grow.transfer.blocks import get_block_initializer
-from keras_grow.transfer.plan import TransferReport
-from keras_grow.transfer.plan import check_initializer
-from keras_grow.transfer.plan import transfer_weights
+from keras_grow.transfer.rebuild import TransferReport
+from keras_grow.transfer.rebuild import check_initializer
+from keras_grow.transfer.rebuild import new_blocks
+from keras_grow.transfer.rebuild import transfer_weights
 from keras_grow.transfer.weights import read_weights
 from keras_grow.transfer.width import AddUnits
 from keras_grow.transfer.width import SplitUnits

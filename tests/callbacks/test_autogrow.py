@@ -539,7 +539,7 @@ def test_real_fit_grows_stops_every_stage_and_fine_tunes(capsys):
 
 
 def test_adam_init_reads_one_hot_labels_as_it_reads_sparse_ones(sample_arrays):
-    from keras_grow.callbacks.adam_init import adam_init_norm
+    from keras_grow.adam_init import adam_init_norm
 
     x, y = sample_arrays
     results = []
