@@ -13,31 +13,19 @@ MultiWorkerMirroredStrategy (TF_CONFIG; docs/distributed.md).
 """
 
 from absl import app
-from absl import flags
 
 from experiments.runs import cli
 from experiments.runs import firefly
-from experiments.runs import training
 
-flags.DEFINE_string("preset", "fmnist_small", f"One of {sorted(firefly.PRESETS)}.")
-flags.DEFINE_string("workdir", "out/firefly", "Where results are written.")
-cli.define_config_flags(firefly.FireflyConfig)
-cli.define_multi_worker_flag()
-FLAGS = flags.FLAGS
-
-
-def main(argv):
-    del argv
-    strategy = cli.multi_worker_strategy()  # before any other TensorFlow op
-    config = firefly.resolve(FLAGS.preset, **cli.overrides(firefly.FireflyConfig))
-    result = firefly.run(config, FLAGS.workdir, strategy)
-    where = training.worker_workdir(FLAGS.workdir, strategy)
-    print(
-        f"{result['method']}: {result['found']} ({result['params']:,} parameters), "
-        f"test accuracy {result['test_accuracy']:.4f}, {result['rounds']} rounds, "
-        f"{result['wall_seconds']:.0f}s; results in {where}"
-    )
-
+main = cli.run_binary(
+    firefly,
+    firefly.FireflyConfig,
+    "out/firefly",
+    lambda r: (
+        f"{r['method']}: {r['found']} ({r['params']:,} parameters), "
+        f"test accuracy {r['test_accuracy']:.4f}, {r['rounds']} rounds"
+    ),
+)
 
 if __name__ == "__main__":
     app.run(main)

@@ -65,3 +65,17 @@ def infer_live(model, x):
     out = infer(model, x)
     assert out.std(axis=0).max() > 1e-3, "degenerate net: constant logits"
     return out
+
+
+class HalveRateAt(keras.callbacks.Callback):
+    """Halves the learning rate at the end of one epoch, as
+    ReduceLROnPlateau does on a plateau."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            rate = self.model.optimizer.learning_rate
+            rate.assign(float(rate.numpy()) / 2)

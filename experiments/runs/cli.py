@@ -121,3 +121,35 @@ def multi_worker_strategy(flag_values=flags.FLAGS):
             "(docs/distributed.md shows one)."
         )
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def run_binary(runs, config_class, default_workdir, summary):
+    """Defines a run binary's flags and returns its `main`.
+
+    The flags: `--preset` (one of `runs.PRESETS`), `--workdir`, one per
+    field of `config_class` (overriding the preset) and `--multi_worker`.
+    `main` resolves the config, calls `runs.run(config, workdir, strategy)`
+    and prints `summary(result)` with where the results are.
+
+    Args:
+        runs: the run module (`experiments.runs.autogrow`, `.firefly`).
+        config_class: its config dataclass.
+        default_workdir: str.
+        summary: callable `result -> str`: the line printed at the end.
+    """
+    from experiments.runs import training
+
+    flags.DEFINE_string("preset", "fmnist_small", f"One of {sorted(runs.PRESETS)}.")
+    flags.DEFINE_string("workdir", default_workdir, "Where results are written.")
+    define_config_flags(config_class)
+    define_multi_worker_flag()
+
+    def main(argv):
+        del argv
+        strategy = multi_worker_strategy()  # before any other TensorFlow op
+        config = runs.resolve(flags.FLAGS.preset, **overrides(config_class))
+        result = runs.run(config, flags.FLAGS.workdir, strategy)
+        where = training.worker_workdir(flags.FLAGS.workdir, strategy)
+        print(f"{summary(result)}, {result['wall_seconds']:.0f}s; results in {where}")
+
+    return main

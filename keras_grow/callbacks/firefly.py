@@ -58,10 +58,11 @@ class Firefly(TrainBatches, width_growth.WidthGrowth):
         train_data: `tf.data.Dataset` of (images, labels) batches, or a
             tuple `(x, y)` of arrays (batched by 32, as `fit`), to optimise
             and score on (the training data, not the validation data).
-        grow_every, growth_ratio, max_params, max_rounds, seed, log_dir,
-            verbose, on_failure, calibrate_new_units, period_schedule,
-            after_growth: see `WidthGrowth` (new units' statistics are
-            measured on `train_data`).
+        **kwargs: `WidthGrowth`'s arguments (`grow_every`, `growth_ratio`,
+            `max_params`, `max_rounds`, `seed`, `log_dir`, `verbose`,
+            `on_failure`, `calibrate_new_units`, `period_schedule`,
+            `after_growth`; new units' statistics are measured on
+            `train_data`). Firefly's own arguments are keyword-only.
         candidates_per_layer: int or `None`. New-unit candidates per layer
             (m'). `None`: the round's eta, so that every unit of a round
             may go to one layer (the authors' code keeps a fixed pool of
@@ -103,8 +104,7 @@ class Firefly(TrainBatches, width_growth.WidthGrowth):
     def __init__(
         self,
         train_data,
-        grow_every=10,
-        growth_ratio=0.3,
+        *,
         candidates_per_layer=None,
         epsilon=0.1,
         split_epsilon=None,
@@ -115,34 +115,13 @@ class Firefly(TrainBatches, width_growth.WidthGrowth):
         score_batches=4,
         split=True,
         new_units=True,
-        max_params=None,
-        max_rounds=None,
         grow_depth=False,
         new_layers_per_round=1,
         jit_compile=False,
-        seed=None,
-        log_dir=None,
-        verbose=1,
-        on_failure="rollback",
-        calibrate_new_units=0,
-        period_schedule="constant",
-        after_growth="carry",
+        **kwargs,
     ):
         train_data = arguments.as_dataset(train_data, "train_data")
-        super().__init__(
-            calibrate_new_units=calibrate_new_units,
-            period_schedule=period_schedule,
-            after_growth=after_growth,
-            calibration_data=train_data,
-            grow_every=grow_every,
-            growth_ratio=growth_ratio,
-            max_params=max_params,
-            max_rounds=max_rounds,
-            seed=seed,
-            log_dir=log_dir,
-            verbose=verbose,
-            on_failure=on_failure,
-        )
+        super().__init__(calibration_data=train_data, **kwargs)
         arguments.check_int(
             candidates_per_layer, "candidates_per_layer", 1, allow_none=True
         )

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 import keras_grow as kg
 from tests.conftest import compile_sgd
+from tests.helpers import HalveRateAt
 from tests.helpers import images
 from tests.helpers import infer
 from tests.helpers import infer_live
@@ -110,20 +111,6 @@ def test_learning_rate_is_constant_while_growing_and_cuts_carry_into_fine_tune()
     assert fine == pytest.approx([0.0001, 0.00001])  # the cut stays, drops compose
 
 
-class _HalveAt(keras.callbacks.Callback):
-    """Halves the learning rate at the end of one epoch, as
-    ReduceLROnPlateau does on a plateau."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            rate = self.model.optimizer.learning_rate
-            rate.assign(float(rate.numpy()) / 2)
-
-
 def _fine_tune_rates(extra, **kwargs):
     """The rate at the end of every epoch of a real fit: AutoGrow grows at
     epoch 0, every stage stops at epoch 1, then it fine-tunes epochs 2-5
@@ -153,11 +140,11 @@ def _fine_tune_rates(extra, **kwargs):
 def test_learning_rate_callbacks_compose_or_own_the_rate():
     # ReduceLROnPlateau-like cuts (epoch 1, and epoch 3 inside the fine-tune)
     # stay, and the fine-tune's x0.1 drops multiply on top of them.
-    rates = _fine_tune_rates([_HalveAt(1), _HalveAt(3)])
+    rates = _fine_tune_rates([HalveRateAt(1), HalveRateAt(3)])
     expected = [0.1, 0.05, 0.05, 0.025, 0.0025, 0.00025]
     np.testing.assert_allclose(rates, expected, rtol=1e-5)
     # fine_tune_lr sets the fine-tune's start explicitly.
-    rates = _fine_tune_rates([_HalveAt(0)], fine_tune_lr=0.2)
+    rates = _fine_tune_rates([HalveRateAt(0)], fine_tune_lr=0.2)
     expected = [0.05, 0.05, 0.2, 0.2, 0.02, 0.002]
     np.testing.assert_allclose(rates, expected, rtol=1e-5)
     # LearningRateScheduler owns the rate; a warning says so at fit start.

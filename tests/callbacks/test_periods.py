@@ -8,6 +8,7 @@ import pytest
 import keras_grow as kg
 from keras_grow.callbacks import periods
 from tests.conftest import compile_sgd
+from tests.helpers import HalveRateAt
 
 
 def test_period_factors():
@@ -70,19 +71,8 @@ def test_default_periods_keep_the_rate_and_carry_the_momentum():
     assert growth.get_state()["lr_factor"] == 1.0
 
 
-class _HalveAt(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            rate = self.model.optimizer.learning_rate
-            rate.assign(float(rate.numpy()) / 2)
-
-
 def test_a_period_schedule_composes_with_cuts_and_yields_to_a_scheduler():
-    _, _, probe = _fit(period_schedule="step", extra=[_HalveAt(1)])
+    _, _, probe = _fit(period_schedule="step", extra=[HalveRateAt(1)])
     base = probe.rates[0]
     expected = [1, 1, 0.05, 0.005, 0.5, 0.5, 0.05, 0.005]
     np.testing.assert_allclose(probe.rates, [base * f for f in expected], rtol=1e-5)
