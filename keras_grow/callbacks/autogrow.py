@@ -233,11 +233,14 @@ class AutoGrow(keras.callbacks.Callback):
         """Restores `get_state()`; the next `fit` continues from it."""
         self._state = AutoGrowState.from_dict(state)
         restored = self._state
-        if restored.phase == "fine_tuning" and "lr_factor" not in state:
+        fine_tuned = restored.phase == "fine_tuning" and (
+            restored.epoch >= restored.fine_tune_start
+        )
+        if fine_tuned and "lr_factor" not in state:
             # A state saved before the multiplier was kept: the rate holds
             # the multiplier of the last epoch seen.
             restored.lr_factor = self.fine_tune.multiplier(
-                max(restored.epoch, restored.fine_tune_start), restored.fine_tune_start
+                restored.epoch, restored.fine_tune_start
             )
         self._restored = True
 

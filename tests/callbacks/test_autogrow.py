@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 import keras_grow as kg
+from keras_grow.callbacks import autogrow_rules as rules
 from tests.conftest import compile_sgd
 from tests.helpers import HalveRateAt
 from tests.helpers import images
@@ -569,3 +570,17 @@ def test_a_fit_that_ends_before_the_fine_tune_does_says_so():
         warnings.simplefilter("error", UserWarning)
         warnings.filterwarnings("ignore", message=".*shuffle.*")
         assert run(10).phase == "done"
+
+
+def test_a_state_saved_without_the_rate_multiplier_resumes_the_fine_tune():
+    model = _model(learning_rate=0.1)
+    callback = kg.callbacks.AutoGrow(fine_tune_epochs=4, verbose=0)
+    state = rules.AutoGrowState(
+        "fine_tuning", [], fine_tune_start=10, initial_lr=0.1, epoch=12
+    ).to_dict()
+    del state["lr_factor"]  # as written before it existed
+    callback.set_state(state)
+    callback.set_model(model)
+    model.optimizer.learning_rate.assign(0.01)  # epoch 12's rate, restored
+    callback.on_epoch_begin(13)
+    np.testing.assert_allclose(float(model.optimizer.learning_rate.numpy()), 0.001)
