@@ -348,7 +348,7 @@ class GrowableModel(
         """Prints the spec notation, parameter count, the growths it went
         through (other log events, such as a stage stopping, not counted)
         and the body's layers."""
-        growths = sum(e["kind"] == "grow" for e in self._growth_log)
+        growths = len(growth_events.growths(self._growth_log))
         header = (
             f"GrowableModel '{self.name}': {self._spec.notation}, "
             f"{self.body.count_params():,} parameters, "

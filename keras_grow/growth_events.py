@@ -8,6 +8,14 @@ functions here only, so their fields are stated in one place.
 
 import numpy as np
 
+GROW = "grow"
+
+
+def growths(log):
+    """list of dict. The events of `log` that grew the net (`kind`
+    "grow"), oldest first; the others record decisions, stops, rollbacks."""
+    return [e for e in log if e.get("kind") == GROW]
+
 
 def jsonable(value):
     """Makes a growth-log value JSON-serialisable (numpy -> Python)."""
@@ -53,7 +61,7 @@ def grow_event(index, old_spec, new_spec, parts, growth, info=None):
     """
     report = parts.report
     event = {
-        "kind": "grow",
+        "kind": GROW,
         "index": index,
         "from": old_spec.notation,
         "to": new_spec.notation,

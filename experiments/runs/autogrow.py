@@ -7,6 +7,7 @@ import keras_grow as kg
 from experiments.runs import plots
 from experiments.runs import training
 from experiments.runs import workdir as workdir_lib
+from keras_grow import growth_events
 from keras_grow.callbacks.scalars import tensorboard_available
 
 
@@ -183,7 +184,7 @@ def run(config, workdir, strategy=None):
         "best_monitored_accuracy": max(history.history["val_accuracy"]),
         "epochs": len(history.history["loss"]),
         "finished": autogrow.phase == "done",
-        "growths": sum(e["kind"] == "grow" for e in model.growth_log),
+        "growths": len(growth_events.growths(model.growth_log)),
         "wall_seconds": round(seconds, 1),
         "seed": config.seed,
     }

@@ -26,6 +26,7 @@ from experiments.runs import branching_report
 from experiments.runs import stats
 from experiments.runs import training
 from experiments.runs.study import mean_std
+from keras_grow import growth_events
 
 REFERENCE = "gaussian"
 # Each AutoGrow arm: the config fields it changes.
@@ -122,7 +123,7 @@ def grow(config, arm, workdir):
         model, arm_config, 0, config.max_epochs, [autogrow]
     )
     extra = {
-        "growths": sum(e["kind"] == "grow" for e in model.growth_log),
+        "growths": len(growth_events.growths(model.growth_log)),
         "finished": autogrow.phase == "done",
         "take": arm_config.take,
         "seconds_seed": seed["seconds"],

@@ -7,6 +7,7 @@ import keras_grow as kg
 from experiments.runs import plots
 from experiments.runs import training
 from experiments.runs import workdir as workdir_lib
+from keras_grow import growth_events
 from keras_grow.callbacks.scalars import tensorboard_available
 
 
@@ -185,7 +186,7 @@ def round_points(history, growth_log):
     growth) or at the end of the run.
     """
     points = []
-    ends = [e["epoch"] for e in growth_log if e.get("kind") == "grow"]
+    ends = [e["epoch"] for e in growth_events.growths(growth_log)]
     last = len(history.get("epoch", [])) - 1
     for epoch in ends + ([last] if last not in ends else []):
         if 0 <= epoch <= last:
@@ -232,7 +233,7 @@ def run(config, workdir, strategy=None):
         os.path.join(workdir, "firefly.png"),
         title=f"{config.initial} -> {model.spec.notation}",
     )
-    rounds = [e for e in model.growth_log if e.get("kind") == "grow"]
+    rounds = growth_events.growths(model.growth_log)
     result = {
         "method": label,
         "found": model.spec.notation,

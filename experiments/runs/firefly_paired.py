@@ -21,6 +21,7 @@ from experiments.runs import stats
 from experiments.runs import training
 from experiments.runs.branching_report import MEANINGFUL_POINTS
 from experiments.runs.study import mean_std
+from keras_grow import growth_events
 from keras_grow.callbacks.width_growth import Proposal
 
 # Branched from the seed checkpoint, in this order (random_new_counts
@@ -171,7 +172,7 @@ def branch(config, arm, workdir):
     model = branching.load_seed(workdir, config.seed)
     callbacks = [] if arm == "no_growth" else [_callback(config, arm, workdir)]
     val, seconds = branching.fit_epochs(model, config, first, config.epochs, callbacks)
-    rounds = [e for e in model.growth_log if e.get("kind") == "grow"]
+    rounds = growth_events.growths(model.growth_log)
     extra = {
         "round_counts": round_counts(model.growth_log),
         "chosen_split": [e["chosen_split"] for e in rounds],

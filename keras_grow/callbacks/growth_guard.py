@@ -6,6 +6,7 @@ import math
 import keras
 from absl import logging
 
+from keras_grow import growth_events
 from keras_grow.callbacks.arguments import check_choice
 from keras_grow.callbacks.arguments import check_int
 
@@ -114,7 +115,7 @@ class GrowthGuard(keras.callbacks.Callback):
         self.model.watch_inputs()
         # A growth between `fit` calls is checked on the first steps too.
         log = self.model.growth_log
-        self._left = self.batches if log and log[-1]["kind"] == "grow" else 0
+        self._left = self.batches if growth_events.growths(log[-1:]) else 0
 
     def on_train_batch_begin(self, batch, logs=None):
         body = id(self.model.body)

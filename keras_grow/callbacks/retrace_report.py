@@ -8,6 +8,8 @@ callback prints them at the end of the epoch that paid them, one line per
 growth it made.
 """
 
+from keras_grow import growth_events
+
 
 class RetraceReport:
     """Says, once per growth a callback made, what retracing cost.
@@ -46,7 +48,7 @@ class RetraceReport:
         timing = (event or {}).get("timing") or {}
         if (
             event is None
-            or event.get("kind") != "grow"
+            or event.get("kind") != growth_events.GROW
             or event.get("callback") != self.callback_name
             or event["index"] in self._reported
             or "retrace_train" not in timing

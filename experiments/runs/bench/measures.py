@@ -19,6 +19,7 @@ import keras_grow as kg
 from experiments.runs import training
 from experiments.runs.bench import probes
 from keras_grow import build
+from keras_grow.growth_events import growths as logged_growths
 
 TRAIN_EXAMPLES = 54_000  # Fashion-MNIST train minus the 10% validation split
 VALIDATION_EXAMPLES = 6_000
@@ -298,7 +299,7 @@ def autogrow_end_to_end(config):
         callbacks=[probe, autogrow],  # epoch times end before growth
     )
     wall = time.perf_counter() - start
-    growths = [e for e in model.growth_log if e["kind"] == "grow"]
+    growths = logged_growths(model.growth_log)
     steps = sum(s for _, _, s in probe.train + probe.test)
     first_trace = probe.excess_of_first_steps(0)
     generations = 1 + len(growths)
