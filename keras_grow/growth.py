@@ -101,12 +101,11 @@ def grown_parts(model, new_spec, transfer_options):
         # Under several workers, the chief's new units for everyone.
         multi_worker.assign_from_chief(body.weights, strategy)
         transferred = time.perf_counter()
-        optimizer = getattr(model, "optimizer", None)
-        carry = None
-        if optimizer is not None and optimizer.built:
-            optimizer, carry = carry_optimizer(optimizer, body.trainable_variables)
+        optimizer, carry = getattr(model, "optimizer", None), None
+        if optimizer is None or not optimizer.built:
+            optimizer = None  # not compiled or not trained: it builds on `body`
         else:
-            optimizer = None
+            optimizer, carry = carry_optimizer(optimizer, body.trainable_variables)
     timing = {
         "build": built - start,
         "transfer": transferred - built,

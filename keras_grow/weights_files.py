@@ -45,15 +45,18 @@ def recorded(filepath):
     """
     import h5py
 
-    spec = weights_spec(filepath)
+    try:
+        with h5py.File(filepath, "r") as handle:
+            spec, log = handle.attrs.get(SPEC_ATTR), handle.attrs.get(LOG_ATTR, "[]")
+    except OSError:  # not an HDF5 file
+        spec = None
     if spec is None:
         raise ValueError(
             f"{filepath} records no keras_grow spec (it was not written by "
             f"GrowableModel.save_weights); build the model and call "
             f"load_weights, or save with model.save('m.keras')."
         )
-    with h5py.File(filepath, "r") as handle:
-        return spec, json.loads(handle.attrs.get(LOG_ATTR, "[]"))
+    return specs.from_json(spec), json.loads(log)
 
 
 def check_fits(filepath, spec):

@@ -87,9 +87,16 @@ def blocks(spec):
     return _family(spec).blocks(spec)
 
 
+def new_blocks(old_spec, new_spec):
+    """list of `Block`: those `new_spec` has and `old_spec` has not, in
+    graph order (what a depth growth adds)."""
+    old = {b.name for b in blocks(old_spec)}
+    return [b for b in blocks(new_spec) if b.name not in old]
+
+
 def unit_groups(spec):
     """list of `UnitGroup`: the channel sets width growth acts on."""
     return _family(spec).unit_groups(spec)
 
 
-__all__ = ["Block", "UnitGroup", "blocks", "build_body", "unit_groups"]
+__all__ = ["Block", "UnitGroup", "blocks", "build_body", "new_blocks", "unit_groups"]

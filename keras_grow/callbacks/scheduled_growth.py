@@ -2,7 +2,9 @@
 
 import keras
 
+from keras_grow import build
 from keras_grow import specs
+from keras_grow import transfer
 from keras_grow.callbacks.arguments import check_choice
 from keras_grow.callbacks.arguments import check_int
 from keras_grow.callbacks.growth_guard import ON_FAILURE
@@ -127,8 +129,6 @@ class ScheduledGrowth(keras.callbacks.Callback):
         """Grows `spec` through the schedule, specs only, and raises if the
         initializer cannot start a block it adds. A successor that raises
         here is left to its growth (and `on_failure`)."""
-        from keras_grow import transfer
-
         for epoch in sorted(self.schedule):
             successor = self.schedule[epoch]
             try:
@@ -137,7 +137,7 @@ class ScheduledGrowth(keras.callbacks.Callback):
                     if isinstance(successor, specs.NetSpec)
                     else successor(spec)
                 )
-                added = transfer.new_blocks(spec, grown)
+                added = build.new_blocks(spec, grown)
             except Exception:  # noqa: BLE001 - the growth itself reports it
                 return
             try:

@@ -19,6 +19,7 @@ import time
 import keras
 import numpy as np
 
+from keras_grow import build
 from keras_grow import descent
 from keras_grow import transfer
 from keras_grow.callbacks import periods
@@ -34,7 +35,6 @@ from keras_grow.callbacks.scalars import GrowthScalars
 from keras_grow.callbacks.scheduled_growth import require_growable
 from keras_grow.descent import scoring
 from keras_grow.descent import selection
-from keras_grow.descent.depth import new_blocks
 from keras_grow.transfer import calibration
 from keras_grow.transfer import weights as weight_io
 from keras_grow.transfer.width import grown_param_count
@@ -293,7 +293,7 @@ class WidthGrowth(keras.callbacks.Callback):
         plan = self._plan(spec_before, proposal, count, rng)
         plan, grow_kwargs = self._realise(model, proposal, plan, rng)
         info = self._event_info(epoch, logs, eta, proposal, plan)
-        added = new_blocks(spec_before, grow_kwargs["new_spec"])
+        added = build.new_blocks(spec_before, grow_kwargs["new_spec"])
         if proposal.depth is not None:
             info["new_layers"] = [b.name for b in added]
         info["seconds_round"] = time.perf_counter() - start

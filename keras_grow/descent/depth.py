@@ -39,12 +39,6 @@ def check_depth_growable(spec):
         )
 
 
-def new_blocks(old_spec, new_spec):
-    """The `Block`s `new_spec` has and `old_spec` has not, in graph order."""
-    old = {b.name for b in build.blocks(old_spec)}
-    return [b for b in build.blocks(new_spec) if b.name not in old]
-
-
 def _pass_through_norm(width):
     """BN values that are the identity in inference mode."""
     return {
@@ -76,7 +70,7 @@ class DepthNeighbourhood:
         deep = spec
         for stage in self.candidates:
             deep = deep.with_block_added(stage)
-        self.blocks = new_blocks(spec, deep)
+        self.blocks = build.new_blocks(spec, deep)
         self.over_body = build.build_body(deep)
         self._by_key = variables_by_key(body)
         shapes = {
@@ -183,7 +177,7 @@ class DepthNeighbourhood:
         body = build.build_body(deep)
         chosen = {self.blocks[s].name for s in stages}
         values = {}
-        for block in new_blocks(grown_spec, deep):
+        for block in build.new_blocks(grown_spec, deep):
             if block.name not in chosen:
                 continue
             mine = {

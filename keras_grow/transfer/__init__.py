@@ -7,7 +7,6 @@ from keras_grow.transfer.blocks import check_new_blocks
 from keras_grow.transfer.blocks import get_block_initializer
 from keras_grow.transfer.rebuild import TransferReport
 from keras_grow.transfer.rebuild import check_initializer
-from keras_grow.transfer.rebuild import new_blocks
 from keras_grow.transfer.rebuild import transfer_weights
 from keras_grow.transfer.weights import read_weights
 from keras_grow.transfer.width import AddUnits

@@ -69,12 +69,6 @@ def apply_width_changes(weights, old_spec, new_shapes, morphisms, rng):
     return weights, widened
 
 
-def new_blocks(old_spec, new_spec):
-    """list of `Block`: the sub-modules `new_spec` has and `old_spec` not."""
-    old = {block.name for block in build.blocks(old_spec)}
-    return [b for b in build.blocks(new_spec) if b.name not in old]
-
-
 def check_initializer(old_spec, new_spec, initializer):
     """Raises unless `initializer` can start every block that growing
     `old_spec` into `new_spec` adds (see `blocks.block_problem`); reads
@@ -83,7 +77,7 @@ def check_initializer(old_spec, new_spec, initializer):
     Raises:
         ValueError: naming the initializer, each block and the fix.
     """
-    block_inits.check_new_blocks(new_blocks(old_spec, new_spec), initializer)
+    block_inits.check_new_blocks(build.new_blocks(old_spec, new_spec), initializer)
 
 
 def transfer_weights(
@@ -130,7 +124,7 @@ def transfer_weights(
             explaining it.
     """
     initialize = block_inits.get_block_initializer(initializer)
-    added = new_blocks(old_spec, new_spec)
+    added = build.new_blocks(old_spec, new_spec)
     block_inits.check_new_blocks(added, initializer)
     rng = np.random.default_rng(seed)
     weights = weight_io.read_weights(old_body)

@@ -137,7 +137,7 @@ def test_depth_candidates_are_the_identity_at_zero_and_realise_exactly(notation,
     expected = n.logits(x, gates).numpy()
     deep, values = n.realise_layers([0], model.spec, 0.2)
     model.grow(deep, values=values, initializer="default")
-    assert len(descent.depth.new_blocks(n.spec, deep)) == 1
+    assert len(kg.build.new_blocks(n.spec, deep)) == 1
     assert max_abs_diff(helpers.infer(model, x), expected) < 1e-4
 
 
