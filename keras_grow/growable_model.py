@@ -1,6 +1,5 @@
 """`GrowableModel`: a Keras model whose architecture can grow, even mid-fit."""
 
-import copy
 import time
 
 import keras
@@ -12,20 +11,22 @@ from keras_grow import growth_events
 from keras_grow import input_checks
 from keras_grow import keras_compat
 from keras_grow import multi_worker
+from keras_grow import optimizer_carry
 from keras_grow import specs
 from keras_grow import step_functions
 from keras_grow import transfer
 from keras_grow import weights_files
 from keras_grow.build.graph import spec_from_keras
 from keras_grow.finite_inputs import WatchedInputs
-from keras_grow.transfer.weights import assign_layer
-from keras_grow.transfer.weights import read_weights
+from keras_grow.transfer.weights import copy_weights
 
 
 @keras.saving.register_keras_serializable(package="keras_grow")
 class GrowableModel(
+    growth_events.GrowthLog,
     weights_files.SpecWeights,
     WatchedInputs,
+    step_functions.TimedSteps,
     multi_worker.MultiWorkerSteps,
     keras.Model,
 ):
@@ -64,25 +65,20 @@ class GrowableModel(
                 f"num_classes=...); received {spec!r}."
             )
         self._spec = spec
-        self._growth_log = growth_events.loaded(growth_log)
+        self._start_log(growth_log)
         self.body = build.build_body(spec)
         self.build((None,) + tuple(spec.input_shape))
         # What `rollback` restores: the last growth's pre-growth state.
         self._undo = None
-        # The log index of the latest grow/rollback made in this process:
-        # `last_change`, whose retrace `_timed_first_call` times.
-        self._retrace_event = None
 
     def build(self, input_shape=None):
         # The body is built by construction; nothing to create here.
         self.built = True
 
     def fit(self, *args, **kwargs):
-        """`keras.Model.fit`, after the checks of
-        `keras_grow.input_checks.check_fit` (callbacks, labels, losses
-        that read probabilities, crash-prone oneDNN kernels, slow
-        bfloat16). `compile` is Keras' own, so that
-        `keras.models.load_model` compiles a saved model."""
+        """`keras.Model.fit`, after `keras_grow.input_checks.check_fit`
+        (callbacks, labels, losses, oneDNN, bfloat16). `compile` is Keras'
+        own, so that `keras.models.load_model` compiles a saved model."""
         return super().fit(**input_checks.check_fit(self, args, kwargs))
 
     def call(self, inputs, training=None):
@@ -93,23 +89,6 @@ class GrowableModel(
     def spec(self):
         """The spec of the current architecture."""
         return self._spec
-
-    @property
-    def growth_log(self):
-        """list of dict. Events oldest first (a copy): one per `grow` call
-        (`kind` "grow") and any a callback recorded (`record_event`)."""
-        return copy.deepcopy(self._growth_log)
-
-    @property
-    def last_change(self):
-        """dict or `None`. The log event (a copy) of the latest `grow` or
-        `rollback` made in this process since the model was built or loaded
-        (a restored log's events do not count). Its `timing` gains
-        `retrace_train` / `retrace_test`: the seconds of the first train and
-        test calls after it, which trace Keras' step functions anew."""
-        if self._retrace_event is None:
-            return None
-        return copy.deepcopy(self._growth_log[self._retrace_event])
 
     def grow(
         self,
@@ -132,18 +111,12 @@ class GrowableModel(
 
         Args:
             new_spec: the grown spec: same kind, input shape and classes.
-            initializer: str. How new sub-modules start. Function-preserving
-                (in inference): `"identity"` on every family (a residual
-                block's last BN zeroed; a single conv/dense layer given a
-                Dirac kernel and a pass-through BN) and `"zero"` on residual
-                blocks (refused on blocks without a shortcut, where it would
-                make the output constant). Not preserving: `"gaussian"`,
-                `"uniform"` (zero-mean), `"uniform_authors"` (U(0, scale),
-                as the AutoGrow authors' code), which draw the last BN's
-                gamma and beta, and `"default"` (Keras' initialisation).
-                Checked before anything is built (see
-                `keras_grow.transfer.blocks.block_problem`). Defaults to
-                `"identity"`.
+            initializer: str. How new sub-modules start (see
+                `keras_grow.transfer.blocks`). `"identity"` (the default)
+                preserves the function on every family; `"zero"` on
+                residual blocks only (refused elsewhere, before anything
+                is built); `"gaussian"`, `"uniform"`, `"uniform_authors"`
+                and `"default"` do not.
             initializer_scale: float. Std of the random initialisers.
                 Defaults to `1.0` (AutoGrow's).
             morphisms: sequence of `keras_grow.transfer.SplitUnits` /
@@ -171,46 +144,18 @@ class GrowableModel(
         transfer.check_initializer(self._spec, new_spec, initializer)
         start = time.perf_counter()
         old_spec, params_before = self._spec, self.body.count_params()
-        parts = growth.grown_parts(
-            self,
-            new_spec,
-            dict(
-                initializer=initializer,
-                initializer_scale=initializer_scale,
-                morphisms=morphisms,
-                values=values,
-                seed=seed,
-            ),
-        )
-        self._undo = growth.Undo(
-            body=self.body,
-            spec=old_spec,
-            optimizer=self.optimizer if parts.optimizer is not None else None,
-            index=len(self._growth_log),
-            step_functions=step_functions.current(self),
-            compiled_as=step_functions.compiled_as(self),
-        )
-        self._swap_body(parts.body)
-        self._spec = new_spec
-        if parts.optimizer is not None:
-            self._set_optimizer(parts.optimizer)
+        options = dict(initializer=initializer, initializer_scale=initializer_scale)
+        options.update(morphisms=morphisms, values=values, seed=seed)
+        parts = growth.grown_parts(self, new_spec, options)
+        self._undo = growth.undo_point(self, parts, len(self._growth_log))
+        self._install(parts.body, new_spec, parts.optimizer)
         step_functions.reset(self)
+        done = dict(initializer=initializer, morphisms=morphisms)
+        done.update(params_before=params_before, seconds=time.perf_counter() - start)
         event = growth_events.grow_event(
-            len(self._growth_log),
-            old_spec,
-            new_spec,
-            parts,
-            dict(
-                initializer=initializer,
-                morphisms=morphisms,
-                params_before=params_before,
-                seconds=time.perf_counter() - start,
-            ),
-            info,
+            len(self._growth_log), old_spec, new_spec, parts, done, info
         )
-        self._growth_log.append(event)
-        self._retrace_event = event["index"]
-        return copy.deepcopy(event)
+        return self._append_event(event, change=True)
 
     def rollback(self, reason):
         """Undoes the last `grow`: the graph, weights and optimizer before it.
@@ -238,33 +183,13 @@ class GrowableModel(
             )
         undo, self._undo = self._undo, None
         grown = self._spec
-        self._swap_body(undo.body)
-        self._spec = undo.spec
-        if undo.optimizer is not None:
-            self._set_optimizer(undo.optimizer)
-        else:
-            # It was unbuilt at the growth and may have been built on the
-            # grown body since: a fresh copy builds on the restored one.
-            self._unbuild_optimizer()
-        self._retrace_event = len(self._growth_log)
-        if undo.optimizer is not None and all(
-            x is y for x, y in zip(undo.compiled_as, step_functions.compiled_as(self))
-        ):
-            # The same body, optimizer and compile settings as when these
-            # were traced: no retrace (functions never called are traced at
-            # their first call, and timed as usual).
-            step_functions.restore(self, undo.step_functions)
-        else:
-            step_functions.reset(self)
-        return self.record_event(
-            "rollback",
-            {
-                "from": grown.notation,
-                "to": undo.spec.notation,
-                "undoes": undo.index,
-                "reason": str(reason),
-            },
+        self._install(undo.body, undo.spec, undo.optimizer)
+        step_functions.restore_or_reset(
+            self, undo.step_functions, undo.compiled_as, undo.optimizer is not None
         )
+        info = {"from": grown.notation, "to": undo.spec.notation}
+        info.update(undoes=undo.index, reason=str(reason))
+        return self._append_event(self._event("rollback", info), change=True)
 
     def rebuild(self, spec, growth_log=()):
         """Replaces the architecture by `spec`'s, freshly initialised.
@@ -283,66 +208,25 @@ class GrowableModel(
         growth.check_successor(self._spec, spec)
         with self.distribute_strategy.scope():
             body = build.build_body(spec)
-        self._unbuild_optimizer()
-        self._swap_body(body)
-        self._spec = spec
-        self._growth_log = growth_events.loaded(growth_log)
+        self._install(body, spec)
+        self._start_log(growth_log)
         self._undo = None
-        self._retrace_event = None
         step_functions.reset(self)
 
-    def _unbuild_optimizer(self):
-        """Replaces a built optimizer by an unbuilt copy (same class and
-        config), which builds on whatever body the model has next."""
-        optimizer = getattr(self, "optimizer", None)
-        if optimizer is not None and optimizer.built:
-            with self.distribute_strategy.scope():
-                self._set_optimizer(
-                    keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
-                )
-
-    def record_event(self, kind, info=None):
-        """Appends a non-growth event (e.g. a stage stopping) to the log.
-
-        Args:
-            kind: str. What happened, e.g. `"stop_stage"`, `"fine_tune"`.
-            info: dict or `None`. JSON-serialisable details.
-
-        Returns:
-            dict. The event as logged.
-        """
-        event = growth_events.event(
-            kind, len(self._growth_log), self._spec, self.body.count_params(), info
-        )
-        self._growth_log.append(event)
-        return copy.deepcopy(event)
-
-    def _set_optimizer(self, optimizer):
-        """Makes `optimizer` the model's, also in Keras' compile config."""
-        self.optimizer = optimizer
-        keras_compat.set_compiled_optimizer(self, optimizer)
-
-    def _swap_body(self, new_body):
+    def _install(self, body, spec, optimizer=None):
+        """Makes `body` and `spec` the model's. With `optimizer`, that one
+        too (also in Keras' compile config); without, a built optimizer
+        gives way to an unbuilt copy of itself, which builds on `body`
+        (one still unbuilt is kept)."""
         # The one place a body is replaced (see keras_compat for why).
-        keras_compat.replace_tracked_layer(self, "body", new_body)
-
-    def make_train_function(self, force=False):
-        return step_functions.make_timed(
-            self, "train", super().make_train_function, force, self._record_retrace
-        )
-
-    def make_test_function(self, force=False):
-        return step_functions.make_timed(
-            self, "test", super().make_test_function, force, self._record_retrace
-        )
-
-    def _record_retrace(self, kind, seconds):
-        """Logs the first `kind` step after the latest growth or rollback
-        (its retrace) in that event's `timing`, once per architecture."""
-        if self._retrace_event is None:
-            return
-        timing = self._growth_log[self._retrace_event].setdefault("timing", {})
-        timing.setdefault(f"retrace_{kind}", round(seconds, 4))
+        keras_compat.replace_tracked_layer(self, "body", body)
+        self._spec = spec
+        current = getattr(self, "optimizer", None)
+        if optimizer is None and current is not None and current.built:
+            optimizer = optimizer_carry.unbuilt_copy(current, self.distribute_strategy)
+        if optimizer is not None:
+            self.optimizer = optimizer
+            keras_compat.set_compiled_optimizer(self, optimizer)
 
     def summary(self, *args, print_fn=None, **kwargs):
         """Prints the spec notation, parameter count, the growths it went
@@ -368,20 +252,15 @@ class GrowableModel(
     def from_keras(cls, model, **kwargs):
         """A `GrowableModel` of a user's own Keras model, weights kept.
 
-        The model becomes a `keras_grow.specs.GraphSpec` (the graph family):
-        its layers, configs and connections as data. Width growth acts on
-        the units of its Dense and Conv2D layers (both branches of an `Add`
-        together); depth growth inserts identity-initialisable layers after
-        any layer but the output. `model.spec.growth_report()` says which units grow
-        and why the others do not. The given model is left untouched (the
-        new one has its own copy of the weights) and is not compiled.
+        The model becomes a `keras_grow.specs.GraphSpec`: its layers,
+        configs and connections as data. `model.spec.growth_report()` says
+        which units grow and why the others do not. The given model is
+        left untouched and is not compiled.
 
         Args:
             model: a built `keras.Sequential` or functional `keras.Model`
-                with one input and one output, made of Dense, Conv2D,
-                DepthwiseConv2D, BatchNormalization, LayerNormalization,
-                activations, pooling, Flatten, Dropout, Add and Concatenate
-                layers (`keras_grow.specs.graph_analysis.SUPPORTED`), outputting
+                with one input and one output, of the layers in
+                `keras_grow.specs.graph_analysis.SUPPORTED`, outputting
                 logits.
             **kwargs: passed to `GrowableModel` (e.g. `name`).
 
@@ -389,8 +268,7 @@ class GrowableModel(
             A `GrowableModel` computing what `model` computes.
 
         Raises:
-            ValueError: naming the layer and why, for what cannot be grown
-                (see `keras_grow.build.graph.spec_from_keras`).
+            ValueError: naming every layer it cannot take, and why.
 
         Example:
 
@@ -403,10 +281,7 @@ class GrowableModel(
         'Graph(functional)-4'
         """
         grown = cls(spec_from_keras(model), **kwargs)
-        weights = read_weights(model)
-        for layer in grown.body.layers:
-            if layer.weights:
-                assign_layer(layer, weights[layer.name])
+        copy_weights(model, grown.body)
         return grown
 
     def get_config(self):
@@ -414,7 +289,7 @@ class GrowableModel(
             "name": self.name,
             "trainable": self.trainable,
             "spec": self._spec.to_dict(),
-            "growth_log": copy.deepcopy(self._growth_log),
+            "growth_log": self.growth_log,
         }
 
     @classmethod

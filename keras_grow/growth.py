@@ -14,6 +14,7 @@ import keras
 from keras_grow import build
 from keras_grow import multi_worker
 from keras_grow import specs
+from keras_grow import step_functions
 from keras_grow import transfer
 from keras_grow.optimizer_carry import carry_optimizer
 
@@ -53,6 +54,20 @@ class GrownParts:
     optimizer: object
     carry: object
     timing: dict
+
+
+def undo_point(model, parts, index):
+    """The `Undo` of the growth `parts` make, taken before they are
+    swapped in; `index` is the growth's place in the log. The optimizer is
+    kept only where the growth replaces it (an unbuilt one is not)."""
+    return Undo(
+        body=model.body,
+        spec=model.spec,
+        optimizer=model.optimizer if parts.optimizer is not None else None,
+        index=index,
+        step_functions=step_functions.current(model),
+        compiled_as=step_functions.compiled_as(model),
+    )
 
 
 def check_successor(spec, new_spec):

@@ -6,6 +6,8 @@ and its `index` in the log. The model writes its events through the
 functions here only, so their fields are stated in one place.
 """
 
+import copy
+
 import numpy as np
 
 GROW = "grow"
@@ -93,3 +95,63 @@ def event(kind, index, spec, params, info=None):
             **(info or {}),
         }
     )
+
+
+class GrowthLog:
+    """Mixin of `GrowableModel`: its growth log, the one place events are
+    appended, and the retrace time each change's first steps cost."""
+
+    def _start_log(self, events):
+        self._growth_log = loaded(events)
+        # The log index of the latest grow/rollback made in this process:
+        # `last_change`, whose retrace `_record_retrace` times.
+        self._retrace_event = None
+
+    @property
+    def growth_log(self):
+        """list of dict. Events oldest first (a copy): one per `grow` call
+        (`kind` "grow") and any a callback recorded (`record_event`)."""
+        return copy.deepcopy(self._growth_log)
+
+    @property
+    def last_change(self):
+        """dict or `None`. The log event (a copy) of the latest `grow` or
+        `rollback` made in this process since the model was built or loaded
+        (a restored log's events do not count). Its `timing` gains
+        `retrace_train` / `retrace_test`: the seconds of the first train and
+        test calls after it, which trace Keras' step functions anew."""
+        if self._retrace_event is None:
+            return None
+        return copy.deepcopy(self._growth_log[self._retrace_event])
+
+    def record_event(self, kind, info=None):
+        """Appends a non-growth event (e.g. a stage stopping) to the log.
+
+        Args:
+            kind: str. What happened, e.g. `"stop_stage"`, `"fine_tune"`.
+            info: dict or `None`. JSON-serialisable details.
+
+        Returns:
+            dict. The event as logged.
+        """
+        return self._append_event(self._event(kind, info))
+
+    def _event(self, kind, info):
+        """A non-growth event of `kind` at the end of the log, now."""
+        return event(kind, len(self._growth_log), self.spec, self.body.count_params(), info)
+
+    def _append_event(self, logged, change=False):
+        """Appends `logged`; a `change` (grow, rollback) is the one whose
+        retrace the next steps time."""
+        self._growth_log.append(logged)
+        if change:
+            self._retrace_event = logged["index"]
+        return copy.deepcopy(logged)
+
+    def _record_retrace(self, kind, seconds):
+        """Logs the first `kind` step after the latest growth or rollback
+        (its retrace) in that event's `timing`, once per architecture."""
+        if self._retrace_event is None:
+            return
+        timing = self._growth_log[self._retrace_event].setdefault("timing", {})
+        timing.setdefault(f"retrace_{kind}", round(seconds, 4))

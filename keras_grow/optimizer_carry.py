@@ -80,3 +80,10 @@ def carry_optimizer(optimizer, new_variables):
             padded.append(variable.path)
         variable.assign(value)
     return new, OptimizerCarryReport(tuple(copied), tuple(padded), tuple(fresh))
+
+
+def unbuilt_copy(optimizer, strategy):
+    """An unbuilt optimizer of `optimizer`'s class and config, made in
+    `strategy`'s scope: it builds on whatever variables it meets next."""
+    with strategy.scope():
+        return keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))

@@ -36,6 +36,19 @@ def restore(model, functions):
         setattr(model, f"{kind}_function", function)
 
 
+def restore_or_reset(model, functions, compiled_as_then, same_optimizer):
+    """After a rollback: puts back `functions` (from `current`) when they
+    were traced with the body, optimizer and `compiled_as` the model has
+    again (no retrace; functions never called are traced at their first
+    call, and timed as usual), else drops them (`reset`)."""
+    if same_optimizer and all(
+        x is y for x, y in zip(compiled_as_then, compiled_as(model))
+    ):
+        restore(model, functions)
+    else:
+        reset(model)
+
+
 def reset(model):
     """Drops the traced functions after an architecture change.
 
@@ -75,3 +88,18 @@ def make_timed(model, kind, make, force, on_first_call):
 
     setattr(model, attribute, timed)
     return timed
+
+
+class TimedSteps:
+    """Mixin of `GrowableModel`: Keras' train and test functions, whose
+    first call after a change is reported to `self._record_retrace`."""
+
+    def make_train_function(self, force=False):
+        return make_timed(
+            self, "train", super().make_train_function, force, self._record_retrace
+        )
+
+    def make_test_function(self, force=False):
+        return make_timed(
+            self, "test", super().make_test_function, force, self._record_retrace
+        )

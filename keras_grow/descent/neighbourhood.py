@@ -32,6 +32,7 @@ import tensorflow as tf
 from keras_grow import build
 from keras_grow.build.structure import ROLES
 from keras_grow.build.structure import UNIT_AXES
+from keras_grow.transfer import unit_ops
 from keras_grow.transfer.weights import weight_shapes
 from keras_grow.transfer.width import NEW_NORM_VALUES
 from keras_grow.transfer.width import along
@@ -290,26 +291,27 @@ class WidthNeighbourhood:
         split, new = self.gate_slices(group)
         return gates[split], gates[new]
 
+    def _every_unit(self, group):
+        return range(self.widths[group]) if self.split else ()
+
     def _out_axis(self, tensor, role, group, layer, gates, axis):
-        """Split children and new units along a kernel's output unit axis."""
+        """Split children and new units along a kernel's output unit axis
+        (a depthwise layer's children copy their parent's kernel)."""
         e_split, _ = self._gates(gates, group)
-        parts = []
-        if self.split:
-            if role == "producers":
-                delta = self._param("delta", group, layer)
-                parts += [tensor + e_split * delta, tensor - e_split * delta]
-            else:  # a depthwise layer: children copy the parent's kernel
-                parts += [tensor, tensor]
+        units = self._every_unit(group)
+        if role == "producers" and self.split:
+            delta = self._param("delta", group, layer)
+            tensor = unit_ops.split(tensor, axis, units, delta=delta, scale=e_split)
         else:
-            parts.append(tensor)
+            tensor = unit_ops.split(tensor, axis, units)
         if self.new_units:
-            parts.append(self._param("new_in", group, layer))
-        return tf.concat(parts, axis=axis)
+            tensor = unit_ops.append(tensor, axis, self._param("new_in", group, layer))
+        return tensor
 
     def _in_axis(self, kernel, group, layer, gates, axis):
         """Halved rows for split units, gated rows for new units."""
         _, e_new = self._gates(gates, group)
-        parts = [kernel / 2.0, kernel / 2.0] if self.split else [kernel]
+        kernel = unit_ops.split(kernel, axis, self._every_unit(group), halve=True)
         if self.new_units:
             rows = self._param("new_out", group, layer)
             produced = self._roles.get(layer, {}).get("producers")
@@ -320,16 +322,14 @@ class WidthNeighbourhood:
                 width = self.widths[produced]
                 parent = rows[..., :width]
                 rows = tf.concat([parent, parent, rows[..., width:]], axis=-1)
-            parts.append(e_new[:, None] * rows)
-        return tf.concat(parts, axis=axis)
+            kernel = unit_ops.append(kernel, axis, rows, scale=e_new)
+        return kernel
 
     def _extend(self, vector, group, fill, axis):
-        parts = [vector, vector] if self.split else [vector]
+        vector = unit_ops.split(vector, axis, self._every_unit(group))
         if self.new_units:
-            shape = list(vector.shape)
-            shape[axis] = self.new_units
-            parts.append(tf.fill(shape, tf.constant(fill, vector.dtype)))
-        return tf.concat(parts, axis=axis)
+            vector = unit_ops.fill(vector, axis, self.new_units, fill)
+        return vector
 
     def _grown(self, value, role, var, layer, gates):
         """`value` with the over-grown units of the group `layer` plays

@@ -1,6 +1,7 @@
 """Weight transfer across growth: by-name copy, block initialisers, width
-morphisms. Numpy on `{layer: {variable: array}}`; no per-layer special cases
-outside this package."""
+morphisms, on `{layer: {variable: array}}`; the morphisms' math on one
+variable is `unit_ops` (TensorFlow, shared with Firefly's neighbourhood).
+No per-layer special cases outside this package."""
 
 from keras_grow.transfer.blocks import BLOCK_INITIALIZERS
 from keras_grow.transfer.blocks import check_new_blocks

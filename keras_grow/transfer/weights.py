@@ -39,3 +39,12 @@ def assign_layer(layer, values):
                 f"spec may change a surviving layer's shape."
             )
         variable.assign(value.astype(variable.dtype))
+
+
+def copy_weights(source, target):
+    """Assigns every layer of `target` holding weights the weights of
+    `source`'s layer of the same name (see `assign_layer`)."""
+    weights = read_weights(source)
+    for layer in target.layers:
+        if layer.weights:
+            assign_layer(layer, weights[layer.name])

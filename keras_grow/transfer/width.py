@@ -1,5 +1,8 @@
 """Width morphisms: split units into w +/- delta, add epsilon-scaled units.
 
+A morphism is data (`SplitUnits`, `AddUnits`); `apply_morphism` draws
+what it leaves to chance and hands each member variable to `unit_ops`.
+
 Every morphism keeps the old units at their indices and appends the new
 ones at the end of the unit axis, so anything indexed by unit (optimizer
 slots included) carries over by copying the leading slice.
@@ -10,6 +13,7 @@ import dataclasses
 import numpy as np
 
 from keras_grow.build.structure import UNIT_AXES
+from keras_grow.transfer import unit_ops
 
 # Variables of BatchNormalization, and the value a new unit starts with.
 NEW_NORM_VALUES = {
@@ -125,10 +129,6 @@ def _given(mapping, name, shape, what):
     return value
 
 
-def _append(array, extra, axis):
-    return np.concatenate([array, extra.astype(array.dtype)], axis=axis)
-
-
 def unit_norms(array, axis):
     """np.ndarray. The norm of each unit's slice, units along `axis`."""
     moved = np.moveaxis(np.asarray(array, np.float64), axis, -1)
@@ -166,17 +166,13 @@ def _split(weights, group, op, rng):
     for role, name in group.members():
         layer = weights[name]
         for var, axis in _unit_slots(layer, role):
-            value = layer[var]
-            parents = np.take(value, units, axis=axis)
-            if role == "consumers":
-                # Parent and child each carry half of the outgoing weights.
-                parents = parents * 0.5
-                value = _put(value, units, axis, parents)
-            elif role == "producers" and var == "kernel":
+            delta = None
+            if role == "producers" and var == "kernel":
+                parents = np.take(layer[var], units, axis=axis)
                 delta = _split_delta(op, name, parents, rng)
-                value = _put(value, units, axis, parents + delta)
-                parents = parents - delta
-            layer[var] = _append(value, parents, axis)
+            layer[var] = unit_ops.split(
+                layer[var], axis, units, delta=delta, halve=role == "consumers"
+            ).numpy()
 
 
 def along(ndim, axis, units):
@@ -184,13 +180,6 @@ def along(ndim, axis, units):
     index = [slice(None)] * ndim
     index[axis] = units
     return tuple(index)
-
-
-def _put(array, units, axis, values):
-    """A copy of `array` with `values` at `units` along `axis`."""
-    array = np.array(array)
-    array[along(array.ndim, axis, units)] = values
-    return array
 
 
 def _split_delta(op, name, parents, rng):
@@ -209,20 +198,21 @@ def _add(weights, group, op, rng):
         kernel_shape = layer["kernel"].shape if "kernel" in layer else None
         for var, axis in _unit_slots(layer, role):
             value = layer[var]
+            if role == "norms" or var == "bias":
+                number = NEW_NORM_VALUES[var] if role == "norms" else 0.0
+                layer[var] = unit_ops.fill(value, axis, op.count, number).numpy()
+                continue
             shape = list(value.shape)
             shape[axis] = op.count
-            if role == "norms":
-                new = np.full(shape, NEW_NORM_VALUES[var])
-            elif var == "bias":
-                new = np.zeros(shape)
-            else:
-                new = _new_kernel_slice(op, role, name, shape, kernel_shape, rng)
-            layer[var] = _append(value, new, axis)
+            new = _new_kernel_slice(op, role, name, shape, kernel_shape, rng)
+            scale = op.epsilon if role == "consumers" else None
+            layer[var] = unit_ops.append(value, axis, new, scale=scale).numpy()
 
 
 def _new_kernel_slice(op, role, name, shape, kernel_shape, rng):
     """New units' incoming kernels (producers, depthwise) or their
-    epsilon-scaled outgoing kernels (consumers): given, else He-normal."""
+    outgoing kernels before the epsilon scale (consumers): given, else
+    He-normal."""
     given = op.outgoing if role == "consumers" else op.incoming
     what = "AddUnits outgoing" if role == "consumers" else "AddUnits incoming"
     value = _given(given, name, shape, what)
@@ -230,7 +220,7 @@ def _new_kernel_slice(op, role, name, shape, kernel_shape, rng):
         # The layer's fan-in: a depthwise kernel reads one channel.
         spatial = kernel_shape[:-2] if role == "passthrough" else kernel_shape[:-1]
         value = he_normal(rng, shape, int(np.prod(spatial)))
-    return op.epsilon * value if role == "consumers" else value
+    return value
 
 
 def apply_morphism(weights, group, op, rng):
