@@ -18,7 +18,7 @@ def _chain_groups(names, width_indices, last_consumer="classifier"):
                 name=name.rsplit("_", 1)[0],
                 width_index=index,
                 producers=(name,),
-                norms=(name.replace("_conv", "_bn"),) if name.endswith("_conv") else (),
+                norms=(layers.norm_of(name),) if name.endswith("_conv") else (),
                 consumers=(consumer,),
             )
         )

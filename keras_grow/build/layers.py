@@ -67,10 +67,18 @@ def relu(x, name):
     return keras.layers.ReLU(name=name)(x)
 
 
+def norm_of(conv_name):
+    """The name of the BatchNormalization after the conv `conv_name` in
+    `conv_bn_relu` (`stage1_block2_conv1` -> `stage1_block2_bn1`)."""
+    prefix, _, suffix = conv_name.rpartition("_conv")
+    return f"{prefix}_bn{suffix}"
+
+
 def conv_bn_relu(x, width, kernel_size, stride, prefix, spec, suffix=""):
     """conv -> BN -> ReLU named `{prefix}_conv{suffix}` and so on."""
-    x = conv(x, width, kernel_size, stride, f"{prefix}_conv{suffix}", spec)
-    x = batch_norm(x, f"{prefix}_bn{suffix}", spec)
+    name = f"{prefix}_conv{suffix}"
+    x = conv(x, width, kernel_size, stride, name, spec)
+    x = batch_norm(x, norm_of(name), spec)
     return relu(x, f"{prefix}_relu{suffix}")
 
 

@@ -120,7 +120,7 @@ def blocks(spec):
     result = []
     for plan in block_plans(spec):
         convs = _conv_names(plan, spec)
-        last_norm = convs[-1].replace("_conv", "_bn")
+        last_norm = layers.norm_of(convs[-1])
         result.append(Block(plan.prefix, last_norm, spec.residual, convs))
     return result
 
@@ -149,11 +149,11 @@ def unit_groups(spec):
                     name=f"{plan.prefix}_inner{i + 1}",
                     width_index=plan.stage,
                     producers=(producer,),
-                    norms=(producer.replace("_conv", "_bn"),),
+                    norms=(layers.norm_of(producer),),
                     consumers=(consumer,),
                 )
             )
-        last_norm = convs[-1].replace("_conv", "_bn")
+        last_norm = layers.norm_of(convs[-1])
         if spec.residual and not plan.projection:
             stream["name"] = f"stage{plan.stage + 1}"
             stream["producers"].append(convs[-1])

@@ -26,6 +26,7 @@ from keras_grow.descent.neighbourhood import call_with_values
 from keras_grow.descent.neighbourhood import variables_by_key
 from keras_grow.transfer import calibration
 from keras_grow.transfer.blocks import identity_kernel
+from keras_grow.transfer.blocks import pass_through_norm
 from keras_grow.transfer.width import NEW_NORM_VALUES
 from keras_grow.transfer.width import he_normal
 
@@ -37,16 +38,6 @@ def check_depth_growable(spec):
             f"grow_depth=True needs a VGG, MLP or staged (ResNet/plain) spec; "
             f"{spec.family} has a fixed layout of blocks. Use grow_depth=False."
         )
-
-
-def _pass_through_norm(width):
-    """BN values that are the identity in inference mode."""
-    return {
-        "gamma": np.full(width, np.sqrt(1.0 + BN_EPSILON), np.float32),
-        "beta": np.zeros(width, np.float32),
-        "moving_mean": np.zeros(width, np.float32),
-        "moving_variance": np.ones(width, np.float32),
-    }
 
 
 class DepthNeighbourhood:
@@ -111,7 +102,7 @@ class DepthNeighbourhood:
             return identity_kernel(shape)
         if var == "bias":
             return np.zeros(shape, np.float32)
-        return _pass_through_norm(shape[0])[var]
+        return pass_through_norm(shape[0], BN_EPSILON)[var]
 
     def project(self):
         """Keeps each unit's direction within norm 1."""

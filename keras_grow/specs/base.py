@@ -5,7 +5,9 @@ import json
 import math
 from typing import ClassVar
 
-# family name -> spec class; filled by `register_family`.
+# The one registry of families: spec kind -> spec class, filled by
+# `register_family`. Each class says how it is written (`from_notation`),
+# read back from JSON (`from_dict`) and, in `keras_grow.build`, built.
 _FAMILY_CLASSES = {}
 
 
@@ -15,9 +17,30 @@ def a_or_an(word):
 
 
 def register_family(cls):
-    """Class decorator: make a spec class known to `from_dict`."""
+    """Class decorator: make a spec class known to `from_dict` and
+    `keras_grow.specs.parse`."""
     _FAMILY_CLASSES[cls.kind] = cls
     return cls
+
+
+def families():
+    """list of the registered spec classes, in registration order."""
+    return list(_FAMILY_CLASSES.values())
+
+
+def numbers_per_layer(notation, numbers, count, default, family):
+    """A layered family's widths from its notation's numbers: none (the
+    family's `default`), one (uniform) or one per layer."""
+    if not numbers:
+        return default
+    if len(numbers) == 1:
+        return numbers * count
+    if len(numbers) != count:
+        raise ValueError(
+            f"{family} takes 1 width (uniform) or {count} widths (one per "
+            f"layer); received {len(numbers)} in {notation!r}."
+        )
+    return numbers
 
 
 def as_int_tuple(value, field_name):
@@ -113,12 +136,22 @@ class NetSpec:
     """
 
     kind: ClassVar[str] = ""
+    # The family names `parse` reads for this class, as `known_families`
+    # lists them.
+    notation_names: ClassVar[tuple] = ()
 
     input_shape: tuple
     num_classes: int
     input_mean: tuple | None = None
     input_std: tuple | None = None
     weight_decay: float = 0.0
+
+    @classmethod
+    def from_notation(cls, family, notation, numbers, **kwargs):
+        """The spec `notation` (family name `family`, then `numbers`)
+        writes, or `None` where `family` is not one of this class's.
+        `kwargs` are further fields (`input_shape`, `num_classes`, ...)."""
+        return None
 
     def __post_init__(self):
         self._set("input_shape", as_int_tuple(self.input_shape, "input_shape"))

@@ -1,6 +1,7 @@
 """Width families (Firefly's): one width per layer, VGG, MobileNetV1, MLP."""
 
 import dataclasses
+import re
 
 from keras_grow.specs import base
 
@@ -11,6 +12,8 @@ VGG_LAYOUTS = {
     "VGG16": (2, 2, 3, 3, 3),
     "VGG19": (2, 2, 4, 4, 4),
 }
+# `VGG(2,2,5,4,4)`: a custom layout.
+_VGG_CUSTOM = re.compile(r"^VGG\((\d+(?:,\d+)*)\)$")
 # The original (ImageNet) channel plan per pooling stage.
 VGG_STAGE_WIDTHS = (64, 128, 256, 512, 512)
 
@@ -102,8 +105,28 @@ class VGGSpec(LayeredSpec):
     """
 
     kind = "vgg"
+    notation_names = tuple(VGG_LAYOUTS) + ("VGG(a,b,...)",)
 
     stage_depths: tuple = VGG_LAYOUTS["VGG19"]
+
+    @classmethod
+    def from_notation(cls, family, notation, numbers, **kwargs):
+        """`VGG19-16` (uniform width), `VGG11-8-8-16-...` (width per
+        layer), `VGG(2,2,5,4,4)-16` (a custom layout)."""
+        match = _VGG_CUSTOM.match(family)
+        if match:
+            layout = tuple(int(d) for d in match.group(1).split(","))
+        elif family in VGG_LAYOUTS:
+            layout = VGG_LAYOUTS[family]
+        else:
+            return None
+        default = tuple(
+            VGG_STAGE_WIDTHS[min(s, len(VGG_STAGE_WIDTHS) - 1)]
+            for s, depth in enumerate(layout)
+            for _ in range(depth)
+        )
+        widths = base.numbers_per_layer(notation, numbers, sum(layout), default, "VGG")
+        return cls(stage_depths=layout, widths=widths, **kwargs)
 
     def __post_init__(self):
         self._set("stage_depths", base.as_int_tuple(self.stage_depths, "stage_depths"))
@@ -170,8 +193,20 @@ class MobileNetV1Spec(LayeredSpec):
     """
 
     kind = "mobilenet_v1"
+    notation_names = ("MobileNetV1",)
 
     stem: str | None = None
+
+    @classmethod
+    def from_notation(cls, family, notation, numbers, **kwargs):
+        """`MobileNetV1` (original widths), `MobileNetV1-8` (uniform), or
+        14 widths."""
+        if family != "MobileNetV1":
+            return None
+        widths = base.numbers_per_layer(
+            notation, numbers, 14, MOBILENET_WIDTHS, "MobileNetV1"
+        )
+        return cls(widths=widths, **kwargs)
 
     def __post_init__(self):
         super().__post_init__()
@@ -213,6 +248,19 @@ class MLPSpec(LayeredSpec):
     """
 
     kind = "mlp"
+    notation_names = ("MLP",)
+
+    @classmethod
+    def from_notation(cls, family, notation, numbers, **kwargs):
+        """`MLP-64-64`: one width per hidden layer."""
+        if family != "MLP":
+            return None
+        if not numbers:
+            raise ValueError(
+                f"MLP needs one width per hidden layer, e.g. 'MLP-64-64'; "
+                f"received {notation!r}."
+            )
+        return cls(widths=numbers, **kwargs)
 
     @property
     def family(self):

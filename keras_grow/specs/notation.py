@@ -1,12 +1,11 @@
 """Reads the paper notation (`Basic3ResNet-3-3-3`, `VGG19-16`, ...)."""
 
-import re
+from keras_grow.specs import base
 
-from keras_grow.specs import layered
-from keras_grow.specs import staged
-
-_VGG_CUSTOM = re.compile(r"^VGG\((\d+(?:,\d+)*)\)$")
-_WITH_NUMBERS = re.compile(r"^(\w+)\((\d+(?:,\d+)*)\)$")
+# The families register themselves when their modules are imported.
+from keras_grow.specs import graph  # noqa: F401
+from keras_grow.specs import layered  # noqa: F401
+from keras_grow.specs import staged  # noqa: F401
 
 
 def _numbers(notation, parts):
@@ -19,90 +18,11 @@ def _numbers(notation, parts):
         ) from None
 
 
-def _uniform_or_per_layer(notation, numbers, count, default, family):
-    if not numbers:
-        return default
-    if len(numbers) == 1:
-        return numbers * count
-    if len(numbers) != count:
-        raise ValueError(
-            f"{family} takes 1 width (uniform) or {count} widths (one per "
-            f"layer); received {len(numbers)} in {notation!r}."
-        )
-    return numbers
-
-
-def _vgg(layout, notation, numbers, **kwargs):
-    stage_widths = layered.VGG_STAGE_WIDTHS
-    default = tuple(
-        stage_widths[min(s, len(stage_widths) - 1)]
-        for s, depth in enumerate(layout)
-        for _ in range(depth)
-    )
-    widths = _uniform_or_per_layer(notation, numbers, sum(layout), default, "VGG")
-    return layered.VGGSpec(stage_depths=layout, widths=widths, **kwargs)
-
-
-def _mobilenet(notation, numbers, **kwargs):
-    widths = _uniform_or_per_layer(
-        notation, numbers, 14, layered.MOBILENET_WIDTHS, "MobileNetV1"
-    )
-    return layered.MobileNetV1Spec(widths=widths, **kwargs)
-
-
-def _mlp(notation, numbers, **kwargs):
-    if not numbers:
-        raise ValueError(
-            f"MLP needs one width per hidden layer, e.g. 'MLP-64-64'; "
-            f"received {notation!r}."
-        )
-    return layered.MLPSpec(widths=numbers, **kwargs)
-
-
-def _staged_factory(family, widths=None):
-    def make(notation, numbers, **kwargs):
-        if widths is not None:
-            given = kwargs.pop("widths", None)
-            if given is not None and tuple(given) != widths:
-                raise ValueError(
-                    f"{notation!r} names stage widths {widths}, but "
-                    f"`widths={tuple(given)}` was passed too; give them once."
-                )
-            kwargs["widths"] = widths
-        return staged.StagedNetSpec(family_name=family, depths=numbers, **kwargs)
-
-    return make
-
-
-def _vgg_factory(layout):
-    return lambda notation, numbers, **kwargs: _vgg(layout, notation, numbers, **kwargs)
-
-
-# family name -> factory(notation, numbers, **spec_fields).
-_FACTORIES = {
-    **{family: _staged_factory(family) for family in staged.FAMILIES},
-    **{name: _vgg_factory(layout) for name, layout in layered.VGG_LAYOUTS.items()},
-    "MobileNetV1": _mobilenet,
-    "MLP": _mlp,
-}
-
-
-def _factory(family):
-    if family in _FACTORIES:
-        return _FACTORIES[family]
-    match = _VGG_CUSTOM.match(family)
-    if match:
-        return _vgg_factory(tuple(int(d) for d in match.group(1).split(",")))
-    match = _WITH_NUMBERS.match(family)
-    if match and match.group(1) in staged.FAMILIES:
-        widths = tuple(int(w) for w in match.group(2).split(","))
-        return _staged_factory(match.group(1), widths)
-    return None
-
-
 def known_families():
-    """list of str. Every family name `parse` accepts."""
-    return sorted(_FACTORIES) + ["VGG(a,b,...)", "<staged family>(w1,w2,...)"]
+    """list of str. Every family name `parse` accepts: the names, sorted,
+    then the patterns (`VGG(a,b,...)`)."""
+    names = [n for cls in base.families() for n in cls.notation_names]
+    return sorted(n for n in names if "(" not in n) + [n for n in names if "(" in n]
 
 
 def parse(notation, input_shape, num_classes, **kwargs):
@@ -147,16 +67,12 @@ def parse(notation, input_shape, num_classes, **kwargs):
         )
     family, *parts = notation.strip().split("-")
     numbers = _numbers(notation, parts)
-    factory = _factory(family)
-    if factory is None:
-        raise ValueError(
-            f"Unknown family {family!r} in {notation!r}; allowed: "
-            f"{', '.join(known_families())}."
-        )
-    return factory(
-        notation,
-        numbers,
-        input_shape=input_shape,
-        num_classes=num_classes,
-        **kwargs,
+    kwargs.update(input_shape=input_shape, num_classes=num_classes)
+    for cls in base.families():
+        spec = cls.from_notation(family, notation, numbers, **kwargs)
+        if spec is not None:
+            return spec
+    raise ValueError(
+        f"Unknown family {family!r} in {notation!r}; allowed: "
+        f"{', '.join(known_families())}."
     )

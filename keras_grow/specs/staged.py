@@ -1,6 +1,7 @@
 """Staged nets (AutoGrow's families): residual and plain nets of stages."""
 
 import dataclasses
+import re
 
 from keras_grow.specs import base
 
@@ -16,6 +17,8 @@ FAMILIES = {
     "Plain4Net": ("plain", 4),
 }
 _DEFAULT_WIDTHS = {3: (16, 32, 64), 4: (64, 128, 256, 512)}
+# `Basic3ResNet(8,16,32)`: a family name with its stage widths.
+_WITH_WIDTHS = re.compile(r"^(\w+)\((\d+(?:,\d+)*)\)$")
 # Inputs at least this large get the ImageNet stem (7x7/2 conv + max-pool).
 IMAGENET_STEM_MIN_SIDE = 112
 
@@ -54,12 +57,32 @@ class StagedNetSpec(base.NetSpec):
     """
 
     kind = "staged"
+    notation_names = tuple(FAMILIES) + ("<staged family>(w1,w2,...)",)
 
     family_name: str = "Basic3ResNet"
     depths: tuple = (1, 1, 1)
     widths: tuple | None = None
     stem: str | None = None
     stem_width: int | None = None
+
+    @classmethod
+    def from_notation(cls, family, notation, numbers, **kwargs):
+        """`Basic3ResNet-2-3-3` (depth per stage), and with stage widths
+        other than the family's, `Basic3ResNet(8,16,32)-2-3-3`."""
+        match = _WITH_WIDTHS.match(family)
+        if match and match.group(1) in FAMILIES:
+            family = match.group(1)
+            widths = tuple(int(w) for w in match.group(2).split(","))
+            given = kwargs.pop("widths", None)
+            if given is not None and tuple(given) != widths:
+                raise ValueError(
+                    f"{notation!r} names stage widths {widths}, but "
+                    f"`widths={tuple(given)}` was passed too; give them once."
+                )
+            kwargs["widths"] = widths
+        elif family not in FAMILIES:
+            return None
+        return cls(family_name=family, depths=numbers, **kwargs)
 
     def __post_init__(self):
         super().__post_init__()

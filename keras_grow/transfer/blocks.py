@@ -76,14 +76,22 @@ def identity_init(body, block, scale, rng):
         layer.bias.assign(np.zeros(layer.bias.shape, layer.bias.dtype))
     if block.last_norm is not None:
         norm = body.get_layer(block.last_norm)
-        n = norm.gamma.shape[0]
-        norm.gamma.assign(np.ones(n, norm.gamma.dtype))
-        norm.beta.assign(np.zeros(n, norm.beta.dtype))
-        norm.moving_mean.assign(np.zeros(n, norm.moving_mean.dtype))
-        # y = gamma * (x - mean) / sqrt(var + eps) + beta = x exactly.
-        norm.moving_variance.assign(
-            np.full(n, 1.0 - norm.epsilon, norm.moving_variance.dtype)
-        )
+        values = pass_through_norm(norm.gamma.shape[0], norm.epsilon)
+        for variable in norm.weights:
+            variable.assign(values[variable.name].astype(variable.dtype))
+
+
+def pass_through_norm(width, epsilon):
+    """`{variable: np.ndarray}` of a BatchNormalization that is the
+    identity in inference mode: gamma 1, beta 0, mean 0 and variance
+    `1 - epsilon`, so `gamma * (x - mean) / sqrt(var + epsilon) + beta = x`.
+    """
+    return {
+        "gamma": np.ones(width, np.float32),
+        "beta": np.zeros(width, np.float32),
+        "moving_mean": np.zeros(width, np.float32),
+        "moving_variance": np.full(width, 1.0 - epsilon, np.float32),
+    }
 
 
 def default_init(body, block, scale, rng):
