@@ -13,17 +13,15 @@ seed), report.json and curves.png into the work dir.
     python -m experiments.autogrow_paired --report_only
 """
 
-import dataclasses
-import os
 import sys
 
 from absl import app
 from absl import flags
 
 from experiments.runs import autogrow_paired as paired
+from experiments.runs import branching
 from experiments.runs import branching_report
 from experiments.runs import cli
-from experiments.runs import workdir as workdir_lib
 
 flags.DEFINE_string("preset", "fmnist", f"One of {sorted(paired.PRESETS)}.")
 flags.DEFINE_string("workdir", "out/autogrow_paired", "Where every arm writes.")
@@ -40,18 +38,14 @@ def main(argv):
     del argv
     config = paired.resolve(FLAGS.preset, **cli.overrides(paired.AutoGrowPairedConfig))
     seeds = [int(s) for s in FLAGS.seeds]
-    os.makedirs(FLAGS.workdir, exist_ok=True)
-    workdir_lib.check_config(FLAGS.workdir, dataclasses.replace(config, seed=0))
-    workdir_lib.prepare(FLAGS.workdir, dataclasses.replace(config, seed=0))
     all_parts = paired.parts(config)
     if FLAGS.part not in (*all_parts, "all"):
         raise ValueError(
             f"Unknown part {FLAGS.part!r}; known: {sorted(all_parts)} or 'all'."
         )
     part = None if FLAGS.part == "all" else FLAGS.part
-    if not FLAGS.report_only:
-        for seed in seeds:
-            paired.run_seed(dataclasses.replace(config, seed=seed), FLAGS.workdir, part)
+    ran = () if FLAGS.report_only else seeds
+    branching.run_seeds(config, FLAGS.workdir, ran, paired.run_seed, part)
     args = [a for a in sys.argv[1:] if not a.startswith(("--part", "--report_only"))]
     sections, everything = [], {}
     for name, arms in all_parts.items():

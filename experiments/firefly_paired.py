@@ -12,17 +12,15 @@ curves.png into the work dir.
     python -m experiments.firefly_paired --preset=vgg --seeds=0,1,2,3,4 ...
 """
 
-import dataclasses
-import os
 import sys
 
 from absl import app
 from absl import flags
 
+from experiments.runs import branching
 from experiments.runs import branching_report
 from experiments.runs import cli
 from experiments.runs import firefly_paired as paired
-from experiments.runs import workdir as workdir_lib
 
 flags.DEFINE_string("preset", "mlp", f"One of {sorted(paired.PRESETS)}.")
 flags.DEFINE_string("workdir", "out/paired", "Where every arm writes.")
@@ -48,12 +46,8 @@ def main(argv):
             f"Unknown --extra_arms {unknown}; known: {sorted(paired.EXTRA_ARMS)}."
         )
     arms = paired.ARMS + tuple(FLAGS.extra_arms)
-    os.makedirs(FLAGS.workdir, exist_ok=True)
-    workdir_lib.check_config(FLAGS.workdir, dataclasses.replace(config, seed=0))
-    workdir_lib.prepare(FLAGS.workdir, dataclasses.replace(config, seed=0))
-    if not FLAGS.report_only:
-        for seed in seeds:
-            paired.run_seed(dataclasses.replace(config, seed=seed), FLAGS.workdir, arms)
+    ran = () if FLAGS.report_only else seeds
+    branching.run_seeds(config, FLAGS.workdir, ran, paired.run_seed, arms)
     results, complete, extras = paired.collect(FLAGS.workdir, seeds, FLAGS.extra_arms)
     if not complete:
         print("No seed has every arm yet: no report.")

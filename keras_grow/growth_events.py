@@ -138,7 +138,8 @@ class GrowthLog:
 
     def _event(self, kind, info):
         """A non-growth event of `kind` at the end of the log, now."""
-        return event(kind, len(self._growth_log), self.spec, self.body.count_params(), info)
+        params = self.body.count_params()
+        return event(kind, len(self._growth_log), self.spec, params, info)
 
     def _append_event(self, logged, change=False):
         """Appends `logged`; a `change` (grow, rollback) is the one whose

@@ -3,12 +3,9 @@
 Keras' `mixed_bfloat16` policy speeds training up on hardware with native
 bfloat16 matrix units (GPUs, TPUs, CPUs with AMX). On other CPUs
 TensorFlow converts to and from bfloat16 around every op and training gets
-slower, silently. Measured (train steps of batch 128, float32 against
-mixed_bfloat16, alternated, docs/benchmarks.md): 0.13–0.46x on this
-repository's AMD EPYC with AVX2 (no bfloat16 instructions), 0.68–0.85x on
-a Xeon with AVX-512 BF16 but no AMX. So `GrowableModel.fit` warns once per
-process when the model computes in bfloat16, no GPU is visible and the CPU
-has no AMX.
+slower, silently (docs/benchmarks.md has the measurements the warning
+quotes). So `GrowableModel.fit` warns once per process when the model
+computes in bfloat16, no GPU is visible and the CPU has no AMX.
 """
 
 import warnings

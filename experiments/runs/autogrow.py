@@ -126,25 +126,14 @@ def resolve(preset, **overrides):
 
 
 def make_callback(config, log_dir=None, verbose=1):
-    """The `AutoGrow` callback `config` describes."""
+    """The `AutoGrow` callback `config` describes (its fields named as
+    AutoGrow's arguments are those arguments)."""
     return kg.callbacks.AutoGrow(
-        growth_period=config.growth_period,
-        policy=config.policy,
-        patience=config.patience,
-        min_delta=config.min_delta,
-        initializer=config.initializer,
-        initializer_scale=config.initializer_scale,
-        max_depths=config.max_depths,
-        fine_tune_epochs=config.fine_tune_epochs,
-        fine_tune_lr_boundaries=config.fine_tune_lr_boundaries,
-        convergence_patience=config.convergence_patience,
-        on_stop=config.on_stop,
+        **training.arguments_for(kg.callbacks.AutoGrow, config),
         # AdamInit trains on finite, reshuffled epochs of the training data.
         adam_init_data=training.train_data(config)
         if config.initializer == "adam"
         else None,
-        adam_init_max_epochs=config.adam_init_max_epochs,
-        seed=config.seed,
         log_dir=log_dir,
         verbose=verbose,
     )

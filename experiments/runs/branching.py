@@ -10,6 +10,7 @@ differ only in what the arm changes. Each arm writes
 exists, so a study resumes where it stopped.
 """
 
+import dataclasses
 import json
 import os
 import time
@@ -139,3 +140,14 @@ def run_arms(config, workdir, arms, runner, log=print):
             f"test acc {100 * record['test_accuracy']:.2f}%, "
             f"NLL {record['test_nll']:.4f}, {record['seconds']:.0f}s"
         )
+
+
+def run_seeds(config, workdir, seeds, run_seed, *args):
+    """A paired binary's runs: the work dir claimed for `config` (its seed
+    aside: every seed shares the directory), then `run_seed(config of
+    the seed, workdir, *args)` for each seed."""
+    os.makedirs(workdir, exist_ok=True)
+    workdir_lib.check_config(workdir, dataclasses.replace(config, seed=0))
+    workdir_lib.prepare(workdir, dataclasses.replace(config, seed=0))
+    for seed in seeds:
+        run_seed(dataclasses.replace(config, seed=seed), workdir, *args)

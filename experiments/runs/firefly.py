@@ -107,76 +107,42 @@ def resolve(preset, **overrides):
     return config
 
 
-def _firefly(config, train, common):
-    return kg.callbacks.Firefly(
-        train,
-        candidates_per_layer=config.candidates_per_layer,
-        epsilon=config.epsilon,
-        split_epsilon=config.split_epsilon,
-        delta_steps=config.delta_steps,
-        delta_learning_rate=config.delta_learning_rate,
-        delta_optimizer=config.delta_optimizer,
-        score_samples=config.score_samples,
-        score_batches=config.score_batches,
-        split=config.split,
-        new_units=config.new_units,
-        grow_depth=config.grow_depth,
-        jit_compile=config.jit_compile,
-        **common,
-    )
-
-
-# method -> callback(config, train data, the schedule's common arguments).
-# GradMax and TINY keep their own epsilon (0: function-preserving) and
-# scale (GradMax 0.1; gradmax_scale_1 is GradMax at the layer's mean norm);
+# method -> (callback class, whether it takes the training data first,
+# arguments of its own). A config field named as one of the class's
+# arguments is that argument, except where a method keeps its own value:
+# GradMax and TINY their epsilon (0: function-preserving) and scale
+# (GradMax 0.1; gradmax_scale_1 is GradMax at the layer's mean norm);
 # tiny_significant tests each unit on held-out halves of >= 8 batches.
 _CALLBACKS = {
-    "firefly": _firefly,
-    "random_split": lambda c, t, common: kg.callbacks.RandomSplit(
-        noise=c.noise, **common
-    ),
-    "random_new": lambda c, t, common: kg.callbacks.RandomNew(
-        epsilon=c.epsilon, **common
-    ),
-    "gradmax": lambda c, t, common: kg.callbacks.GradMax(
-        t, score_batches=c.score_batches, **common
-    ),
-    "gradmax_scale_1": lambda c, t, common: kg.callbacks.GradMax(
-        t, score_batches=c.score_batches, scale=1.0, **common
-    ),
-    "tiny": lambda c, t, common: kg.callbacks.TINY(
-        t, score_batches=c.score_batches, **common
-    ),
-    "tiny_significant": lambda c, t, common: kg.callbacks.TINY(
-        t, score_batches=max(8, c.score_batches), unit_count="significant", **common
+    "firefly": (kg.callbacks.Firefly, True, {}),
+    "random_split": (kg.callbacks.RandomSplit, False, {}),
+    "random_new": (kg.callbacks.RandomNew, False, {}),
+    "gradmax": (kg.callbacks.GradMax, True, {"epsilon": None}),
+    "gradmax_scale_1": (kg.callbacks.GradMax, True, {"epsilon": None, "scale": 1.0}),
+    "tiny": (kg.callbacks.TINY, True, {"epsilon": None}),
+    "tiny_significant": (
+        kg.callbacks.TINY,
+        True,
+        {"epsilon": None, "unit_count": "significant"},
     ),
 }
 METHODS = tuple(_CALLBACKS)
-TRAIN_DATA_METHODS = (
-    "firefly",
-    "gradmax",
-    "gradmax_scale_1",
-    "tiny",
-    "tiny_significant",
-)
+TRAIN_DATA_METHODS = tuple(m for m, (_, takes, _) in _CALLBACKS.items() if takes)
 
 
 def make_callback(config, train, log_dir=None):
     """The growth callback `config.method` names."""
-    common = dict(
-        grow_every=config.grow_every,
-        growth_ratio=config.growth_ratio,
-        max_params=config.max_params,
-        max_rounds=config.max_rounds,
-        seed=config.seed,
-        log_dir=log_dir,
-        calibrate_new_units=config.calibrate_new_units,
-        period_schedule=config.period_schedule,
-        after_growth=config.after_growth,
-    )
-    if config.method not in TRAIN_DATA_METHODS and config.calibrate_new_units:
-        common["calibration_data"] = train
-    return _CALLBACKS[config.method](config, train, common)
+    callback_class, takes_train_data, own = _CALLBACKS[config.method]
+    arguments = training.arguments_for(callback_class, config, exclude=tuple(own))
+    arguments.update({k: v for k, v in own.items() if v is not None})
+    if own.get("unit_count") == "significant":
+        arguments["score_batches"] = max(8, config.score_batches)
+    arguments["log_dir"] = log_dir
+    if takes_train_data:
+        return callback_class(train, **arguments)
+    if config.calibrate_new_units:
+        arguments["calibration_data"] = train
+    return callback_class(**arguments)
 
 
 def round_points(history, growth_log):

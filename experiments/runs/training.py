@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import inspect
 import os
 import time
 
@@ -52,6 +53,22 @@ def resolve_preset(presets, preset, overrides):
     if unknown:
         raise ValueError(f"Unknown config fields {unknown}; known: {sorted(fields)}.")
     return dataclasses.replace(config, **overrides)
+
+
+def arguments_for(callback_class, config, exclude=()):
+    """`{name: value}` of the fields of `config` that `callback_class`
+    takes as arguments (its own and, through `**kwargs`, its bases'), but
+    `exclude`: a config field named as a callback argument is that
+    argument, so neither side restates the other."""
+    names = set()
+    for cls in callback_class.__mro__:
+        if "__init__" in vars(cls):
+            names.update(inspect.signature(cls.__init__).parameters)
+    return {
+        field.name: getattr(config, field.name)
+        for field in dataclasses.fields(config)
+        if field.name in names and field.name not in exclude
+    }
 
 
 def _load(config, split, **kwargs):

@@ -75,23 +75,25 @@ def _shortcut(x, plan, spec):
     return layers.batch_norm(x, f"{plan.prefix}_shortcut_bn", spec)
 
 
+def _residual_end(x, y, kernel_size, plan, spec, suffix):
+    """The block's last conv and BN (no ReLU), added to the shortcut of
+    its input `x`, then the ReLU."""
+    name = f"{plan.prefix}_conv{suffix}"
+    y = layers.conv(y, plan.out_width, kernel_size, 1, name, spec)
+    y = layers.batch_norm(y, layers.norm_of(name), spec)
+    y = keras.layers.Add(name=f"{plan.prefix}_add")([_shortcut(x, plan, spec), y])
+    return layers.relu(y, f"{plan.prefix}_out")
+
+
 def _basic_block(x, plan, spec):
-    p = plan.prefix
-    y = layers.conv_bn_relu(x, plan.width, 3, plan.stride, p, spec, "1")
-    y = layers.conv(y, plan.width, 3, 1, f"{p}_conv2", spec)
-    y = layers.batch_norm(y, f"{p}_bn2", spec)
-    y = keras.layers.Add(name=f"{p}_add")([_shortcut(x, plan, spec), y])
-    return layers.relu(y, f"{p}_out")
+    y = layers.conv_bn_relu(x, plan.width, 3, plan.stride, plan.prefix, spec, "1")
+    return _residual_end(x, y, 3, plan, spec, "2")
 
 
 def _bottleneck_block(x, plan, spec):
-    p = plan.prefix
-    y = layers.conv_bn_relu(x, plan.width, 1, 1, p, spec, "1")
-    y = layers.conv_bn_relu(y, plan.width, 3, plan.stride, p, spec, "2")
-    y = layers.conv(y, plan.out_width, 1, 1, f"{p}_conv3", spec)
-    y = layers.batch_norm(y, f"{p}_bn3", spec)
-    y = keras.layers.Add(name=f"{p}_add")([_shortcut(x, plan, spec), y])
-    return layers.relu(y, f"{p}_out")
+    y = layers.conv_bn_relu(x, plan.width, 1, 1, plan.prefix, spec, "1")
+    y = layers.conv_bn_relu(y, plan.width, 3, plan.stride, plan.prefix, spec, "2")
+    return _residual_end(x, y, 1, plan, spec, "3")
 
 
 def _plain_block(x, plan, spec):

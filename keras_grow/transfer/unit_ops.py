@@ -92,8 +92,7 @@ def split(value, axis, units, delta=None, scale=None, halve=False):
     width = value.shape[axis]
     if len(set(units)) != len(units) or not all(0 <= u < width for u in units):
         raise ValueError(
-            f"Units to split must be distinct indices below {width}; "
-            f"received {units}."
+            f"Units to split must be distinct indices below {width}; received {units}."
         )
     extra = [] if delta is None else [_tensor(delta)]
     work = _working_dtype(value, *extra)

@@ -379,35 +379,10 @@ def firefly_growth(config, jit_compile=False):
         )
         start = memory.start
     rounds = [e for e in model.growth_log if e.get("method") == "firefly"]
-    rows = []
-    for generation, event in enumerate(rounds):
-        # The epoch of the net the round started from; the retrace of the
-        # net it grew into.
-        _, step = probe.first_and_steady(probe.train, generation)
-        _, test_step = probe.first_and_steady(probe.test, generation)
-        retrace = probe.excess_of_first_steps(generation + 1)
-        cost = event["seconds_round"] + event["seconds"] + retrace
-        epoch = epoch_seconds(step, test_step, config.batch_size)
-        rows.append(
-            {
-                "round": event["round"],
-                "from_params": event["params_before"],
-                "to_params": event["params_after"],
-                "candidates": event["candidates"],
-                "neighbourhood_s": event["seconds_build"],
-                "optimise_s": event["seconds_optimise"],
-                "score_s": event["seconds_score"],
-                "round_s": event["seconds_round"],
-                "grow_s": event["seconds"],
-                "retrace_s": retrace,
-                "cost_s": cost,
-                "epoch_s": epoch,
-                "epoch_equivalents": cost / epoch,
-            }
-        )
-    # Each round against the training epoch right before it.
-    pairs = list(zip(peaks["train"], peaks["growth"]))[: len(rows)]
-    train_peak, growth_peak = max(pairs, key=lambda p: p[1] / p[0])
+    rows = [
+        _firefly_round(probe, generation, event, config.batch_size)
+        for generation, event in enumerate(rounds)
+    ]
     return {
         "net": spec.notation,
         "jit_compile": jit_compile,
@@ -419,13 +394,46 @@ def firefly_growth(config, jit_compile=False):
         },
         "rounds": rows,
         "median_epoch_equivalents": probes.median(r["epoch_equivalents"] for r in rows),
-        "memory": {
-            "process_start_mb": start / 2**20,
-            "train_peak_mb": train_peak / 2**20,
-            "growth_peak_mb": growth_peak / 2**20,
-            "ratio": growth_peak / train_peak,
-            "growth_adds_mb": (growth_peak - train_peak) / 2**20,
-        },
+        "memory": _round_memory(start, peaks, len(rows)),
+    }
+
+
+def _firefly_round(probe, generation, event, batch_size):
+    """One Firefly round's costs: the epoch of the net it started from, the
+    retrace of the net it grew into."""
+    _, step = probe.first_and_steady(probe.train, generation)
+    _, test_step = probe.first_and_steady(probe.test, generation)
+    retrace = probe.excess_of_first_steps(generation + 1)
+    cost = event["seconds_round"] + event["seconds"] + retrace
+    epoch = epoch_seconds(step, test_step, batch_size)
+    return {
+        "round": event["round"],
+        "from_params": event["params_before"],
+        "to_params": event["params_after"],
+        "candidates": event["candidates"],
+        "neighbourhood_s": event["seconds_build"],
+        "optimise_s": event["seconds_optimise"],
+        "score_s": event["seconds_score"],
+        "round_s": event["seconds_round"],
+        "grow_s": event["seconds"],
+        "retrace_s": retrace,
+        "cost_s": cost,
+        "epoch_s": epoch,
+        "epoch_equivalents": cost / epoch,
+    }
+
+
+def _round_memory(start, peaks, rounds):
+    """The rounds' peak memory, each against the training epoch right
+    before it: the worst ratio."""
+    pairs = list(zip(peaks["train"], peaks["growth"]))[:rounds]
+    train_peak, growth_peak = max(pairs, key=lambda p: p[1] / p[0])
+    return {
+        "process_start_mb": start / 2**20,
+        "train_peak_mb": train_peak / 2**20,
+        "growth_peak_mb": growth_peak / 2**20,
+        "ratio": growth_peak / train_peak,
+        "growth_adds_mb": (growth_peak - train_peak) / 2**20,
     }
 
 

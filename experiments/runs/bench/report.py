@@ -60,9 +60,101 @@ def _table(header, rows):
     return "\n".join(lines)
 
 
-def markdown(results, command, notes=""):
-    machine = results["machine"]
-    parts = [
+def _number(key, digits=3, scale=1):
+    """A column's cell: `row[key]` (a path of keys for a nested one) times
+    `scale`, to `digits` places."""
+    keys = key.split(".")
+
+    def cell(row):
+        for k in keys:
+            row = row[k]
+        return _f(scale * row, digits)
+
+    return cell
+
+
+def _columns(columns, rows):
+    """A table of `columns`, each `(header, cell(row))`, over `rows`."""
+    return _table([h for h, _ in columns], [[c(r) for _, c in columns] for r in rows])
+
+
+_WRAPPER = (
+    ("net", lambda r: r["net"]),
+    ("jit", lambda r: r["jit_compile"]),
+    (
+        "train-step ops (plain / GrowableModel)",
+        lambda r: f"{r['plain_ops']} / {r['growable_ops']}",
+    ),
+    ("plain step (ms)", _number("plain_step_s", 1, 1000)),
+    ("GrowableModel step (ms)", _number("growable_step_s", 1, 1000)),
+    ("ratio", _number("ratio")),
+    ("steps", lambda r: r["steps"]),
+)
+
+_GROWTH = (
+    ("growth", lambda r: r["to"]),
+    ("params", lambda r: f"{r['params']:,}"),
+    ("build (s)", _number("build_s", 2)),
+    ("transfer (s)", _number("transfer_s", 2)),
+    ("optimizer (s)", _number("optimizer_s", 2)),
+    ("grow total (s)", _number("grow_s", 2)),
+    ("train retrace (s)", _number("train_retrace_s", 2)),
+    ("test retrace (s)", _number("test_retrace_s", 2)),
+    ("cost (s)", _number("cost_s", 2)),
+    ("epoch (s)", _number("epoch_s", 1)),
+    ("fraction of epoch", _number("epoch_fraction")),
+)
+
+_AUTOGROW = (
+    ("run", lambda r: f"{r['from']} -> {r['to']}"),
+    ("epochs (K)", lambda r: f"{r['epochs']} ({r['growth_period']})"),
+    ("train images", lambda r: f"{r['train_examples']:,}"),
+    ("growths", lambda r: r["growths"]),
+    ("wall (s)", _number("wall_s", 1)),
+    ("pure steps (s)", _number("pure_s", 1)),
+    ("grow calls (s)", _number("grow_s", 1)),
+    ("retraces (s)", _number("retrace_s", 1)),
+    ("first trace (s)", _number("first_trace_s", 1)),
+    ("around the steps (s)", _number("around_steps_s", 1)),
+    ("wall / pure", _number("ratio")),
+    ("(pure + growth) / pure", _number("growth_ratio")),
+)
+
+_FIREFLY = (
+    ("round", lambda r: r["round"]),
+    ("params", lambda r: f"{r['from_params']:,} -> {r['to_params']:,}"),
+    ("candidates", lambda r: r["candidates"]),
+    ("neighbourhood (s)", _number("neighbourhood_s", 2)),
+    ("step one (s)", _number("optimise_s", 2)),
+    ("scores (s)", _number("score_s", 2)),
+    ("round (s)", _number("round_s", 2)),
+    ("grow (s)", _number("grow_s", 2)),
+    ("retrace (s)", _number("retrace_s", 2)),
+    ("cost (s)", _number("cost_s", 2)),
+    ("epoch (s)", _number("epoch_s", 1)),
+    ("epoch-equivalents", _number("epoch_equivalents")),
+)
+
+_MEMORY = (
+    ("net", lambda r: r["net"]),
+    ("process start (MB)", _number("memory.process_start_mb", 0)),
+    ("training peak (MB)", _number("memory.train_peak_mb", 0)),
+    ("growth peak (MB)", _number("memory.growth_peak_mb", 0)),
+    ("ratio", _number("memory.ratio")),
+    ("growth adds (MB)", _number("memory.growth_adds_mb", 0)),
+)
+
+_PIPELINE_FED = (
+    ("net", lambda r: r["net"]),
+    ("from memory (ms)", _number("memory_step_s", 1, 1000)),
+    ("from the pipeline (ms)", _number("pipeline_step_s", 1, 1000)),
+    ("ratio", _number("ratio")),
+)
+
+
+def _header(results, command):
+    machine, config = results["machine"], results["config"]
+    return [
         "# Benchmarks: what growth costs",
         "",
         "Written by `experiments/bench_growth.py`; rerun with:",
@@ -73,48 +165,33 @@ def markdown(results, command, notes=""):
         f"{machine['gpus']} GPUs, "
         f"TensorFlow {machine['tensorflow']}, Keras {machine['keras']}, Python "
         f"{machine['python']}. Preset `{results['preset']}`, medians of "
-        f"{results['config']['repeats']} repeats of {results['config']['steps']} steps "
-        f"(batch {results['config']['batch_size']}) unless a table says otherwise; "
+        f"{config['repeats']} repeats of {config['steps']} steps "
+        f"(batch {config['batch_size']}) unless a table says otherwise; "
         f"total {results['wall_s'] / 60:.1f} min. XLA (`jit_compile`) is off unless "
         "a row says on. An *epoch* is the steady-state time of a full "
         "Fashion-MNIST epoch (54,000 training + 6,000 validation images) of "
         "the net at hand.",
         "",
+    ]
+
+
+def markdown(results, command, notes=""):
+    targets = _table(
+        ["measure", "where", "measured", "target", "verdict"],
+        [
+            (TARGETS[k][0], where, _f(v), TARGETS[k][1], _verdict(k, v))
+            for k, v, where in summary_rows(results)
+        ],
+    )
+    growth_events = [r for g in results["growth"] for r in g["events"]]
+    parts = _header(results, command) + [
         "## Targets",
         "",
-        _table(
-            ["measure", "where", "measured", "target", "verdict"],
-            [
-                (TARGETS[k][0], where, _f(v), TARGETS[k][1], _verdict(k, v))
-                for k, v, where in summary_rows(results)
-            ],
-        ),
+        targets,
         "",
         "## 1. Wrapper overhead",
         "",
-        _table(
-            [
-                "net",
-                "jit",
-                "train-step ops (plain / GrowableModel)",
-                "plain step (ms)",
-                "GrowableModel step (ms)",
-                "ratio",
-                "steps",
-            ],
-            [
-                (
-                    r["net"],
-                    r["jit_compile"],
-                    f"{r['plain_ops']} / {r['growable_ops']}",
-                    _f(1000 * r["plain_step_s"], 1),
-                    _f(1000 * r["growable_step_s"], 1),
-                    _f(r["ratio"]),
-                    r["steps"],
-                )
-                for r in results["wrapper"]
-            ],
-        ),
+        _columns(_WRAPPER, results["wrapper"]),
         "",
         "## 2. Growth events in the middle of `fit`",
         "",
@@ -122,38 +199,7 @@ def markdown(results, command, notes=""):
         "retrace of the train and test steps (first step of the grown net minus "
         "its steady step).",
         "",
-        _table(
-            [
-                "growth",
-                "params",
-                "build (s)",
-                "transfer (s)",
-                "optimizer (s)",
-                "grow total (s)",
-                "train retrace (s)",
-                "test retrace (s)",
-                "cost (s)",
-                "epoch (s)",
-                "fraction of epoch",
-            ],
-            [
-                (
-                    r["to"],
-                    f"{r['params']:,}",
-                    _f(r["build_s"], 2),
-                    _f(r["transfer_s"], 2),
-                    _f(r["optimizer_s"], 2),
-                    _f(r["grow_s"], 2),
-                    _f(r["train_retrace_s"], 2),
-                    _f(r["test_retrace_s"], 2),
-                    _f(r["cost_s"], 2),
-                    _f(r["epoch_s"], 1),
-                    _f(r["epoch_fraction"]),
-                )
-                for g in results["growth"]
-                for r in g["events"]
-            ],
-        ),
+        _columns(_GROWTH, growth_events),
         "",
         "## 3. AutoGrow end to end",
         "",
@@ -168,27 +214,7 @@ def markdown(results, command, notes=""):
         "",
         "## 6. Memory",
         "",
-        _table(
-            [
-                "net",
-                "process start (MB)",
-                "training peak (MB)",
-                "growth peak (MB)",
-                "ratio",
-                "growth adds (MB)",
-            ],
-            [
-                (
-                    r["net"],
-                    _f(r["memory"]["process_start_mb"], 0),
-                    _f(r["memory"]["train_peak_mb"], 0),
-                    _f(r["memory"]["growth_peak_mb"], 0),
-                    _f(r["memory"]["ratio"]),
-                    _f(r["memory"]["growth_adds_mb"], 0),
-                )
-                for r in results["firefly"]
-            ],
-        ),
+        _columns(_MEMORY, results["firefly"]),
         "",
         NOTES_MARKER,
     ]
@@ -196,40 +222,9 @@ def markdown(results, command, notes=""):
 
 
 def _autogrow_text(row):
-    table = _table(
-        [
-            "run",
-            "epochs (K)",
-            "train images",
-            "growths",
-            "wall (s)",
-            "pure steps (s)",
-            "grow calls (s)",
-            "retraces (s)",
-            "first trace (s)",
-            "around the steps (s)",
-            "wall / pure",
-            "(pure + growth) / pure",
-        ],
-        [
-            (
-                f"{row['from']} -> {row['to']}",
-                f"{row['epochs']} ({row['growth_period']})",
-                f"{row['train_examples']:,}",
-                row["growths"],
-                _f(row["wall_s"], 1),
-                _f(row["pure_s"], 1),
-                _f(row["grow_s"], 1),
-                _f(row["retrace_s"], 1),
-                _f(row["first_trace_s"], 1),
-                _f(row["around_steps_s"], 1),
-                _f(row["ratio"]),
-                _f(row["growth_ratio"]),
-            )
-        ],
-    )
     return (
-        table + "\n\nPure steps: every train and validation step's own time, "
+        _columns(_AUTOGROW, [row])
+        + "\n\nPure steps: every train and validation step's own time, "
         "less the excess of each architecture's first step. *Around the "
         "steps*: what `fit` spends outside steps and growth (epoch and "
         "iterator set-up, shuffle-buffer refills, callbacks), which a plain "
@@ -239,39 +234,7 @@ def _autogrow_text(row):
 
 def _firefly_text(row):
     settings = ", ".join(f"{k}={v}" for k, v in row["settings"].items())
-    table = _table(
-        [
-            "round",
-            "params",
-            "candidates",
-            "neighbourhood (s)",
-            "step one (s)",
-            "scores (s)",
-            "round (s)",
-            "grow (s)",
-            "retrace (s)",
-            "cost (s)",
-            "epoch (s)",
-            "epoch-equivalents",
-        ],
-        [
-            (
-                r["round"],
-                f"{r['from_params']:,} -> {r['to_params']:,}",
-                r["candidates"],
-                _f(r["neighbourhood_s"], 2),
-                _f(r["optimise_s"], 2),
-                _f(r["score_s"], 2),
-                _f(r["round_s"], 2),
-                _f(r["grow_s"], 2),
-                _f(r["retrace_s"], 2),
-                _f(r["cost_s"], 2),
-                _f(r["epoch_s"], 1),
-                _f(r["epoch_equivalents"]),
-            )
-            for r in row["rounds"]
-        ],
-    )
+    table = _columns(_FIREFLY, row["rounds"])
     return f"{row['net']}, jit={row['jit_compile']}, {settings}:\n\n{table}\n"
 
 
@@ -286,24 +249,13 @@ def _pipeline_text(results):
         )
         for net, m in pipeline["models"].items()
     ]
-    fed = results["fed"]
     return (
         _table(
             ["net", "pipeline images/s (augmented)", "model images/s", "ratio"], rows
         )
         + "\n\nThe same step fed by the pipeline while it trains (both share the "
         "cores) against fed from memory:\n\n"
-        + _table(
-            ["net", "from memory (ms)", "from the pipeline (ms)", "ratio"],
-            [
-                (
-                    fed["net"],
-                    _f(1000 * fed["memory_step_s"], 1),
-                    _f(1000 * fed["pipeline_step_s"], 1),
-                    _f(fed["ratio"]),
-                )
-            ],
-        )
+        + _columns(_PIPELINE_FED, [results["fed"]])
     )
 
 

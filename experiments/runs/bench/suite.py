@@ -13,6 +13,20 @@ def resolve(preset, **overrides):
     return training.resolve_preset(measures.PRESETS, preset, overrides)
 
 
+class _Steps:
+    """Runs the measures one by one, each announced with the time so far."""
+
+    def __init__(self, log):
+        self.log, self.start = log, time.perf_counter()
+
+    def __call__(self, name, function, *args, **kwargs):
+        self.log(f"[{self.elapsed():6.0f}s] {name} ...")
+        return function(*args, **kwargs)
+
+    def elapsed(self):
+        return time.perf_counter() - self.start
+
+
 def run(config, preset, log=print):
     """Measures everything; returns the results dict (JSON-ready).
 
@@ -21,38 +35,17 @@ def run(config, preset, log=print):
         preset: str. Its name, for the report.
         log: callable taking one line of progress.
     """
-    start = time.perf_counter()
+    step = _Steps(log)
     resnet = measures.spec_of(config.resnet, config, config.resnet_widths)
     vgg = measures.spec_of(config.vgg, config)
-    nets = (resnet, vgg)
     results = {
         "preset": preset,
         "config": dataclasses.asdict(config),
         "machine": probes.machine(),
-        "wrapper": [],
+        "wrapper": _wrapper_rows(config, (resnet, vgg), step, log),
         "growth": [],
         "firefly": [],
     }
-
-    def step(name, function, *args, **kwargs):
-        log(f"[{time.perf_counter() - start:6.0f}s] {name} ...")
-        return function(*args, **kwargs)
-
-    for jit in config.jit_modes:
-        # XLA-compiling the deep ResNet's train step on CPU takes minutes;
-        # with jit on only the VGG is timed (config.jit_resnet to add it).
-        for spec in nets if not jit or config.jit_resnet else (vgg,):
-            row = step(
-                f"wrapper overhead {spec.notation} jit={jit}",
-                measures.wrapper_overhead,
-                spec,
-                config,
-                jit,
-            )
-            log(
-                f"    ratio {row['ratio']:.3f} ({1000 * row['growable_step_s']:.1f} ms)"
-            )
-            results["wrapper"].append(row)
     for spec, initializer in ((resnet, "zero"), (vgg, "identity")):
         row = step(
             f"growth events {spec.notation}",
@@ -91,5 +84,26 @@ def run(config, preset, log=print):
             f"memory x{row['memory']['ratio']:.2f}"
         )
         results["firefly"].append(row)
-    results["wall_s"] = time.perf_counter() - start
+    results["wall_s"] = step.elapsed()
     return results
+
+
+def _wrapper_rows(config, nets, step, log):
+    """Section 1: the wrapper's overhead per net and XLA mode."""
+    rows = []
+    for jit in config.jit_modes:
+        # XLA-compiling the deep ResNet's train step on CPU takes minutes;
+        # with jit on only the VGG is timed (config.jit_resnet to add it).
+        for spec in nets if not jit or config.jit_resnet else nets[1:]:
+            row = step(
+                f"wrapper overhead {spec.notation} jit={jit}",
+                measures.wrapper_overhead,
+                spec,
+                config,
+                jit,
+            )
+            log(
+                f"    ratio {row['ratio']:.3f} ({1000 * row['growable_step_s']:.1f} ms)"
+            )
+            rows.append(row)
+    return rows

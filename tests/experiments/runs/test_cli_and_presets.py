@@ -100,9 +100,16 @@ EXPECTED_CALLBACKS = {
     "firefly": (kg.callbacks.Firefly, {"epsilon": 0.3, "score_batches": 2}),
     "random_split": (kg.callbacks.RandomSplit, {"noise": 0.02}),
     "random_new": (kg.callbacks.RandomNew, {"epsilon": 0.3}),
-    "gradmax": (kg.callbacks.GradMax, {"scale": 0.1, "score_batches": 2}),
+    # GradMax and TINY keep their own epsilon (0) whatever the config's.
+    "gradmax": (
+        kg.callbacks.GradMax,
+        {"scale": 0.1, "score_batches": 2, "epsilon": 0.0},
+    ),
     "gradmax_scale_1": (kg.callbacks.GradMax, {"scale": 1.0}),
-    "tiny": (kg.callbacks.TINY, {"score_batches": 2, "unit_count": "eta"}),
+    "tiny": (
+        kg.callbacks.TINY,
+        {"score_batches": 2, "unit_count": "eta", "epsilon": 0.0},
+    ),
     "tiny_significant": (
         kg.callbacks.TINY,
         {"score_batches": 8, "unit_count": "significant"},
