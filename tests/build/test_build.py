@@ -92,3 +92,13 @@ def test_normalization_and_weight_decay_are_in_the_graph():
 def test_build_rejects_non_specs():
     with pytest.raises(TypeError, match="Expected a keras_grow spec"):
         build.build_body("Basic3ResNet-1-1-1")
+
+
+def test_every_registered_family_has_a_builder_and_a_notation_or_is_the_graph():
+    # The families are registered once, with their spec classes; build's
+    # table only names each one's builder.
+    from keras_grow.specs import base
+
+    assert set(base.families()) == set(build._FAMILIES)
+    for cls in base.families():
+        assert cls.notation_names or cls is specs.GraphSpec, cls
