@@ -13,6 +13,7 @@ from keras_grow import descent  # noqa: E402
 from keras_grow import export  # noqa: E402
 from keras_grow import multi_worker  # noqa: E402
 from keras_grow import optimizer_carry  # noqa: E402
+from keras_grow import schedules  # noqa: E402
 from keras_grow import specs  # noqa: E402
 from keras_grow import transfer  # noqa: E402
 from keras_grow.growable_model import GrowableModel  # noqa: E402

@@ -98,6 +98,7 @@ class GrowableModel(
         initializer_scale=1.0,
         morphisms=(),
         values=None,
+        block_copies=None,
         seed=None,
         info=None,
     ):
@@ -125,6 +126,9 @@ class GrowableModel(
             values: dict or `None`. `{layer: {variable: array}}`: exact
                 weights for layers of the grown graph, applied last (how
                 Firefly installs the net it selected).
+            block_copies: dict or `None`. `{block: source block}` of the
+                grown graph: blocks that start as copies of others (depth
+                growth by stacking; `keras_grow.transfer.copy_blocks`).
             seed: int or `None`. Seeds every random draw of the growth:
                 the new graph's default initialisation and the transfer's.
             info: dict or `None`. Extra fields for the growth event (a
@@ -146,6 +150,7 @@ class GrowableModel(
         old_spec, params_before = self._spec, self.body.count_params()
         options = dict(initializer=initializer, initializer_scale=initializer_scale)
         options.update(morphisms=morphisms, values=values, seed=seed)
+        options.update(block_copies=block_copies)
         parts = growth.grown_parts(self, new_spec, options)
         self._undo = growth.undo_point(self, parts, len(self._growth_log))
         self._install(parts.body, new_spec, parts.optimizer)

@@ -236,9 +236,10 @@ def build_graph(spec):
 
 def graph_blocks(spec):
     """The layers depth growth inserted, each a one-layer `Block`."""
+    stage_of = {site: stage for stage, site in enumerate(spec.depth_sites())}
     return [
-        Block(name, None, residual=False, convs=(producer,))
-        for name, producer in spec.inserted_blocks()
+        Block(name, None, residual=False, convs=(producer,), stage=stage_of[site])
+        for name, producer, site in spec.inserted_blocks()
     ]
 
 

@@ -49,8 +49,8 @@ def build_vgg(spec):
 
 def vgg_blocks(spec):
     return [
-        Block(p, f"{p}_bn", residual=False, convs=(f"{p}_conv",))
-        for p in _vgg_prefixes(spec)
+        Block(p, f"{p}_bn", residual=False, convs=(f"{p}_conv",), stage=stage)
+        for p, (stage, _) in zip(_vgg_prefixes(spec), spec.layer_positions())
     ]
 
 
@@ -129,7 +129,7 @@ def build_mlp(spec):
 
 def mlp_blocks(spec):
     return [
-        Block(f"layer{i}", None, residual=False, convs=(f"layer{i}_dense",))
+        Block(f"layer{i}", None, residual=False, convs=(f"layer{i}_dense",), stage=0)
         for i in range(1, len(spec.widths) + 1)
     ]
 

@@ -123,7 +123,9 @@ def blocks(spec):
     for plan in block_plans(spec):
         convs = _conv_names(plan, spec)
         last_norm = layers.norm_of(convs[-1])
-        result.append(Block(plan.prefix, last_norm, spec.residual, convs))
+        result.append(
+            Block(plan.prefix, last_norm, spec.residual, convs, stage=plan.stage)
+        )
     return result
 
 

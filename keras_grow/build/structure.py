@@ -78,9 +78,12 @@ class Block:
         residual: bool. Whether the block's output is added to a shortcut
             (so a zero `last_norm` makes it the identity).
         convs: tuple of str. Its conv layers, in order.
+        stage: int or `None`. The depth stage it belongs to (the `stage`
+            of `spec.with_block_added`); `None` for a fixed layout.
     """
 
     name: str
     last_norm: str | None
     residual: bool
     convs: tuple = ()
+    stage: int | None = None

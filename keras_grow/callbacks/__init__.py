@@ -9,6 +9,8 @@ from keras_grow.callbacks.firefly import Firefly
 from keras_grow.callbacks.growth_guard import GrowthFailedError
 from keras_grow.callbacks.growth_guard import GrowthGuard
 from keras_grow.callbacks.growth_guard import NonFiniteDataError
+from keras_grow.callbacks.progressive_growth import ProgressiveGrowth
+from keras_grow.callbacks.progressive_plan import ProgressivePlan
 from keras_grow.callbacks.scheduled_growth import ScheduledGrowth
 from keras_grow.callbacks.width_growth import RandomNew
 from keras_grow.callbacks.width_growth import RandomSplit

@@ -28,6 +28,12 @@ def families():
     return list(_FAMILY_CLASSES.values())
 
 
+def round_half_up(value):
+    """int. `value` rounded to the nearest integer, halves up (Python's
+    `round` takes halves to the even neighbour: 2.5 -> 2)."""
+    return int(math.floor(value + 0.5))
+
+
 def numbers_per_layer(notation, numbers, count, default, family):
     """A layered family's widths from its notation's numbers: none (the
     family's `default`), one (uniform) or one per layer."""
@@ -237,6 +243,63 @@ class NetSpec:
             f"{self.family} has a fixed layout of blocks; it cannot be "
             "deepened. Use a staged net, VGG or MLP."
         )
+
+    def stage_widths(self):
+        """tuple of tuples of int. The width of each block of each depth
+        stage, stage by stage (a staged net's blocks all take their stage's
+        width; a VGG or MLP layer its own). A fixed layout is one stage
+        whose length cannot change."""
+        return (tuple(self.widths),)
+
+    def with_stage_widths(self, stages):
+        """Returns the spec whose `stage_widths()` are `stages`: as many
+        blocks per stage as given, each as wide as given.
+
+        Raises:
+            ValueError: for a fixed layout given another number of blocks,
+                or widths the family cannot take (a staged net's blocks of
+                one stage differing).
+        """
+        stages = tuple(tuple(s) for s in stages)
+        if [len(s) for s in stages] != [len(s) for s in self.stage_widths()]:
+            raise ValueError(
+                f"{self.family} has a fixed layout of blocks: its depth "
+                f"cannot change (depth stays 1.0 in `scaled`)."
+            )
+        return self.with_widths([w for stage in stages for w in stage])
+
+    def scaled(self, width=1.0, depth=1.0):
+        """Returns the spec `width` times as wide and `depth` times as deep.
+
+        Every block's width and every stage's number of blocks is
+        multiplied and rounded half up, to at least 1; blocks a stage gains
+        take its last block's width. Factors below 1 give a smaller net (a
+        start for progressive training: `target.scaled(0.5, 0.5)`).
+
+        Args:
+            width: float > 0. Factor of every width.
+            depth: float > 0. Factor of every stage's number of blocks;
+                must be 1.0 for a fixed layout.
+
+        Example:
+
+        >>> from keras_grow import specs
+        >>> spec = specs.parse("Basic3ResNet-1-1-1", input_shape=(28, 28, 1),
+        ...                    num_classes=10, widths=(8, 16, 32))
+        >>> spec.scaled(width=2, depth=3).notation
+        'Basic3ResNet-3-3-3'
+        """
+        for name, factor in (("width", width), ("depth", depth)):
+            if isinstance(factor, bool) or not isinstance(factor, (int, float)):
+                raise ValueError(f"`{name}` must be a number > 0; received {factor!r}.")
+            if not factor > 0:
+                raise ValueError(f"`{name}` must be > 0; received {factor!r}.")
+        stages = []
+        for widths in self.stage_widths():
+            count = max(1, round_half_up(len(widths) * depth))
+            widths = list(widths[:count]) + [widths[-1]] * (count - len(widths))
+            stages.append([max(1, round_half_up(w * width)) for w in widths])
+        return self.with_stage_widths(stages)
 
     def _check_depth_stage(self, stage):
         if (

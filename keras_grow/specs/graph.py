@@ -194,6 +194,16 @@ class GraphSpec(base.NetSpec):
                 node["config"][PRODUCERS[node["class_name"]]] = width_of[node["name"]]
         return self.replace(nodes=tuple(nodes))
 
+    def with_stage_widths(self, stages):
+        stages = tuple(tuple(s) for s in stages)
+        if len(stages) != 1 or len(stages[0]) != len(self.widths):
+            raise ValueError(
+                "A graph's depth does not scale: `scaled` and progressive "
+                "growth change its widths only (depth=1.0); insert layers with "
+                "`with_block_added(stage)`."
+            )
+        return self.with_widths(stages[0])
+
     def with_layer_widened(self, layer, width):
         """Returns the spec with the units of Dense/Conv2D `layer` (and of
         every layer added to it) `width` wide.
@@ -298,10 +308,10 @@ class GraphSpec(base.NetSpec):
         return self.replace(nodes=tuple(nodes))
 
     def inserted_blocks(self):
-        """list of (block name, producer name): the layers depth growth
-        inserted, in graph order."""
+        """list of (block name, producer name, site): the layers depth
+        growth inserted, in graph order."""
         return [
-            (n["name"].rsplit("_", 1)[0], n["name"])
+            (n["name"].rsplit("_", 1)[0], n["name"], n["site"])
             for n in self.nodes
             if "site" in n and n["class_name"] in PRODUCERS
         ]

@@ -166,6 +166,23 @@ class VGGSpec(LayeredSpec):
         widths = self.widths[:end] + (self.widths[end - 1],) + self.widths[end:]
         return self.replace(stage_depths=tuple(depths), widths=widths)
 
+    def stage_widths(self):
+        ends = [sum(self.stage_depths[: s + 1]) for s in range(len(self.stage_depths))]
+        starts = [0] + ends[:-1]
+        return tuple(self.widths[a:b] for a, b in zip(starts, ends))
+
+    def with_stage_widths(self, stages):
+        stages = tuple(tuple(s) for s in stages)
+        if len(stages) != len(self.stage_depths) or not all(stages):
+            raise ValueError(
+                f"A VGG takes {len(self.stage_depths)} stages of at least one "
+                f"layer; received {stages}."
+            )
+        return self.replace(
+            stage_depths=tuple(len(s) for s in stages),
+            widths=tuple(w for s in stages for w in s),
+        )
+
     def layer_positions(self):
         """list of (stage, layer): 0-based position of each conv layer."""
         return [
@@ -269,6 +286,10 @@ class MLPSpec(LayeredSpec):
     @property
     def depth_stages(self):
         return 1
+
+    def with_stage_widths(self, stages):
+        (stage,) = stages
+        return self.with_widths(stage)
 
     def with_block_added(self, stage=0):
         """Returns the spec with one more hidden layer after the last one,

@@ -185,6 +185,20 @@ class StagedNetSpec(base.NetSpec):
         stem_width = widths[0] if tied and widths else self.stem_width
         return self.replace(widths=widths, stem_width=stem_width)
 
+    def stage_widths(self):
+        return tuple((w,) * d for w, d in zip(self.widths, self.depths))
+
+    def with_stage_widths(self, stages):
+        stages = tuple(tuple(s) for s in stages)
+        for index, stage in enumerate(stages):
+            if not stage or len(set(stage)) != 1:
+                raise ValueError(
+                    f"Every block of a {self.family} stage takes the stage's "
+                    f"width; stage {index} was given {stage}."
+                )
+        spec = self.with_depths([len(s) for s in stages])
+        return spec.with_widths([s[0] for s in stages])
+
     def with_layer_widened(self, index, width):
         """Returns the spec with stage `index` `width` channels wide."""
         self._check_depth_stage(index)

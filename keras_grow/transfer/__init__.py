@@ -5,6 +5,8 @@ No per-layer special cases outside this package."""
 
 from keras_grow.transfer.blocks import BLOCK_INITIALIZERS
 from keras_grow.transfer.blocks import check_new_blocks
+from keras_grow.transfer.blocks import copy_blocks
+from keras_grow.transfer.blocks import copy_problem
 from keras_grow.transfer.blocks import get_block_initializer
 from keras_grow.transfer.rebuild import TransferReport
 from keras_grow.transfer.rebuild import check_initializer

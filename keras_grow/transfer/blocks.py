@@ -172,3 +172,61 @@ def check_new_blocks(blocks, name):
     problems = [p for p in (block_problem(name, b) for b in blocks) if p]
     if problems:
         raise ValueError(" ".join(dict.fromkeys(problems)))
+
+
+def _block_layers(names, block_name):
+    """`{suffix: name}` of the layers in `names` of block `block_name`
+    (named `<block_name>_<suffix>`)."""
+    prefix = block_name + "_"
+    return {n[len(prefix) :]: n for n in names if n.startswith(prefix)}
+
+
+def copy_problem(shapes, source, target):
+    """str or `None`. Why block `target` cannot start as a copy of block
+    `source` in a graph of weight `shapes` (`{layer: {variable: shape}}`,
+    layers with weights only): their layers differ in name or shape."""
+    have, want = _block_layers(shapes, source), _block_layers(shapes, target)
+    if not have:
+        return f"'{source}' has no layers with weights"
+    if set(have) != set(want):
+        return f"'{source}' has layers {sorted(have)} and '{target}' {sorted(want)}"
+    for suffix, name in want.items():
+        if shapes[name] != shapes[have[suffix]]:
+            return (
+                f"'{name}' has weights of shapes {shapes[name]} and "
+                f"'{have[suffix]}' {shapes[have[suffix]]}"
+            )
+    return None
+
+
+def copy_blocks(body, copies):
+    """Sets blocks of `body` to copies of others (depth growth by
+    stacking): every weight of each target block's layers becomes the
+    source block's, as they are before any copy is made.
+
+    Args:
+        body: the grown graph, already filled.
+        copies: dict. `{target block name: source block name}`.
+
+    Raises:
+        ValueError: naming a pair whose layers differ (`copy_problem`).
+    """
+    layers = {layer.name: layer for layer in body.layers if layer.weights}
+    shapes = {
+        name: {v.name: tuple(v.shape) for v in layer.weights}
+        for name, layer in layers.items()
+    }
+    for target, source in copies.items():
+        problem = copy_problem(shapes, source, target)
+        if problem:
+            raise ValueError(f"Block '{target}' cannot copy '{source}': {problem}.")
+    saved = {
+        name: [np.array(v.numpy()) for v in layers[name].weights]
+        for source in set(copies.values())
+        for name in _block_layers(layers, source).values()
+    }
+    for target, source in copies.items():
+        sources = _block_layers(layers, source)
+        for suffix, name in _block_layers(layers, target).items():
+            for variable, value in zip(layers[name].weights, saved[sources[suffix]]):
+                variable.assign(value)

@@ -90,6 +90,7 @@ def transfer_weights(
     initializer_scale=1.0,
     morphisms=(),
     values=None,
+    block_copies=None,
     seed=None,
 ):
     """Fills `new_body` (built from `new_spec`) from `old_body`.
@@ -99,7 +100,8 @@ def transfer_weights(
     2. Every layer of the new graph whose name the old graph has gets the
        old weights; shapes must then agree.
     3. Every sub-module new in `new_spec` is set by `initializer`.
-    4. Layers named in `values` get exactly those arrays (e.g. the weights
+    4. Blocks named in `block_copies` become copies of other blocks.
+    5. Layers named in `values` get exactly those arrays (e.g. the weights
        Firefly computed for a whole grown net).
 
     Args:
@@ -112,6 +114,9 @@ def transfer_weights(
         morphisms: sequence of `SplitUnits` / `AddUnits`.
         values: dict or `None`. `{layer: {variable: array}}` with the new
             graph's shapes; every variable of a named layer must be given.
+        block_copies: dict or `None`. `{block: source block}` of the new
+            graph: the block starts as a copy of the source (as it is after
+            steps 1-3), e.g. a new block stacked on the ones before it.
         seed: int or `None`. Seeds every random draw of the transfer.
 
     Returns:
@@ -144,6 +149,8 @@ def transfer_weights(
     dropped = [name for name in weights if name not in new_names]
     for block in added:
         initialize(new_body, block, initializer_scale, rng)
+    if block_copies:
+        block_inits.copy_blocks(new_body, block_copies)
     for name, layer_values in (values or {}).items():
         _assign_given(new_body, name, layer_values)
     return TransferReport(

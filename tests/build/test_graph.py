@@ -285,7 +285,7 @@ def test_scheduled_growth_deepens_a_user_model_inside_fit():
         ],
     )
     assert model.spec.depth_sites() == ("d1", "drop", "d2")
-    assert [b for b, _ in model.spec.inserted_blocks()] == ["d1_deep1", "d2_deep1"]
+    assert [b for b, _, _ in model.spec.inserted_blocks()] == ["d1_deep1", "d2_deep1"]
     names = [n["name"] for n in model.spec.nodes]
     # d2's tanh can be negative: its new layer is linear, d1's has a ReLU.
     assert "d1_deep1_relu" in names and "d2_deep1_relu" not in names
@@ -314,7 +314,7 @@ def test_closed_form_units_and_scheduled_depth_grow_a_user_cnn_inside_fit():
     )
     grows = [e for e in model.growth_log if e["kind"] == "grow"]
     assert [e.get("method") for e in grows] == [method.method, method.method, None]
-    assert model.spec.inserted_blocks() == [("relu_deep1", "relu_deep1_conv")]
+    assert model.spec.inserted_blocks() == [("relu_deep1", "relu_deep1_conv", "relu")]
     # The Add group has two producers: it is skipped, and says so.
     assert grows[0]["skipped_groups"] == {
         "c1": "2 producers (a summed stream) have no single fan-in"

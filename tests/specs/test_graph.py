@@ -86,9 +86,9 @@ def test_every_layer_but_the_output_is_a_depth_site_and_insertions_stack():
     # Sites stay the user's layers: stage numbers keep their meaning.
     assert deeper.depth_sites() == spec.depth_sites()
     assert deeper.inserted_blocks() == [
-        ("relu_deep1", "relu_deep1_conv"),
-        ("relu_deep2", "relu_deep2_conv"),
-        ("hidden_deep1", "hidden_deep1_dense"),
+        ("relu_deep1", "relu_deep1_conv", "relu"),
+        ("relu_deep2", "relu_deep2_conv", "relu"),
+        ("hidden_deep1", "hidden_deep1_dense", "hidden"),
     ]
 
 

@@ -1,0 +1,291 @@
+"""`ProgressiveGrowth`: start small, grow into the model you want."""
+
+import keras
+import numpy as np
+
+from keras_grow import build
+from keras_grow import specs
+from keras_grow import transfer
+from keras_grow.callbacks import progressive_plan as plans
+from keras_grow.callbacks.arguments import check_choice
+from keras_grow.callbacks.arguments import check_fraction
+from keras_grow.callbacks.arguments import check_non_negative
+from keras_grow.callbacks.growth_guard import ON_FAILURE
+from keras_grow.callbacks.growth_guard import attempt_growth
+from keras_grow.callbacks.retrace_report import RetraceReport
+from keras_grow.callbacks.scheduled_growth import require_growable
+from keras_grow.specs import progression
+from keras_grow.transfer.weights import weight_shapes
+
+
+class ProgressiveGrowth(keras.callbacks.Callback):
+    """Grows the model into `target` in stages while it trains.
+
+    Progressive training: the model starts as a smaller net and grows into
+    the one the user wants, so that the early epochs cost less. At `fit`
+    start a `ProgressivePlan` is made (printed, logged as a
+    `progressive_plan` event, and kept across a resume): the fewest
+    growths in which no stage's number of blocks and no width grows by
+    more than `growth_factor`, spread evenly over the first
+    `reach_target_at` of the epochs, so the target trains for the rest.
+
+    How what is new starts:
+
+    - `depth="identity"` (default): new blocks compute the identity
+      (residual blocks' last BN zeroed; a plain layer a Dirac kernel and a
+      pass-through BN). Function-preserving.
+    - `depth="stack"` (G_stack), `"interleave"` or `"middle"` (MIDAS): new
+      blocks copy the weights of the stage's trained blocks (see
+      `progressive_plan.block_sources`); a block whose layers differ in
+      shape from every candidate (a stage's strided first block) starts as
+      the identity instead. Not function-preserving.
+    - `width="duplicate"` (default): existing units are split into two
+      halves of their outgoing weights (HyperCloning/Net2Net), the
+      incoming weights perturbed by `noise` times their norm to break the
+      symmetry: the function is kept up to that noise (exactly at
+      `noise=0`, but then the copies never differ).
+    - `width="fresh"`: new units with He-normal incoming and
+      `epsilon`-scaled He-normal outgoing weights (zero at `epsilon=0`:
+      function-preserving).
+
+    The optimizer's state is carried (`GrowableModel.grow`): the step count
+    (so a learning-rate schedule goes on where it was), and each surviving
+    weight's slots; new weights, duplicated units' included, start with
+    zero slots (momentum, Adam moments), as a fresh unit does.
+
+    Args:
+        target: a spec of the model's kind, at least as deep and wide in
+            every stage and layer (e.g. `start.scaled(width=2, depth=2)`;
+            a `from_keras` graph grows in width only).
+        growth_factor: float > 1. The most a block count or a width grows
+            by in one growth. Defaults to `2.0`.
+        reach_target_at: float in (0, 1]. The fraction of `fit`'s epochs
+            by which the target is reached. Defaults to `0.5`.
+        at: sequence of int or `None`. The 0-based epochs of the growths
+            instead (one per growth of the plan, increasing).
+        depth: str. One of `progressive_plan.DEPTH_OPERATORS`.
+        width: str. One of `progressive_plan.WIDTH_OPERATORS`.
+        noise: float >= 0. The duplicates' symmetry-breaking perturbation,
+            relative to each unit's incoming weights. Defaults to `0.01`.
+        epsilon: float >= 0. Fresh units' outgoing scale. Defaults to `0`.
+        seed: int or `None`. Seeds each growth's random draws.
+        verbose: int. 1 prints the plan and a line per growth.
+        on_failure: str. `"raise"` (default) or `"rollback"` (see
+            `keras_grow.callbacks.ScheduledGrowth`).
+
+    Example:
+
+    >>> import keras_grow as kg
+    >>> target = kg.specs.parse("Basic3ResNet-2-2-2", (28, 28, 1), 10,
+    ...                         widths=(16, 32, 64))
+    >>> model = kg.GrowableModel(target.scaled(width=0.5, depth=0.5))
+    >>> grow = kg.callbacks.ProgressiveGrowth(target)
+    >>> # model.fit(train, epochs=10, callbacks=[grow])
+    """
+
+    def __init__(
+        self,
+        target,
+        *,
+        growth_factor=2.0,
+        reach_target_at=0.5,
+        at=None,
+        depth="identity",
+        width="duplicate",
+        noise=0.01,
+        epsilon=0.0,
+        seed=None,
+        verbose=1,
+        on_failure="raise",
+    ):
+        super().__init__()
+        if not isinstance(target, specs.NetSpec):
+            raise TypeError(
+                f"`target` must be a keras_grow spec (e.g. "
+                f"model.spec.scaled(width=2, depth=2)); received {target!r}."
+            )
+        if not (isinstance(growth_factor, (int, float)) and growth_factor > 1):
+            raise ValueError(
+                f"`growth_factor` must be a number > 1; received {growth_factor!r}."
+            )
+        check_fraction(reach_target_at, "reach_target_at")
+        check_choice(depth, "depth", plans.DEPTH_OPERATORS)
+        check_choice(width, "width", plans.WIDTH_OPERATORS)
+        check_non_negative(noise, "noise")
+        check_non_negative(epsilon, "epsilon")
+        check_choice(on_failure, "on_failure", ON_FAILURE)
+        self.target = target
+        self.growth_factor = float(growth_factor)
+        self.reach_target_at = float(reach_target_at)
+        self.at = None if at is None else tuple(at)
+        self.depth, self.width = depth, width
+        self.noise, self.epsilon = float(noise), float(epsilon)
+        self.seed, self.verbose, self.on_failure = seed, verbose, on_failure
+        self.plan = None
+        self._retraces = RetraceReport(type(self).__name__)
+
+    # --- the plan ----------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        require_growable(self.model, type(self).__name__)
+        spec = self.model.spec
+        if self.plan is not None and self._follows(self.plan, spec):
+            return  # a resumed run: the plan the first run made
+        epochs = (self.params or {}).get("epochs")
+        if not epochs:
+            raise ValueError(
+                "ProgressiveGrowth plans its growths over fit's epochs; call "
+                "fit with epochs=N."
+            )
+        self.plan = plans.make_plan(
+            spec,
+            self.target,
+            epochs,
+            self.growth_factor,
+            self.reach_target_at,
+            self.at,
+        )
+        for index, new_spec in enumerate(self.plan.specs):
+            added = build.new_blocks(self.plan.spec_before(index), new_spec)
+            transfer.check_new_blocks(added, "identity")
+        self.model.record_event("progressive_plan", self.plan.to_dict())
+        if self.verbose:
+            print(self.plan)
+
+    def _follows(self, plan, spec):
+        return plan.target == self.target and spec in (plan.start, *plan.specs)
+
+    def get_state(self):
+        """The plan, for `keras_grow.callbacks.BackupAndRestore`."""
+        return {"plan": None if self.plan is None else self.plan.to_dict()}
+
+    def set_state(self, state):
+        plan = state.get("plan")
+        self.plan = None if plan is None else plans.ProgressivePlan.from_dict(plan)
+
+    # --- growing -----------------------------------------------------------
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.plan is None or epoch not in self.plan.epochs:
+            return
+        index = self.plan.epochs.index(epoch)
+        new_spec, spec = self.plan.specs[index], self.model.spec
+        if spec == new_spec:
+            return  # grown before a resume
+        if spec != self.plan.spec_before(index):
+            raise ValueError(
+                f"ProgressiveGrowth's plan grows {self.plan.spec_before(index).notation} "
+                f"at epoch index {epoch}, but the model is {spec.notation}: "
+                f"another callback changed it. Let one callback grow the model."
+            )
+        attempt_growth(
+            self,
+            lambda: self._grow(epoch, index, new_spec),
+            f"stage {index + 1} of the plan (Epoch {epoch + 1})",
+        )
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.verbose:
+            self._retraces.print_line(self.model, epoch)
+
+    def _grow(self, epoch, index, new_spec):
+        old_spec = self.model.spec
+        seed = None if self.seed is None else self.seed + epoch
+        rng = np.random.default_rng(seed)
+        morphisms = self._morphisms(old_spec, new_spec, rng)
+        copies = self._copies(old_spec, new_spec)
+        event = self.model.grow(
+            new_spec,
+            initializer="identity",
+            morphisms=morphisms,
+            block_copies=copies,
+            seed=seed,
+            info={
+                "epoch": epoch,
+                "callback": type(self).__name__,
+                "stage": index + 1,
+                "depth_operator": self.depth,
+                "width_operator": self.width,
+                "block_copies": copies,
+            },
+        )
+        if self.verbose:
+            print(
+                f"Epoch {epoch + 1}: grew {event['from']} -> {event['to']} "
+                f"({event['params_before']:,} -> {event['params_after']:,} "
+                f"parameters, stage {index + 1} of {len(self.plan.specs)})"
+            )
+
+    def _morphisms(self, old_spec, new_spec, rng):
+        """The width morphisms of the old unit groups that widen."""
+        shapes = weight_shapes(self.model.body)
+        new_groups = {g.name: g for g in build.unit_groups(new_spec)}
+        morphisms = []
+        for group in build.unit_groups(old_spec):
+            new = new_groups.get(group.name)
+            if group.width_index is None or new is None or new.width_index is None:
+                continue
+            old_width = group.width(shapes)
+            ratio = new_spec.widths[new.width_index] / old_spec.widths[group.width_index]
+            new_width = round(old_width * ratio)
+            if new_width <= old_width:
+                continue
+            if self.width == "fresh":
+                morphisms.append(
+                    transfer.AddUnits(
+                        group.name, new_width - old_width, epsilon=self.epsilon
+                    )
+                )
+                continue
+            for units in plans.split_units(rng, old_width, new_width):
+                morphisms.append(transfer.SplitUnits(group.name, units, noise=self.noise))
+        return morphisms
+
+    def _copies(self, old_spec, new_spec):
+        """`{new block: old block}` the depth operator asks for, where
+        their layers agree in shape."""
+        if self.depth == "identity":
+            return {}
+        old_names = {b.name for b in build.blocks(old_spec)}
+        new_blocks = build.blocks(new_spec)
+        shapes = None
+        copies = {}
+        for stage in sorted({b.stage for b in new_blocks if b.stage is not None}):
+            names = [b.name for b in new_blocks if b.stage == stage]
+            count = sum(name in old_names for name in names)
+            sources = plans.block_sources(self.depth, count, len(names))
+            for position, source in enumerate(sources):
+                if source is None or source == position:
+                    continue
+                if shapes is None:
+                    shapes = weight_shapes(build.build_body(new_spec))
+                chosen = _compatible(shapes, names, position, source, count)
+                if chosen is not None:
+                    copies[names[position]] = names[chosen]
+        return copies
+
+    def get_config(self):
+        return {
+            "target": self.target.to_dict(),
+            "growth_factor": self.growth_factor,
+            "reach_target_at": self.reach_target_at,
+            "at": None if self.at is None else list(self.at),
+            "depth": self.depth,
+            "width": self.width,
+            "noise": self.noise,
+            "epsilon": self.epsilon,
+            "seed": self.seed,
+            "verbose": self.verbose,
+            "on_failure": self.on_failure,
+        }
+
+
+def _compatible(shapes, names, position, source, count):
+    """The old block `names[position]` copies: `source` if their layers
+    agree in shape, else (for a new block) the first old block after it
+    that does; `None` if none does."""
+    order = [source] if position < count else [(source + i) % count for i in range(count)]
+    for candidate in order:
+        if transfer.copy_problem(shapes, names[candidate], names[position]) is None:
+            return candidate
+    return None
