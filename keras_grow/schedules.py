@@ -59,7 +59,9 @@ class WarmupStableDecay(keras.optimizers.schedules.LearningRateSchedule):
             ("rewarmup_steps", rewarmup_steps),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"`{name}` must be an integer >= 0; received {value!r}.")
+                raise ValueError(
+                    f"`{name}` must be an integer >= 0; received {value!r}."
+                )
         if warmup_steps + decay_steps > total_steps:
             raise ValueError(
                 f"warmup_steps + decay_steps ({warmup_steps} + {decay_steps}) "

@@ -43,7 +43,9 @@ def test_it_round_trips_through_keras_serialization():
         keras.optimizers.schedules.serialize(schedule)
     )
     assert again.get_config() == schedule.get_config()
-    np.testing.assert_array_equal(_rates(again, range(100)), _rates(schedule, range(100)))
+    np.testing.assert_array_equal(
+        _rates(again, range(100)), _rates(schedule, range(100))
+    )
 
 
 @pytest.mark.parametrize(

@@ -133,6 +133,7 @@ def run_arms(config, workdir, arms, runner, log=print):
         if read(workdir, config.seed, arm) is not None:
             continue
         record = runner(config, arm, workdir)
+        os.makedirs(os.path.dirname(path(workdir, config.seed, arm)), exist_ok=True)
         workdir_lib.write_json(path(workdir, config.seed, arm), record)
         log(
             f"seed {config.seed} {arm:>24}: {record['found']:<28} "

@@ -14,7 +14,6 @@ from keras_grow.callbacks.growth_guard import ON_FAILURE
 from keras_grow.callbacks.growth_guard import attempt_growth
 from keras_grow.callbacks.retrace_report import RetraceReport
 from keras_grow.callbacks.scheduled_growth import require_growable
-from keras_grow.specs import progression
 from keras_grow.transfer.weights import weight_shapes
 
 
@@ -172,10 +171,11 @@ class ProgressiveGrowth(keras.callbacks.Callback):
         new_spec, spec = self.plan.specs[index], self.model.spec
         if spec == new_spec:
             return  # grown before a resume
-        if spec != self.plan.spec_before(index):
+        expected = self.plan.spec_before(index)
+        if spec != expected:
             raise ValueError(
-                f"ProgressiveGrowth's plan grows {self.plan.spec_before(index).notation} "
-                f"at epoch index {epoch}, but the model is {spec.notation}: "
+                f"ProgressiveGrowth's plan grows {expected.notation} at epoch "
+                f"index {epoch}, but the model is {spec.notation}: "
                 f"another callback changed it. Let one callback grow the model."
             )
         attempt_growth(
@@ -226,7 +226,9 @@ class ProgressiveGrowth(keras.callbacks.Callback):
             if group.width_index is None or new is None or new.width_index is None:
                 continue
             old_width = group.width(shapes)
-            ratio = new_spec.widths[new.width_index] / old_spec.widths[group.width_index]
+            ratio = (
+                new_spec.widths[new.width_index] / old_spec.widths[group.width_index]
+            )
             new_width = round(old_width * ratio)
             if new_width <= old_width:
                 continue
@@ -238,7 +240,9 @@ class ProgressiveGrowth(keras.callbacks.Callback):
                 )
                 continue
             for units in plans.split_units(rng, old_width, new_width):
-                morphisms.append(transfer.SplitUnits(group.name, units, noise=self.noise))
+                morphisms.append(
+                    transfer.SplitUnits(group.name, units, noise=self.noise)
+                )
         return morphisms
 
     def _copies(self, old_spec, new_spec):
@@ -284,7 +288,9 @@ def _compatible(shapes, names, position, source, count):
     """The old block `names[position]` copies: `source` if their layers
     agree in shape, else (for a new block) the first old block after it
     that does; `None` if none does."""
-    order = [source] if position < count else [(source + i) % count for i in range(count)]
+    order = (
+        [source] if position < count else [(source + i) % count for i in range(count)]
+    )
     for candidate in order:
         if transfer.copy_problem(shapes, names[candidate], names[position]) is None:
             return candidate

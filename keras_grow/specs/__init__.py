@@ -1,5 +1,6 @@
 """Architecture specs: immutable, validated, JSON-serialisable, no Keras."""
 
+from keras_grow.specs import progression  # noqa: F401 - kg.specs.progression
 from keras_grow.specs.base import NetSpec
 from keras_grow.specs.base import from_dict
 from keras_grow.specs.base import from_json

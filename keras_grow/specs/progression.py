@@ -110,7 +110,9 @@ def stages(start, target, growth_factor=2.0):
             progressive-training literature finds most reliable.
     """
     if isinstance(growth_factor, bool) or not isinstance(growth_factor, (int, float)):
-        raise ValueError(f"`growth_factor` must be a number > 1; received {growth_factor!r}.")
+        raise ValueError(
+            f"`growth_factor` must be a number > 1; received {growth_factor!r}."
+        )
     if not growth_factor > 1:
         raise ValueError(f"`growth_factor` must be > 1; received {growth_factor!r}.")
     check_reachable(start, target)

@@ -25,8 +25,8 @@ def _staged(notation="Basic3ResNet-2-2-2", widths=(8, 16, 16)):
 
 
 def _images(count=16, seed=0):
-    return np.random.default_rng(seed).uniform(0, 1, (count, 28, 28, 1)).astype(
-        np.float32
+    return (
+        np.random.default_rng(seed).uniform(0, 1, (count, 28, 28, 1)).astype(np.float32)
     )
 
 
@@ -142,7 +142,9 @@ def test_a_plan_round_trips_and_prints_its_growths():
     assert plans.ProgressivePlan.from_dict(plan.to_dict()) == plan
     assert plan.spec_at(0) == plan.start and plan.spec_at(9) == target
     text = str(plan)
-    assert "Epoch 6: Basic3ResNet(8,16,16)-1-1-1 -> Basic3ResNet(16,32,32)-2-2-2" in text
+    assert (
+        "Epoch 6: Basic3ResNet(8,16,16)-1-1-1 -> Basic3ResNet(16,32,32)-2-2-2" in text
+    )
 
 
 # --- the callback -------------------------------------------------------------
@@ -346,7 +348,10 @@ def test_the_plan_is_printed_and_logged(capsys):
     assert "Progressive plan: Basic3ResNet(4,8,8)-1-1-1" in capsys.readouterr().out
     (event,) = model.growth_log
     assert event["kind"] == "progressive_plan"
-    assert plans.ProgressivePlan.from_dict(
-        {k: event[k] for k in ("start", "target", "epochs", "specs")}
-    ) == grow.plan
+    assert (
+        plans.ProgressivePlan.from_dict(
+            {k: event[k] for k in ("start", "target", "epochs", "specs")}
+        )
+        == grow.plan
+    )
     assert build.new_blocks(grow.plan.start, target)

@@ -1,0 +1,317 @@
+"""Progressive training against the target trained from scratch, paired
+by seed (issue 31; ../shared/DESIGN.md section 6).
+
+Arms of one seed see the same epoch-seeded batches; every arm's learning
+rate decays fully (cosine, to 0) over its own budget:
+
+- `target`: the target from scratch for the whole budget (the fair
+  baseline: same compute schedule, fully decayed);
+- `target_0.75`, `target_0.5`: the same at 0.75x and 0.5x of the budget;
+- `progressive`: the start net grown into the target by
+  `kg.callbacks.ProgressiveGrowth`, under the target's schedule;
+- `start`: the start net alone for the whole budget.
+
+Each arm records, per epoch, its validation accuracy, wall seconds and
+training FLOPs; the report gives the time (seconds and FLOPs) each arm
+takes to reach the target's final validation accuracy less 0.2 points,
+the ratio to the target's own, and test accuracy and NLL at the end, each
+paired with a 95% interval, and a verdict per task.
+"""
+
+import dataclasses
+import time
+
+import keras
+import numpy as np
+
+import keras_grow as kg
+from experiments.runs import branching
+from experiments.runs import branching_report
+from experiments.runs import stats
+from experiments.runs import training
+from experiments.runs.study import mean_std
+
+ARMS = ("target", "target_0.75", "target_0.5", "progressive", "start")
+# The accuracy the time is measured to: the target's final, less this.
+TOLERANCE = 0.002
+# The goal (issue 31): the target's accuracy in at most this fraction of
+# its time, with the interval of the ratio below 1.
+GOAL_RATIO = 0.7
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgressiveConfig(training.RunConfig):
+    """A paired progressive study (written to config.json).
+
+    The shared fields are `training.RunConfig`'s; `learning_rate` is the
+    peak of every arm's cosine decay. `target`: the net wanted (notation,
+    with `widths`). The start is `target.scaled(start_width, start_depth)`.
+    `epochs`: the full budget. The rest are `ProgressiveGrowth`'s.
+    """
+
+    target: str = "Basic3ResNet-3-3-3"
+    start_width: float = 0.5
+    start_depth: float = 1 / 3
+    epochs: int = 15
+    growth_factor: float = 2.0
+    reach_target_at: float = 0.5
+    depth: str = "identity"
+    width: str = "duplicate"
+    noise: float = 0.01
+    export: bool = False
+
+
+PRESETS = {
+    # A CNN at a realistic width on 20,000 Fashion-MNIST images.
+    "fmnist_cnn": ProgressiveConfig(
+        dataset="fashion_mnist",
+        take=20000,
+        widths=(16, 32, 64),
+        target="Basic3ResNet-3-3-3",
+        epochs=15,
+        learning_rate=0.1,
+        augment=False,
+    ),
+    # An MLP on the same images.
+    "fmnist_mlp": ProgressiveConfig(
+        dataset="fashion_mnist",
+        take=20000,
+        target="MLP-512-512",
+        start_width=0.25,
+        start_depth=0.5,
+        epochs=20,
+        learning_rate=0.05,
+        weight_decay=0.0,
+        augment=False,
+    ),
+    # Seconds: the smoke test.
+    "fmnist_tiny": ProgressiveConfig(
+        take=256,
+        target="MLP-32-32",
+        start_width=0.25,
+        start_depth=0.5,
+        epochs=4,
+        batch_size=64,
+        learning_rate=0.05,
+        augment=False,
+    ),
+}
+
+
+def resolve(preset, **overrides):
+    """The preset's config with `overrides` (unknown fields raise)."""
+    return training.resolve_preset(PRESETS, preset, overrides)
+
+
+def specs_of(config):
+    """(start spec, target spec) of `config`."""
+    info = kg.data.info(config.dataset)
+    target = training.make_spec(config, info, config.target)
+    return target.scaled(width=config.start_width, depth=config.start_depth), target
+
+
+def budget(config, arm):
+    """Epochs of `arm`: the whole budget, or its stated fraction."""
+    if arm.startswith("target_"):
+        return max(1, round(config.epochs * float(arm.split("_")[1])))
+    return config.epochs
+
+
+# --- costs ---------------------------------------------------------------------
+
+
+def forward_macs(body):
+    """int. Multiply-accumulates of one example's forward pass through the
+    Conv2D, DepthwiseConv2D and Dense layers of `body` (the rest is small
+    beside them)."""
+    total = 0
+    for layer in body.layers:
+        if not layer.weights:
+            continue
+        kernel = layer.weights[0].shape
+        out = layer.output.shape[1:-1]  # the spatial positions, if any
+        positions = int(np.prod(out)) if len(out) else 1
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            total += positions * int(np.prod(kernel))
+        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            total += positions * int(np.prod(kernel))
+    return total
+
+
+class EpochCosts(keras.callbacks.Callback):
+    """Per epoch: wall seconds (growth and validation included) and
+    training FLOPs (6 x MACs per example: forward and twice that back).
+    Put it first, so that a growth at an epoch's start is timed."""
+
+    def __init__(self, examples):
+        super().__init__()
+        self.examples = examples
+        self.seconds, self.flops = [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+        self.flops.append(6 * forward_macs(self.model.body) * self.examples)
+
+
+# --- one arm -----------------------------------------------------------------
+
+
+def run_arm(config, arm, workdir):
+    """Trains `arm` of `config.seed` from its own seeded start."""
+    start_spec, target_spec = specs_of(config)
+    epochs = budget(config, arm)
+    steps = training.steps_per_epoch(config)
+    keras.utils.set_random_seed(config.seed)
+    model = kg.GrowableModel(target_spec if arm.startswith("target") else start_spec)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=epochs * steps
+    )
+    training.compile_model(model, config, learning_rate=schedule)
+    costs = EpochCosts(steps * config.batch_size)
+    callbacks = [costs]
+    if arm == "progressive":
+        callbacks.append(
+            kg.callbacks.ProgressiveGrowth(
+                target_spec,
+                **training.arguments_for(
+                    kg.callbacks.ProgressiveGrowth, config, exclude=("target",)
+                ),
+                verbose=0,
+            )
+        )
+    val, seconds = branching.fit_epochs(model, config, 0, epochs, callbacks)
+    return branching.result(
+        model,
+        config,
+        arm,
+        val,
+        seconds,
+        {"epoch_seconds": costs.seconds, "epoch_flops": costs.flops},
+    )
+
+
+def run_seed(config, workdir, arms=ARMS, log=print):
+    branching.run_arms(config, workdir, arms, run_arm, log)
+
+
+# --- the report ----------------------------------------------------------------
+
+
+def time_to_reach(row, threshold):
+    """(wall seconds, FLOPs) until the first epoch whose validation
+    accuracy reaches `threshold`, or `None` if none does."""
+    for epoch, accuracy in enumerate(row["val_accuracy"]):
+        if accuracy >= threshold:
+            return (
+                sum(row["epoch_seconds"][: epoch + 1]),
+                sum(row["epoch_flops"][: epoch + 1]),
+            )
+    return None
+
+
+def reach_table(results):
+    """Markdown: per arm, the time to the target's final validation
+    accuracy less 0.2 points, and its ratio to the target's own."""
+    reference = results["target"]
+    lines = [
+        "| arm | reached (seeds) | wall (s) | FLOPs (1e12) | wall / target's "
+        "(95% CI) | FLOPs / target's (95% CI) |",
+        "|---|---|---|---|---|---|",
+    ]
+    ratios = {}
+    for arm, rows in results.items():
+        times = [
+            time_to_reach(r, ref["val_accuracy"][-1] - TOLERANCE)
+            for r, ref in zip(rows, reference)
+        ]
+        own = [
+            time_to_reach(ref, ref["val_accuracy"][-1] - TOLERANCE) for ref in reference
+        ]
+        pairs = [(t, o) for t, o in zip(times, own) if t is not None]
+        if not pairs:
+            lines.append(f"| {arm} | 0 of {len(rows)} | | | | |")
+            continue
+        wall = stats.interval([t[0] / o[0] for t, o in pairs])
+        flops = stats.interval([t[1] / o[1] for t, o in pairs])
+        ratios[arm] = (wall, flops, len(pairs), len(rows))
+        lines.append(
+            f"| {arm} | {len(pairs)} of {len(rows)} | "
+            f"{mean_std([t[0] for t, _ in pairs], digits=0)} | "
+            f"{mean_std([t[1] / 1e12 for t, _ in pairs], digits=2)} | "
+            f"{_ratio(wall)} | {_ratio(flops)} |"
+        )
+    return "\n".join(lines), ratios
+
+
+def _ratio(interval):
+    if interval.n < 2:
+        return f"{interval.mean:.2f} (n = 1)"
+    return f"{interval.mean:.2f} [{interval.low:.2f}, {interval.high:.2f}]"
+
+
+def verdict(ratios, results):
+    """One sentence: does progressive growth reach the target's accuracy
+    in at most 0.7x its time, surely below 1x, and end within 0.2 points
+    of it at equal budget?"""
+    rows, reference = results["progressive"], results["target"]
+    accuracy = stats.paired_difference(
+        [r["test_accuracy"] for r in rows], [r["test_accuracy"] for r in reference]
+    )
+    end = f"test accuracy at equal budget {accuracy.format(100, 2)} points"
+    if "progressive" not in ratios:
+        return f"Progressive growth never reached the target's accuracy; {end}."
+    wall, _, reached, seeds = ratios["progressive"]
+    sooner = wall.n >= 2 and wall.high < 1.0
+    goal = sooner and wall.mean <= GOAL_RATIO and reached == seeds
+    level = accuracy.n >= 2 and accuracy.low > -TOLERANCE
+    if goal and level:
+        head = "Pays: the target's accuracy sooner"
+    elif sooner:
+        head = "Sooner, but short of the goal (0.7x, every seed, level at the end)"
+    else:
+        head = "Not shown to pay: no sooner than the target from scratch"
+    return f"{head}: wall ratio {_ratio(wall)} in {reached} of {seeds} seeds; {end}."
+
+
+def report(results, seeds, config, command):
+    """The Markdown report of finished seeds."""
+    start, target = specs_of(config)
+    reach, ratios = reach_table(results)
+    budgets = ", ".join(f"{arm} {budget(config, arm)}" for arm in results)
+    return "\n".join(
+        [
+            f"# Progressive training: {start.notation} -> {target.notation}",
+            "",
+            f"Rerun: `{command}`",
+            "",
+            f"{len(seeds)} seeds ({', '.join(map(str, seeds))}); "
+            f"{config.dataset}, {config.take or 'all'} training images; epochs per "
+            f"arm: {budgets}; every arm's rate decays by cosine from "
+            f"{config.learning_rate} to 0 over its own budget. Growth: "
+            f"factor {config.growth_factor}, target reached at "
+            f"{config.reach_target_at:.0%} of the epochs, depth `{config.depth}`, "
+            f"width `{config.width}`.",
+            "",
+            "## Time to the target's accuracy",
+            "",
+            f"Until the first epoch whose validation accuracy is at least the "
+            f"target's final less {100 * TOLERANCE:.1f} points (same seed).",
+            "",
+            reach,
+            "",
+            "## At the end",
+            "",
+            _end_table(results),
+            "",
+            "## Verdict",
+            "",
+            verdict(ratios, results),
+        ]
+    )
+
+
+def _end_table(results):
+    return branching_report.arm_table(results, "target")

@@ -1,0 +1,87 @@
+"""The progressive study: its arms (budgets, schedules, the growth), its
+costs (MACs counted by hand), time-to-reach and the verdict."""
+
+import keras
+import numpy as np
+import pytest
+
+from experiments.runs import branching
+from experiments.runs import branching_report
+from experiments.runs import progressive_paired as paired
+
+
+def test_forward_macs_are_counted_layer_by_layer():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)  # 64 * 9 * 3 * 4
+    x = keras.layers.DepthwiseConv2D(3, strides=2, padding="same")(x)  # 16 * 9 * 4
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(5)(x)  # 64 * 5
+    body = keras.Model(inputs, outputs)
+    assert paired.forward_macs(body) == 64 * 9 * 3 * 4 + 16 * 9 * 4 + 64 * 5
+
+
+def _row(val, seconds, flops, accuracy=0.5):
+    return {
+        "val_accuracy": val,
+        "epoch_seconds": seconds,
+        "epoch_flops": flops,
+        "test_accuracy": accuracy,
+        "test_nll": 1.0,
+        "found": "MLP-8",
+        "params": 1,
+        "seconds": sum(seconds),
+    }
+
+
+def test_time_to_reach_sums_the_epochs_until_the_first_that_reaches():
+    row = _row([0.5, 0.7, 0.69, 0.8], [1, 2, 3, 4], [10, 20, 30, 40])
+    assert paired.time_to_reach(row, 0.7) == (3, 30)
+    assert paired.time_to_reach(row, 0.9) is None
+
+
+def _results(progressive_seconds, accuracy_gap=0.0, seeds=3):
+    target = [
+        _row([0.6, 0.7, 0.8], [10, 10, 10], [5, 5, 5], 0.8 + 0.01 * s)
+        for s in range(seeds)
+    ]
+    progressive = [
+        _row([0.5, 0.8, 0.8], [t / 2, t / 2, t], [2, 2, 5], r["test_accuracy"] - gap)
+        for t, r, gap in zip(progressive_seconds, target, [accuracy_gap] * seeds)
+    ]
+    return {"target": target, "progressive": progressive}
+
+
+@pytest.mark.parametrize(
+    "seconds, gap, head",
+    [
+        ([10, 11, 9], 0.0, "Pays"),
+        ([25, 24, 26], 0.0, "Sooner, but short of the goal"),
+        ([10, 11, 9], 0.01, "Sooner, but short of the goal"),
+        ([60, 10, 70], 0.0, "Not shown to pay"),
+    ],
+)
+def test_the_verdict_follows_the_ratio_and_the_final_accuracy(seconds, gap, head):
+    results = _results(seconds, gap)
+    table, ratios = paired.reach_table(results)
+    assert "| progressive | 3 of 3 |" in table
+    assert paired.verdict(ratios, results).startswith(head)
+
+
+def test_arms_run_once_with_their_budgets_and_the_report_reads_them(tmp_path):
+    config = paired.resolve("fmnist_tiny", take=128, epochs=3, seed=0)
+    workdir = str(tmp_path)
+    paired.run_seed(config, workdir, log=lambda line: None)
+    rows = {arm: branching.read(workdir, 0, arm) for arm in paired.ARMS}
+    assert [rows[a]["epochs"] for a in paired.ARMS] == [3, 2, 2, 3, 3]
+    assert rows["progressive"]["found"] == rows["target"]["found"] == "MLP-32-32"
+    assert rows["start"]["found"] == "MLP-8"
+    flops = rows["progressive"]["epoch_flops"]
+    assert flops[0] < flops[-1] == rows["target"]["epoch_flops"][-1]
+    assert all(np.isfinite(rows["progressive"]["val_accuracy"]))
+    # A finished arm is not run again.
+    paired.run_seed(config, workdir, log=lambda line: pytest.fail(line))
+    results, complete = branching_report.collect(workdir, [0], paired.ARMS)
+    text = paired.report(results, complete, config, "python -m ...")
+    assert "# Progressive training: MLP-8 -> MLP-32-32" in text
+    assert "## Verdict" in text and "| target_0.5 |" in text
