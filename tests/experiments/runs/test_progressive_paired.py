@@ -58,7 +58,7 @@ def _results(progressive_seconds, accuracy_gap=0.0, seeds=3):
         ([10, 11, 9], 0.0, "Pays"),
         ([25, 24, 26], 0.0, "Sooner, but short of the goal"),
         ([10, 11, 9], 0.01, "Sooner, but short of the goal"),
-        ([60, 10, 70], 0.0, "Not shown to pay"),
+        ([60, 10, 70], 0.0, "Not shown to pay: no sooner"),
     ],
 )
 def test_the_verdict_follows_the_ratio_and_the_final_accuracy(seconds, gap, head):
@@ -68,12 +68,23 @@ def test_the_verdict_follows_the_ratio_and_the_final_accuracy(seconds, gap, head
     assert paired.verdict(ratios, results).startswith(head)
 
 
+def test_seeds_that_never_reach_the_accuracy_count_against_it():
+    results = _results([10, 11, 9])
+    results["progressive"][2]["val_accuracy"] = [0.5, 0.6, 0.7]
+    table, ratios = paired.reach_table(results)
+    assert "| progressive | 2 of 3 |" in table
+    assert paired.verdict(ratios, results).startswith(
+        "Not shown to pay: it reached the target's accuracy in 2 of 3 seeds only"
+    )
+
+
 def test_arms_run_once_with_their_budgets_and_the_report_reads_them(tmp_path):
     config = paired.resolve("fmnist_tiny", take=128, epochs=3, seed=0)
     workdir = str(tmp_path)
     paired.run_seed(config, workdir, log=lambda line: None)
     rows = {arm: branching.read(workdir, 0, arm) for arm in paired.ARMS}
-    assert [rows[a]["epochs"] for a in paired.ARMS] == [3, 2, 2, 3, 3]
+    assert [rows[a]["epochs"] for a in paired.ARMS] == [3, 2, 2, 3, 3, 3]
+    assert rows["progressive_fresh"]["found"] == "MLP-32-32"
     assert rows["progressive"]["found"] == rows["target"]["found"] == "MLP-32-32"
     assert rows["start"]["found"] == "MLP-8"
     flops = rows["progressive"]["epoch_flops"]
