@@ -104,11 +104,10 @@ class GrowableModel(
     ):
         """Grows the model into `new_spec`, keeping what it has learnt.
 
-        Builds the new graph, transfers weights (see
-        `keras_grow.transfer.transfer_weights`), rebuilds the optimizer with
-        its state carried (see `keras_grow.optimizer_carry`), swaps the body
-        and rebuilds the compiled step functions, all inside the model's
-        distribution strategy scope.
+        Builds the new graph, transfers the weights
+        (`keras_grow.transfer.transfer_weights`), carries the optimizer's
+        state (`keras_grow.optimizer_carry`) and swaps them in, in the
+        model's distribution strategy scope.
 
         Args:
             new_spec: the grown spec: same kind, input shape and classes.
@@ -131,10 +130,8 @@ class GrowableModel(
                 growth by stacking; `keras_grow.transfer.copy_blocks`).
             seed: int or `None`. Seeds every random draw of the growth:
                 the new graph's default initialisation and the transfer's.
-            info: dict or `None`. Extra fields for the growth event (a
-                callback's epoch, reason, metric values); a `kind` in it
-                names the event otherwise than `"grow"` (AutoGrow's
-                `"remove_block"`).
+            info: dict or `None`. Extra fields for the growth event; a
+                `kind` in it names the event otherwise than `"grow"`.
 
         Returns:
             dict. The growth event, also appended to `growth_log`.
