@@ -77,6 +77,8 @@ def grow_event(index, old_spec, new_spec, parts, growth, info=None):
         "spec": new_spec.to_dict(),
         **(info or {}),
     }
+    if report.block_copies is not None:
+        event["block_copies"] = dict(report.block_copies)
     event["seconds"] = growth["seconds"]
     event["timing"] = parts.timing  # the retrace happens at the next step
     return jsonable(event)

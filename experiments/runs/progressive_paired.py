@@ -237,6 +237,8 @@ def reach_table(results):
     """Markdown: per arm, the time to the target's final validation
     accuracy less 0.2 points, and its ratio to the target's own."""
     reference = results["target"]
+    thresholds = [ref["val_accuracy"][-1] - TOLERANCE for ref in reference]
+    own = [time_to_reach(ref, t) for ref, t in zip(reference, thresholds)]
     lines = [
         "| arm | reached (seeds) | wall (s) | FLOPs (1e12) | wall / target's "
         "(95% CI) | FLOPs / target's (95% CI) |",
@@ -244,13 +246,7 @@ def reach_table(results):
     ]
     ratios = {}
     for arm, rows in results.items():
-        times = [
-            time_to_reach(r, ref["val_accuracy"][-1] - TOLERANCE)
-            for r, ref in zip(rows, reference)
-        ]
-        own = [
-            time_to_reach(ref, ref["val_accuracy"][-1] - TOLERANCE) for ref in reference
-        ]
+        times = [time_to_reach(r, t) for r, t in zip(rows, thresholds)]
         pairs = [(t, o) for t, o in zip(times, own) if t is not None]
         if not pairs:
             lines.append(f"| {arm} | 0 of {len(rows)} | | | | |")
@@ -329,7 +325,7 @@ def report(results, seeds, config, command):
             "",
             "## At the end",
             "",
-            _end_table(results),
+            branching_report.arm_table(results, "target"),
             "",
             "## Verdict",
             "",
@@ -340,7 +336,3 @@ def report(results, seeds, config, command):
             ],
         ]
     )
-
-
-def _end_table(results):
-    return branching_report.arm_table(results, "target")

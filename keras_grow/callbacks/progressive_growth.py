@@ -14,6 +14,7 @@ from keras_grow.callbacks.growth_guard import ON_FAILURE
 from keras_grow.callbacks.growth_guard import attempt_growth
 from keras_grow.callbacks.retrace_report import RetraceReport
 from keras_grow.callbacks.scheduled_growth import require_growable
+from keras_grow.specs import progression
 from keras_grow.transfer.weights import weight_shapes
 
 
@@ -103,10 +104,7 @@ class ProgressiveGrowth(keras.callbacks.Callback):
                 f"`target` must be a keras_grow spec (e.g. "
                 f"model.spec.scaled(width=2, depth=2)); received {target!r}."
             )
-        if not (isinstance(growth_factor, (int, float)) and growth_factor > 1):
-            raise ValueError(
-                f"`growth_factor` must be a number > 1; received {growth_factor!r}."
-            )
+        progression.check_growth_factor(growth_factor)
         check_fraction(reach_target_at, "reach_target_at")
         check_choice(depth, "depth", plans.DEPTH_OPERATORS)
         check_choice(width, "width", plans.WIDTH_OPERATORS)
@@ -206,7 +204,6 @@ class ProgressiveGrowth(keras.callbacks.Callback):
                 "stage": index + 1,
                 "depth_operator": self.depth,
                 "width_operator": self.width,
-                "block_copies": copies,
             },
         )
         if self.verbose:
@@ -246,13 +243,12 @@ class ProgressiveGrowth(keras.callbacks.Callback):
         return morphisms
 
     def _copies(self, old_spec, new_spec):
-        """`{new block: old block}` the depth operator asks for, where
-        their layers agree in shape."""
+        """`{block: (old blocks it may copy, in order)}` the depth operator
+        asks for; the transfer copies the first whose layers agree."""
         if self.depth == "identity":
             return {}
         old_names = {b.name for b in build.blocks(old_spec)}
         new_blocks = build.blocks(new_spec)
-        shapes = None
         copies = {}
         for stage in sorted({b.stage for b in new_blocks if b.stage is not None}):
             names = [b.name for b in new_blocks if b.stage == stage]
@@ -261,11 +257,10 @@ class ProgressiveGrowth(keras.callbacks.Callback):
             for position, source in enumerate(sources):
                 if source is None or source == position:
                     continue
-                if shapes is None:
-                    shapes = weight_shapes(build.build_body(new_spec))
-                chosen = _compatible(shapes, names, position, source, count)
-                if chosen is not None:
-                    copies[names[position]] = names[chosen]
+                # An old block keeps its own weights when its source does
+                # not fit; a new one tries the old blocks after it.
+                order = [source] if position < count else range(source, source + count)
+                copies[names[position]] = tuple(names[i % count] for i in order)
         return copies
 
     def get_config(self):
@@ -282,16 +277,3 @@ class ProgressiveGrowth(keras.callbacks.Callback):
             "verbose": self.verbose,
             "on_failure": self.on_failure,
         }
-
-
-def _compatible(shapes, names, position, source, count):
-    """The old block `names[position]` copies: `source` if their layers
-    agree in shape, else (for a new block) the first old block after it
-    that does; `None` if none does."""
-    order = (
-        [source] if position < count else [(source + i) % count for i in range(count)]
-    )
-    for candidate in order:
-        if transfer.copy_problem(shapes, names[candidate], names[position]) is None:
-            return candidate
-    return None

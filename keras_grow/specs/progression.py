@@ -58,21 +58,17 @@ def check_reachable(start, target):
             f"{shrinks[0][1]}). Give a target at least as deep and wide in "
             f"every stage and layer (e.g. `spec.scaled(width=2, depth=2)`)."
         )
-    if interpolated(start, target, 1.0) != target:
+    grown = interpolated(start, target, 1.0)
+    if grown != target:
+        others = sorted(
+            name
+            for name, value in target.to_dict().items()
+            if grown.to_dict().get(name) != value
+        )
         raise ValueError(
             f"Growth changes depth and widths only; {target.notation} differs "
-            f"from {start.notation} in other fields too: "
-            f"{_other_fields(start, target)}."
+            f"from {start.notation} in other fields too: {others}."
         )
-
-
-def _other_fields(start, target):
-    grown = interpolated(start, target, 1.0)
-    return sorted(
-        name
-        for name, value in target.to_dict().items()
-        if grown.to_dict().get(name) != value
-    )
 
 
 def interpolated(start, target, fraction):
@@ -88,6 +84,18 @@ def interpolated(start, target, fraction):
             ]
         )
     return start.with_stage_widths(stages)
+
+
+def check_growth_factor(growth_factor):
+    """Raises a ValueError unless `growth_factor` is a number > 1."""
+    if (
+        isinstance(growth_factor, bool)
+        or not isinstance(growth_factor, (int, float))
+        or not growth_factor > 1
+    ):
+        raise ValueError(
+            f"`growth_factor` must be a number > 1; received {growth_factor!r}."
+        )
 
 
 def growth_count(start, target, growth_factor):
@@ -109,12 +117,7 @@ def stages(start, target, growth_factor=2.0):
             by in one growth. Defaults to `2.0`, the factor the
             progressive-training literature finds most reliable.
     """
-    if isinstance(growth_factor, bool) or not isinstance(growth_factor, (int, float)):
-        raise ValueError(
-            f"`growth_factor` must be a number > 1; received {growth_factor!r}."
-        )
-    if not growth_factor > 1:
-        raise ValueError(f"`growth_factor` must be > 1; received {growth_factor!r}.")
+    check_growth_factor(growth_factor)
     check_reachable(start, target)
     count = growth_count(start, target, growth_factor)
     return [interpolated(start, target, (i + 1) / count) for i in range(count)]

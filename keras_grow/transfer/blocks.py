@@ -206,27 +206,44 @@ def copy_blocks(body, copies):
 
     Args:
         body: the grown graph, already filled.
-        copies: dict. `{target block name: source block name}`.
+        copies: dict. `{target block: source block}`, or `{target block:
+            (source, ...)}`: candidates in order of preference, of which
+            the first whose layers agree with the target's is copied (none
+            agreeing leaves the target as it is).
+
+    Returns:
+        dict. `{target block: source block}`: the copies made.
 
     Raises:
-        ValueError: naming a pair whose layers differ (`copy_problem`).
+        ValueError: for a single source whose layers differ from its
+            target's (`copy_problem`).
     """
     layers = {layer.name: layer for layer in body.layers if layer.weights}
     shapes = {
         name: {v.name: tuple(v.shape) for v in layer.weights}
         for name, layer in layers.items()
     }
-    for target, source in copies.items():
-        problem = copy_problem(shapes, source, target)
-        if problem:
-            raise ValueError(f"Block '{target}' cannot copy '{source}': {problem}.")
+    chosen = {}
+    for target, sources in copies.items():
+        if isinstance(sources, str):
+            problem = copy_problem(shapes, sources, target)
+            if problem:
+                raise ValueError(
+                    f"Block '{target}' cannot copy '{sources}': {problem}."
+                )
+            chosen[target] = sources
+            continue
+        fitting = [s for s in sources if copy_problem(shapes, s, target) is None]
+        if fitting:
+            chosen[target] = fitting[0]
     saved = {
         name: [np.array(v.numpy()) for v in layers[name].weights]
-        for source in set(copies.values())
+        for source in set(chosen.values())
         for name in _block_layers(layers, source).values()
     }
-    for target, source in copies.items():
+    for target, source in chosen.items():
         sources = _block_layers(layers, source)
         for suffix, name in _block_layers(layers, target).items():
             for variable, value in zip(layers[name].weights, saved[sources[suffix]]):
                 variable.assign(value)
+    return chosen

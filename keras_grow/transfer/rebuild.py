@@ -20,6 +20,8 @@ class TransferReport:
         dropped: tuple of str. Old layers the grown graph does not have.
         new_blocks: tuple of str. Sub-modules the block initialiser set.
         widened: dict. `{group_name: (old_width, new_width)}`.
+        block_copies: dict or `None`. `{block: source block}` copied (see
+            `blocks.copy_blocks`); `None` when none was asked for.
     """
 
     copied: tuple
@@ -27,6 +29,7 @@ class TransferReport:
     dropped: tuple
     new_blocks: tuple
     widened: dict
+    block_copies: dict | None = None
 
 
 def _groups_by_name(spec):
@@ -114,9 +117,10 @@ def transfer_weights(
         morphisms: sequence of `SplitUnits` / `AddUnits`.
         values: dict or `None`. `{layer: {variable: array}}` with the new
             graph's shapes; every variable of a named layer must be given.
-        block_copies: dict or `None`. `{block: source block}` of the new
-            graph: the block starts as a copy of the source (as it is after
-            steps 1-3), e.g. a new block stacked on the ones before it.
+        block_copies: dict or `None`. `{block: source block or candidate
+            sources}` of the new graph: the block starts as a copy of the
+            source (as it is after steps 1-3), e.g. a new block stacked on
+            the ones before it (see `blocks.copy_blocks`).
         seed: int or `None`. Seeds every random draw of the transfer.
 
     Returns:
@@ -149,8 +153,9 @@ def transfer_weights(
     dropped = [name for name in weights if name not in new_names]
     for block in added:
         initialize(new_body, block, initializer_scale, rng)
-    if block_copies:
-        block_inits.copy_blocks(new_body, block_copies)
+    copied_blocks = None
+    if block_copies is not None:
+        copied_blocks = block_inits.copy_blocks(new_body, block_copies)
     for name, layer_values in (values or {}).items():
         _assign_given(new_body, name, layer_values)
     return TransferReport(
@@ -159,6 +164,7 @@ def transfer_weights(
         dropped=tuple(dropped),
         new_blocks=tuple(b.name for b in added),
         widened=widened,
+        block_copies=copied_blocks,
     )
 
 
