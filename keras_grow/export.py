@@ -34,10 +34,10 @@ def _prepare_parent(path):
         )
 
 
-def _serving_archive(body, input_shape):
+def _serving_archive(body, input_shape, dtype="float32"):
     archive = keras.export.ExportArchive()
     archive.track(body)
-    signature = [tf.TensorSpec((None,) + tuple(input_shape), tf.float32, SERVING_INPUT)]
+    signature = [tf.TensorSpec((None,) + tuple(input_shape), dtype, SERVING_INPUT)]
 
     def serve(images):
         logits = tf.cast(body(images, training=False), tf.float32)
@@ -93,7 +93,9 @@ def export_serving(model, path, version=1, overwrite=False):
     _prepare_parent(path)
     staging = tempfile.mkdtemp(prefix=f".export-{version}-", dir=path)
     try:
-        archive = _serving_archive(model.body, model.spec.input_shape)
+        archive = _serving_archive(
+            model.body, model.spec.input_shape, model.spec.input_dtype
+        )
         archive.write_out(os.path.join(staging, "model"), verbose=False)
         if os.path.exists(target):
             shutil.move(target, os.path.join(staging, "previous"))

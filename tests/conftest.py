@@ -20,6 +20,25 @@ tf.config.set_logical_device_configuration(
 )
 
 import keras  # noqa: E402
+from hypothesis import HealthCheck  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Property tests: "ci" (the default: few examples, derandomised so CI is
+# reproducible) and "nightly" (`HYPOTHESIS_PROFILE=nightly`: many, random).
+settings.register_profile(
+    "ci",
+    max_examples=4,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "nightly",
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

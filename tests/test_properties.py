@@ -12,11 +12,8 @@ epsilon = 0), in inference mode:
 - `.keras` round trips give bit-identical logits, SavedModel exports the
   same logits within float32 rounding (`SAVED_MODEL`).
 
-Profiles: "ci" (the default: few examples, derandomised so CI is
-reproducible) and "nightly" (`HYPOTHESIS_PROFILE=nightly`: many, random).
+Hypothesis profiles: see tests/conftest.py.
 """
-
-import os
 
 import keras
 import numpy as np
@@ -39,20 +36,6 @@ from tests.helpers import randomize_norms
 EXACT = 1e-4
 SAVED_MODEL = 1e-5
 
-settings.register_profile(
-    "ci",
-    max_examples=4,
-    derandomize=True,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-settings.register_profile(
-    "nightly",
-    max_examples=200,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 STAGED = ["Basic3ResNet", "Basic4ResNet", "Bottleneck4ResNet", "Plain3Net"]
 LAYERED = ["VGG11", "MobileNetV1", "MLP"]

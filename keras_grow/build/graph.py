@@ -10,7 +10,9 @@ import json
 
 import keras
 
+from keras_grow import layers as own_layers
 from keras_grow.build.layers import functional
+from keras_grow.build.structure import ROLES
 from keras_grow.build.structure import Block
 from keras_grow.build.structure import UnitGroup
 from keras_grow.specs import graph as graph_specs
@@ -18,6 +20,15 @@ from keras_grow.specs import graph_analysis
 from keras_grow.specs.base import a_or_an
 
 _INPUT = "images"  # the graph's input, as every family names it (serving).
+# Layer classes of keras_grow's own a graph may hold, by class name.
+_OWN_LAYERS = {"PositionEmbedding": own_layers.PositionEmbedding}
+# Keyword arguments of a call the graph keeps, by layer class.
+_CALL_KWARGS = {"MultiHeadAttention": ("use_causal_mask",)}
+
+
+def _layer_class(class_name):
+    """The class of a graph node's layer: keras_grow's own or Keras'."""
+    return _OWN_LAYERS.get(class_name) or getattr(keras.layers, class_name, None)
 
 
 def _layer_problem(layer):
@@ -34,9 +45,7 @@ def _layer_problem(layer):
             "logits. Leave it out and compile with a loss that takes logits "
             "(e.g. SparseCategoricalCrossentropy(from_logits=True))."
         )
-    if cls not in graph_analysis.SUPPORTED or type(layer) is not getattr(
-        keras.layers, cls, None
-    ):
+    if cls not in graph_analysis.SUPPORTED or type(layer) is not _layer_class(cls):
         return (
             f"Layer '{layer.name}' is {a_or_an(cls)}, which keras_grow cannot "
             "grow through."
@@ -98,25 +107,40 @@ def _history(tensor, model_name):
 
 
 def _inputs_of(entry, model_name):
+    """(names of the layers a layer reads, the call's kept keyword
+    arguments)."""
+    name, cls = entry["name"], entry["class_name"]
     if len(entry["inbound_nodes"]) != 1:
         raise ValueError(
-            f"Layer '{entry['name']}' is called {len(entry['inbound_nodes'])} "
+            f"Layer '{name}' is called {len(entry['inbound_nodes'])} "
             "times; keras_grow grows graphs whose layers are each called once."
         )
     call = entry["inbound_nodes"][0]
     # Keras records `training=False` and `mask=None` for every symbolic call.
     defaults = {"training": False, "mask": None}
-    given = sorted(
-        k for k, v in call.get("kwargs", {}).items() if defaults.get(k, "none") != v
-    )
+    kwargs = {
+        k: v for k, v in call.get("kwargs", {}).items() if defaults.get(k, "none") != v
+    }
+    given = sorted(set(kwargs) - set(_CALL_KWARGS.get(cls, ())))
     if given:
         raise ValueError(
-            f"Layer '{entry['name']}' is called with keyword arguments "
-            f"{given}; keras_grow rebuilds calls with one positional input."
+            f"Layer '{name}' is called with keyword arguments {given}; "
+            "keras_grow rebuilds calls with one positional input"
+            + (" and use_causal_mask." if cls in _CALL_KWARGS else ".")
         )
-    (arg,) = call["args"]
+    args = call["args"]
+    if cls in graph_analysis.ATTENTION:
+        sources = {_history(t, model_name) for t in args}
+        if len(sources) != 1:
+            raise ValueError(
+                f"MultiHeadAttention '{name}' attends from one tensor to "
+                f"others ({sorted(sources)}); keras_grow grows self-attention "
+                "(query, value and key one tensor)."
+            )
+        return sorted(sources), kwargs
+    (arg,) = args
     tensors = arg if isinstance(arg, list) else [arg]
-    return [_history(t, model_name) for t in tensors]
+    return [_history(t, model_name) for t in tensors], kwargs
 
 
 def _functional_nodes(model):
@@ -135,14 +159,16 @@ def _functional_nodes(model):
         if entry["class_name"] == "InputLayer":
             input_name = entry["name"]
             continue
-        nodes.append(
-            {
-                "name": entry["name"],
-                "class_name": entry["class_name"],
-                "config": _layer_config(layers[entry["name"]]),
-                "inputs": _inputs_of(entry, model.name),
-            }
-        )
+        inputs, kwargs = _inputs_of(entry, model.name)
+        node = {
+            "name": entry["name"],
+            "class_name": entry["class_name"],
+            "config": _layer_config(layers[entry["name"]]),
+            "inputs": inputs,
+        }
+        if kwargs:
+            node["call"] = kwargs
+        nodes.append(node)
     return (
         nodes,
         input_name,
@@ -213,24 +239,23 @@ def spec_from_keras(model):
         input_name=input_name,
         output=output,
         name=model.name,
+        input_dtype=keras.backend.standardize_dtype(model.inputs[0].dtype),
     )
 
 
 def build_graph(spec):
     """Builds the functional graph of a `GraphSpec` (input `images`)."""
-    inputs = keras.Input(spec.input_shape, name=_INPUT)
+    inputs = keras.Input(spec.input_shape, dtype=spec.input_dtype, name=_INPUT)
     tensors = {spec.input_name: inputs}
     for node in spec.nodes:
-        layer = keras.layers.deserialize(
-            {
-                "module": "keras.layers",
-                "class_name": node["class_name"],
-                "config": dict(node["config"], name=node["name"]),
-            }
-        )
+        cls = _layer_class(node["class_name"])
+        layer = cls.from_config(dict(node["config"], name=node["name"]))
         args = [tensors[name] for name in node["inputs"]]
-        merge = node["class_name"] in graph_analysis.MERGES
-        tensors[node["name"]] = layer(args if merge else args[0])
+        if node["class_name"] in graph_analysis.MERGES:
+            args = [args]
+        elif node["class_name"] in graph_analysis.ATTENTION:
+            args = args * 2  # self-attention: query and value
+        tensors[node["name"]] = layer(*args, **node.get("call", {}))
     return functional(inputs, tensors[spec.output])
 
 
@@ -244,17 +269,15 @@ def graph_blocks(spec):
 
 
 def graph_unit_groups(spec):
-    """Every group with producers; growable ones carry their width index."""
+    """Every group with a stated width; growable ones carry their width
+    index."""
     growable = [g.name for g in spec.analysis.growable]
     return [
         UnitGroup(
             name=group.name,
             width_index=growable.index(group.name) if group.growable else None,
-            producers=group.producers,
-            norms=group.norms,
-            passthrough=group.passthrough,
-            consumers=group.consumers,
+            **{role: getattr(group, role) for role in ROLES},
         )
         for group in spec.analysis.groups
-        if group.producers
+        if group.width_keys
     ]

@@ -2,22 +2,104 @@
 
 import dataclasses
 
-# Where a unit group's units sit in the weights of each kind of member
-# layer: `{role: {variable: axis}}`. A variable not listed (or a layer
-# without it, e.g. no bias) holds none of the group's units. This is the one
-# statement of the rule: width morphisms, parameter counts, the Firefly
-# neighbourhood and its realisation all read it.
-UNIT_AXES = {
-    # Conv2D/Dense whose outputs are the units.
-    "producers": {"kernel": -1, "bias": 0},
-    # BatchNormalization over the units.
-    "norms": {"gamma": 0, "beta": 0, "moving_mean": 0, "moving_variance": 0},
+# What each variable of a unit group's member does for its units.
+IN = "in"  # a unit's incoming weights: copied on a split, drawn for a new one
+OUT = "out"  # its outgoing weights: halved on a split, epsilon-scaled if new
+BIAS = "bias"  # copied on a split, zero for a new unit
+NORM = "norm"  # normalisation parameters and statistics, copied or reset
+
+
+@dataclasses.dataclass(frozen=True)
+class Slot:
+    """Where a member variable holds the units, and what it is to them.
+
+    Args:
+        axis: int. The unit axis.
+        kind: str. `IN`, `OUT`, `BIAS` or `NORM`.
+        perturbed: bool. Whether a split's delta (or noise) moves it:
+            the incoming weights that tell a unit from its child.
+        fan_in: tuple of int or `None`. The axes whose sizes multiply to
+            the fan-in of a new unit's weights (He-normal draws). `None`:
+            the layer's own fan-in for `OUT` (every axis but the last),
+            the unit's otherwise (every axis but `axis`).
+    """
+
+    axis: int
+    kind: str
+    perturbed: bool = False
+    fan_in: tuple | None = None
+
+    def fan_in_of(self, shape):
+        """int. The fan-in of a new unit of a variable of `shape`."""
+        axes = self.fan_in
+        if axes is None:
+            skip = len(shape) - 1 if self.kind == OUT else self.axis % len(shape)
+            axes = [a for a in range(len(shape)) if a != skip]
+        size = 1
+        for a in axes:
+            size *= shape[a]
+        return size
+
+
+_QKV = ("query", "key", "value")
+
+# Where a unit group's units sit in the weights of each kind of member,
+# `{role: {variable key: Slot}}` (keys as `transfer.weights.variable_key`
+# names them). A variable not listed (or a layer without it, e.g. no bias)
+# holds none of the group's units. This is the one statement of the rule:
+# width morphisms, parameter counts, the Firefly neighbourhood and its
+# realisation all read it.
+SLOTS = {
+    # Dense/Conv/Embedding/SeparableConv2D whose outputs are the units.
+    "producers": {
+        "kernel": Slot(-1, IN, perturbed=True),
+        "bias": Slot(0, BIAS),
+        "embeddings": Slot(-1, IN, perturbed=True),
+        "pointwise_kernel": Slot(-1, IN, perturbed=True),
+    },
+    # BatchNormalization/LayerNormalization/GroupNormalization over them.
+    "norms": {
+        var: Slot(0, NORM)
+        for var in ("gamma", "beta", "moving_mean", "moving_variance")
+    },
     # DepthwiseConv2D carrying each unit through on its own channel.
-    "passthrough": {"kernel": -2, "bias": 0},
-    # Conv2D/Dense reading the units.
-    "consumers": {"kernel": -2},
+    "passthrough": {"kernel": Slot(-2, IN), "bias": Slot(0, BIAS)},
+    # Dense/Conv reading the units.
+    "consumers": {"kernel": Slot(-2, OUT)},
+    # SeparableConv2D reading the units: a depthwise filter each, then
+    # the pointwise kernel's rows.
+    "separable": {
+        "depthwise_kernel": Slot(-2, IN),
+        "pointwise_kernel": Slot(-2, OUT),
+    },
+    # MultiHeadAttention reading the units (its queries, keys and values).
+    "attention_in": {f"{p}/kernel": Slot(0, OUT, fan_in=(0,)) for p in _QKV},
+    # MultiHeadAttention writing them (its output projection).
+    "attention_out": {
+        "attention_output/kernel": Slot(-1, IN, perturbed=True),
+        "attention_output/bias": Slot(0, BIAS),
+    },
+    # MultiHeadAttention's heads as units: a head's query, key and value
+    # projections are its incoming weights, its rows of the output
+    # projection its outgoing ones.
+    "heads": {
+        **{
+            var: slot
+            for p in _QKV
+            for var, slot in (
+                (f"{p}/kernel", Slot(1, IN, perturbed=True, fan_in=(0,))),
+                (f"{p}/bias", Slot(0, BIAS)),
+            )
+        },
+        "attention_output/kernel": Slot(0, OUT),
+    },
 }
-ROLES = tuple(UNIT_AXES)
+ROLES = tuple(SLOTS)
+# `{role: {variable key: unit axis}}`, for code that needs the axes only.
+UNIT_AXES = {
+    role: {var: slot.axis for var, slot in slots.items()}
+    for role, slots in SLOTS.items()
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +115,8 @@ class UnitGroup:
     - `passthrough`: DepthwiseConv2D layers that carry each unit through on
       its own channel.
     - `consumers`: Conv2D/Dense layers that read the units.
+    - `separable`, `attention_in`, `attention_out`, `heads`: the parts of
+      SeparableConv2D and MultiHeadAttention layers that hold them.
 
     Args:
         name: str. Stable name, e.g. `"stage2_layer1"` or `"stage3"`.
@@ -47,6 +131,10 @@ class UnitGroup:
     norms: tuple = ()
     passthrough: tuple = ()
     consumers: tuple = ()
+    separable: tuple = ()
+    attention_in: tuple = ()
+    attention_out: tuple = ()
+    heads: tuple = ()
 
     def members(self):
         """list of (role, layer name), roles in `ROLES` order."""
@@ -60,11 +148,34 @@ class UnitGroup:
             for variable, axis in UNIT_AXES[role].items()
         }
 
+    def slots(self, layer_variables):
+        """list of (role, layer, variable, `Slot`): every variable of the
+        members holding the units, members in `members` order;
+        `layer_variables` is `{layer: {variable: ...}}` (weights or shapes)."""
+        return [
+            (role, name, var, slot)
+            for role, name in self.members()
+            for var, slot in SLOTS[role].items()
+            if var in layer_variables.get(name, ())
+        ]
+
+    @property
+    def first_layer(self):
+        """str. The member layer that `width` reads."""
+        return self.members()[0][1]
+
     def width(self, shapes):
         """int. The group's width in `shapes` (`{layer: {variable: shape}}`,
         or the weights themselves)."""
-        kernel = shapes[self.producers[0]]["kernel"]
-        return tuple(getattr(kernel, "shape", kernel))[UNIT_AXES["producers"]["kernel"]]
+        name = self.first_layer
+        for role, layer in self.members():
+            if layer != name:
+                continue
+            for var, slot in SLOTS[role].items():
+                if var in shapes[name]:
+                    value = shapes[name][var]
+                    return tuple(getattr(value, "shape", value))[slot.axis]
+        raise ValueError(f"Layer {name!r} holds no unit of group {self.name!r}.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -87,7 +87,8 @@ class _ClosedFormGrowth(TrainBatches, width_growth.SlotGrowth):
 
     def _check_spec(self, spec):
         super()._check_spec(spec)
-        groups, skipped = new_units.closed_form_groups(spec)
+        shapes = weight_shapes(self.model.body)
+        groups, skipped = new_units.closed_form_groups(spec, shapes)
         if not groups:
             raise ValueError(
                 f"{type(self).__name__} adds units to layers with one producer; "
@@ -98,7 +99,8 @@ class _ClosedFormGrowth(TrainBatches, width_growth.SlotGrowth):
 
     def _propose(self, model, rng):
         start = time.perf_counter()
-        groups, skipped = new_units.closed_form_groups(model.spec)
+        shapes = weight_shapes(model.body)
+        groups, skipped = new_units.closed_form_groups(model.spec, shapes)
         stats = new_units.measure(
             model,
             groups,
@@ -111,7 +113,6 @@ class _ClosedFormGrowth(TrainBatches, width_growth.SlotGrowth):
             fit = range(0, self.score_batches, 2)
             test = range(1, self.score_batches, 2)
         units, slots, tested = {}, [], {}
-        shapes = weight_shapes(model.body)
         eta = self.eta(model.spec)
         for s in stats:
             cap = eta if test is None else s.group.width(shapes)

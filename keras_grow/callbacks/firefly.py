@@ -19,6 +19,7 @@ from keras_grow.callbacks.train_batches import TrainBatches
 from keras_grow.descent import depth as depth_lib
 from keras_grow.descent import scoring
 from keras_grow.descent import selection
+from keras_grow.transfer.weights import weight_shapes
 
 
 class Firefly(TrainBatches, width_growth.WidthGrowth):
@@ -159,6 +160,12 @@ class Firefly(TrainBatches, width_growth.WidthGrowth):
 
     def _check_spec(self, spec):
         super()._check_spec(spec)
+        groups, skipped = descent.kernel_groups(spec, weight_shapes(self.model.body))
+        if not groups:
+            raise ValueError(
+                f"{self.method} measures units that kernels write and read; "
+                f"{spec.notation} has none it can grow ({skipped})."
+            )
         if self.grow_depth:
             descent.check_depth_growable(spec)
 
@@ -235,6 +242,8 @@ class Firefly(TrainBatches, width_growth.WidthGrowth):
         )
         scores, info = self._descend(neighbourhood, ends)
         order, ranked = selection.slot_order(neighbourhood.candidates, scores)
+        if neighbourhood.skipped:
+            info["skipped_groups"] = dict(neighbourhood.skipped)
         info.update(
             seconds_build=built,
             candidates=len(neighbourhood.candidates),

@@ -7,4 +7,5 @@ from keras_grow.descent.neighbourhood import Candidate
 from keras_grow.descent.neighbourhood import WidthNeighbourhood
 from keras_grow.descent.neighbourhood import gate_ends
 from keras_grow.descent.neighbourhood import growable_groups
+from keras_grow.descent.neighbourhood import kernel_groups
 from keras_grow.descent.neighbourhood import realise

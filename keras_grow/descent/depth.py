@@ -27,6 +27,8 @@ from keras_grow.descent.neighbourhood import variables_by_key
 from keras_grow.transfer import calibration
 from keras_grow.transfer.blocks import identity_kernel
 from keras_grow.transfer.blocks import pass_through_norm
+from keras_grow.transfer.weights import layer_variables
+from keras_grow.transfer.weights import weight_shapes
 from keras_grow.transfer.width import NEW_NORM_VALUES
 from keras_grow.transfer.width import he_normal
 
@@ -65,9 +67,9 @@ class DepthNeighbourhood:
         self.over_body = build.build_body(deep)
         self._by_key = variables_by_key(body)
         shapes = {
-            (layer.name, v.name): tuple(v.shape)
-            for layer in self.over_body.layers
-            for v in layer.weights
+            (layer, key): shape
+            for layer, variables in weight_shapes(self.over_body).items()
+            for key, shape in variables.items()
         }
         self._fixed, self._directions = {}, {}
         for block in self.blocks:
@@ -181,13 +183,11 @@ class DepthNeighbourhood:
                 if not layer.name.startswith(block.name + "_") or not layer.weights:
                     continue
                 values[layer.name] = {
-                    v.name: _embed(
-                        mine[(layer.name, v.name)],
-                        self._start_value(
-                            block, layer.name, v.name, tuple(v.shape), rng
-                        ),
+                    key: _embed(
+                        mine[(layer.name, key)],
+                        self._start_value(block, layer.name, key, tuple(v.shape), rng),
                     )
-                    for v in layer.weights
+                    for key, v in layer_variables(layer).items()
                 }
         return deep, values
 

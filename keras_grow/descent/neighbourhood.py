@@ -33,6 +33,7 @@ from keras_grow import build
 from keras_grow.build.structure import ROLES
 from keras_grow.build.structure import UNIT_AXES
 from keras_grow.transfer import unit_ops
+from keras_grow.transfer.weights import layer_variables
 from keras_grow.transfer.weights import weight_shapes
 from keras_grow.transfer.width import NEW_NORM_VALUES
 from keras_grow.transfer.width import along
@@ -77,9 +78,56 @@ def growable_groups(spec):
     return groups
 
 
+# The roles whose layers Firefly's neighbourhood and the closed forms read
+# as kernels: units written by a kernel's last axis, read by its rows.
+KERNEL_ROLES = ("producers", "norms", "passthrough", "consumers")
+_OTHER_ROLES = {
+    "separable": "the inputs of the SeparableConv2D",
+    "attention_in": "the queries', keys' and values' inputs of",
+    "attention_out": "the output projection of",
+    "heads": "the heads of",
+}
+
+
+def kernel_groups(spec, shapes):
+    """(the growable groups Firefly, GradMax and TINY measure, `{skipped
+    group: why}`).
+
+    They measure units that kernels write and read (Dense, Conv,
+    DepthwiseConv2D, normalisations); attention heads, SeparableConv2D
+    inputs and embedding tables are grown by the other callbacks.
+
+    Args:
+        spec: the spec.
+        shapes: `{layer: {variable: shape}}` of its body.
+    """
+    kept, skipped = [], {}
+    for group in growable_groups(spec):
+        others = [(r, n) for r, n in group.members() if r not in KERNEL_ROLES]
+        tables = [n for n in group.producers if "kernel" not in shapes[n]]
+        if others:
+            role, name = others[0]
+            skipped[group.name] = (
+                f"its units are {_OTHER_ROLES[role]} '{name}', which this "
+                "method does not measure"
+            )
+        elif tables:
+            skipped[group.name] = (
+                f"'{tables[0]}' writes its units from a table (an embedding), "
+                "not a kernel, which this method does not measure"
+            )
+        else:
+            kept.append(group)
+    return kept, skipped
+
+
 def variables_by_key(model):
-    """`{(layer name, variable name): variable}` of a graph's layers."""
-    return {(layer.name, v.name): v for layer in model.layers for v in layer.weights}
+    """`{(layer name, variable key): variable}` of a graph's layers."""
+    return {
+        (layer.name, key): v
+        for layer in model.layers
+        for key, v in layer_variables(layer).items()
+    }
 
 
 def call_with_values(over_body, images, values, fallback, training=False):
@@ -155,9 +203,14 @@ class WidthNeighbourhood:
             )
         self.body, self.spec = body, spec
         self.split, self.new_units = bool(split), new_units
-        self.groups = growable_groups(spec)
-        self._by_key = variables_by_key(body)
         shapes = weight_shapes(body)
+        self.groups, self.skipped = kernel_groups(spec, shapes)
+        if not self.groups:
+            raise ValueError(
+                f"{spec.notation} has no unit group this neighbourhood can "
+                f"measure: {self.skipped}."
+            )
+        self._by_key = variables_by_key(body)
         self.widths = {g.name: g.width(shapes) for g in self.groups}
         self._check_widths()
         self._roles = self._layer_roles()

@@ -48,7 +48,7 @@ import tensorflow as tf
 from keras_grow import build
 from keras_grow import multi_worker
 from keras_grow import transfer
-from keras_grow.descent.neighbourhood import growable_groups
+from keras_grow.descent.neighbourhood import kernel_groups
 from keras_grow.transfer.blocks import identity_kernel
 from keras_grow.transfer.weights import weight_shapes
 
@@ -101,10 +101,12 @@ class GroupStatistics:
     covariance: np.ndarray
 
 
-def closed_form_groups(spec):
-    """(groups GradMax and TINY can grow, {skipped group: why})."""
-    kept, skipped = [], {}
-    for group in growable_groups(spec):
+def closed_form_groups(spec, shapes):
+    """(groups GradMax and TINY can grow, {skipped group: why}), given the
+    body's `{layer: {variable: shape}}`."""
+    kept = []
+    measured, skipped = kernel_groups(spec, shapes)
+    for group in measured:
         if len(group.producers) != 1:
             skipped[group.name] = (
                 f"{len(group.producers)} producers (a summed stream) have no "

@@ -327,6 +327,11 @@ class NetSpec:
         take float pixels in [0, 1]."""
         return False
 
+    @property
+    def input_dtype(self):
+        """str. The dtype of the inputs the net is built and exported for."""
+        return "float32"
+
     def replace(self, **changes):
         """Returns a validated copy with some fields changed."""
         return dataclasses.replace(self, **changes)

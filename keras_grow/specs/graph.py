@@ -20,6 +20,7 @@ from keras_grow.specs.graph_analysis import SUPPORTED
 from keras_grow.specs.graph_analysis import analyse
 
 FAMILY_PREFIX = "Graph"
+INPUT_DTYPES = ("float32", "float16", "bfloat16", "int32", "int64", "uint8")
 
 
 def _normalised(nodes):
@@ -57,6 +58,9 @@ class GraphSpec(base.NetSpec):
         input_name: str. How nodes name the model's input.
         output: str. The node whose output is the model's output.
         name: str. The model's name, shown in the notation.
+        input_dtype: str. The input's dtype: `"float32"`, or an integer
+            dtype for token ids (an `Embedding` reads them) or pixels a
+            `Rescaling` scales.
         input_mean, input_std, weight_decay: must stay at their defaults;
             the graph's own layers normalise and regularise.
     """
@@ -67,6 +71,7 @@ class GraphSpec(base.NetSpec):
     input_name: str = "input"
     output: str = ""
     name: str = "model"
+    input_dtype: str = "float32"
 
     def __post_init__(self):
         super().__post_init__()
@@ -76,16 +81,22 @@ class GraphSpec(base.NetSpec):
                 "own layers; `input_mean`, `input_std` and `weight_decay` must "
                 "stay unset."
             )
+        if self.input_dtype not in INPUT_DTYPES:
+            raise ValueError(
+                f"`input_dtype` must be one of {INPUT_DTYPES}; received "
+                f"{self.input_dtype!r}."
+            )
         self._set("nodes", _normalised(self.nodes))
         self._check_nodes()
         analysis = analyse(self)
         object.__setattr__(self, "_analysis", analysis)
         for group in analysis.groups:
-            widths = {self._width(p) for p in group.producers}
+            widths = {self._entry(key) for key in group.width_keys}
             if len(widths) > 1:
                 raise ValueError(
-                    f"Layers {list(group.producers)} are added together, so they "
-                    f"need one width; received widths {sorted(widths)}."
+                    f"Layers {list(group.layers)} hold one unit group (added "
+                    f"together, or reshaped), so they need one width; received "
+                    f"widths {sorted(widths)}."
                 )
 
     # --- validation ----------------------------------------------------
@@ -123,7 +134,8 @@ class GraphSpec(base.NetSpec):
             if (cls in MERGES) != (len(node["inputs"]) > 1):
                 raise ValueError(
                     f"Layer '{name}' ({cls}) reads {len(node['inputs'])} inputs; "
-                    "only Add and Concatenate read several, and they need two or more."
+                    "only Add, Concatenate and Multiply read several, and they need "
+                    "two or more."
                 )
             if cls == "Concatenate" and node["config"].get("axis", -1) != -1:
                 raise ValueError(
@@ -139,10 +151,14 @@ class GraphSpec(base.NetSpec):
     def _node(self, name):
         return next(n for n in self.nodes if n["name"] == name)
 
-    def _width(self, producer):
-        """int. The width a Dense/Conv2D node's config sets."""
-        node = self._node(producer)
-        return node["config"][PRODUCERS[node["class_name"]]]
+    def _entry(self, width_key):
+        """int. The width a node's config states (a `GraphGroup` width key)."""
+        layer, key, index = width_key
+        value = self._node(layer)["config"][key]
+        return value if index is None else value[index]
+
+    def _width(self, group):
+        return self._entry(group.width_keys[0])
 
     # --- the family interface -----------------------------------------
 
@@ -164,9 +180,9 @@ class GraphSpec(base.NetSpec):
     @property
     def takes_integer_inputs(self):
         """bool. Whether every layer reading the input is a `Rescaling`
-        (the Keras way to take uint8 images)."""
+        (the Keras way to take uint8 images) or an `Embedding` (token ids)."""
         return all(
-            n["class_name"] == "Rescaling"
+            n["class_name"] in ("Rescaling", "Embedding")
             for n in self.nodes
             if self.input_name in n["inputs"]
         )
@@ -174,7 +190,7 @@ class GraphSpec(base.NetSpec):
     @property
     def widths(self):
         """tuple of int. The width of each growable group, in graph order."""
-        return tuple(self._width(g.producers[0]) for g in self._analysis.growable)
+        return tuple(self._width(g) for g in self._analysis.growable)
 
     def with_widths(self, widths):
         """Returns the spec with each growable group `widths[i]` wide."""
@@ -187,12 +203,16 @@ class GraphSpec(base.NetSpec):
                 f"{len(widths)} widths {widths}."
             )
         base.check_positive(widths, "widths", "layer width")
-        width_of = {p: w for g, w in zip(growable, widths) for p in g.producers}
-        nodes = copy.deepcopy(list(self.nodes))
-        for node in nodes:
-            if node["name"] in width_of:
-                node["config"][PRODUCERS[node["class_name"]]] = width_of[node["name"]]
-        return self.replace(nodes=tuple(nodes))
+        nodes = {n["name"]: n for n in copy.deepcopy(list(self.nodes))}
+        for group, width in zip(growable, widths):
+            for layer, key, index in group.width_keys:
+                config = nodes[layer]["config"]
+                if index is None:
+                    config[key] = width
+                else:
+                    config[key] = list(config[key])
+                    config[key][index] = width
+        return self.replace(nodes=tuple(nodes.values()))
 
     def with_stage_widths(self, stages):
         stages = tuple(tuple(s) for s in stages)
@@ -212,7 +232,7 @@ class GraphSpec(base.NetSpec):
             ValueError: naming the layer and why, if its units cannot grow.
         """
         for group in self._analysis.groups:
-            if layer in group.producers:
+            if layer in group.layers:
                 if not group.growable:
                     raise ValueError(
                         f"The units of layer '{layer}' cannot grow: "
@@ -222,10 +242,11 @@ class GraphSpec(base.NetSpec):
                 widths = list(self.widths)
                 widths[index] = width
                 return self.with_widths(widths)
-        producers = [n["name"] for n in self.nodes if n["class_name"] in PRODUCERS]
+        layers = [g.layers[0] for g in self._analysis.groups if g.width_keys]
         raise ValueError(
-            f"Layer {layer!r} is not a Dense or Conv2D layer of {self.family}; "
-            f"those are: {producers}."
+            f"Layer {layer!r} of {self.family} states no width; the layers "
+            f"that do (Dense, Conv, Embedding, MultiHeadAttention heads, ...) "
+            f"are: {layers}."
         )
 
     def growth_report(self):
@@ -233,14 +254,14 @@ class GraphSpec(base.NetSpec):
         not) it grows."""
         lines = []
         for group in self._analysis.groups:
-            if not group.producers:
+            if not group.width_keys:
                 continue
-            width = self._width(group.producers[0])
             verdict = "grows" if group.growable else "fixed: " + "; ".join(group.fixed)
             if group.growable and group.notes:
                 verdict += " (" + "; ".join(group.notes) + ")"
             lines.append(
-                f"{group.name} ({', '.join(group.producers)}): {width} units, {verdict}"
+                f"{group.name} ({', '.join(group.layers)}): "
+                f"{self._width(group)} units, {verdict}"
             )
         return lines
 

@@ -10,14 +10,24 @@ import collections
 import dataclasses
 
 # Layers whose outputs are units: class name -> the config key of the width.
-PRODUCERS = {"Dense": "units", "Conv2D": "filters"}
+PRODUCERS = {
+    "Conv1D": "filters",
+    "Conv2D": "filters",
+    "Dense": "units",
+    "Embedding": "output_dim",
+    "SeparableConv2D": "filters",
+}
 # Normalisations over the units (their parameters hold one entry per unit).
-NORMS = ("BatchNormalization", "LayerNormalization")
+NORMS = ("BatchNormalization", "GroupNormalization", "LayerNormalization")
+# Layers that add a learned vector per position to their input's units.
+POSITIONAL = ("PositionEmbedding",)
+ATTENTION = ("MultiHeadAttention",)
 # A depthwise conv carries each unit through on its own channel.
 PASSTHROUGH = ("DepthwiseConv2D",)
 # Layers that act on every unit on its own, keeping the tensor's rank.
 CHANNELWISE = (
     "Activation",
+    "AveragePooling1D",
     "AveragePooling2D",
     "Dropout",
     "ELU",
@@ -25,6 +35,7 @@ CHANNELWISE = (
     "GaussianNoise",
     "Identity",
     "LeakyReLU",
+    "MaxPooling1D",
     "MaxPooling2D",
     "ReLU",
     "Rescaling",
@@ -32,8 +43,13 @@ CHANNELWISE = (
     "ZeroPadding2D",
 )
 # Layers that pool a map to one value per unit: rank 4 -> rank 2.
-POOLS = ("GlobalAveragePooling2D", "GlobalMaxPooling2D")
-MERGES = ("Add", "Concatenate")
+POOLS = (
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+)
+MERGES = ("Add", "Concatenate", "Multiply")
 
 # Activations computed unit by unit (a split or a new unit leaves the
 # other units' values alone). Softmax, for one, mixes units.
@@ -53,23 +69,40 @@ class GraphGroup:
     Args:
         name: str. The name of its first producer (or of the layer that
             made the channels, for a group without producers).
-        producers, norms, passthrough, consumers: tuples of layer names
-            (see `keras_grow.build.UnitGroup`).
+        producers, norms, passthrough, consumers, separable,
+            attention_in, attention_out, heads: tuples of layer names, by
+            role (see `keras_grow.build.UnitGroup`).
         fixed: tuple of str. Why the group cannot grow; empty if it can.
         notes: tuple of str. What growing it does not preserve.
+        width_keys: tuple of (layer, config key, index or `None`). Where
+            the layer configs state the group's width (a `Dense`'s
+            `units`, a `Reshape`'s `target_shape[-1]`, ...): all equal,
+            and all set at once when it grows.
+        origin: str. The layer (or input) the group starts at.
     """
 
     name: str
-    producers: tuple
-    norms: tuple
-    passthrough: tuple
-    consumers: tuple
-    fixed: tuple
+    producers: tuple = ()
+    norms: tuple = ()
+    passthrough: tuple = ()
+    consumers: tuple = ()
+    separable: tuple = ()
+    attention_in: tuple = ()
+    attention_out: tuple = ()
+    heads: tuple = ()
+    fixed: tuple = ()
     notes: tuple = ()
+    width_keys: tuple = ()
+    origin: str = ""
 
     @property
     def growable(self):
-        return bool(self.producers) and not self.fixed
+        return bool(self.width_keys) and not self.fixed
+
+    @property
+    def layers(self):
+        """tuple of str. The layers with a width entry, in order."""
+        return tuple(dict.fromkeys(layer for layer, _, _ in self.width_keys))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,19 +132,32 @@ class GraphAnalysis:
         return tuple(g for g in self.groups if g.growable)
 
 
+_ROLES = (
+    "producers",
+    "norms",
+    "passthrough",
+    "consumers",
+    "separable",
+    "attention_in",
+    "attention_out",
+    "heads",
+)
+
+
 class _Groups:
     """Union-find over channel sets, with each set's members and reasons."""
 
     def __init__(self):
         self._parent = []
-        self._origin = []
+        self._origin = []  # (layer it starts at, name if not its producer's)
         self._members = []  # (group, role, layer)
         self._fixed = []  # (group, reason)
         self._notes = []  # (group, note)
+        self._width_keys = []  # (group, (layer, config key, index))
 
-    def new(self, origin):
+    def new(self, origin, name=None):
         self._parent.append(len(self._parent))
-        self._origin.append(origin)
+        self._origin.append((origin, name))
         return len(self._parent) - 1
 
     def find(self, group):
@@ -135,6 +181,9 @@ class _Groups:
     def note(self, group, text):
         self._notes.append((group, text))
 
+    def width_key(self, group, layer, key, index=None):
+        self._width_keys.append((group, (layer, key, index)))
+
     def resolve(self):
         roles = collections.defaultdict(lambda: collections.defaultdict(list))
         for group, role, layer in self._members:
@@ -144,20 +193,23 @@ class _Groups:
             for group, text in pairs:
                 if text not in target[self.find(group)]:
                     target[self.find(group)].append(text)
+        keys = collections.defaultdict(list)
+        for group, entry in self._width_keys:
+            keys[self.find(group)].append(entry)
         groups = []
         for group in range(len(self._parent)):
             if self.find(group) != group:
                 continue
             members = roles[group]
+            origin, name = self._origin[group]
             groups.append(
                 GraphGroup(
-                    name=(members["producers"] or [self._origin[group]])[0],
-                    producers=tuple(members["producers"]),
-                    norms=tuple(members["norms"]),
-                    passthrough=tuple(members["passthrough"]),
-                    consumers=tuple(members["consumers"]),
+                    name=(members["producers"] or [name or origin])[0],
+                    **{role: tuple(members[role]) for role in _ROLES},
                     fixed=tuple(fixed[group]),
                     notes=tuple(notes[group]),
+                    width_keys=tuple(keys[group]),
+                    origin=origin,
                 )
             )
         return groups
@@ -195,15 +247,75 @@ def _elementwise(groups, name, config, group, what="units"):
         groups.fix(group, f"'{name}' applies {activation!r} across its {what}")
 
 
+def _produced(groups, node, rank):
+    """The new group of a layer whose output channels are its units
+    (their number is the config entry `PRODUCERS` names)."""
+    name, config = node["name"], node["config"]
+    group = groups.new(name)
+    groups.add(group, "producers", name)
+    groups.width_key(group, name, PRODUCERS[node["class_name"]])
+    _elementwise(groups, name, config, group)
+    return _Tensor(group, rank, config[PRODUCERS[node["class_name"]]])
+
+
 def _producer(groups, node, ins):
     name, config = node["name"], node["config"]
     groups.add(ins[0].group, "consumers", name)
     if config.get("groups", 1) != 1:
         groups.fix(ins[0].group, f"grouped conv '{name}' reads it")
-    group = groups.new(name)
-    groups.add(group, "producers", name)
-    _elementwise(groups, name, config, group)
-    return _Tensor(group, ins[0].rank, config[PRODUCERS[node["class_name"]]])
+    return _produced(groups, node, ins[0].rank)
+
+
+def _separable(groups, node, ins):
+    name, config, (x,) = node["name"], node["config"], ins
+    multiplier = config.get("depth_multiplier", 1)
+    if multiplier == 1:
+        groups.add(x.group, "separable", name)
+    else:
+        groups.fix(x.group, f"'{name}' has depth_multiplier {multiplier}")
+    return _produced(groups, node, x.rank)
+
+
+def _embedding(groups, node, ins):
+    # Its input is token ids, not units: nothing of it grows.
+    return _produced(groups, node, ins[0].rank + 1)
+
+
+def _positional(groups, node, ins):
+    # One learned vector per position, as wide as the input it is added to.
+    (x,) = ins
+    groups.add(x.group, "producers", node["name"])
+    return x
+
+
+def _attention(groups, node, ins):
+    """Self-attention reads and writes the units of its input (its output
+    is as wide as its query); its heads are a group of their own."""
+    name, config, (x,) = node["name"], node["config"], ins
+    groups.add(x.group, "attention_in", name)
+    groups.add(x.group, "attention_out", name)
+    heads = groups.new(name, name=f"{name}_heads")
+    groups.add(heads, "heads", name)
+    groups.width_key(heads, name, "num_heads")
+    if config.get("output_shape") is not None:
+        groups.fix(x.group, f"'{name}' sets its output width (output_shape)")
+    if config.get("use_gate"):
+        for group in (x.group, heads):
+            groups.fix(group, f"'{name}' gates its heads (use_gate)")
+    if config.get("value_dim") not in (None, config.get("key_dim")):
+        groups.fix(heads, f"'{name}' has a value_dim other than its key_dim")
+    if config.get("key_dim") == 1 and config.get("use_bias", True):
+        # keras.ops.add on TensorFlow takes a (heads, 1) bias for a channels-
+        # first bias_add when heads equal the positions: it lands on the
+        # wrong axis, so a growth to that many heads would change the
+        # function.
+        groups.fix(
+            heads,
+            f"'{name}' has key_dim 1, whose head biases Keras' TensorFlow "
+            "backend adds along the positions when num_heads equals their "
+            "number",
+        )
+    return x
 
 
 def _norm(groups, node, ins):
@@ -211,16 +323,45 @@ def _norm(groups, node, ins):
     if not _axis_is_last(config.get("axis", -1), x.rank):
         groups.fix(x.group, f"'{name}' normalises axis {config.get('axis')}")
         return x
+    cls, split = node["class_name"], config.get("groups", -1)
+    if cls == "GroupNormalization":
+        if split != 1 and split == x.channels:
+            # One channel a group, as Keras stores `groups=-1` once built.
+            groups.width_key(x.group, name, "groups")
+        elif split not in (-1, 1):
+            groups.fix(
+                x.group,
+                f"GroupNormalization '{name}' pools its units in {split} "
+                "fixed groups, which a new unit would change",
+            )
+            return x
     groups.add(x.group, "norms", name)
-    if node["class_name"] == "LayerNormalization":
+    if cls == "LayerNormalization" or (cls == "GroupNormalization" and split == 1):
         # New or split units enter the mean and variance every unit is
-        # normalised with: no width morphism keeps the function.
+        # normalised with; a copy of every unit leaves both as they are.
         groups.note(
             x.group,
-            f"LayerNormalization '{name}' normalises across the units, "
-            "so growth changes the function",
+            f"its {cls} layers normalise across the units, so growth keeps "
+            "the function only when every unit is split at once",
         )
     return x
+
+
+def _reshape(groups, node, ins):
+    """A reshape keeps the units if it keeps the last axis: a row-major
+    reshape then moves whole unit vectors between positions."""
+    name, (x,) = node["name"], ins
+    target = list(node["config"]["target_shape"])
+    rank = len(target) + 1
+    if x.channels is not None and target[-1] == x.channels:
+        groups.width_key(x.group, name, "target_shape", len(target) - 1)
+        return x._replace(rank=rank)
+    if target[-1] == -1 and x.rank == 2 and all(d == 1 for d in target[:-1]):
+        return x._replace(rank=rank)  # one position: e.g. (C,) -> (1, 1, C)
+    groups.fix(x.group, f"Reshape '{name}' mixes its units with positions")
+    group = groups.new(name)
+    groups.fix(group, f"it is the reshaped tensor of '{name}'")
+    return _Tensor(group, rank, None)
 
 
 def _depthwise(groups, node, ins):
@@ -270,10 +411,11 @@ def _flatten(groups, node, ins):
 
 
 def _add(groups, node, ins):
+    """Add and Multiply act unit by unit: their inputs' units are one set."""
     group = ins[0].group
     for other in ins[1:]:
         group = groups.union(group, other.group)
-    return ins[0]._replace(group=group)
+    return ins[0]._replace(group=group, rank=max(x.rank for x in ins))
 
 
 def _concatenate(groups, node, ins):
@@ -293,8 +435,14 @@ _RULES = {
     **{cls: _depthwise for cls in PASSTHROUGH},
     **{cls: _channelwise for cls in CHANNELWISE},
     **{cls: _pool for cls in POOLS},
+    **{cls: _positional for cls in POSITIONAL},
+    **{cls: _attention for cls in ATTENTION},
+    "Embedding": _embedding,
+    "SeparableConv2D": _separable,
     "Flatten": _flatten,
+    "Reshape": _reshape,
     "Add": _add,
+    "Multiply": _add,
     "Concatenate": _concatenate,
 }
 SUPPORTED = tuple(sorted(_RULES))
@@ -334,7 +482,7 @@ def analyse(spec):
     resolved = groups.resolve()
     order = {node["name"]: i for i, node in enumerate(spec.nodes)}
     order[spec.input_name] = -1
-    resolved.sort(key=lambda g: order[g.name])
+    resolved.sort(key=lambda g: order[g.origin])
     relu_sites = frozenset(n["name"] for n in spec.nodes if _is_relu_output(n))
     return GraphAnalysis(
         tuple(resolved), ranks, channels, sites, relu_sites & set(sites)

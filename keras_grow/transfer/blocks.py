@@ -11,6 +11,9 @@ Reference:
 
 import numpy as np
 
+from keras_grow.transfer.weights import layer_variables
+from keras_grow.transfer.weights import weight_shapes
+
 
 def _set_last_norm(body, block, draw):
     """Sets gamma and beta of the block's last BN to `draw(n)` each (the
@@ -77,8 +80,8 @@ def identity_init(body, block, scale, rng):
     if block.last_norm is not None:
         norm = body.get_layer(block.last_norm)
         values = pass_through_norm(norm.gamma.shape[0], norm.epsilon)
-        for variable in norm.weights:
-            variable.assign(values[variable.name].astype(variable.dtype))
+        for key, variable in layer_variables(norm).items():
+            variable.assign(values[key].astype(variable.dtype))
 
 
 def pass_through_norm(width, epsilon):
@@ -219,10 +222,7 @@ def copy_blocks(body, copies):
             target's (`copy_problem`).
     """
     layers = {layer.name: layer for layer in body.layers if layer.weights}
-    shapes = {
-        name: {v.name: tuple(v.shape) for v in layer.weights}
-        for name, layer in layers.items()
-    }
+    shapes = weight_shapes(body)
     chosen = {}
     for target, sources in copies.items():
         if isinstance(sources, str):

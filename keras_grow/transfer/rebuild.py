@@ -56,7 +56,7 @@ def apply_width_changes(weights, old_spec, new_shapes, morphisms, rng):
             )
         weights = width.apply_morphism(weights, groups[op.group], op, rng)
     for name, group in groups.items():
-        if group.producers[0] not in new_shapes:
+        if group.first_layer not in new_shapes:
             continue
         missing = group.width(new_shapes) - width.group_width(weights, group)
         if missing > 0:
@@ -175,10 +175,11 @@ def _assign_given(body, name, layer_values):
         raise ValueError(
             f"`values` names layer {name!r}, which the grown graph does not have."
         ) from None
-    missing = sorted({v.name for v in layer.weights} - set(layer_values))
+    keys = set(weight_io.layer_variables(layer))
+    missing = sorted(keys - set(layer_values))
     if missing:
         raise ValueError(
             f"`values` for layer {name!r} lacks variables {missing}; give all "
-            f"of {sorted(v.name for v in layer.weights)}."
+            f"of {sorted(keys)}."
         )
     weight_io.assign_layer(layer, {k: np.asarray(v) for k, v in layer_values.items()})

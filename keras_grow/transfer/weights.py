@@ -1,38 +1,53 @@
-"""Weights of a graph as plain numpy, by layer name and variable name."""
+"""Weights of a graph as plain numpy, by layer name and variable key."""
 
 import numpy as np
 
 
+def variable_key(layer, variable):
+    """str. How the weights of `layer` name `variable`: its path inside
+    the layer, e.g. `"kernel"` or, for a layer made of sublayers such as
+    `MultiHeadAttention`, `"query/kernel"` (their bare names repeat)."""
+    parts = variable.path.split("/")
+    if layer.name in parts[:-1]:
+        return "/".join(parts[parts.index(layer.name) + 1 :])
+    return variable.name
+
+
+def layer_variables(layer):
+    """`{variable key: variable}` of `layer` (see `variable_key`)."""
+    return {variable_key(layer, v): v for v in layer.weights}
+
+
 def read_weights(model):
-    """Returns `{layer_name: {variable_name: np.ndarray}}` of `model`."""
+    """Returns `{layer_name: {variable key: np.ndarray}}` of `model`."""
     return {
-        layer.name: {v.name: np.array(v.numpy()) for v in layer.weights}
+        layer.name: {k: np.array(v.numpy()) for k, v in layer_variables(layer).items()}
         for layer in model.layers
         if layer.weights
     }
 
 
 def weight_shapes(model):
-    """Returns `{layer_name: {variable_name: shape tuple}}` of `model`."""
+    """Returns `{layer_name: {variable key: shape tuple}}` of `model`."""
     return {
-        layer.name: {v.name: tuple(v.shape) for v in layer.weights}
+        layer.name: {k: tuple(v.shape) for k, v in layer_variables(layer).items()}
         for layer in model.layers
         if layer.weights
     }
 
 
 def assign_layer(layer, values):
-    """Assigns `{variable_name: array}` to the matching variables of `layer`.
+    """Assigns `{variable key: array}` to the matching variables of `layer`.
 
     Raises:
         ValueError: if a shape differs; the message names layer, variable and
             both shapes.
     """
-    for variable in layer.weights:
-        value = values[variable.name]
+    for key, variable in layer_variables(layer).items():
+        value = values[key]
         if tuple(value.shape) != tuple(variable.shape):
             raise ValueError(
-                f"Layer '{layer.name}' variable '{variable.name}' has shape "
+                f"Layer '{layer.name}' variable '{key}' has shape "
                 f"{tuple(variable.shape)} in the new graph but "
                 f"{tuple(value.shape)} in the old one. Only width morphisms "
                 f"(keras_grow.transfer.SplitUnits / AddUnits) or a wider "

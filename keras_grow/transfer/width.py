@@ -12,7 +12,9 @@ import dataclasses
 
 import numpy as np
 
-from keras_grow.build.structure import UNIT_AXES
+from keras_grow.build.structure import BIAS
+from keras_grow.build.structure import NORM
+from keras_grow.build.structure import OUT
 from keras_grow.transfer import unit_ops
 
 # Variables of BatchNormalization, and the value a new unit starts with.
@@ -144,16 +146,6 @@ def random_with_norms(rng, shape, axis, norms):
     return (draw * scale.reshape(bshape)).astype(np.float32)
 
 
-def _random_delta(rng, parents, noise):
-    """Random directions, each `noise` times its parent kernel's norm."""
-    return random_with_norms(rng, parents.shape, -1, noise * unit_norms(parents, -1))
-
-
-def _unit_slots(layer, role):
-    """(variable, unit axis) of `layer`'s variables that hold units."""
-    return [(var, axis) for var, axis in UNIT_AXES[role].items() if var in layer]
-
-
 def _split(weights, group, op, rng):
     units = list(op.units)
     width = group_width(weights, group)
@@ -163,16 +155,15 @@ def _split(weights, group, op, rng):
             f"SplitUnits: group '{group.name}' has {width} units; received "
             f"out-of-range indices {bad}."
         )
-    for role, name in group.members():
+    for _, name, var, slot in group.slots(weights):
         layer = weights[name]
-        for var, axis in _unit_slots(layer, role):
-            delta = None
-            if role == "producers" and var == "kernel":
-                parents = np.take(layer[var], units, axis=axis)
-                delta = _split_delta(op, name, parents, rng)
-            layer[var] = unit_ops.split(
-                layer[var], axis, units, delta=delta, halve=role == "consumers"
-            ).numpy()
+        delta = None
+        if slot.perturbed:
+            parents = np.take(layer[var], units, axis=slot.axis)
+            delta = _split_delta(op, name, var, parents, slot.axis, rng)
+        layer[var] = unit_ops.split(
+            layer[var], slot.axis, units, delta=delta, halve=slot.kind == OUT
+        ).numpy()
 
 
 def along(ndim, axis, units):
@@ -182,44 +173,43 @@ def along(ndim, axis, units):
     return tuple(index)
 
 
-def _split_delta(op, name, parents, rng):
-    """The producer's delta: given, random (`op.noise`), or zero."""
-    delta = _given(op.deltas, name, parents.shape, "SplitUnits delta")
-    if delta is not None:
-        return delta
+def _split_delta(op, name, var, parents, axis, rng):
+    """The delta of a perturbed variable: given (`op.deltas[name]`, for a
+    producer's kernel), random (`op.noise`), or zero."""
+    if var == "kernel":
+        delta = _given(op.deltas, name, parents.shape, "SplitUnits delta")
+        if delta is not None:
+            return delta
     if op.noise:
-        return _random_delta(rng, parents, op.noise)
+        norms = op.noise * unit_norms(parents, axis)
+        return random_with_norms(rng, parents.shape, axis, norms)
     return np.zeros(parents.shape)
 
 
 def _add(weights, group, op, rng):
-    for role, name in group.members():
+    for _, name, var, slot in group.slots(weights):
         layer = weights[name]
-        kernel_shape = layer["kernel"].shape if "kernel" in layer else None
-        for var, axis in _unit_slots(layer, role):
-            value = layer[var]
-            if role == "norms" or var == "bias":
-                number = NEW_NORM_VALUES[var] if role == "norms" else 0.0
-                layer[var] = unit_ops.fill(value, axis, op.count, number).numpy()
-                continue
-            shape = list(value.shape)
-            shape[axis] = op.count
-            new = _new_kernel_slice(op, role, name, shape, kernel_shape, rng)
-            scale = op.epsilon if role == "consumers" else None
-            layer[var] = unit_ops.append(value, axis, new, scale=scale).numpy()
+        value = layer[var]
+        if slot.kind in (NORM, BIAS):
+            number = NEW_NORM_VALUES[var] if slot.kind == NORM else 0.0
+            layer[var] = unit_ops.fill(value, slot.axis, op.count, number).numpy()
+            continue
+        shape = list(value.shape)
+        shape[slot.axis] = op.count
+        new = _new_slice(op, slot, name, var, shape, value.shape, rng)
+        scale = op.epsilon if slot.kind == OUT else None
+        layer[var] = unit_ops.append(value, slot.axis, new, scale=scale).numpy()
 
 
-def _new_kernel_slice(op, role, name, shape, kernel_shape, rng):
-    """New units' incoming kernels (producers, depthwise) or their
-    outgoing kernels before the epsilon scale (consumers): given, else
-    He-normal."""
-    given = op.outgoing if role == "consumers" else op.incoming
-    what = "AddUnits outgoing" if role == "consumers" else "AddUnits incoming"
-    value = _given(given, name, shape, what)
+def _new_slice(op, slot, name, var, shape, full_shape, rng):
+    """New units' incoming weights or their outgoing weights before the
+    epsilon scale: given (a layer's `kernel` in `op.incoming` /
+    `op.outgoing`), else He-normal over the slot's fan-in."""
+    given = op.outgoing if slot.kind == OUT else op.incoming
+    what = "AddUnits outgoing" if slot.kind == OUT else "AddUnits incoming"
+    value = _given(given, name, shape, what) if var == "kernel" else None
     if value is None:
-        # The layer's fan-in: a depthwise kernel reads one channel.
-        spatial = kernel_shape[:-2] if role == "passthrough" else kernel_shape[:-1]
-        value = he_normal(rng, shape, int(np.prod(spatial)))
+        value = he_normal(rng, shape, slot.fan_in_of(full_shape))
     return value
 
 

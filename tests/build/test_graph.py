@@ -147,6 +147,23 @@ def shared_layer():
     return keras.Model(inputs, dense(dense(inputs)))
 
 
+def cross_attention():
+    inputs = keras.Input((4, 6))
+    other = keras.layers.Dense(6, name="other")(inputs)
+    x = keras.layers.MultiHeadAttention(2, 3, name="mha")(inputs, other)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    return keras.Model(inputs, keras.layers.Dense(2)(x))
+
+
+def attention_scores():
+    inputs = keras.Input((4, 6))
+    x, _ = keras.layers.MultiHeadAttention(2, 3, name="mha")(
+        inputs, inputs, return_attention_scores=True
+    )
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    return keras.Model(inputs, keras.layers.Dense(2)(x))
+
+
 def nested():
     inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)], name="inner")
     return keras.Sequential([keras.Input((3,)), inner, keras.layers.Dense(2)])
@@ -174,14 +191,15 @@ def subclassed():
             lambda: keras.Sequential(
                 [
                     keras.Input((5, 2)),
-                    keras.layers.Conv1D(2, 3, name="c"),
-                    keras.layers.Flatten(),
+                    keras.layers.SimpleRNN(2, name="c"),
                     keras.layers.Dense(2),
                 ]
             ),
             ValueError,
-            "Layer 'c' is a Conv1D, which keras_grow cannot grow through",
+            "Layer 'c' is a SimpleRNN, which keras_grow cannot grow through",
         ),
+        (cross_attention, ValueError, "keras_grow grows self-attention"),
+        (attention_scores, ValueError, r"keyword arguments \['return_attention"),
         (two_inputs, ValueError, "has 2 inputs and 1 outputs"),
         (nested, ValueError, "Layer 'inner' is a nested model"),
         (shared_layer, ValueError, "'shared' is called 2 times"),

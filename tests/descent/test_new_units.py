@@ -8,6 +8,7 @@ import tensorflow as tf
 
 import keras_grow as kg
 from keras_grow.descent import new_units
+from keras_grow.transfer.weights import weight_shapes
 from tests.conftest import compile_sgd
 
 
@@ -34,7 +35,8 @@ def test_measured_jacobian_is_the_gradient_correlation_of_a_linear_unit():
     changes the loss by, to first order: <omega, J alpha>)."""
     model = _mlp()
     batches = _batches()
-    groups, skipped = new_units.closed_form_groups(model.spec)
+    shapes = weight_shapes(model.body)
+    groups, skipped = new_units.closed_form_groups(model.spec, shapes)
     assert not skipped and [g.name for g in groups] == ["layer1", "layer2"]
     stats = new_units.measure(model, groups, iter(batches), len(batches), model.loss)
     body = model.body
@@ -122,7 +124,8 @@ def test_significance_keeps_a_steady_gain_and_drops_noise():
 
 def test_summed_streams_are_skipped_with_the_reason():
     spec = kg.specs.parse("Basic3ResNet-1-1-1", (8, 8, 1), 3, widths=(2, 2, 2))
-    groups, skipped = new_units.closed_form_groups(spec)
+    shapes = weight_shapes(kg.build.build_body(spec))
+    groups, skipped = new_units.closed_form_groups(spec, shapes)
     assert skipped == {
         f"stage{i}": "2 producers (a summed stream) have no single fan-in"
         for i in (1, 2, 3)

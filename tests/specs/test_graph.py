@@ -213,7 +213,8 @@ def test_layer_normalization_grows_with_a_note():
     )
     assert spec.with_layer_widened("h", 6).widths == (6,)
     assert (
-        "LayerNormalization 'ln' normalises across the units"
+        "its LayerNormalization layers normalise across the units, so growth "
+        "keeps the function only when every unit is split at once"
         in (spec.growth_report()[0])
     )
 
@@ -228,7 +229,11 @@ def test_layer_normalization_grows_with_a_note():
             "d",
             "appears twice",
         ),
-        ([node("a", "Add", ["x"])], "a", "only Add and Concatenate read several"),
+        (
+            [node("a", "Add", ["x"])],
+            "a",
+            "only Add, Concatenate and Multiply read several",
+        ),
         ([node("d", "Dense", ["x"], units=3)], "nope", "`output` must name a layer"),
         (
             [
@@ -237,7 +242,7 @@ def test_layer_normalization_grows_with_a_note():
                 node("s", "Add", ["a", "b"]),
             ],
             "s",
-            "are added together, so they need one width",
+            "added together, or reshaped\\), so they need one width",
         ),
     ],
 )
@@ -271,3 +276,19 @@ def test_every_supported_class_has_a_rule():
         "MaxPooling2D",
         "GlobalAveragePooling2D",
     }
+
+
+def test_the_docs_list_every_supported_layer():
+    """docs/your_model.md's table names every class the analysis has a
+    rule for, and no other."""
+    import pathlib
+    import re
+
+    page = pathlib.Path(__file__).resolve().parents[2] / "docs" / "your_model.md"
+    text = page.read_text()
+    table = text[text.index("| Layer | Role |") : text.index("Any group is also fixed")]
+    listed = set()
+    for row in table.strip().splitlines()[2:]:
+        first = row.split("|")[1]
+        listed |= set(re.findall(r"`(?:kg\.layers\.)?([A-Z]\w+)", first))
+    assert listed == set(graph_analysis.SUPPORTED)

@@ -1,0 +1,271 @@
+"""Transformers, text models and SE-CNNs written in plain Keras, grown by
+`GrowableModel.from_keras`."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_grow as kg
+from keras_grow import build
+from keras_grow.transfer import AddUnits
+from keras_grow.transfer import SplitUnits
+
+EXACT = 1e-5
+
+
+def vit(width=8, heads=2, layers=2):
+    """A small vision transformer as a Keras user writes it: patches by a
+    strided Conv2D, learned positions, pre-norm encoder layers."""
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(width, 7, strides=7, name="patches")(inputs)
+    x = keras.layers.Reshape((16, width), name="tokens")(x)
+    positions = kg.layers.PositionEmbedding(16, name="positions")(x)
+    x = keras.layers.Add(name="embedded")([x, positions])
+    for i in range(layers):
+        y = keras.layers.LayerNormalization(name=f"l{i}_ln1")(x)
+        y = keras.layers.MultiHeadAttention(heads, 4, name=f"l{i}_attention")(y, y)
+        x = keras.layers.Add(name=f"l{i}_add1")([x, y])
+        y = keras.layers.LayerNormalization(name=f"l{i}_ln2")(x)
+        y = keras.layers.Dense(2 * width, activation="gelu", name=f"l{i}_ff1")(y)
+        y = keras.layers.Dense(width, name=f"l{i}_ff2")(y)
+        x = keras.layers.Add(name=f"l{i}_add2")([x, y])
+    x = keras.layers.LayerNormalization(name="ln")(x)
+    x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(10, name="logits")(x), name="vit")
+
+
+def text_classifier():
+    """Token ids in, a causal self-attention over Conv1D features."""
+    inputs = keras.Input((12,), dtype="int32")
+    x = keras.layers.Embedding(40, 8, name="embed")(inputs)
+    x = keras.layers.Conv1D(8, 3, padding="same", activation="relu", name="conv")(x)
+    x = keras.layers.MaxPooling1D(2, name="pool1")(x)
+    y = keras.layers.MultiHeadAttention(2, 4, name="attention")(
+        x, x, use_causal_mask=True
+    )
+    x = keras.layers.Add(name="add")([x, y])
+    x = keras.layers.Dropout(0.1, name="drop")(x)
+    x = keras.layers.GlobalMaxPooling1D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(3, name="logits")(x), name="text")
+
+
+def se_cnn(groups=-1):
+    """uint8 pixels, GroupNormalization, a SeparableConv2D and a
+    squeeze-and-excitation gate."""
+    inputs = keras.Input((16, 16, 3), dtype="uint8")
+    x = keras.layers.Rescaling(1 / 255, name="scale")(inputs)
+    x = keras.layers.Conv2D(6, 3, padding="same", name="conv")(x)
+    x = keras.layers.GroupNormalization(groups=groups, name="gn")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    x = keras.layers.SeparableConv2D(
+        8, 3, padding="same", activation="relu", name="sep"
+    )(x)
+    s = keras.layers.GlobalAveragePooling2D(name="squeeze")(x)
+    s = keras.layers.Dense(2, activation="relu", name="excite1")(s)
+    s = keras.layers.Dense(8, activation="sigmoid", name="excite2")(s)
+    s = keras.layers.Reshape((1, 1, 8), name="gate_shape")(s)
+    x = keras.layers.Multiply(name="gate")([x, s])
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, keras.layers.Dense(4, name="logits")(x), name="se")
+
+
+def _randomized(user):
+    """The user model with non-trivial norm gains, offsets and biases."""
+    rng = np.random.default_rng(0)
+    for variable in user.weights:
+        name = variable.path.rsplit("/", 1)[-1]
+        if name in ("gamma", "beta", "bias"):
+            base = 1.0 if name == "gamma" else 0.0
+            variable.assign(base + rng.normal(0, 0.3, variable.shape).astype("float32"))
+    return user
+
+
+def _inputs(model, n=6):
+    rng = np.random.default_rng(1)
+    shape = (n,) + tuple(model.inputs[0].shape[1:])
+    dtype = keras.backend.standardize_dtype(model.inputs[0].dtype)
+    if dtype == "int32":
+        return rng.integers(0, 40, shape).astype("int32")
+    if dtype == "uint8":
+        return rng.integers(0, 256, shape).astype("uint8")
+    return rng.random(shape).astype("float32")
+
+
+@pytest.mark.parametrize("make", [vit, text_classifier, se_cnn])
+def test_the_model_keeps_its_function_and_weights(make):
+    user = _randomized(make())
+    model = kg.GrowableModel.from_keras(user)
+    x = _inputs(user)
+    np.testing.assert_allclose(model(x), user(x), atol=EXACT)
+    assert model.body.count_params() == user.count_params()
+    assert model.spec.input_dtype == keras.backend.standardize_dtype(
+        user.inputs[0].dtype
+    )
+
+
+def test_the_growth_report_names_the_transformers_groups():
+    assert kg.GrowableModel.from_keras(vit()).spec.growth_report() == [
+        "patches (patches, tokens, l0_ff2, l1_ff2): 8 units, grows (its "
+        "LayerNormalization layers normalise across the units, so growth keeps "
+        "the function only when every unit is split at once)",
+        "l0_attention_heads (l0_attention): 2 units, grows",
+        "l0_ff1 (l0_ff1): 16 units, grows",
+        "l1_attention_heads (l1_attention): 2 units, grows",
+        "l1_ff1 (l1_ff1): 16 units, grows",
+        "logits (logits): 10 units, fixed: it is the model's output",
+    ]
+
+
+def test_stream_heads_and_feed_forward_grow_keeping_the_function():
+    """The residual stream doubles (every unit split: a LayerNormalization
+    sees the same mean and variance), each attention gains a new head and a
+    split one, each feed-forward block new and split units."""
+    model = kg.GrowableModel.from_keras(_randomized(vit()))
+    x = _inputs(model.body)
+    before = np.asarray(model(x))
+    morphisms = [SplitUnits("patches", range(8))]
+    for i in range(2):
+        morphisms += [
+            SplitUnits(f"l{i}_attention_heads", [1], noise=0.0),
+            AddUnits(f"l{i}_attention_heads", 1),
+            SplitUnits(f"l{i}_ff1", [0, 5]),
+            AddUnits(f"l{i}_ff1", 3),
+        ]
+    model.grow(model.spec.with_widths((16, 4, 21, 4, 21)), morphisms=morphisms)
+    np.testing.assert_allclose(model(x), before, atol=EXACT)
+    attention = model.body.get_layer("l0_attention")
+    assert attention.num_heads == 4
+    assert tuple(attention.query_dense.kernel.shape) == (16, 4, 4)
+    assert model.body.get_layer("tokens").target_shape == (16, 16)
+    assert model.body.get_layer("positions").embeddings.shape == (16, 16)
+    # A split head keeps its parent's queries; both carry half its output.
+    kernel = attention.output_dense.kernel.numpy()
+    np.testing.assert_array_equal(kernel[1], kernel[2])
+    queries = attention.query_dense.kernel.numpy()
+    np.testing.assert_array_equal(queries[:, 1], queries[:, 2])
+
+
+def test_a_few_new_stream_units_change_a_layer_normalised_function():
+    """What the growth report warns of: a partial split of a stream that
+    a LayerNormalization reads moves its mean and variance."""
+    model = kg.GrowableModel.from_keras(_randomized(vit()))
+    x = _inputs(model.body)
+    before = np.asarray(model(x))
+    model.grow(
+        model.spec.with_widths((9, 2, 16, 2, 16)),
+        morphisms=[SplitUnits("patches", [3])],
+    )
+    assert np.abs(np.asarray(model(x)) - before).max() > 1e-3
+
+
+def test_a_text_model_grows_in_fit_and_serves_token_ids(tmp_path):
+    user = text_classifier()
+    model = kg.GrowableModel.from_keras(user)
+    spec = model.spec
+    assert next(n for n in spec.nodes if n["name"] == "attention")["call"] == {
+        "use_causal_mask": True
+    }
+    assert spec.takes_integer_inputs and spec.input_dtype == "int32"
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    x = _inputs(user, n=32)
+    y = np.arange(32) % 3
+    grow_at = {1: lambda s: s.with_widths((12, 10, 3))}
+    history = model.fit(
+        x,
+        y,
+        epochs=2,
+        batch_size=8,
+        verbose=0,
+        callbacks=[kg.callbacks.ScheduledGrowth(grow_at)],
+    )
+    assert np.isfinite(history.history["loss"]).all()
+    assert model.spec.widths == (12, 10, 3)
+    path = str(tmp_path / "text.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(loaded(x), model(x))
+    served = tf.saved_model.load(model.export_serving(str(tmp_path / "serving")))
+    signature = served.signatures["serving_default"]
+    assert signature.structured_input_signature[1]["images"].dtype == tf.int32
+    logits = signature(images=tf.constant(x))["logits"]
+    np.testing.assert_allclose(logits, model(x), atol=EXACT)
+
+
+def test_an_se_cnn_grows_its_gate_with_the_units_it_gates():
+    model = kg.GrowableModel.from_keras(_randomized(se_cnn()))
+    x = _inputs(model.body)
+    before = np.asarray(model(x))
+    groups = {g.name: g for g in build.unit_groups(model.spec)}
+    assert set(groups["sep"].producers) == {"sep", "excite2"}
+    assert groups["sep"].separable == ()
+    assert groups["conv"].separable == ("sep",)
+    model.grow(
+        model.spec.with_widths((9, 11, 3)),
+        morphisms=[
+            SplitUnits("conv", [0, 4]),
+            AddUnits("conv", 1),
+            SplitUnits("sep", [7]),
+            AddUnits("sep", 2),
+            AddUnits("excite1", 1),
+        ],
+    )
+    np.testing.assert_allclose(model(x), before, atol=EXACT)
+    assert model.body.get_layer("gate_shape").target_shape == (1, 1, 11)
+    assert model.body.get_layer("gn").groups == 9
+
+
+@pytest.mark.parametrize(
+    "make, layer, reason",
+    [
+        (
+            lambda: se_cnn(groups=2),
+            "conv",
+            "GroupNormalization 'gn' pools its units in 2 fixed groups",
+        ),
+        (lambda: vit_with_reshape((4, 32)), "patches", "Reshape 'mix' mixes its"),
+    ],
+)
+def test_what_a_layer_holds_fixed_is_reported(make, layer, reason):
+    spec = kg.GrowableModel.from_keras(make()).spec
+    with pytest.raises(ValueError, match=reason):
+        spec.with_layer_widened(layer, 12)
+    assert any(reason in line for line in spec.growth_report())
+
+
+def vit_with_reshape(target):
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(8, 7, strides=7, name="patches")(inputs)
+    x = keras.layers.Reshape(target, name="mix")(x)
+    x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(10, name="logits")(x))
+
+
+def test_position_embedding_refuses_longer_inputs():
+    with pytest.raises(ValueError, match="Give sequence_length >= 5"):
+        kg.layers.PositionEmbedding(4)(keras.Input((5, 3)))
+    with pytest.raises(ValueError, match="positive integer"):
+        kg.layers.PositionEmbedding(2.5)
+
+
+def test_heads_of_key_dim_one_stay_fixed_while_keras_adds_their_bias_astray():
+    """Keras' TensorFlow `ops.add` turns `x + bias` into a channels-first
+    `bias_add` when a (heads, 1) bias matches x's axis 1 (the positions):
+    the biases land on the wrong axis. Growing heads up to the number of
+    positions would then change the function, so such heads stay fixed.
+    When this test's first assertion fails, Keras has fixed it and the
+    rule in graph_analysis._attention can go."""
+    x = np.zeros((2, 3, 3, 1), "float32")
+    bias = np.arange(3, dtype="float32").reshape(3, 1)
+    assert not np.allclose(keras.ops.add(x, bias), x + bias)
+    inputs = keras.Input((3, 4))
+    y = keras.layers.MultiHeadAttention(2, 1, name="attention")(inputs, inputs)
+    y = keras.layers.GlobalAveragePooling1D()(y)
+    user = keras.Model(inputs, keras.layers.Dense(2)(y))
+    report = kg.GrowableModel.from_keras(user).spec.growth_report()
+    assert any("attention_heads (attention): 2 units, fixed: " in r for r in report)
+    assert any("has key_dim 1" in r for r in report)
