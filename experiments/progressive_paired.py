@@ -24,6 +24,11 @@ from experiments.runs import progressive_paired as paired
 flags.DEFINE_string("preset", "fmnist_cnn", f"One of {sorted(paired.PRESETS)}.")
 flags.DEFINE_string("workdir", "out/progressive", "Where every arm writes.")
 flags.DEFINE_list("seeds", [str(s) for s in range(5)], "Seeds (one pair set each).")
+flags.DEFINE_list(
+    "arms",
+    list(paired.ARMS),
+    f"The arms to run and report, of {list(paired.ARMS)}; `target` always runs.",
+)
 flags.DEFINE_bool("report_only", False, "Write the report from finished arms.")
 cli.define_config_flags(paired.ProgressiveConfig)
 FLAGS = flags.FLAGS
@@ -33,9 +38,10 @@ def main(argv):
     del argv
     config = paired.resolve(FLAGS.preset, **cli.overrides(paired.ProgressiveConfig))
     seeds = [int(s) for s in FLAGS.seeds]
+    arms = paired.check_arms(FLAGS.arms)
     ran = () if FLAGS.report_only else seeds
-    branching.run_seeds(config, FLAGS.workdir, ran, paired.run_seed)
-    results, complete = branching_report.collect(FLAGS.workdir, seeds, paired.ARMS)
+    branching.run_seeds(config, FLAGS.workdir, ran, paired.run_seed, arms)
+    results, complete = branching_report.collect(FLAGS.workdir, seeds, arms)
     if not complete:
         print("No seed has every arm yet: no report.")
         return

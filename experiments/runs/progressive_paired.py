@@ -211,6 +211,19 @@ def warm_up(config):
     model.fit(train, steps_per_epoch=2, validation_data=monitored.take(1), verbose=0)
 
 
+def check_arms(arms):
+    """The arms to run, in `ARMS` order, `target` first (every measure is
+    relative to it).
+
+    Raises:
+        ValueError: naming an unknown arm.
+    """
+    unknown = sorted(set(arms) - set(ARMS))
+    if unknown:
+        raise ValueError(f"Unknown arms {unknown}; the arms are {list(ARMS)}.")
+    return tuple(arm for arm in ARMS if arm in set(arms) | {"target"})
+
+
 def run_seed(config, workdir, arms=ARMS, log=print):
     """Runs the arms of `config.seed` not run yet, after a `warm_up`."""
     if any(branching.read(workdir, config.seed, arm) is None for arm in arms):

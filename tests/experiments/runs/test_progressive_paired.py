@@ -96,3 +96,14 @@ def test_arms_run_once_with_their_budgets_and_the_report_reads_them(tmp_path):
     text = paired.report(results, complete, config, "python -m ...")
     assert "# Progressive training: MLP-8 -> MLP-32-32" in text
     assert "## Verdict" in text and "| target_0.5 |" in text
+
+
+def test_arms_are_checked_and_always_include_the_target():
+    assert paired.check_arms(["start", "progressive"]) == (
+        "target",
+        "progressive",
+        "start",
+    )
+    assert paired.check_arms(paired.ARMS) == paired.ARMS
+    with pytest.raises(ValueError, match=r"Unknown arms \['fast'\]"):
+        paired.check_arms(["target", "fast"])
