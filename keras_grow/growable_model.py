@@ -251,19 +251,20 @@ class GrowableModel(
         return export.export_serving(self, path, version=version, overwrite=overwrite)
 
     @classmethod
-    def from_keras(cls, model, **kwargs):
+    def from_keras(cls, model, depth="sites", **kwargs):
         """A `GrowableModel` of a user's own Keras model, weights kept.
 
-        The model becomes a `keras_grow.specs.GraphSpec`: its layers,
-        configs and connections as data. `model.spec.growth_report()` says
-        which units grow and why the others do not. The given model is
-        left untouched and is not compiled.
+        The model becomes a `keras_grow.specs.GraphSpec` (its layers,
+        configs and connections as data; `spec.growth_report()` says what
+        grows). The given model is left untouched and is not compiled.
 
         Args:
             model: a built `keras.Sequential` or functional `keras.Model`
                 with one input and one output, of the layers in
                 `keras_grow.specs.graph_analysis.SUPPORTED`, outputting
                 logits.
+            depth: str. `GraphSpec.depth`: `"sites"` (the default) adds a
+                layer after a layer, `"blocks"` repeats residual blocks.
             **kwargs: passed to `GrowableModel` (e.g. `name`).
 
         Returns:
@@ -282,7 +283,7 @@ class GrowableModel(
         >>> model.spec.notation
         'Graph(functional)-4'
         """
-        grown = cls(spec_from_keras(model), **kwargs)
+        grown = cls(spec_from_keras(model).replace(depth=depth), **kwargs)
         copy_weights(model, grown.body)
         return grown
 

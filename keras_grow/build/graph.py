@@ -260,7 +260,20 @@ def build_graph(spec):
 
 
 def graph_blocks(spec):
-    """The layers depth growth inserted, each a one-layer `Block`."""
+    """The repeatable residual blocks (`depth="blocks"`), or the layers
+    depth growth inserted, each a one-layer `Block`."""
+    if spec.depth == "blocks":
+        return [
+            Block(
+                b.name,
+                None,
+                residual=True,
+                stage=b.stage,
+                layers=b.layers,
+                zero_layers=b.zero_layers,
+            )
+            for b in spec.graph_blocks()
+        ]
     stage_of = {site: stage for stage, site in enumerate(spec.depth_sites())}
     return [
         Block(name, None, residual=False, convs=(producer,), stage=stage_of[site])

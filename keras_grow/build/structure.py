@@ -191,6 +191,11 @@ class Block:
         convs: tuple of str. Its conv layers, in order.
         stage: int or `None`. The depth stage it belongs to (the `stage`
             of `spec.with_block_added`); `None` for a fixed layout.
+        layers: tuple of str. Its layers, where their names do not all
+            start with `name + "_"` (a user graph's residual block).
+        zero_layers: tuple of str. Layers whose zeroed output weights
+            make a residual block the identity where it has no `last_norm`
+            (its branches' last projections).
     """
 
     name: str
@@ -198,3 +203,5 @@ class Block:
     residual: bool
     convs: tuple = ()
     stage: int | None = None
+    layers: tuple = ()
+    zero_layers: tuple = ()

@@ -12,6 +12,7 @@ import numpy as np
 
 from keras_grow import build
 from keras_grow import specs
+from keras_grow import transfer
 from keras_grow.adam_init import adam_init_norm
 from keras_grow.callbacks import periods
 from keras_grow.callbacks.arguments import as_dataset
@@ -259,11 +260,13 @@ class AutoGrow(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         require_growable(self.model, "AutoGrow")
         spec = self.model.spec
-        if not isinstance(spec, specs.StagedNetSpec):
+        blocks = isinstance(spec, specs.GraphSpec) and spec.depth == "blocks"
+        if not isinstance(spec, specs.StagedNetSpec) and not blocks:
             raise TypeError(
                 "AutoGrow grows the depth of a staged net (Basic/Bottleneck "
-                f"ResNets, plain nets); the model's spec is {spec.notation} "
-                f"({type(spec).__name__})."
+                "ResNets, plain nets) or the residual blocks of a user graph "
+                "(GrowableModel.from_keras(model, depth='blocks')); the "
+                f"model's spec is {spec.notation} ({type(spec).__name__})."
             )
         if self.initializer == "zero" and not spec.residual:
             raise ValueError(
@@ -274,6 +277,13 @@ class AutoGrow(keras.callbacks.Callback):
                 f"instead (pass initializer='gaussian' for that), and "
                 f"initializer='identity' deepens it preserving its function."
             )
+        # Whether the initializer can start a block of every stage, before
+        # any epoch runs (a user graph's blocks have no BatchNormalization).
+        initializer = self.block_initializer(spec)
+        if self.initializer == "adam" and blocks:
+            initializer = "gaussian"  # AdamInit trains the new last BN
+        for stage in range(spec.depth_stages):
+            transfer.check_initializer(spec, spec.with_block_added(stage), initializer)
         if self.max_depths is not None and len(self.max_depths) != len(spec.depths):
             raise ValueError(
                 f"`max_depths` needs one entry per stage ({len(spec.depths)}); "

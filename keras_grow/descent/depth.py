@@ -35,6 +35,14 @@ from keras_grow.transfer.width import he_normal
 
 def check_depth_growable(spec):
     """Raises a ValueError if Firefly cannot add layers to `spec`."""
+    if getattr(spec, "depth", None) == "blocks":
+        raise ValueError(
+            "Firefly's depth step gates a new layer's kernel or a new "
+            "block's last BatchNormalization; it does not gate a user "
+            "graph's repeated blocks (depth='blocks'). Deepen those with "
+            "AutoGrow, ScheduledGrowth or ProgressiveGrowth, or read the "
+            "model with depth='sites'; grow_depth=False grows widths."
+        )
     if not spec.depth_stages:
         raise ValueError(
             f"grow_depth=True needs a VGG, MLP or staged (ResNet/plain) spec; "

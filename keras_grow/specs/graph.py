@@ -14,6 +14,7 @@ import dataclasses
 import json
 
 from keras_grow.specs import base
+from keras_grow.specs import graph_blocks
 from keras_grow.specs.graph_analysis import MERGES
 from keras_grow.specs.graph_analysis import PRODUCERS
 from keras_grow.specs.graph_analysis import SUPPORTED
@@ -58,6 +59,9 @@ class GraphSpec(base.NetSpec):
         input_name: str. How nodes name the model's input.
         output: str. The node whose output is the model's output.
         name: str. The model's name, shown in the notation.
+        depth: str. What depth growth adds: `"sites"`, a layer after a
+            layer (`depth_sites`); `"blocks"`, a copy of a chain's last
+            residual block (`graph_blocks`).
         input_dtype: str. The input's dtype: `"float32"`, or an integer
             dtype for token ids (an `Embedding` reads them) or pixels a
             `Rescaling` scales.
@@ -72,6 +76,7 @@ class GraphSpec(base.NetSpec):
     output: str = ""
     name: str = "model"
     input_dtype: str = "float32"
+    depth: str = "sites"
 
     def __post_init__(self):
         super().__post_init__()
@@ -80,6 +85,10 @@ class GraphSpec(base.NetSpec):
                 "A GraphSpec keeps the normalisation and regularisers of its "
                 "own layers; `input_mean`, `input_std` and `weight_decay` must "
                 "stay unset."
+            )
+        if self.depth not in ("sites", "blocks"):
+            raise ValueError(
+                f"`depth` must be 'sites' or 'blocks'; received {self.depth!r}."
             )
         if self.input_dtype not in INPUT_DTYPES:
             raise ValueError(
@@ -267,14 +276,72 @@ class GraphSpec(base.NetSpec):
 
     @property
     def depth_stages(self):
+        if self.depth == "blocks":
+            return len(self.depths)
         return len(self._analysis.sites)
+
+    # --- depth by blocks -------------------------------------------------
+
+    def graph_blocks(self):
+        """list of `graph_blocks.GraphBlock`: the repeatable residual
+        blocks, chain by chain (see `keras_grow.specs.graph_blocks`)."""
+        return graph_blocks.blocks(self.nodes)
+
+    @property
+    def depths(self):
+        """tuple of int. Blocks per chain (`depth="blocks"`)."""
+        self._check_blocks_mode("depths")
+        counts = [0] * (1 + max((b.stage for b in self.graph_blocks()), default=-1))
+        for block in self.graph_blocks():
+            counts[block.stage] += 1
+        return tuple(counts)
+
+    @property
+    def residual(self):
+        """bool. Whether a new block is added to a stream (blocks mode), so
+        zeroing its last projections makes it the identity."""
+        return self.depth == "blocks"
+
+    def with_depths(self, depths):
+        """Returns the spec with `depths[i]` blocks in chain `i`: copies of
+        its last block added after it, or its last blocks removed (their
+        readers read the stream they read)."""
+        self._check_blocks_mode("with_depths")
+        depths = base.as_int_tuple(depths, "depths")
+        if len(depths) != len(self.depths):
+            raise ValueError(
+                f"{self.family} has {len(self.depths)} chains of blocks; "
+                f"received {len(depths)} depths {depths}."
+            )
+        base.check_positive(depths, "depths", "chain depth")
+        spec = self
+        for stage, depth in enumerate(depths):
+            while spec.depths[stage] < depth:
+                spec = spec.with_block_added(stage)
+            while spec.depths[stage] > depth:
+                last = [b for b in spec.graph_blocks() if b.stage == stage][-1]
+                spec = spec.replace(nodes=graph_blocks.removed(spec.nodes, last))
+        return spec
+
+    def _check_blocks_mode(self, what):
+        if self.depth != "blocks":
+            raise ValueError(
+                f"`{what}` counts repeatable blocks: build the spec with "
+                f"depth='blocks' (GrowableModel.from_keras(model, "
+                f"depth='blocks')); this one inserts layers at sites."
+            )
 
     def depth_sites(self):
         """tuple of str. The layer each depth stage inserts after."""
         return self._analysis.sites
 
     def with_block_added(self, stage):
-        """Returns the spec with a new layer after depth site `stage`.
+        """Returns the spec one block deeper at depth stage `stage`.
+
+        With `depth="blocks"`, chain `stage`'s last block is repeated after
+        itself (`graph_blocks.repeated`: its layers copied, named
+        `<layer>_x<k>`). Otherwise a new layer goes after depth site
+        `stage`:
 
         The new layer follows the layers inserted there before, reads
         their output and is as wide: a Dense on rank-2 tensors, a 3x3
@@ -284,6 +351,9 @@ class GraphSpec(base.NetSpec):
         Named `{site}_deep{k}_dense` (or `_conv`) and `{site}_deep{k}_relu`.
         """
         self._check_depth_stage(stage)
+        if self.depth == "blocks":
+            last = [b for b in self.graph_blocks() if b.stage == stage][-1]
+            return self.replace(nodes=graph_blocks.repeated(self.nodes, last))
         site = self._analysis.sites[stage]
         chain = [n for n in self.nodes if n.get("site") == site]
         tail = chain[-1]["name"] if chain else site

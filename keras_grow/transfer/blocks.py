@@ -11,6 +11,7 @@ Reference:
 
 import numpy as np
 
+from keras_grow.specs.graph_blocks import OUTPUT_WEIGHTS
 from keras_grow.transfer.weights import layer_variables
 from keras_grow.transfer.weights import weight_shapes
 
@@ -25,7 +26,18 @@ def _set_last_norm(body, block, draw):
 
 
 def zero_init(body, block, scale, rng):
-    """ZeroInit: gamma = beta = 0, so a new residual block is the identity."""
+    """ZeroInit: gamma = beta = 0, so a new residual block is the identity.
+    A user graph's block has its branches' last projections zeroed instead
+    (as LLaMA-Pro starts its copied transformer layers)."""
+    if block.zero_layers:
+        for name in block.zero_layers:
+            layer = body.get_layer(name)
+            variables = layer_variables(layer)
+            for key in OUTPUT_WEIGHTS[type(layer).__name__]:
+                if key in variables:
+                    variable = variables[key]
+                    variable.assign(np.zeros(variable.shape, variable.dtype))
+        return
     _set_last_norm(body, block, np.zeros)
 
 
@@ -148,8 +160,16 @@ def block_problem(name, block):
             f"'{block.name}' has no shortcut, so zeroing it would make the "
             f"net's output the same for every input. For it, {fix}."
         )
-    needs_norm = name in ("zero", "gaussian", "uniform", "uniform_authors") or (
-        name == "identity" and block.residual
+    zeroes = name == "zero" or (name == "identity" and block.residual)
+    if zeroes and block.layers and not block.zero_layers:
+        return (
+            f"Block '{block.name}' ends a branch in a layer whose output "
+            f"keras_grow cannot zero (an activation that is not 0 at 0, or a "
+            f"layer without output weights), so initializer={name!r} cannot "
+            f"make it the identity; use initializer='default'."
+        )
+    needs_norm = name in ("gaussian", "uniform", "uniform_authors") or (
+        zeroes and not block.zero_layers
     )
     if needs_norm and block.last_norm is None:
         return (
@@ -177,18 +197,24 @@ def check_new_blocks(blocks, name):
         raise ValueError(" ".join(dict.fromkeys(problems)))
 
 
-def _block_layers(names, block_name):
-    """`{suffix: name}` of the layers in `names` of block `block_name`
-    (named `<block_name>_<suffix>`)."""
+def _block_layers(names, block_name, listed=None):
+    """`{key: name}` of the layers in `names` of block `block_name`: by
+    suffix for layers named `<block_name>_<suffix>`, by position for a
+    block whose layers `listed` gives (`{block: Block}`)."""
+    block = (listed or {}).get(block_name)
+    if block is not None and block.layers:
+        return dict(enumerate(n for n in block.layers if n in names))
     prefix = block_name + "_"
     return {n[len(prefix) :]: n for n in names if n.startswith(prefix)}
 
 
-def copy_problem(shapes, source, target):
+def copy_problem(shapes, source, target, listed=None):
     """str or `None`. Why block `target` cannot start as a copy of block
     `source` in a graph of weight `shapes` (`{layer: {variable: shape}}`,
-    layers with weights only): their layers differ in name or shape."""
-    have, want = _block_layers(shapes, source), _block_layers(shapes, target)
+    layers with weights only): their layers differ in name or shape.
+    `listed` is `{block: Block}` for blocks that list their layers."""
+    have = _block_layers(shapes, source, listed)
+    want = _block_layers(shapes, target, listed)
     if not have:
         return f"'{source}' has no layers with weights"
     if set(have) != set(want):
@@ -202,7 +228,7 @@ def copy_problem(shapes, source, target):
     return None
 
 
-def copy_blocks(body, copies):
+def copy_blocks(body, copies, listed=None):
     """Sets blocks of `body` to copies of others (depth growth by
     stacking): every weight of each target block's layers becomes the
     source block's, as they are before any copy is made.
@@ -213,6 +239,8 @@ def copy_blocks(body, copies):
             (source, ...)}`: candidates in order of preference, of which
             the first whose layers agree with the target's is copied (none
             agreeing leaves the target as it is).
+        listed: dict or `None`. `{block: Block}` of blocks whose layers
+            their `layers` list (a user graph's).
 
     Returns:
         dict. `{target block: source block}`: the copies made.
@@ -226,24 +254,26 @@ def copy_blocks(body, copies):
     chosen = {}
     for target, sources in copies.items():
         if isinstance(sources, str):
-            problem = copy_problem(shapes, sources, target)
+            problem = copy_problem(shapes, sources, target, listed)
             if problem:
                 raise ValueError(
                     f"Block '{target}' cannot copy '{sources}': {problem}."
                 )
             chosen[target] = sources
             continue
-        fitting = [s for s in sources if copy_problem(shapes, s, target) is None]
+        fitting = [
+            s for s in sources if copy_problem(shapes, s, target, listed) is None
+        ]
         if fitting:
             chosen[target] = fitting[0]
     saved = {
         name: [np.array(v.numpy()) for v in layers[name].weights]
         for source in set(chosen.values())
-        for name in _block_layers(layers, source).values()
+        for name in _block_layers(layers, source, listed).values()
     }
     for target, source in chosen.items():
-        sources = _block_layers(layers, source)
-        for suffix, name in _block_layers(layers, target).items():
+        sources = _block_layers(layers, source, listed)
+        for suffix, name in _block_layers(layers, target, listed).items():
             for variable, value in zip(layers[name].weights, saved[sources[suffix]]):
                 variable.assign(value)
     return chosen

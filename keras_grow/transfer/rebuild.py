@@ -155,7 +155,8 @@ def transfer_weights(
         initialize(new_body, block, initializer_scale, rng)
     copied_blocks = None
     if block_copies is not None:
-        copied_blocks = block_inits.copy_blocks(new_body, block_copies)
+        listed = {b.name: b for b in build.blocks(new_spec)}
+        copied_blocks = block_inits.copy_blocks(new_body, block_copies, listed)
     for name, layer_values in (values or {}).items():
         _assign_given(new_body, name, layer_values)
     return TransferReport(

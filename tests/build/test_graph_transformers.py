@@ -269,3 +269,126 @@ def test_heads_of_key_dim_one_stay_fixed_while_keras_adds_their_bias_astray():
     report = kg.GrowableModel.from_keras(user).spec.growth_report()
     assert any("attention_heads (attention): 2 units, fixed: " in r for r in report)
     assert any("has key_dim 1" in r for r in report)
+
+
+# --- depth by blocks ---------------------------------------------------------
+
+
+def post_norm_residual():
+    """A post-norm stream (a norm after each Add) and a residual CNN block."""
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="stem")(
+        inputs
+    )
+    y = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1")(x)
+    y = keras.layers.Conv2D(4, 3, padding="same", name="c2")(y)
+    y = keras.layers.BatchNormalization(name="bn")(y)
+    x = keras.layers.Add(name="add")([x, y])
+    x = keras.layers.LayerNormalization(name="post")(x)
+    y = keras.layers.Conv2D(4, 1, activation="sigmoid", name="gate_conv")(x)
+    x = keras.layers.Add(name="add_sigmoid")([x, y])
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, keras.layers.Dense(2, name="logits")(x), name="cnn")
+
+
+def test_a_transformer_layer_is_one_block_and_positions_are_none():
+    spec = kg.GrowableModel.from_keras(vit(), depth="blocks").spec
+    blocks = spec.graph_blocks()
+    assert [b.name for b in blocks] == ["l0_add2", "l1_add2"]
+    assert blocks[0].layers == (
+        "l0_ln1",
+        "l0_attention",
+        "l0_add1",
+        "l0_ln2",
+        "l0_ff1",
+        "l0_ff2",
+        "l0_add2",
+    )
+    assert blocks[0].zero_layers == ("l0_attention", "l0_ff2")
+    assert blocks[1].stream == "l0_add2" and blocks[0].stream == "embedded"
+    assert spec.depths == (2,) and spec.depth_stages == 1
+
+
+def test_a_chain_breaks_at_a_norm_and_a_branch_not_zero_at_zero_has_no_zero_start():
+    spec = kg.GrowableModel.from_keras(post_norm_residual(), depth="blocks").spec
+    blocks = spec.graph_blocks()
+    assert [(b.name, b.stage, b.zero_layers) for b in blocks] == [
+        ("add", 0, ("bn",)),
+        ("add_sigmoid", 1, ()),
+    ]
+    deeper = spec.with_block_added(1)
+    with pytest.raises(ValueError, match="cannot make it the identity"):
+        kg.GrowableModel(spec).grow(deeper, initializer="zero")
+
+
+def test_a_repeated_block_starts_as_the_identity_or_as_a_copy():
+    """An identity start (the new block's last projections zero, as
+    LLaMA-Pro starts its copies) keeps the function; G_stack's start (a
+    copy of a block's weights) copies every weight."""
+    model = kg.GrowableModel.from_keras(_randomized(vit()), depth="blocks")
+    x = _inputs(model.body)
+    before = np.asarray(model(x))
+    model.grow(model.spec.with_block_added(0), initializer="identity")
+    np.testing.assert_allclose(model(x), before, atol=EXACT)
+    body = model.body
+    assert not body.get_layer("l1_ff2_x1").kernel.numpy().any()
+    assert not body.get_layer("l1_attention_x1").output_dense.kernel.numpy().any()
+    deeper = model.spec.with_block_added(0)
+    (new,) = kg.build.new_blocks(model.spec, deeper)
+    assert new.name == "l1_add2_x2"
+    model.grow(deeper, block_copies={new.name: "l0_add2"})
+    assert model.growth_log[-1]["block_copies"] == {"l1_add2_x2": "l0_add2"}
+    for layer in ("l0_ln1", "l0_attention", "l0_ff1", "l0_ff2"):
+        source = model.body.get_layer(layer).weights
+        copy = model.body.get_layer(layer.replace("l0", "l1") + "_x2").weights
+        for a, b in zip(source, copy):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert model.spec.depths == (4,)
+    original = [n["name"] for n in kg.GrowableModel.from_keras(vit()).spec.nodes]
+    assert [n["name"] for n in model.spec.with_depths((2,)).nodes] == original
+
+
+def test_autogrow_deepens_a_vit_by_blocks_inside_fit():
+    keras.utils.set_random_seed(0)
+    model = kg.GrowableModel.from_keras(vit(), depth="blocks")
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    x = _inputs(model.body, n=64)
+    y = np.arange(64) % 10
+    autogrow = kg.callbacks.AutoGrow(
+        initializer="zero", growth_period=1, max_depths=[3], fine_tune_epochs=1
+    )
+    model.fit(x, y, validation_data=(x, y), epochs=4, verbose=0, callbacks=[autogrow])
+    assert model.spec.depths == (3,)
+    assert [e["kind"] for e in model.growth_log] == [
+        "grow",
+        "stop_stage",
+        "fine_tune",
+        "done",
+    ]
+    # The paper's Gaussian start needs a BatchNormalization: refused before
+    # any epoch, not as a failed growth after one.
+    fresh = kg.GrowableModel.from_keras(vit(), depth="blocks")
+    fresh.compile(
+        optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(True)
+    )
+    with pytest.raises(ValueError, match="has no BatchNormalization to initialise"):
+        fresh.fit(x, y, epochs=1, verbose=0, callbacks=[kg.callbacks.AutoGrow()])
+    assert fresh.growth_log == []
+
+
+def test_depths_need_the_blocks_mode():
+    spec = kg.GrowableModel.from_keras(vit()).spec
+    with pytest.raises(ValueError, match="build the spec with depth='blocks'"):
+        _ = spec.depths
+    with pytest.raises(ValueError, match="must be 'sites' or 'blocks'"):
+        spec.replace(depth="layers")
+
+
+def test_firefly_says_it_does_not_gate_repeated_blocks():
+    model = kg.GrowableModel.from_keras(vit(), depth="blocks")
+    with pytest.raises(ValueError, match="does not gate a user graph's repeated"):
+        kg.descent.check_depth_growable(model.spec)
