@@ -8,6 +8,8 @@ how it grows:
 - `progressive`: `ProgressiveGrowth` doubles it (residual stream, heads,
   feed-forward widths) into `--target_scale` times its widths, by
   duplicating units (the stream's layer norms see the same statistics);
+- `stack`: two more encoder layers, at a third and two thirds of the
+  epochs, each starting as a copy of the layer before it (G_stack);
 - `tiny` / `gradmax` / `firefly`: new feed-forward units where the
   method's measure says they help (the heads and the stream are skipped
   with the reason in the growth log).
@@ -21,6 +23,7 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 from absl import app
 from absl import flags
 from absl import logging
@@ -33,7 +36,7 @@ flags.DEFINE_enum("task", "vit", ["vit", "text"], "Which model and data.")
 flags.DEFINE_enum(
     "growth",
     "progressive",
-    ["progressive", "tiny", "gradmax", "firefly"],
+    ["progressive", "stack", "tiny", "gradmax", "firefly"],
     "How the model grows inside fit.",
 )
 flags.DEFINE_string("workdir", "out/transformer", "Where results are written.")
@@ -113,12 +116,14 @@ def _data():
     if FLAGS.task == "vit":
         return tuple(
             kg.data.load(
-                "fashion_mnist_sample", split, FLAGS.batch_size, seed=FLAGS.seed
+                "fashion_mnist_sample",
+                split,
+                FLAGS.batch_size,
+                seed=FLAGS.seed,
+                take=FLAGS.take if split == "train" else None,
             )
             for split in ("train", "validation", "test")
         )
-    import tensorflow as tf
-
     splits = []
     for offset, count in ((0, 4000), (1, 500), (2, 1000)):
         x, y = synthetic_text(count, FLAGS.seed * 3 + offset)
@@ -134,6 +139,13 @@ def _growth(model, train):
     if FLAGS.growth == "progressive":
         target = model.spec.scaled(width=FLAGS.target_scale)
         return kg.callbacks.ProgressiveGrowth(target, seed=FLAGS.seed)
+    if FLAGS.growth == "stack":
+        at = sorted({max(1, FLAGS.epochs // 3), max(1, 2 * FLAGS.epochs // 3)})
+        return kg.callbacks.ScheduledGrowth(
+            {epoch: lambda s: s.with_block_added(0) for epoch in at},
+            copy_blocks=True,
+            seed=FLAGS.seed,
+        )
     cls = {"tiny": kg.callbacks.TINY, "gradmax": kg.callbacks.GradMax}.get(
         FLAGS.growth, kg.callbacks.Firefly
     )
@@ -153,7 +165,9 @@ def main(argv):
     workdir = workdir_lib.prepare(FLAGS.workdir, config)
     keras.utils.set_random_seed(FLAGS.seed)
     make = vit if FLAGS.task == "vit" else text_classifier
-    model = kg.GrowableModel.from_keras(make(FLAGS.width, FLAGS.heads, FLAGS.layers))
+    model = kg.GrowableModel.from_keras(
+        make(FLAGS.width, FLAGS.heads, FLAGS.layers), depth="blocks"
+    )
     print("\n".join(model.spec.growth_report()))
     model.compile(
         optimizer=keras.optimizers.AdamW(FLAGS.learning_rate),

@@ -43,6 +43,10 @@ class ScheduledGrowth(keras.callbacks.Callback):
             cannot take is refused before any step. Defaults to
             `"identity"` (function-preserving on every family).
         initializer_scale: float. Defaults to `1.0`.
+        copy_blocks: bool. Whether each new block starts as a copy of the
+            block before it in its stage (G_stack's stacking: every weight
+            of its layers; where their shapes differ it keeps the
+            initializer's start). Defaults to `False`.
         seed: int or `None`. Seeds each growth's random draws (offset by the
             growth's epoch). Defaults to `None`.
         verbose: int. 1 prints one line per growth. Defaults to `1`.
@@ -66,6 +70,7 @@ class ScheduledGrowth(keras.callbacks.Callback):
         schedule,
         initializer="identity",
         initializer_scale=1.0,
+        copy_blocks=False,
         seed=None,
         verbose=1,
         on_failure="raise",
@@ -94,6 +99,7 @@ class ScheduledGrowth(keras.callbacks.Callback):
         self.schedule = dict(schedule)
         self.initializer = initializer
         self.initializer_scale = initializer_scale
+        self.copy_blocks = bool(copy_blocks)
         self.seed = seed
         self.verbose = verbose
         self._retraces = RetraceReport(type(self).__name__)
@@ -174,6 +180,9 @@ class ScheduledGrowth(keras.callbacks.Callback):
             new_spec,
             initializer=self.initializer,
             initializer_scale=self.initializer_scale,
+            block_copies=stacked_copies(current, new_spec)
+            if self.copy_blocks
+            else None,
             seed=seed,
             info={"epoch": epoch, "callback": type(self).__name__},
         )
@@ -192,10 +201,27 @@ class ScheduledGrowth(keras.callbacks.Callback):
             },
             "initializer": self.initializer,
             "initializer_scale": self.initializer_scale,
+            "copy_blocks": self.copy_blocks,
             "seed": self.seed,
             "verbose": self.verbose,
             "on_failure": self.on_failure,
         }
+
+
+def stacked_copies(old_spec, new_spec):
+    """`{new block: (the blocks before it in its stage, nearest first)}`:
+    each block `new_spec` adds starts as a copy of the first of them whose
+    layers agree with its own (see `transfer.blocks.copy_blocks`)."""
+    old = {b.name for b in build.blocks(old_spec)}
+    blocks = build.blocks(new_spec)
+    copies = {}
+    for index, block in enumerate(blocks):
+        if block.name in old or block.stage is None:
+            continue
+        before = [b.name for b in blocks[:index] if b.stage == block.stage]
+        if before:
+            copies[block.name] = tuple(reversed(before))
+    return copies
 
 
 class _AddBlockTo:

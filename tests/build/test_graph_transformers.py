@@ -392,3 +392,36 @@ def test_firefly_says_it_does_not_gate_repeated_blocks():
     model = kg.GrowableModel.from_keras(vit(), depth="blocks")
     with pytest.raises(ValueError, match="does not gate a user graph's repeated"):
         kg.descent.check_depth_growable(model.spec)
+
+
+def test_a_vit_stacks_copies_of_its_last_layer_inside_fit():
+    """G_stack in fit: each new encoder layer starts as a copy of the one
+    before it, and training goes on."""
+    keras.utils.set_random_seed(0)
+    model = kg.GrowableModel.from_keras(vit(), depth="blocks")
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    x = _inputs(model.body, n=32)
+    y = np.arange(32) % 10
+    copied = {}
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:  # right after the second growth
+                body = self.model.body
+                copied["source"] = body.get_layer("l1_ff1_x1").kernel.numpy()
+                copied["copy"] = body.get_layer("l1_ff1_x2").kernel.numpy()
+
+    grow = kg.callbacks.ScheduledGrowth(
+        {e: lambda s: s.with_block_added(0) for e in (1, 2)}, copy_blocks=True
+    )
+    history = model.fit(x, y, epochs=3, verbose=0, callbacks=[grow, Snapshot()])
+    assert np.isfinite(history.history["loss"]).all()
+    assert model.spec.depths == (4,)
+    assert [e["block_copies"] for e in model.growth_log] == [
+        {"l1_add2_x1": "l1_add2"},
+        {"l1_add2_x2": "l1_add2_x1"},
+    ]
+    np.testing.assert_array_equal(copied["copy"], copied["source"])

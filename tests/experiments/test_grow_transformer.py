@@ -62,3 +62,20 @@ def test_a_vit_grows_feed_forward_units_by_tiny(tmp_path):
     assert set(event["widened"]) <= {"layer0_ff1", "layer1_ff1"}
     assert "grown net: Graph(vit)-16-2-" in result.stdout
     assert os.path.exists(tmp_path / "vit" / "model.keras")
+
+
+@pytest.mark.slow
+def test_a_vit_stacks_copies_of_its_last_layer(tmp_path):
+    _run(
+        tmp_path / "stack",
+        "--task=vit",
+        "--growth=stack",
+        "--layers=1",
+        "--epochs=3",
+        "--take=256",
+    )
+    log = json.loads((tmp_path / "stack" / "growth_log.json").read_text())
+    assert [e["block_copies"] for e in log if e["kind"] == "grow"] == [
+        {"layer0_add2_x1": "layer0_add2"},
+        {"layer0_add2_x2": "layer0_add2_x1"},
+    ]
