@@ -289,11 +289,7 @@ class NetSpec:
         >>> spec.scaled(width=2, depth=3).notation
         'Basic3ResNet-3-3-3'
         """
-        for name, factor in (("width", width), ("depth", depth)):
-            if isinstance(factor, bool) or not isinstance(factor, (int, float)):
-                raise ValueError(f"`{name}` must be a number > 0; received {factor!r}.")
-            if not factor > 0:
-                raise ValueError(f"`{name}` must be > 0; received {factor!r}.")
+        check_scale_factors(width, depth)
         stages = []
         for widths in self.stage_widths():
             count = max(1, round_half_up(len(widths) * depth))
@@ -350,6 +346,15 @@ class NetSpec:
 
     def __str__(self):
         return self.notation
+
+
+def check_scale_factors(width, depth):
+    """Raises a ValueError unless both factors of `scaled` are numbers > 0."""
+    for name, factor in (("width", width), ("depth", depth)):
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)):
+            raise ValueError(f"`{name}` must be a number > 0; received {factor!r}.")
+        if not factor > 0:
+            raise ValueError(f"`{name}` must be > 0; received {factor!r}.")
 
 
 def from_dict(config):

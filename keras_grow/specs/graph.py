@@ -323,6 +323,60 @@ class GraphSpec(base.NetSpec):
                 spec = spec.replace(nodes=graph_blocks.removed(spec.nodes, last))
         return spec
 
+    def scaled(self, width=1.0, depth=1.0):
+        """The spec `width` times as wide in every width entry and, with
+        `depth="blocks"`, `depth` times as many blocks in every chain (new
+        blocks copies of each chain's last); see `NetSpec.scaled`."""
+        if self.depth != "blocks":
+            return super().scaled(width, depth)
+        base.check_scale_factors(width, depth)
+        grown = self.with_depths(
+            [max(1, base.round_half_up(d * depth)) for d in self.depths]
+        )
+        return grown.with_widths(
+            [max(1, base.round_half_up(w * width)) for w in grown.widths]
+        )
+
+    def _widths_by_base(self):
+        """`{layer: width}` of every growable group, by the layer its first
+        width entry was first copied from (a repeated block's groups
+        answer for the block they copy)."""
+        return {
+            self._node(g.layers[0]).get("copy_of", g.layers[0]): w
+            for g, w in zip(self._analysis.growable, self.widths)
+        }
+
+    def progress_pairs(self, target):
+        """(start value, target value) of every dimension progressive
+        growth from this spec to `target` moves (`depth="blocks"`): each
+        chain's block count, then each of the target's widths against the
+        width of the group it starts from."""
+        if len(self.depths) != len(target.depths):
+            raise ValueError(
+                f"{target.notation} has {len(target.depths)} chains of blocks, "
+                f"{self.notation} {len(self.depths)}."
+            )
+        start = self._widths_by_base()
+        pairs = list(zip(self.depths, target.depths))
+        for group, width in zip(target.analysis.growable, target.widths):
+            base_layer = target._node(group.layers[0]).get("copy_of", group.layers[0])
+            pairs.append((start.get(base_layer, width), width))
+        return pairs
+
+    def towards(self, target, between):
+        """The spec `between(start value, target value)` of the way to
+        `target` in every block count and width (`progress_pairs`)."""
+        grown = self.with_depths(
+            [between(a, b) for a, b in zip(self.depths, target.depths)]
+        )
+        start = self._widths_by_base()
+        goal = dict(zip((g.name for g in target.analysis.growable), target.widths))
+        widths = []
+        for group in grown.analysis.growable:
+            old = start[grown._node(group.layers[0]).get("copy_of", group.layers[0])]
+            widths.append(between(old, goal.get(group.name, old)))
+        return grown.with_widths(widths)
+
     def _check_blocks_mode(self, what):
         if self.depth != "blocks":
             raise ValueError(

@@ -19,10 +19,18 @@ def _between(start, end, fraction):
     return min(end, max(start, value))
 
 
+def _by_blocks(spec):
+    """Whether `spec` is a user graph grown by repeating its blocks, whose
+    dimensions it states itself (`GraphSpec.progress_pairs`, `towards`)."""
+    return getattr(spec, "depth", None) == "blocks"
+
+
 def _pairs(start, target):
     """(start value, target value) of every dimension: each stage's block
     count, then each target block's width against the start block it grows
     from (the stage's last for a block the start does not have)."""
+    if _by_blocks(start):
+        return start.progress_pairs(target)
     pairs = []
     for old, new in zip(start.stage_widths(), target.stage_widths()):
         pairs.append((len(old), len(new)))
@@ -74,6 +82,8 @@ def check_reachable(start, target):
 def interpolated(start, target, fraction):
     """The spec `fraction` (0 to 1) of the way from `start` to `target`,
     geometrically in every block count and width."""
+    if _by_blocks(start):
+        return start.towards(target, lambda a, b: _between(a, b, fraction))
     stages = []
     for old, new in zip(start.stage_widths(), target.stage_widths()):
         count = _between(len(old), len(new), fraction)

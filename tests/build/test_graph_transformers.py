@@ -425,3 +425,36 @@ def test_a_vit_stacks_copies_of_its_last_layer_inside_fit():
         {"l1_add2_x2": "l1_add2_x1"},
     ]
     np.testing.assert_array_equal(copied["copy"], copied["source"])
+
+
+def test_progressive_stages_of_a_transformer_grow_layers_and_widths_together():
+    start = kg.GrowableModel.from_keras(vit(layers=1), depth="blocks").spec
+    target = start.scaled(width=2, depth=4)
+    assert target.depths == (4,) and target.widths == (16, 4, 32, 4, 32, 4, 32, 4, 32)
+    grown = kg.specs.progression.stages(start, target, growth_factor=2.0)
+    assert [(s.depths, s.widths) for s in grown] == [
+        ((2,), (11, 3, 23, 3, 23)),
+        ((4,), (16, 4, 32, 4, 32, 4, 32, 4, 32)),
+    ]
+    with pytest.raises(ValueError, match="would shrink"):
+        kg.specs.progression.check_reachable(target, start)
+
+
+def test_progressive_growth_stacks_a_transformer_inside_fit():
+    keras.utils.set_random_seed(0)
+    model = kg.GrowableModel.from_keras(vit(layers=1), depth="blocks")
+    target = model.spec.scaled(width=2, depth=4)
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    x = _inputs(model.body, n=32)
+    y = np.arange(32) % 10
+    grow = kg.callbacks.ProgressiveGrowth(target, depth="stack", seed=0, verbose=0)
+    history = model.fit(x, y, epochs=6, verbose=0, callbacks=[grow])
+    assert np.isfinite(history.history["loss"]).all()
+    assert model.spec == target
+    assert [e["block_copies"] for e in model.growth_log if e["kind"] == "grow"] == [
+        {"l0_add2_x1": "l0_add2"},
+        {"l0_add2_x2": "l0_add2", "l0_add2_x3": "l0_add2_x1"},
+    ]
