@@ -12,7 +12,6 @@ import keras
 
 from keras_grow import layers as own_layers
 from keras_grow.build.layers import functional
-from keras_grow.build.structure import ROLES
 from keras_grow.build.structure import Block
 from keras_grow.build.structure import UnitGroup
 from keras_grow.specs import graph as graph_specs
@@ -289,7 +288,7 @@ def graph_unit_groups(spec):
         UnitGroup(
             name=group.name,
             width_index=growable.index(group.name) if group.growable else None,
-            **{role: getattr(group, role) for role in ROLES},
+            **group.roles(),
         )
         for group in spec.analysis.groups
         if group.width_keys

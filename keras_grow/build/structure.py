@@ -2,6 +2,8 @@
 
 import dataclasses
 
+from keras_grow.specs.graph_analysis import RoleMembers
+
 # What each variable of a unit group's member does for its units.
 IN = "in"  # a unit's incoming weights: copied on a split, drawn for a new one
 OUT = "out"  # its outgoing weights: halved on a split, epsilon-scaled if new
@@ -94,7 +96,6 @@ SLOTS = {
         "attention_output/kernel": Slot(0, OUT),
     },
 }
-ROLES = tuple(SLOTS)
 # `{role: {variable key: unit axis}}`, for code that needs the axes only.
 UNIT_AXES = {
     role: {var: slot.axis for var, slot in slots.items()}
@@ -102,8 +103,8 @@ UNIT_AXES = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class UnitGroup:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class UnitGroup(RoleMembers):
     """A set of channels (units) that grow together, and who touches them.
 
     Adding or splitting unit `i` of a group changes its member layers, by
@@ -127,18 +128,6 @@ class UnitGroup:
 
     name: str
     width_index: int | None
-    producers: tuple = ()
-    norms: tuple = ()
-    passthrough: tuple = ()
-    consumers: tuple = ()
-    separable: tuple = ()
-    attention_in: tuple = ()
-    attention_out: tuple = ()
-    heads: tuple = ()
-
-    def members(self):
-        """list of (role, layer name), roles in `ROLES` order."""
-        return [(role, name) for role in ROLES for name in getattr(self, role)]
 
     def unit_axes(self):
         """`{(layer, variable): axis}` of every variable holding the units."""

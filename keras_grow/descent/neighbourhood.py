@@ -30,8 +30,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_grow import build
-from keras_grow.build.structure import ROLES
 from keras_grow.build.structure import UNIT_AXES
+from keras_grow.specs.graph_analysis import ROLES
 from keras_grow.transfer import unit_ops
 from keras_grow.transfer.weights import layer_variables
 from keras_grow.transfer.weights import weight_shapes

@@ -62,8 +62,46 @@ ELEMENTWISE_ACTIVATIONS = frozenset(
 RELU_ACTIVATIONS = frozenset(("relu", "relu6"))
 
 
-@dataclasses.dataclass(frozen=True)
-class GraphGroup:
+# The roles a layer plays for a group's units (`keras_grow.build.structure.
+# SLOTS` says which of its weights hold them, and how).
+ROLES = (
+    "producers",
+    "norms",
+    "passthrough",
+    "consumers",
+    "separable",
+    "attention_in",
+    "attention_out",
+    "heads",
+)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RoleMembers:
+    """The layers that touch one set of units, by role (`ROLES`): a
+    `GraphGroup` as the analysis finds it, a `keras_grow.build.UnitGroup`
+    as growth acts on it."""
+
+    producers: tuple = ()
+    norms: tuple = ()
+    passthrough: tuple = ()
+    consumers: tuple = ()
+    separable: tuple = ()
+    attention_in: tuple = ()
+    attention_out: tuple = ()
+    heads: tuple = ()
+
+    def members(self):
+        """list of (role, layer name), roles in `ROLES` order."""
+        return [(role, name) for role in ROLES for name in getattr(self, role)]
+
+    def roles(self):
+        """`{role: layer names}` of every role."""
+        return {role: getattr(self, role) for role in ROLES}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GraphGroup(RoleMembers):
     """One set of channels that grow together, found by `analyse`.
 
     Args:
@@ -82,14 +120,6 @@ class GraphGroup:
     """
 
     name: str
-    producers: tuple = ()
-    norms: tuple = ()
-    passthrough: tuple = ()
-    consumers: tuple = ()
-    separable: tuple = ()
-    attention_in: tuple = ()
-    attention_out: tuple = ()
-    heads: tuple = ()
     fixed: tuple = ()
     notes: tuple = ()
     width_keys: tuple = ()
@@ -130,18 +160,6 @@ class GraphAnalysis:
     def growable(self):
         """tuple of `GraphGroup`. The groups a width entry controls."""
         return tuple(g for g in self.groups if g.growable)
-
-
-_ROLES = (
-    "producers",
-    "norms",
-    "passthrough",
-    "consumers",
-    "separable",
-    "attention_in",
-    "attention_out",
-    "heads",
-)
 
 
 class _Groups:
@@ -205,7 +223,7 @@ class _Groups:
             groups.append(
                 GraphGroup(
                     name=(members["producers"] or [name or origin])[0],
-                    **{role: tuple(members[role]) for role in _ROLES},
+                    **{role: tuple(members[role]) for role in ROLES},
                     fixed=tuple(fixed[group]),
                     notes=tuple(notes[group]),
                     width_keys=tuple(keys[group]),

@@ -102,3 +102,10 @@ def test_every_registered_family_has_a_builder_and_a_notation_or_is_the_graph():
     assert set(base.families()) == set(build._FAMILIES)
     for cls in base.families():
         assert cls.notation_names or cls is specs.GraphSpec, cls
+
+
+def test_the_unit_slots_cover_the_analysis_roles_in_their_order():
+    from keras_grow.build.structure import SLOTS
+    from keras_grow.specs.graph_analysis import ROLES
+
+    assert tuple(SLOTS) == ROLES
