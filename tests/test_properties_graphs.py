@@ -14,7 +14,8 @@ and checks, in inference mode:
   and relative: a 2-wide stream through layer norms rounds at 1e-5);
 - the parameter count against the layers' definitions (`expected_params`);
 - `.keras` round trips bit-identical, SavedModel exports within
-  `SAVED_MODEL`.
+  `SAVED_MODEL` (absolute and relative: the traced graph rounds
+  differently).
 """
 
 import keras
@@ -274,7 +275,9 @@ def test_transformers_and_se_cnns_grow_preserving_function(tmp_path, case):
         model.export_serving(str(directory / "serving"), overwrite=True)
     )
     logits = served.signatures["serving_default"](images=tf.constant(x))["logits"]
-    np.testing.assert_allclose(logits.numpy(), after, atol=SAVED_MODEL)
+    np.testing.assert_allclose(
+        logits.numpy(), after, atol=SAVED_MODEL, rtol=SAVED_MODEL
+    )
 
 
 @given(st.one_of(transformers(), se_cnns()))
