@@ -291,10 +291,8 @@ class GraphSpec(base.NetSpec):
     def depths(self):
         """tuple of int. Blocks per chain (`depth="blocks"`)."""
         self._check_blocks_mode("depths")
-        counts = [0] * (1 + max((b.stage for b in self.graph_blocks()), default=-1))
-        for block in self.graph_blocks():
-            counts[block.stage] += 1
-        return tuple(counts)
+        stages = [b.stage for b in self.graph_blocks()]
+        return tuple(stages.count(s) for s in range(max(stages, default=-1) + 1))
 
     @property
     def residual(self):
