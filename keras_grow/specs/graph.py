@@ -317,7 +317,7 @@ class GraphSpec(base.NetSpec):
             while spec.depths[stage] < depth:
                 spec = spec.with_block_added(stage)
             while spec.depths[stage] > depth:
-                last = [b for b in spec.graph_blocks() if b.stage == stage][-1]
+                last = spec._last_block(stage)
                 spec = spec.replace(nodes=graph_blocks.removed(spec.nodes, last))
         return spec
 
@@ -340,7 +340,7 @@ class GraphSpec(base.NetSpec):
         width entry was first copied from (a repeated block's groups
         answer for the block they copy)."""
         return {
-            self._node(g.layers[0]).get("copy_of", g.layers[0]): w
+            self._copied_from(g): w
             for g, w in zip(self._analysis.growable, self.widths)
         }
 
@@ -357,8 +357,7 @@ class GraphSpec(base.NetSpec):
         start = self._widths_by_base()
         pairs = list(zip(self.depths, target.depths))
         for group, width in zip(target.analysis.growable, target.widths):
-            base_layer = target._node(group.layers[0]).get("copy_of", group.layers[0])
-            pairs.append((start.get(base_layer, width), width))
+            pairs.append((start.get(target._copied_from(group), width), width))
         return pairs
 
     def towards(self, target, between):
@@ -371,9 +370,18 @@ class GraphSpec(base.NetSpec):
         goal = dict(zip((g.name for g in target.analysis.growable), target.widths))
         widths = []
         for group in grown.analysis.growable:
-            old = start[grown._node(group.layers[0]).get("copy_of", group.layers[0])]
+            old = start[grown._copied_from(group)]
             widths.append(between(old, goal.get(group.name, old)))
         return grown.with_widths(widths)
+
+    def _last_block(self, stage):
+        return [b for b in self.graph_blocks() if b.stage == stage][-1]
+
+    def _copied_from(self, group):
+        """str. The layer `group`'s first width entry was first copied
+        from (itself where it is no copy)."""
+        layer = group.layers[0]
+        return self._node(layer).get("copy_of", layer)
 
     def _check_blocks_mode(self, what):
         if self.depth != "blocks":
@@ -404,7 +412,7 @@ class GraphSpec(base.NetSpec):
         """
         self._check_depth_stage(stage)
         if self.depth == "blocks":
-            last = [b for b in self.graph_blocks() if b.stage == stage][-1]
+            last = self._last_block(stage)
             return self.replace(nodes=graph_blocks.repeated(self.nodes, last))
         site = self._analysis.sites[stage]
         chain = [n for n in self.nodes if n.get("site") == site]

@@ -81,8 +81,7 @@ def _branch(nodes, add, stream, result):
             return None  # reaches the model input around the stream
         branch.add(name)
         todo += by_name[name]["inputs"]
-    readers = {n["name"]: n for n in nodes}
-    for node in readers.values():
+    for node in nodes:
         outside = node["name"] not in branch and node["name"] != add
         if outside and any(i in branch for i in node["inputs"]):
             return None  # a branch tensor is read elsewhere
