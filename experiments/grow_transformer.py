@@ -12,7 +12,8 @@ how it grows:
   epochs, each starting as a copy of the layer before it (G_stack);
 - `tiny` / `gradmax` / `firefly`: new feed-forward units where the
   method's measure says they help (the heads and the stream are skipped
-  with the reason in the growth log).
+  with the reason in the growth log); Firefly also scores a new encoder
+  layer per round and adds it where its score is negative.
 
     python -m experiments.grow_transformer --task=vit --workdir out/vit
     python -m experiments.grow_transformer --task=text --growth=tiny
@@ -146,9 +147,14 @@ def _growth(model, train):
             copy_blocks=True,
             seed=FLAGS.seed,
         )
-    cls = {"tiny": kg.callbacks.TINY, "gradmax": kg.callbacks.GradMax}.get(
-        FLAGS.growth, kg.callbacks.Firefly
-    )
+    if FLAGS.growth == "firefly":
+        return kg.callbacks.Firefly(
+            train,
+            grow_every=3,
+            grow_depth=bool(model.spec.depth_stages),
+            seed=FLAGS.seed,
+        )
+    cls = {"tiny": kg.callbacks.TINY, "gradmax": kg.callbacks.GradMax}[FLAGS.growth]
     return cls(train, grow_every=3, seed=FLAGS.seed)
 
 

@@ -305,9 +305,11 @@ class WidthGrowth(keras.callbacks.Callback):
         self.rounds += 1
         self._scalars.write(epoch, self._growth_scalars)
         if self.verbose:
+            layers = f", +{len(added)} layers ({', '.join(b.name for b in added)})"
             print(
                 f"Epoch {epoch + 1}: {self.method} round {self.rounds}: "
-                f"+{plan.units_added} units, {event['params_before']:,} -> "
+                f"+{plan.units_added} units{layers if added else ''}, "
+                f"{event['params_before']:,} -> "
                 f"{event['params_after']:,} parameters, widths "
                 f"{info['widths_after']} ({info['seconds_round']:.1f}s)"
             )

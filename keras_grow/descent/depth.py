@@ -10,6 +10,13 @@ identity, one per stage, each gated by its own gate.
 - A residual block appended at the end of its stage adds
   `e * block(x)`: its last BN's gamma and beta are `e` times trained
   directions (within norm 1 per channel); its convs keep He-normal draws.
+- A user graph's repeated block (`depth="blocks"`, e.g. a transformer
+  layer) is added after its chain's last block. Its branches' last
+  projections (`Block.zero_layers`, e.g. attention's output and the
+  feed-forward's second Dense) are `e` times trained directions (each
+  output unit's kernel column and bias within norm 1); every other weight
+  keeps Keras' own start. At `e = 0` it is the identity, as the block
+  `initializer="identity"` adds.
 
 The gates are scored exactly like width candidates (`DescentSteps`), on the
 net before this round's width growth; the chosen layers are then installed
@@ -24,7 +31,9 @@ from keras_grow import build
 from keras_grow.build.layers import BN_EPSILON
 from keras_grow.descent.neighbourhood import call_with_values
 from keras_grow.descent.neighbourhood import variables_by_key
+from keras_grow.specs.graph_blocks import OUTPUT_WEIGHTS
 from keras_grow.transfer import calibration
+from keras_grow.transfer.blocks import check_new_blocks
 from keras_grow.transfer.blocks import identity_kernel
 from keras_grow.transfer.blocks import pass_through_norm
 from keras_grow.transfer.weights import layer_variables
@@ -35,19 +44,18 @@ from keras_grow.transfer.width import he_normal
 
 def check_depth_growable(spec):
     """Raises a ValueError if Firefly cannot add layers to `spec`."""
-    if getattr(spec, "depth", None) == "blocks":
-        raise ValueError(
-            "Firefly's depth step gates a new layer's kernel or a new "
-            "block's last BatchNormalization; it does not gate a user "
-            "graph's repeated blocks (depth='blocks'). Deepen those with "
-            "AutoGrow, ScheduledGrowth or ProgressiveGrowth, or read the "
-            "model with depth='sites'; grow_depth=False grows widths."
-        )
     if not spec.depth_stages:
         raise ValueError(
-            f"grow_depth=True needs a VGG, MLP or staged (ResNet/plain) spec; "
-            f"{spec.family} has a fixed layout of blocks. Use grow_depth=False."
+            f"grow_depth=True needs a VGG, MLP or staged (ResNet/plain) spec, "
+            f"or a user graph; {spec.family} has a fixed layout of blocks. "
+            f"Use grow_depth=False."
         )
+    if getattr(spec, "depth", None) == "blocks":
+        # The gate scales the branches' last projections: a block none of
+        # whose branches can be zeroed has nothing to gate.
+        for stage in range(spec.depth_stages):
+            added = build.new_blocks(spec, spec.with_block_added(stage))
+            check_new_blocks(added, "identity")
 
 
 class DepthNeighbourhood:
@@ -72,21 +80,23 @@ class DepthNeighbourhood:
         for stage in self.candidates:
             deep = deep.with_block_added(stage)
         self.blocks = build.new_blocks(spec, deep)
-        self.over_body = build.build_body(deep)
+        self.over_body = build.build_body(deep, seed=_graph_seed(spec, rng))
         self._by_key = variables_by_key(body)
         shapes = {
             (layer, key): shape
             for layer, variables in weight_shapes(self.over_body).items()
             for key, shape in variables.items()
         }
-        self._fixed, self._directions = {}, {}
+        self._fixed, self._directions, self._outputs = {}, {}, {}
         for block in self.blocks:
             for (layer, var), shape in shapes.items():
-                if layer.startswith(block.name + "_"):
-                    self._fixed[(layer, var)] = self._start_value(
-                        block, layer, var, shape, rng
+                if _in_block(block, layer):
+                    self._fixed[(layer, var)] = _start_value(
+                        block, self.over_body.get_layer(layer), var, shape, rng
                     )
-            if block.residual:
+            if block.zero_layers:
+                self._outputs.update(_output_directions(self.over_body, block, rng))
+            elif block.residual:
                 width = shapes[(block.last_norm, "gamma")][0]
                 for var, value in (("gamma", 1.0), ("beta", 0.0)):
                     self._directions[(block.name, var)] = keras.Variable(
@@ -97,25 +107,16 @@ class DepthNeighbourhood:
                 draw = rng.normal(size=kernel).astype(np.float32)
                 draw *= 0.1 / np.linalg.norm(draw.reshape(-1, kernel[-1]), axis=0)
                 self._directions[(block.name, "kernel")] = keras.Variable(draw)
-        self.params = list(self._directions.values())
-
-    def _start_value(self, block, layer, var, shape, rng):
-        if block.residual:
-            if var == "kernel":
-                return he_normal(rng, shape, int(np.prod(shape[:-1]))).astype(
-                    np.float32
-                )
-            if var == "bias":
-                return np.zeros(shape, np.float32)
-            return np.full(shape, NEW_NORM_VALUES[var], np.float32)
-        if var == "kernel":
-            return identity_kernel(shape)
-        if var == "bias":
-            return np.zeros(shape, np.float32)
-        return pass_through_norm(shape[0], BN_EPSILON)[var]
+        self.params = list(self._directions.values()) + [
+            v for layer in self._outputs.values() for v in layer.values()
+        ]
 
     def project(self):
         """Keeps each unit's direction within norm 1."""
+        for directions in self._outputs.values():
+            scale = 1.0 / tf.maximum(_unit_norms(directions.values()), 1.0)
+            for variable in directions.values():
+                variable.assign(variable.value * scale)
         for (_, var), variable in self._directions.items():
             value = variable.value
             if var == "kernel":
@@ -123,7 +124,7 @@ class DepthNeighbourhood:
                 norms = tf.sqrt(tf.reduce_sum(tf.square(value), axis=axes))
                 variable.assign(value / tf.maximum(norms, 1.0))
         for block in self.blocks:
-            if block.residual:
+            if block.residual and not block.zero_layers:
                 gamma = self._directions[(block.name, "gamma")]
                 beta = self._directions[(block.name, "beta")]
                 norm = tf.sqrt(tf.square(gamma.value) + tf.square(beta.value))
@@ -134,11 +135,13 @@ class DepthNeighbourhood:
     def gated_values(self, block, gate):
         """`{(layer, var): tensor}` of one new block at `gate`."""
         values = {
-            k: tf.constant(v)
-            for k, v in self._fixed.items()
-            if k[0].startswith(block.name + "_")
+            k: tf.constant(v) for k, v in self._fixed.items() if _in_block(block, k[0])
         }
-        if block.residual:
+        if block.zero_layers:
+            for layer in block.zero_layers:
+                for var, direction in self._outputs[layer].items():
+                    values[(layer, var)] = gate * direction.value
+        elif block.residual:
             for var in ("gamma", "beta"):
                 values[(block.last_norm, var)] = (
                     gate * self._directions[(block.name, var)].value
@@ -175,7 +178,7 @@ class DepthNeighbourhood:
         deep = grown_spec
         for stage in sorted(stages):
             deep = deep.with_block_added(stage)
-        body = build.build_body(deep)
+        body = build.build_body(deep, seed=_graph_seed(deep, rng))
         chosen = {self.blocks[s].name for s in stages}
         values = {}
         for block in build.new_blocks(grown_spec, deep):
@@ -188,16 +191,81 @@ class DepthNeighbourhood:
                 ).items()
             }
             for layer in body.layers:
-                if not layer.name.startswith(block.name + "_") or not layer.weights:
+                if not _in_block(block, layer.name) or not layer.weights:
                     continue
                 values[layer.name] = {
                     key: _embed(
                         mine[(layer.name, key)],
-                        self._start_value(block, layer.name, key, tuple(v.shape), rng),
+                        _start_value(block, layer, key, tuple(v.shape), rng),
                     )
                     for key, v in layer_variables(layer).items()
                 }
         return deep, values
+
+
+def _in_block(block, layer):
+    """Whether layer `layer` belongs to `block`."""
+    if block.layers:
+        return layer in block.layers
+    return layer.startswith(block.name + "_")
+
+
+def _graph_seed(spec, rng):
+    """A seed for the Keras initialisers of a user graph's new blocks (their
+    start values are Keras' own); `None` where every start is drawn here."""
+    if getattr(spec, "depth", None) == "blocks":
+        return int(rng.integers(2**31))
+    return None
+
+
+def _start_value(block, layer, var, shape, rng):
+    """The value variable `var` of `layer` in new block `block` starts at,
+    before the gate's direction is added."""
+    if block.zero_layers:
+        if (
+            layer.name in block.zero_layers
+            and var in OUTPUT_WEIGHTS[type(layer).__name__]
+        ):
+            return np.zeros(shape, np.float32)
+        return np.array(layer_variables(layer)[var].numpy())
+    if block.residual:
+        if var == "kernel":
+            return he_normal(rng, shape, int(np.prod(shape[:-1]))).astype(np.float32)
+        if var == "bias":
+            return np.zeros(shape, np.float32)
+        return np.full(shape, NEW_NORM_VALUES[var], np.float32)
+    if var == "kernel":
+        return identity_kernel(shape)
+    if var == "bias":
+        return np.zeros(shape, np.float32)
+    return pass_through_norm(shape[0], BN_EPSILON)[var]
+
+
+def _output_directions(body, block, rng):
+    """`{layer: {variable key: keras.Variable}}`: a direction for each output
+    weight of the block's zero layers, each output unit's column (kernel and
+    bias together) drawn at norm 0.1."""
+    out = {}
+    for name in block.zero_layers:
+        layer = body.get_layer(name)
+        variables = layer_variables(layer)
+        draws = {
+            key: rng.normal(size=tuple(variables[key].shape)).astype(np.float32)
+            for key in OUTPUT_WEIGHTS[type(layer).__name__]
+            if key in variables
+        }
+        scale = 0.1 / _unit_norms(draws.values()).numpy()
+        out[name] = {key: keras.Variable(d * scale) for key, d in draws.items()}
+    return out
+
+
+def _unit_norms(tensors):
+    """The norm of each output unit (last axis) over several weights."""
+    total = 0.0
+    for t in tensors:
+        t = tf.convert_to_tensor(getattr(t, "value", t))
+        total += tf.reduce_sum(tf.square(t), axis=list(range(len(t.shape) - 1)))
+    return tf.sqrt(total)
 
 
 def _embed(small, big):

@@ -388,10 +388,75 @@ def test_depths_need_the_blocks_mode():
         spec.replace(depth="layers")
 
 
-def test_firefly_says_it_does_not_gate_repeated_blocks():
+def test_firefly_gates_a_repeated_block_by_its_last_projections():
+    """Firefly's depth candidate on a transformer: a new encoder layer whose
+    attention output and second feed-forward Dense are the gate times a
+    direction. At gate 0 it is the identity; realised, the grown model
+    computes what the neighbourhood computed at the gate's value."""
+    model = kg.GrowableModel.from_keras(_randomized(vit()), depth="blocks")
+    x = _inputs(model.body)
+    before = np.asarray(model(x))
+    n = kg.descent.DepthNeighbourhood(model.body, model.spec, seed=0)
+    assert len(n.candidates) == 1
+    assert {k for layer in n._outputs.values() for k in layer} == {
+        "attention_output/kernel",
+        "attention_output/bias",
+        "kernel",
+        "bias",
+    }
+    np.testing.assert_allclose(n.logits(x, tf.zeros(1)), before, atol=EXACT)
+    gated = n.logits(x, tf.constant([0.3])).numpy()
+    assert np.abs(gated - before).max() > 1e-3  # the gate does something
+    for layer in n._outputs.values():  # trained directions stay in the ball
+        for variable in layer.values():
+            variable.assign(variable.value * 100.0)
+    n.project()
+    norms = kg.descent.depth._unit_norms(n._outputs["l1_ff2_x1"].values())
+    np.testing.assert_allclose(norms.numpy(), 1.0, rtol=1e-5)
+    gated = n.logits(x, tf.constant([0.3])).numpy()
+    deep, values = n.realise_layers([0], model.spec, 0.3)
+    model.grow(deep, values=values, initializer="default")
+    assert model.spec.depths == (3,)
+    np.testing.assert_allclose(np.asarray(model(x)), gated, atol=EXACT)
+
+
+def test_firefly_deepens_and_widens_a_vit_inside_fit(tmp_path):
+    keras.utils.set_random_seed(0)
     model = kg.GrowableModel.from_keras(vit(), depth="blocks")
-    with pytest.raises(ValueError, match="does not gate a user graph's repeated"):
-        kg.descent.check_depth_growable(model.spec)
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    x = _inputs(model.body, n=32)
+    y = np.arange(32) % 10
+    firefly = kg.callbacks.Firefly(
+        (x, y),
+        grow_every=1,
+        max_rounds=1,
+        grow_depth=True,
+        new_layers_per_round=1,
+        delta_steps=2,
+        score_batches=1,
+        score_samples=2,
+        verbose=0,
+        seed=0,
+    )
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[firefly])
+    assert np.isfinite(history.history["loss"]).all()
+    (event,) = [e for e in model.growth_log if e["kind"] == "grow"]
+    assert model.spec.depths == (2 + len(event["new_layers"]),)
+    assert len(event["depth_scores"]) == 1
+    path = str(tmp_path / "grown.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.spec == model.spec
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
+
+
+def test_firefly_refuses_a_chain_whose_branch_cannot_start_at_zero():
+    spec = kg.GrowableModel.from_keras(post_norm_residual(), depth="blocks").spec
+    with pytest.raises(ValueError, match="cannot make it the identity"):
+        kg.descent.check_depth_growable(spec)
 
 
 def test_a_vit_stacks_copies_of_its_last_layer_inside_fit():
