@@ -6,6 +6,7 @@ output, each layer called once) into a `keras_grow.specs.GraphSpec`;
 find their way across a rebuild like every other family's.
 """
 
+import importlib
 import json
 
 import keras
@@ -26,13 +27,23 @@ _CALL_KWARGS = {"MultiHeadAttention": ("use_causal_mask",)}
 
 
 def _layer_class(class_name):
-    """The class of a graph node's layer: keras_grow's own or Keras'."""
+    """The class of a graph node's layer: keras_grow's own, Keras' or, by
+    its registered name, KerasHub's (imported on first need)."""
+    if class_name.startswith(graph_analysis.HUB):
+        try:
+            importlib.import_module("keras_hub")
+        except ImportError:
+            raise ImportError(
+                f"This model holds KerasHub's {class_name}; install KerasHub "
+                "(pip install 'keras-grow[hub]') to build it."
+            ) from None
+        return keras.saving.get_registered_object(class_name)
     return _OWN_LAYERS.get(class_name) or getattr(keras.layers, class_name, None)
 
 
 def _layer_problem(layer):
     """str or `None`: why keras_grow cannot take `layer`."""
-    cls = type(layer).__name__
+    cls = graph_analysis.node_class(layer)
     if isinstance(layer, keras.Model):
         return (
             f"Layer '{layer.name}' is a nested model; keras_grow grows a flat "
@@ -85,7 +96,7 @@ def _sequential_nodes(model):
         nodes.append(
             {
                 "name": layer.name,
-                "class_name": type(layer).__name__,
+                "class_name": graph_analysis.node_class(layer),
                 "config": _layer_config(layer),
                 "inputs": [previous],
             }
@@ -161,7 +172,7 @@ def _functional_nodes(model):
         inputs, kwargs = _inputs_of(entry, model.name)
         node = {
             "name": entry["name"],
-            "class_name": entry["class_name"],
+            "class_name": graph_analysis.node_class(layers[entry["name"]]),
             "config": _layer_config(layers[entry["name"]]),
             "inputs": inputs,
         }

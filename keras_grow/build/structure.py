@@ -58,6 +58,9 @@ SLOTS = {
         "bias": Slot(0, BIAS),
         "embeddings": Slot(-1, IN, perturbed=True),
         "pointwise_kernel": Slot(-1, IN, perturbed=True),
+        # KerasHub's TokenAndPositionEmbedding: two tables summed.
+        "token_embedding/embeddings": Slot(-1, IN, perturbed=True),
+        "position_embedding/embeddings": Slot(-1, IN, perturbed=True),
     },
     # BatchNormalization/LayerNormalization/GroupNormalization over them.
     "norms": {
@@ -95,6 +98,12 @@ SLOTS = {
         },
         "attention_output/kernel": Slot(0, OUT),
     },
+    # A KerasHub TransformerEncoder's feed-forward units.
+    "encoder_feedforward": {
+        "feedforward_intermediate_dense/kernel": Slot(-1, IN, perturbed=True),
+        "feedforward_intermediate_dense/bias": Slot(0, BIAS),
+        "feedforward_output_dense/kernel": Slot(-2, OUT),
+    },
 }
 # `{role: {variable key: unit axis}}`, for code that needs the axes only.
 UNIT_AXES = {
@@ -118,6 +127,7 @@ class UnitGroup(RoleMembers):
     - `consumers`: Conv2D/Dense layers that read the units.
     - `separable`, `attention_in`, `attention_out`, `heads`: the parts of
       SeparableConv2D and MultiHeadAttention layers that hold them.
+    - `encoder_feedforward`: a KerasHub TransformerEncoder's feed-forward.
 
     Args:
         name: str. Stable name, e.g. `"stage2_layer1"` or `"stage3"`.

@@ -31,6 +31,7 @@ from keras_grow import build
 from keras_grow.build.layers import BN_EPSILON
 from keras_grow.descent.neighbourhood import call_with_values
 from keras_grow.descent.neighbourhood import variables_by_key
+from keras_grow.specs.graph_analysis import node_class
 from keras_grow.specs.graph_blocks import OUTPUT_WEIGHTS
 from keras_grow.transfer import calibration
 from keras_grow.transfer.blocks import check_new_blocks
@@ -251,7 +252,7 @@ def _output_directions(body, block, rng):
         variables = layer_variables(layer)
         draws = {
             key: rng.normal(size=tuple(variables[key].shape)).astype(np.float32)
-            for key in OUTPUT_WEIGHTS[type(layer).__name__]
+            for key in OUTPUT_WEIGHTS[node_class(layer)]
             if key in variables
         }
         scale = 0.1 / _unit_norms(draws.values()).numpy()

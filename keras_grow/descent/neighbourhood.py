@@ -86,6 +86,7 @@ _OTHER_ROLES = {
     "attention_in": "the queries', keys' and values' inputs of",
     "attention_out": "the output projection of",
     "heads": "the heads of",
+    "encoder_feedforward": "the feed-forward inside",
 }
 
 

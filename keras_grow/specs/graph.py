@@ -15,6 +15,7 @@ import json
 
 from keras_grow.specs import base
 from keras_grow.specs import graph_blocks
+from keras_grow.specs.graph_analysis import EMBEDDINGS
 from keras_grow.specs.graph_analysis import MERGES
 from keras_grow.specs.graph_analysis import PRODUCERS
 from keras_grow.specs.graph_analysis import SUPPORTED
@@ -189,9 +190,9 @@ class GraphSpec(base.NetSpec):
     @property
     def takes_integer_inputs(self):
         """bool. Whether every layer reading the input is a `Rescaling`
-        (the Keras way to take uint8 images) or an `Embedding` (token ids)."""
+        (the Keras way to take uint8 images) or an embedding of token ids."""
         return all(
-            n["class_name"] in ("Rescaling", "Embedding")
+            n["class_name"] in ("Rescaling", *EMBEDDINGS)
             for n in self.nodes
             if self.input_name in n["inputs"]
         )

@@ -9,6 +9,9 @@ grow: a union-find joins the sets an `Add` sums.
 import collections
 import dataclasses
 
+# Layer classes are named as Keras registers them outside `keras.layers`
+# (`node_class`): KerasHub's as `keras_hub>TransformerEncoder`.
+HUB = "keras_hub>"
 # Layers whose outputs are units: class name -> the config key of the width.
 PRODUCERS = {
     "Conv1D": "filters",
@@ -16,12 +19,18 @@ PRODUCERS = {
     "Dense": "units",
     "Embedding": "output_dim",
     "SeparableConv2D": "filters",
+    HUB + "TokenAndPositionEmbedding": "embedding_dim",
 }
+# Layers that read token ids: nothing of their input grows.
+EMBEDDINGS = ("Embedding", HUB + "TokenAndPositionEmbedding")
 # Normalisations over the units (their parameters hold one entry per unit).
 NORMS = ("BatchNormalization", "GroupNormalization", "LayerNormalization")
 # Layers that add a learned vector per position to their input's units.
-POSITIONAL = ("PositionEmbedding",)
+POSITIONAL = ("PositionEmbedding", HUB + "PositionEmbedding")
 ATTENTION = ("MultiHeadAttention",)
+# Whole residual layers (attention and feed-forward with their shortcuts):
+# each is a block of depth growth by itself.
+ENCODERS = (HUB + "TransformerEncoder",)
 # A depthwise conv carries each unit through on its own channel.
 PASSTHROUGH = ("DepthwiseConv2D",)
 # Layers that act on every unit on its own, keeping the tensor's rank.
@@ -73,7 +82,18 @@ ROLES = (
     "attention_in",
     "attention_out",
     "heads",
+    "encoder_feedforward",
 )
+
+
+def node_class(layer):
+    """str. The class name a graph node gives `layer`: its class's name
+    for Keras' and keras_grow's layers, the name Keras registers it under
+    for KerasHub's (`keras_hub>PositionEmbedding` is not keras_grow's)."""
+    cls = type(layer)
+    if cls.__module__.split(".")[0] == "keras_hub":
+        return HUB + cls.__name__
+    return cls.__name__
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -90,6 +110,7 @@ class RoleMembers:
     attention_in: tuple = ()
     attention_out: tuple = ()
     heads: tuple = ()
+    encoder_feedforward: tuple = ()
 
     def members(self):
         """list of (role, layer name), roles in `ROLES` order."""
@@ -336,6 +357,23 @@ def _attention(groups, node, ins):
     return x
 
 
+def _encoder(groups, node, ins):
+    """A KerasHub TransformerEncoder: its feed-forward width grows; the
+    stream it reads and writes does not (its heads' key_dim is the stream
+    width // num_heads, and attention scales by that key_dim)."""
+    name, config, (x,) = node["name"], node["config"], ins
+    groups.fix(
+        x.group,
+        f"TransformerEncoder '{name}' reads it: its heads' key_dim is this "
+        "width // num_heads, which growth would change",
+    )
+    feedforward = groups.new(name, name=f"{name}_feedforward")
+    groups.add(feedforward, "encoder_feedforward", name)
+    groups.width_key(feedforward, name, "intermediate_dim")
+    _elementwise(groups, name, config, feedforward)
+    return x
+
+
 def _norm(groups, node, ins):
     name, config, (x,) = node["name"], node["config"], ins
     if not _axis_is_last(config.get("axis", -1), x.rank):
@@ -455,7 +493,8 @@ _RULES = {
     **{cls: _pool for cls in POOLS},
     **{cls: _positional for cls in POSITIONAL},
     **{cls: _attention for cls in ATTENTION},
-    "Embedding": _embedding,
+    **{cls: _embedding for cls in EMBEDDINGS},
+    **{cls: _encoder for cls in ENCODERS},
     "SeparableConv2D": _separable,
     "Flatten": _flatten,
     "Reshape": _reshape,

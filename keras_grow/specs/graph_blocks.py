@@ -6,12 +6,15 @@ transformer's attention or feed-forward sub-layer, a ResNet block without a
 projection. Units that follow each other along a stream form a **chain**;
 a chain's units, read in periods of its repeating pattern of layer
 classes, are its **blocks**: a transformer layer (attention, then
-feed-forward) or one residual CNN block. Depth growth by blocks repeats a
-chain's last block after itself.
+feed-forward) or one residual CNN block. A layer that holds its own
+shortcuts (a KerasHub `TransformerEncoder`) is a unit by itself. Depth
+growth by blocks repeats a chain's last block after itself.
 """
 
 import dataclasses
 
+from keras_grow.specs.graph_analysis import ENCODERS
+from keras_grow.specs.graph_analysis import HUB
 from keras_grow.specs.graph_analysis import POSITIONAL
 
 # Layers whose output is zero where their input is: a zeroed last
@@ -38,6 +41,12 @@ OUTPUT_WEIGHTS = {
     "LayerNormalization": ("gamma", "beta"),
     "GroupNormalization": ("gamma", "beta"),
     "MultiHeadAttention": ("attention_output/kernel", "attention_output/bias"),
+    HUB + "TransformerEncoder": (
+        "self_attention_layer/attention_output/kernel",
+        "self_attention_layer/attention_output/bias",
+        "feedforward_output_dense/kernel",
+        "feedforward_output_dense/bias",
+    ),
 }
 
 
@@ -94,6 +103,9 @@ def residual_units(nodes):
     classes = {n["name"]: n["class_name"] for n in nodes}
     units = []
     for node in nodes:
+        if node["class_name"] in ENCODERS:
+            units.append(_Unit(node["inputs"][0], (node["name"],), node["name"]))
+            continue
         if node["class_name"] != "Add" or len(node["inputs"]) != 2:
             continue
         for stream, result in (node["inputs"], node["inputs"][::-1]):
@@ -109,6 +121,10 @@ def _zero_layer(nodes, unit):
     `None`."""
     by_name = {n["name"]: n for n in nodes}
     add = by_name[unit.add]
+    if add["class_name"] in ENCODERS:
+        # Pre-norm, zero projections leave x + 0 + 0; post-norm, the
+        # layer norms after each shortcut remain.
+        return unit.add if add["config"].get("normalize_first") else None
     name = next(i for i in add["inputs"] if i != unit.stream)
     while True:
         node = by_name[name]

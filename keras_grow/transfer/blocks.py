@@ -11,6 +11,7 @@ Reference:
 
 import numpy as np
 
+from keras_grow.specs.graph_analysis import node_class
 from keras_grow.specs.graph_blocks import OUTPUT_WEIGHTS
 from keras_grow.transfer.weights import layer_variables
 from keras_grow.transfer.weights import weight_shapes
@@ -33,7 +34,7 @@ def zero_init(body, block, scale, rng):
         for name in block.zero_layers:
             layer = body.get_layer(name)
             variables = layer_variables(layer)
-            for key in OUTPUT_WEIGHTS[type(layer).__name__]:
+            for key in OUTPUT_WEIGHTS[node_class(layer)]:
                 if key in variables:
                     variable = variables[key]
                     variable.assign(np.zeros(variable.shape, variable.dtype))
@@ -164,9 +165,11 @@ def block_problem(name, block):
     if zeroes and block.layers and not block.zero_layers:
         return (
             f"Block '{block.name}' ends a branch in a layer whose output "
-            f"keras_grow cannot zero (an activation that is not 0 at 0, or a "
-            f"layer without output weights), so initializer={name!r} cannot "
-            f"make it the identity; use initializer='default'."
+            f"keras_grow cannot zero (an activation that is not 0 at 0, a "
+            f"layer without output weights, or a post-norm TransformerEncoder, "
+            f"whose layer norms follow its shortcuts), so initializer={name!r} "
+            f"cannot make it the identity; use initializer='default' or start "
+            f"new blocks as copies (block_copies)."
         )
     needs_norm = name in ("gaussian", "uniform", "uniform_authors") or (
         zeroes and not block.zero_layers

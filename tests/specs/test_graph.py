@@ -290,5 +290,9 @@ def test_the_docs_list_every_supported_layer():
     listed = set()
     for row in table.strip().splitlines()[2:]:
         first = row.split("|")[1]
-        listed |= set(re.findall(r"`(?:kg\.layers\.)?([A-Z]\w+)", first))
+        for package, cls in re.findall(
+            r"`(kg\.layers\.|keras_hub\.layers\.)?([A-Z]\w+)", first
+        ):
+            hub = package.startswith("keras_hub")
+            listed.add(graph_analysis.HUB + cls if hub else cls)
     assert listed == set(graph_analysis.SUPPORTED)

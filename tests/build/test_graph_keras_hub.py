@@ -1,0 +1,178 @@
+"""Models written with KerasHub's transformer layers, grown by
+`GrowableModel.from_keras` (the optional `hub` extra)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_grow as kg
+from keras_grow.transfer import AddUnits
+from keras_grow.transfer import SplitUnits
+from keras_grow.transfer.weights import layer_variables
+
+keras_hub = pytest.importorskip("keras_hub")
+
+EXACT = 1e-5
+POSITIONS, VOCABULARY, WIDTH = 12, 40, 8
+
+
+def encoder_stack(layers=2, normalize_first=True):
+    """A text classifier as the KerasHub guides write one: token and
+    position embeddings, TransformerEncoder layers, mean pooling."""
+    inputs = keras.Input((POSITIONS,), dtype="int32")
+    x = keras_hub.layers.TokenAndPositionEmbedding(
+        VOCABULARY, POSITIONS, WIDTH, name="embed"
+    )(inputs)
+    for i in range(layers):
+        x = keras_hub.layers.TransformerEncoder(
+            16, 2, normalize_first=normalize_first, name=f"encoder{i}"
+        )(x)
+    x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(3, name="logits")(x), name="hub")
+
+
+def features_stack():
+    """Float features, KerasHub's PositionEmbedding added to them."""
+    inputs = keras.Input((POSITIONS, 4))
+    x = keras.layers.Dense(WIDTH, name="project")(inputs)
+    positions = keras_hub.layers.PositionEmbedding(POSITIONS, name="positions")(x)
+    x = keras.layers.Add(name="embedded")([x, positions])
+    x = keras_hub.layers.TransformerEncoder(16, 2, normalize_first=True, name="enc")(x)
+    x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(3, name="logits")(x), name="feat")
+
+
+def _randomized(user):
+    rng = np.random.default_rng(0)
+    for variable in user.weights:
+        noise = rng.normal(0, 0.3, variable.shape).astype("float32")
+        variable.assign(variable.numpy() + noise)
+    return user
+
+
+def _tokens(n=6, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, VOCABULARY, (n, POSITIONS)).astype("int32")
+
+
+def _compiled(model):
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+def test_the_model_keeps_its_function_and_reports_what_grows():
+    user = _randomized(encoder_stack())
+    x = _tokens()
+    model = kg.GrowableModel.from_keras(user)
+    np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(user(x)))
+    assert model.spec.takes_integer_inputs
+    assert [n["class_name"] for n in model.spec.nodes][:2] == [
+        "keras_hub>TokenAndPositionEmbedding",
+        "keras_hub>TransformerEncoder",
+    ]
+    report = model.spec.growth_report()
+    assert report[0].startswith("embed (embed): 8 units, fixed: TransformerEncoder")
+    assert "key_dim is this width // num_heads" in report[0]
+    assert report[1:3] == [
+        "encoder0_feedforward (encoder0): 16 units, grows",
+        "encoder1_feedforward (encoder1): 16 units, grows",
+    ]
+    # A float model with KerasHub's PositionEmbedding reads too.
+    features = _randomized(features_stack())
+    f = np.random.default_rng(2).random((4, POSITIONS, 4)).astype("float32")
+    grown = kg.GrowableModel.from_keras(features)
+    np.testing.assert_array_equal(np.asarray(grown(f)), np.asarray(features(f)))
+
+
+def test_feed_forward_units_split_and_add_keeping_the_function():
+    model = kg.GrowableModel.from_keras(_randomized(encoder_stack()))
+    x = _tokens()
+    before = np.asarray(model(x))
+    params = model.body.count_params()
+    model.grow(
+        model.spec.with_widths((21, 20)),
+        morphisms=[
+            SplitUnits("encoder0_feedforward", [0, 3, 7, 9, 15]),
+            AddUnits("encoder1_feedforward", 4),
+        ],
+    )
+    np.testing.assert_allclose(np.asarray(model(x)), before, atol=EXACT)
+    # Each unit: a column of the first Dense, its bias, a row of the second.
+    assert model.body.count_params() == params + 9 * (WIDTH + 1 + WIDTH)
+    encoder = model.body.get_layer("encoder0")
+    assert encoder.intermediate_dim == 21
+    kernel = layer_variables(encoder)["feedforward_output_dense/kernel"].numpy()
+    np.testing.assert_allclose(kernel[0], kernel[16])  # halves of a split
+
+
+def test_a_pre_norm_encoder_repeats_as_the_identity_a_post_norm_one_as_a_copy():
+    pre = kg.GrowableModel.from_keras(_randomized(encoder_stack()), depth="blocks")
+    x = _tokens()
+    before = np.asarray(pre(x))
+    assert pre.spec.depths == (2,)
+    pre.grow(pre.spec.with_depths([4]), initializer="identity")
+    np.testing.assert_allclose(np.asarray(pre(x)), before, atol=EXACT)
+    assert [b.name for b in pre.spec.graph_blocks()][-2:] == [
+        "encoder1_x1",
+        "encoder1_x2",
+    ]
+    post = kg.GrowableModel.from_keras(
+        encoder_stack(normalize_first=False), depth="blocks"
+    )
+    assert [b.zero_layers for b in post.spec.graph_blocks()] == [(), ()]
+    deeper = post.spec.with_block_added(0)
+    with pytest.raises(ValueError, match="post-norm TransformerEncoder"):
+        post.grow(deeper, initializer="identity")
+    post.grow(deeper, initializer="default", block_copies={"encoder1_x1": "encoder1"})
+    body = post.body
+    for source, copy in zip(
+        body.get_layer("encoder1").weights, body.get_layer("encoder1_x1").weights
+    ):
+        np.testing.assert_array_equal(source.numpy(), copy.numpy())
+
+
+def test_progressive_growth_deepens_and_widens_inside_fit_and_serves(tmp_path):
+    """Into twice the layers and feed-forward width, then saved as
+    `.keras` and exported for TF Serving."""
+    keras.utils.set_random_seed(0)
+    model = _compiled(kg.GrowableModel.from_keras(encoder_stack(1), depth="blocks"))
+    target = model.spec.scaled(width=2, depth=2)
+    x, y = _tokens(32), np.arange(32) % 3
+    grow = kg.callbacks.ProgressiveGrowth(target, depth="stack", seed=0, verbose=0)
+    history = model.fit(x, y, epochs=4, batch_size=8, verbose=0, callbacks=[grow])
+    assert np.isfinite(history.history["loss"]).all()
+    assert model.spec == target and model.spec.depths == (2,)
+    assert model.body.get_layer("encoder0_x1").intermediate_dim == 32
+    path = str(tmp_path / "hub.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
+    served = tf.saved_model.load(model.export_serving(str(tmp_path / "serving")))
+    logits = served.signatures["serving_default"](images=tf.constant(x))["logits"]
+    np.testing.assert_allclose(logits, np.asarray(model(x)), atol=EXACT)
+
+
+def test_the_kernel_methods_skip_the_encoders_feed_forward_and_say_why():
+    model = kg.GrowableModel.from_keras(encoder_stack())
+    shapes = kg.transfer.weights.weight_shapes(model.body)
+    kept, skipped = kg.descent.kernel_groups(model.spec, shapes)
+    assert kept == []
+    assert skipped["encoder0_feedforward"] == (
+        "its units are the feed-forward inside 'encoder0', which this method "
+        "does not measure"
+    )
+
+
+def test_encoders_called_with_a_padding_mask_are_refused_by_name():
+    inputs = keras.Input((POSITIONS, WIDTH))
+    mask = keras.ops.ones((1, POSITIONS), "bool")
+    x = keras_hub.layers.TransformerEncoder(16, 2, name="enc")(
+        inputs, padding_mask=mask
+    )
+    user = keras.Model(inputs, keras.layers.Dense(3, name="logits")(x[:, 0]))
+    with pytest.raises(ValueError, match="'enc' is called with keyword arguments"):
+        kg.GrowableModel.from_keras(user)
