@@ -1,5 +1,7 @@
 """`ProgressiveGrowth`: start small, grow into the model you want."""
 
+import functools
+
 import keras
 import numpy as np
 
@@ -28,6 +30,8 @@ class ProgressiveGrowth(keras.callbacks.Callback):
     growths in which no stage's number of blocks and no width grows by
     more than `growth_factor`, spread evenly over the first
     `reach_target_at` of the epochs, so the target trains for the rest.
+    With `unit="step"` the growths fall between steps instead (a run of
+    few long epochs), at the first step at or after each planned one.
 
     How what is new starts:
 
@@ -61,8 +65,12 @@ class ProgressiveGrowth(keras.callbacks.Callback):
             by in one growth. Defaults to `2.0`.
         reach_target_at: float in (0, 1]. The fraction of `fit`'s epochs
             by which the target is reached. Defaults to `0.5`.
-        at: sequence of int or `None`. The 0-based epochs of the growths
-            instead (one per growth of the plan, increasing).
+        at: sequence of int or `None`. The 0-based epochs (steps) of the
+            growths instead (one per growth of the plan, increasing).
+        unit: str. `"epoch"` (default) or `"step"`: whether the growths
+            happen at epoch starts or between steps (fit's steps over the
+            whole run, from 0; fit needs a known number of steps per
+            epoch).
         depth: str. One of `progressive_plan.DEPTH_OPERATORS`.
         width: str. One of `progressive_plan.WIDTH_OPERATORS`.
         noise: float >= 0. The duplicates' symmetry-breaking perturbation,
@@ -90,6 +98,7 @@ class ProgressiveGrowth(keras.callbacks.Callback):
         growth_factor=2.0,
         reach_target_at=0.5,
         at=None,
+        unit="epoch",
         depth="identity",
         width="duplicate",
         noise=0.01,
@@ -108,6 +117,7 @@ class ProgressiveGrowth(keras.callbacks.Callback):
         check_fraction(reach_target_at, "reach_target_at")
         check_choice(depth, "depth", plans.DEPTH_OPERATORS)
         check_choice(width, "width", plans.WIDTH_OPERATORS)
+        check_choice(unit, "unit", plans.UNITS)
         check_non_negative(noise, "noise")
         check_non_negative(epsilon, "epsilon")
         check_choice(on_failure, "on_failure", ON_FAILURE)
@@ -115,10 +125,12 @@ class ProgressiveGrowth(keras.callbacks.Callback):
         self.growth_factor = float(growth_factor)
         self.reach_target_at = float(reach_target_at)
         self.at = None if at is None else tuple(at)
+        self.unit = unit
         self.depth, self.width = depth, width
         self.noise, self.epsilon = float(noise), float(epsilon)
         self.seed, self.verbose, self.on_failure = seed, verbose, on_failure
         self.plan = None
+        self._epoch = 0
         self._retraces = RetraceReport(type(self).__name__)
 
     # --- the plan ----------------------------------------------------------
@@ -128,19 +140,8 @@ class ProgressiveGrowth(keras.callbacks.Callback):
         spec = self.model.spec
         if self.plan is not None and self._follows(self.plan, spec):
             return  # a resumed run: the plan the first run made
-        epochs = (self.params or {}).get("epochs")
-        if not epochs:
-            raise ValueError(
-                "ProgressiveGrowth plans its growths over fit's epochs; call "
-                "fit with epochs=N."
-            )
-        self.plan = plans.make_plan(
-            spec,
-            self.target,
-            epochs,
-            self.growth_factor,
-            self.reach_target_at,
-            self.at,
+        self.plan = self.make_plan(
+            spec, (self.params or {}).get("epochs"), (self.params or {}).get("steps")
         )
         for index, new_spec in enumerate(self.plan.specs):
             added = build.new_blocks(self.plan.spec_before(index), new_spec)
@@ -148,6 +149,35 @@ class ProgressiveGrowth(keras.callbacks.Callback):
         self.model.record_event("progressive_plan", self.plan.to_dict())
         if self.verbose:
             print(self.plan)
+
+    def make_plan(self, spec, epochs, steps_per_epoch=None):
+        """The `ProgressivePlan` this callback follows from `spec` in
+        `fit(epochs=epochs)` with `steps_per_epoch` steps an epoch (needed
+        for `unit="step"`): what `fit` will make, e.g. to set a schedule's
+        `rewarmup_at` from `plan.growth_steps(steps_per_epoch)` first."""
+        if not epochs:
+            raise ValueError(
+                "ProgressiveGrowth plans its growths over fit's epochs; call "
+                "fit with epochs=N."
+            )
+        total = epochs
+        if self.unit == "step":
+            if not steps_per_epoch:
+                raise ValueError(
+                    "ProgressiveGrowth(unit='step') plans over fit's steps, "
+                    "but fit does not know how many an epoch has (a dataset "
+                    "of unknown length): pass steps_per_epoch to fit."
+                )
+            total = epochs * steps_per_epoch
+        return plans.make_plan(
+            spec,
+            self.target,
+            total,
+            self.growth_factor,
+            self.reach_target_at,
+            self.at,
+            self.unit,
+        )
 
     def _follows(self, plan, spec):
         return plan.target == self.target and spec in (plan.start, *plan.specs)
@@ -163,32 +193,46 @@ class ProgressiveGrowth(keras.callbacks.Callback):
     # --- growing -----------------------------------------------------------
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self.plan is None or epoch not in self.plan.epochs:
+        self._epoch = epoch
+        if self.plan is not None and self.plan.unit == "epoch":
+            self._grow_due(epoch, f"Epoch {epoch + 1}")
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.plan is None or self.plan.unit != "step":
             return
-        index = self.plan.epochs.index(epoch)
-        new_spec, spec = self.plan.specs[index], self.model.spec
-        if spec == new_spec:
-            return  # grown before a resume
-        expected = self.plan.spec_before(index)
-        if spec != expected:
-            raise ValueError(
-                f"ProgressiveGrowth's plan grows {expected.notation} at epoch "
-                f"index {epoch}, but the model is {spec.notation}: "
-                f"another callback changed it. Let one callback grow the model."
+        step = self._epoch * self.params["steps"] + batch
+        self._grow_due(step, f"Step {step + 1} (epoch {self._epoch + 1})")
+
+    def _grow_due(self, point, where):
+        """Makes the growths planned at or before `point` that the model
+        has not had (a step that runs several batches at once, with
+        `steps_per_execution`, may pass a planned step)."""
+        for index, at in enumerate(self.plan.at):
+            new_spec, spec = self.plan.specs[index], self.model.spec
+            if at > point or spec == new_spec or spec in self.plan.specs[index:]:
+                continue  # not yet, or grown before (a resume)
+            expected = self.plan.spec_before(index)
+            if spec != expected:
+                raise ValueError(
+                    f"ProgressiveGrowth's plan grows {expected.notation} at "
+                    f"{self.plan.unit} index {at}, but the model is "
+                    f"{spec.notation}: another callback changed it. Let one "
+                    f"callback grow the model."
+                )
+            attempt_growth(
+                self,
+                functools.partial(self._grow, at, index, new_spec, where),
+                f"stage {index + 1} of the plan ({where})",
             )
-        attempt_growth(
-            self,
-            lambda: self._grow(epoch, index, new_spec),
-            f"stage {index + 1} of the plan (Epoch {epoch + 1})",
-        )
 
     def on_epoch_end(self, epoch, logs=None):
         if self.verbose:
             self._retraces.print_line(self.model, epoch)
 
-    def _grow(self, epoch, index, new_spec):
+    def _grow(self, at, index, new_spec, where):
+        """Growth `index` of the plan, planned at `at`, made at `where`."""
         old_spec = self.model.spec
-        seed = None if self.seed is None else self.seed + epoch
+        seed = None if self.seed is None else self.seed + at
         rng = np.random.default_rng(seed)
         morphisms = self._morphisms(old_spec, new_spec, rng)
         copies = self._copies(old_spec, new_spec)
@@ -199,7 +243,8 @@ class ProgressiveGrowth(keras.callbacks.Callback):
             block_copies=copies,
             seed=seed,
             info={
-                "epoch": epoch,
+                "epoch": self._epoch,
+                **({"step": at} if self.plan.unit == "step" else {}),
                 "callback": type(self).__name__,
                 "stage": index + 1,
                 "depth_operator": self.depth,
@@ -208,7 +253,7 @@ class ProgressiveGrowth(keras.callbacks.Callback):
         )
         if self.verbose:
             print(
-                f"Epoch {epoch + 1}: grew {event['from']} -> {event['to']} "
+                f"{where}: grew {event['from']} -> {event['to']} "
                 f"({event['params_before']:,} -> {event['params_after']:,} "
                 f"parameters, stage {index + 1} of {len(self.plan.specs)})"
             )
@@ -269,6 +314,7 @@ class ProgressiveGrowth(keras.callbacks.Callback):
             "growth_factor": self.growth_factor,
             "reach_target_at": self.reach_target_at,
             "at": None if self.at is None else list(self.at),
+            "unit": self.unit,
             "depth": self.depth,
             "width": self.width,
             "noise": self.noise,

@@ -2,7 +2,7 @@
 spec, and how each grown block and unit starts.
 
 `ProgressivePlan` is made once at `fit` start from the model's spec, the
-target and the number of epochs; it prints, compares and round-trips
+target and the training budget (epochs, or steps); it prints, compares and round-trips
 through JSON, so a resumed run follows the plan the first run made.
 
 References:
@@ -27,6 +27,8 @@ DEPTH_OPERATORS = ("identity", "stack", "interleave", "middle")
 # function kept up to the symmetry-breaking noise), "fresh" adds new ones
 # with zero (or `epsilon`-scaled) outgoing weights.
 WIDTH_OPERATORS = ("duplicate", "fresh")
+# What a plan's growth points count: fit's epochs or its optimizer steps.
+UNITS = ("epoch", "step")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,95 +38,123 @@ class ProgressivePlan:
     Args:
         start: the spec training starts from.
         target: the spec it ends in.
-        epochs: tuple of int. The 0-based epoch at whose start each growth
-            happens, increasing.
+        at: tuple of int. The 0-based epoch (or step) at whose start each
+            growth happens, increasing.
         specs: tuple of specs. The net after each growth; the last is
             `target`.
+        unit: str. What `at` counts: `"epoch"` (default) or `"step"`
+            (fit's steps over the whole run, from 0).
     """
 
     start: object
     target: object
-    epochs: tuple
+    at: tuple
     specs: tuple
+    unit: str = "epoch"
 
     def __post_init__(self):
-        if len(self.epochs) != len(self.specs):
-            raise ValueError("A plan needs one epoch per grown spec.")
+        if len(self.at) != len(self.specs):
+            raise ValueError(f"A plan needs one {self.unit} per grown spec.")
         if self.specs and self.specs[-1] != self.target:
             raise ValueError("A plan's last spec must be its target.")
+        if self.unit not in UNITS:
+            raise ValueError(f"`unit` must be one of {UNITS}; received {self.unit!r}.")
 
     def spec_before(self, index):
         """The spec growth `index` starts from."""
         return self.start if index == 0 else self.specs[index - 1]
 
-    def spec_at(self, epoch):
-        """The spec the plan trains in `epoch` (0-based)."""
-        grown = [s for e, s in zip(self.epochs, self.specs) if e <= epoch]
+    def spec_at(self, point):
+        """The spec the plan trains at `point` (a 0-based epoch or step)."""
+        grown = [s for e, s in zip(self.at, self.specs) if e <= point]
         return grown[-1] if grown else self.start
+
+    def growth_steps(self, steps_per_epoch):
+        """tuple of int. The optimizer steps at which the growths happen
+        (e.g. `WarmupStableDecay(rewarmup_at=...)`)."""
+        if self.unit == "step":
+            return self.at
+        return tuple(e * steps_per_epoch for e in self.at)
 
     def to_dict(self):
         return {
             "start": self.start.to_dict(),
             "target": self.target.to_dict(),
-            "epochs": list(self.epochs),
+            "at": list(self.at),
+            "unit": self.unit,
             "specs": [s.to_dict() for s in self.specs],
         }
 
     @classmethod
     def from_dict(cls, config):
+        # Plans saved before steps were a unit list their epochs.
+        at = config["at"] if "at" in config else config["epochs"]
         return cls(
             start=specs.from_dict(config["start"]),
             target=specs.from_dict(config["target"]),
-            epochs=tuple(config["epochs"]),
+            at=tuple(at),
             specs=tuple(specs.from_dict(s) for s in config["specs"]),
+            unit=config.get("unit", "epoch"),
         )
 
     def __str__(self):
         lines = [f"Progressive plan: {self.start.notation} -> {self.target.notation}"]
-        for index, (epoch, spec) in enumerate(zip(self.epochs, self.specs)):
+        for index, (point, spec) in enumerate(zip(self.at, self.specs)):
             lines.append(
-                f"  Epoch {epoch + 1}: {self.spec_before(index).notation} -> "
-                f"{spec.notation}"
+                f"  {self.unit.capitalize()} {point + 1}: "
+                f"{self.spec_before(index).notation} -> {spec.notation}"
             )
         return "\n".join(lines)
 
 
-def growth_epochs(count, epochs, reach_target_at):
-    """The 0-based epochs of `count` growths spread evenly over the first
-    `reach_target_at` of `epochs`, the last at the fraction itself.
+def growth_points(count, total, reach_target_at, unit="epoch"):
+    """The 0-based points (epochs or steps) of `count` growths spread
+    evenly over the first `reach_target_at` of `total`, the last at the
+    fraction itself.
 
     Raises:
-        ValueError: if `epochs` cannot hold `count` growths before the
-            last epoch.
+        ValueError: if `total` cannot hold `count` growths before the
+            last epoch (step).
     """
-    if count > epochs - 1:
+    if count > total - 1:
+        budget = f"fit(epochs={total})" if unit == "epoch" else f"{total} steps"
         raise ValueError(
             f"Growing into the target takes {count} growths, each at the start "
-            f"of an epoch after the first and before the last: fit(epochs="
-            f"{epochs}) is too short. Train for at least {count + 1} epochs, or "
-            f"raise `growth_factor`."
+            f"of {unit} after the first and before the last: {budget} is too "
+            f"short. Train for at least {count + 1} {unit}s, or raise "
+            f"`growth_factor`."
         )
     points = []
     for i in range(1, count + 1):
-        epoch = round_half_up(reach_target_at * epochs * i / count)
+        point = round_half_up(reach_target_at * total * i / count)
         low = points[-1] + 1 if points else 1
-        high = epochs - 1 - (count - i)
-        points.append(min(max(epoch, low), high))
+        high = total - 1 - (count - i)
+        points.append(min(max(point, low), high))
     return tuple(points)
 
 
-def make_plan(start, target, epochs, growth_factor=2.0, reach_target_at=0.5, at=None):
-    """The `ProgressivePlan` from `start` to `target` in `fit(epochs=...)`.
+def make_plan(
+    start,
+    target,
+    total,
+    growth_factor=2.0,
+    reach_target_at=0.5,
+    at=None,
+    unit="epoch",
+):
+    """The `ProgressivePlan` from `start` to `target` in a run of `total`
+    epochs (or steps).
 
     Args:
         start, target: specs (`keras_grow.specs.progression.check_reachable`).
-        epochs: int. The epochs of the run.
+        total: int. The epochs (steps) of the run.
         growth_factor: float > 1. The most a block count or width grows by
             in one growth.
-        reach_target_at: float in (0, 1]. The fraction of the epochs by
-            which the target is reached.
-        at: sequence of int or `None`. The 0-based epochs of the growths,
-            instead of spreading them (one per growth, increasing).
+        reach_target_at: float in (0, 1]. The fraction of the run by which
+            the target is reached.
+        at: sequence of int or `None`. The 0-based epochs (steps) of the
+            growths, instead of spreading them (one per growth, increasing).
+        unit: str. `"epoch"` or `"step"`: what `total` and `at` count.
     """
     grown = progression.stages(start, target, growth_factor)
     if not grown:
@@ -132,22 +162,22 @@ def make_plan(start, target, epochs, growth_factor=2.0, reach_target_at=0.5, at=
             f"The model is already {target.notation}: there is nothing to grow."
         )
     if at is None:
-        points = growth_epochs(len(grown), epochs, reach_target_at)
+        points = growth_points(len(grown), total, reach_target_at, unit)
     else:
         points = tuple(int(e) for e in at)
         if len(points) != len(grown) or list(points) != sorted(set(points)):
             raise ValueError(
-                f"`at` must give {len(grown)} increasing epochs, one per growth "
+                f"`at` must give {len(grown)} increasing {unit}s, one per growth "
                 f"({' -> '.join(s.notation for s in [start, *grown])}); "
                 f"received {list(at)}."
             )
-        if points[0] < 1 or points[-1] > epochs - 1:
+        if points[0] < 1 or points[-1] > total - 1:
             raise ValueError(
-                f"`at` epochs must lie in [1, {epochs - 1}] (after the first "
-                f"epoch, before the last of fit(epochs={epochs})); received "
+                f"`at` {unit}s must lie in [1, {total - 1}] (after the first "
+                f"{unit}, before the last of the run's {total}); received "
                 f"{list(at)}."
             )
-    return ProgressivePlan(start, target, points, tuple(grown))
+    return ProgressivePlan(start, target, points, tuple(grown), unit)
 
 
 def block_sources(operator, count, new_count):

@@ -106,12 +106,12 @@ def test_a_target_growth_cannot_reach_is_refused_with_the_reason():
 
 
 def test_growths_are_spread_over_the_first_fraction_of_the_epochs():
-    assert plans.growth_epochs(2, 10, 0.5) == (3, 5)
-    assert plans.growth_epochs(1, 10, 0.5) == (5,)
-    assert plans.growth_epochs(3, 4, 0.5) == (1, 2, 3)  # crowded: one apart
-    assert plans.growth_epochs(1, 2, 1.0) == (1,)  # never at the last epoch
+    assert plans.growth_points(2, 10, 0.5) == (3, 5)
+    assert plans.growth_points(1, 10, 0.5) == (5,)
+    assert plans.growth_points(3, 4, 0.5) == (1, 2, 3)  # crowded: one apart
+    assert plans.growth_points(1, 2, 1.0) == (1,)  # never at the last epoch
     with pytest.raises(ValueError, match="too short.*at least 4 epochs"):
-        plans.growth_epochs(3, 3, 0.5)
+        plans.growth_points(3, 3, 0.5)
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ def _grown_by_hand(start, target, **kwargs):
 
 
 def _grow_all(grow):
-    for epoch in grow.plan.epochs:
+    for epoch in grow.plan.at:
         grow.on_epoch_begin(epoch)
 
 
@@ -350,8 +350,74 @@ def test_the_plan_is_printed_and_logged(capsys):
     assert event["kind"] == "progressive_plan"
     assert (
         plans.ProgressivePlan.from_dict(
-            {k: event[k] for k in ("start", "target", "epochs", "specs")}
+            {k: event[k] for k in ("start", "target", "at", "unit", "specs")}
         )
         == grow.plan
     )
     assert build.new_blocks(grow.plan.start, target)
+
+
+# --- growth between steps ---------------------------------------------------
+
+
+def test_growth_points_spread_over_steps_too():
+    assert plans.growth_points(2, 100, 0.5, "step") == (25, 50)
+    with pytest.raises(ValueError, match="at least 3 steps"):
+        plans.growth_points(2, 2, 0.5, "step")
+
+
+class _SpecPerBatch(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.notations = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.notations.append(self.model.spec.notation)
+
+
+def test_unit_step_grows_between_the_steps_of_an_epoch():
+    keras.utils.set_random_seed(0)
+    target = _staged("Basic3ResNet-2-2-2", (8, 16, 16))
+    start = target.scaled(0.5, 0.5)
+    model = compile_sgd(kg.GrowableModel(start))
+    grow = kg.callbacks.ProgressiveGrowth(
+        target, unit="step", reach_target_at=0.4, verbose=0
+    )
+    assert grow.make_plan(start, 2, 3).at == (2,)  # 0.4 of 2 epochs x 3 steps
+    recorder = _SpecPerBatch()
+    history = model.fit(_train(), epochs=2, callbacks=[grow, recorder], verbose=0)
+    assert recorder.notations == [start.notation] * 2 + [target.notation] * 4
+    assert grow.plan == grow.make_plan(start, 2, 3)
+    (event,) = [e for e in model.growth_log if e["kind"] == "grow"]
+    assert (event["epoch"], event["step"]) == (0, 2)
+    assert np.isfinite(history.history["loss"]).all()
+    assert grow.plan.growth_steps(3) == (2,)
+
+
+def test_a_step_growth_passed_over_happens_at_the_next_call():
+    """With steps_per_execution, fit calls back every few steps: a growth
+    planned between two calls happens at the later one."""
+    target = _staged("Basic3ResNet-2-2-2", (8, 16, 16))
+    model = compile_sgd(kg.GrowableModel(target.scaled(0.5, 0.5)))
+    grow = kg.callbacks.ProgressiveGrowth(target, unit="step", at=[3], verbose=0)
+    grow.set_model(model)
+    grow.set_params({"epochs": 2, "steps": 4})
+    grow.on_train_begin()
+    grow.on_epoch_begin(0)
+    grow.on_train_batch_begin(2)
+    assert model.spec != target
+    grow.on_train_batch_begin(4)  # past step 3
+    assert model.spec == target
+    grow.on_train_batch_begin(6)  # nothing is grown twice
+    assert len([e for e in model.growth_log if e["kind"] == "grow"]) == 1
+
+
+def test_unit_step_needs_fit_to_know_its_steps():
+    target = _staged("Basic3ResNet-2-2-2", (8, 16, 16))
+    model = compile_sgd(kg.GrowableModel(target.scaled(0.5, 0.5)))
+    unknown = _train().filter(lambda x, y: True)  # a length tf.data cannot tell
+    grow = kg.callbacks.ProgressiveGrowth(target, unit="step", verbose=0)
+    with pytest.raises(ValueError, match="pass steps_per_epoch to fit"):
+        model.fit(unknown, epochs=2, callbacks=[grow], verbose=0)
+    with pytest.raises(ValueError, match="unit"):
+        kg.callbacks.ProgressiveGrowth(target, unit="batch")
