@@ -30,7 +30,9 @@ from experiments.runs import branching
 from experiments.runs import branching_report
 from experiments.runs import stats
 from experiments.runs import training
+from experiments.runs import transformers
 from experiments.runs.study import mean_std
+from keras_grow.specs.base import round_half_up
 
 ARMS = (
     "target",
@@ -56,8 +58,12 @@ class ProgressiveConfig(training.RunConfig):
 
     The shared fields are `training.RunConfig`'s; `learning_rate` is the
     peak of every arm's cosine decay. `target`: the net wanted (notation,
-    with `widths`). The start is `target.scaled(start_width, start_depth)`.
-    `epochs`: the full budget. The rest are `ProgressiveGrowth`'s.
+    with `widths`), or `ViT-<width>-<heads>-<layers>` for the ViT of
+    `experiments.runs.transformers` grown by blocks. The start is
+    `target.scaled(start_width, start_depth)` (a ViT's start is built at
+    that size and the target is the start scaled back up, so that its
+    repeated layers are the copies growth makes). `epochs`: the full
+    budget. The rest are `ProgressiveGrowth`'s.
     """
 
     target: str = "Basic3ResNet-3-3-3"
@@ -95,7 +101,35 @@ PRESETS = {
         weight_decay=0.0,
         augment=False,
     ),
-    # Seconds: the smoke test.
+    # A ViT (7x7 patches, 16 tokens, key_dim 8) on the same images, with
+    # AdamW; its layers grow by stacking copies (G_stack).
+    "fmnist_vit": ProgressiveConfig(
+        dataset="fashion_mnist",
+        take=20000,
+        target="ViT-64-8-4",
+        start_width=0.5,
+        start_depth=0.5,
+        epochs=15,
+        optimizer="adamw",
+        learning_rate=1e-3,
+        weight_decay=0.05,
+        depth="stack",
+        augment=False,
+    ),
+    # Seconds: the smoke tests.
+    "fmnist_tiny_vit": ProgressiveConfig(
+        take=256,
+        target="ViT-16-2-2",
+        start_width=0.5,
+        start_depth=0.5,
+        epochs=4,
+        batch_size=64,
+        optimizer="adamw",
+        learning_rate=1e-3,
+        weight_decay=0.05,
+        depth="stack",
+        augment=False,
+    ),
     "fmnist_tiny": ProgressiveConfig(
         take=256,
         target="MLP-32-32",
@@ -116,9 +150,37 @@ def resolve(preset, **overrides):
 
 def specs_of(config):
     """(start spec, target spec) of `config`."""
+    if config.target.startswith("ViT-"):
+        return _vit_specs(config)
     info = kg.data.info(config.dataset)
     target = training.make_spec(config, info, config.target)
     return target.scaled(width=config.start_width, depth=config.start_depth), target
+
+
+def _vit_specs(config):
+    try:
+        width, heads, layers = (int(n) for n in config.target.split("-")[1:])
+    except ValueError:
+        raise ValueError(
+            f"A ViT target reads ViT-<width>-<heads>-<layers>; received "
+            f"{config.target!r}."
+        ) from None
+    info = kg.data.info(config.dataset)
+    user = transformers.vit(
+        max(1, round_half_up(width * config.start_width)),
+        max(1, round_half_up(heads * config.start_width)),
+        max(1, round_half_up(layers * config.start_depth)),
+        num_classes=info.num_classes,
+    )
+    start = kg.GrowableModel.from_keras(user, depth="blocks").spec
+    target = start.scaled(width=1 / config.start_width, depth=1 / config.start_depth)
+    if target.depths != (layers,) or target.widths[0] != width:
+        raise ValueError(
+            f"{config.target} scaled by {config.start_width} (width) and "
+            f"{config.start_depth} (depth) does not scale back to itself; "
+            "pick factors that divide its width, heads and layers."
+        )
+    return start, target
 
 
 def budget(config, arm):
@@ -133,8 +195,8 @@ def budget(config, arm):
 
 def forward_macs(body):
     """int. Multiply-accumulates of one example's forward pass through the
-    Conv2D, DepthwiseConv2D and Dense layers of `body` (the rest is small
-    beside them)."""
+    Conv2D, DepthwiseConv2D, Dense and MultiHeadAttention layers of `body`
+    (the rest is small beside them)."""
     total = 0
     for layer in body.layers:
         if not layer.weights:
@@ -142,11 +204,22 @@ def forward_macs(body):
         kernel = layer.weights[0].shape
         out = layer.output.shape[1:-1]  # the spatial positions, if any
         positions = int(np.prod(out)) if len(out) else 1
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
-            total += positions * int(np.prod(kernel))
-        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+        if isinstance(layer, keras.layers.MultiHeadAttention):
+            total += _attention_macs(layer, positions)
+        elif isinstance(
+            layer,
+            (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense),
+        ):
             total += positions * int(np.prod(kernel))
     return total
+
+
+def _attention_macs(layer, positions):
+    """Self-attention over `positions` tokens: the query, key, value and
+    output projections, then each head's scores and weighted sum."""
+    width, heads, key_dim = layer.query_dense.kernel.shape
+    projections = 4 * positions * width * heads * key_dim
+    return projections + 2 * positions * positions * heads * key_dim
 
 
 class EpochCosts(keras.callbacks.Callback):

@@ -22,8 +22,10 @@ class RunConfig:
     `validation_fraction`, `decide_on` ("validation", or "test" as the
     AutoGrow authors), `augment` and `augmentation` (a `kg.data`
     augmentation name), `batch_size`. Net: `widths` (stage or
-    layer widths; `None` for the family's). Optimiser: SGD `learning_rate`,
-    `momentum`, `weight_decay` (PyTorch-style). Run: `seed`, `jit_compile`,
+    layer widths; `None` for the family's). Optimiser: `optimizer` ("sgd":
+    SGD with `momentum`, `weight_decay` as L2 terms, PyTorch-style;
+    "adamw": AdamW with decoupled `weight_decay`), `learning_rate`.
+    Run: `seed`, `jit_compile`,
     `export` (a serving export of the final model).
     """
 
@@ -35,6 +37,7 @@ class RunConfig:
     augmentation: str = "crop_flip"
     batch_size: int = 128
     widths: tuple | None = None
+    optimizer: str = "sgd"
     learning_rate: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -144,15 +147,30 @@ def spec_for(info, notation, **kwargs):
 
 def make_spec(config, info, notation):
     extra = {"widths": tuple(config.widths)} if config.widths else {}
-    return spec_for(info, notation, weight_decay=config.weight_decay, **extra)
+    # AdamW decays the weights itself; SGD's decay is the spec's L2 terms.
+    decay = config.weight_decay if config.optimizer == "sgd" else 0.0
+    return spec_for(info, notation, weight_decay=decay, **extra)
+
+
+OPTIMIZERS = ("sgd", "adamw")
+
+
+def make_optimizer(config, learning_rate=None):
+    """The config's optimizer at `learning_rate` (a rate or a schedule;
+    the config's rate by default)."""
+    rate = config.learning_rate if learning_rate is None else learning_rate
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(rate, momentum=config.momentum)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=config.weight_decay)
+    raise ValueError(
+        f"`optimizer` must be one of {OPTIMIZERS}; received {config.optimizer!r}."
+    )
 
 
 def compile_model(model, config, learning_rate=None):
     model.compile(
-        optimizer=keras.optimizers.SGD(
-            config.learning_rate if learning_rate is None else learning_rate,
-            momentum=config.momentum,
-        ),
+        optimizer=make_optimizer(config, learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
         jit_compile=config.jit_compile,

@@ -25,12 +25,13 @@ def _as_dict(config):
 def check_config(workdir, config):
     """Raises unless `workdir` has no config.json or the same `config`
     (a dataclass or a dict): a run is resumed with the flags it started
-    with."""
+    with. A field the saved config lacks (added since) counts as its
+    default."""
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
         return
     with open(path) as handle:
-        saved = json.load(handle)
+        saved = {**_defaults(config), **json.load(handle)}
     now = json.loads(json.dumps(_as_dict(config)))
     changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
     if changed:
@@ -40,6 +41,21 @@ def check_config(workdir, config):
             f"({details}). Resume it with the same flags, or use another "
             "--workdir (or delete this one) to start a new run."
         )
+
+
+def _defaults(config):
+    """`{field: default}` of a dataclass config, as JSON reads them."""
+    if not dataclasses.is_dataclass(config):
+        return {}
+    return json.loads(
+        json.dumps(
+            {
+                f.name: f.default
+                for f in dataclasses.fields(config)
+                if f.default is not dataclasses.MISSING
+            }
+        )
+    )
 
 
 def prepare(workdir, config):

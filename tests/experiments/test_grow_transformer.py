@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from experiments import grow_transformer
+from experiments.runs import transformers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 
 def test_synthetic_text_labels_the_first_of_three_marker_tokens():
-    tokens, labels = grow_transformer.synthetic_text(200, seed=0)
-    assert tokens.shape == (200, grow_transformer.POSITIONS)
+    tokens, labels = transformers.synthetic_text(200, seed=0)
+    assert tokens.shape == (200, transformers.POSITIONS)
     for row, label in zip(tokens, labels):
         places = [list(row).index(marker) for marker in (1, 2, 3)]
         assert sorted(np.flatnonzero(row < 4)) == sorted(places)
@@ -43,7 +43,7 @@ def test_a_text_transformer_grows_progressively_and_serves_token_ids(tmp_path):
     assert [e["to"] for e in log if e["kind"] == "grow"] == ["Graph(text)-32-4-64-4-64"]
     served = tf.saved_model.load(str(tmp_path / "text" / "serving" / "1"))
     signature = served.signatures["serving_default"]
-    tokens, _ = grow_transformer.synthetic_text(4, seed=9)
+    tokens, _ = transformers.synthetic_text(4, seed=9)
     assert signature(images=tf.constant(tokens))["logits"].shape == (4, 3)
 
 

@@ -5,9 +5,11 @@ import keras
 import numpy as np
 import pytest
 
+import keras_grow as kg
 from experiments.runs import branching
 from experiments.runs import branching_report
 from experiments.runs import progressive_paired as paired
+from experiments.runs import training
 
 
 def test_forward_macs_are_counted_layer_by_layer():
@@ -107,3 +109,39 @@ def test_arms_are_checked_and_always_include_the_target():
     assert paired.check_arms(paired.ARMS) == paired.ARMS
     with pytest.raises(ValueError, match=r"Unknown arms \['fast'\]"):
         paired.check_arms(["target", "fast"])
+
+
+def test_attention_macs_count_projections_scores_and_the_weighted_sum():
+    inputs = keras.Input((16, 8))
+    x = keras.layers.MultiHeadAttention(2, 4)(inputs, inputs)
+    outputs = keras.layers.Dense(3)(x)  # 16 * 8 * 3
+    body = keras.Model(inputs, outputs)
+    projections = 4 * 16 * 8 * 2 * 4  # query, key, value, output
+    scores_and_sum = 2 * 16 * 16 * 2 * 4
+    assert paired.forward_macs(body) == projections + scores_and_sum + 16 * 8 * 3
+
+
+def test_the_vit_task_starts_at_its_scaled_size_and_grows_back_to_the_target():
+    config = paired.resolve("fmnist_vit")
+    start, target = paired.specs_of(config)
+    assert (start.depths, start.widths) == ((2,), (32, 4, 64, 4, 64))
+    assert target.depths == (4,) and target.widths[:3] == (64, 8, 128)
+    assert kg.specs.progression.stages(start, target, 2.0)[-1] == target
+    with pytest.raises(ValueError, match="does not scale back"):
+        paired.specs_of(paired.resolve("fmnist_vit", target="ViT-64-8-3"))
+    with pytest.raises(ValueError, match="ViT-<width>-<heads>-<layers>"):
+        paired.specs_of(paired.resolve("fmnist_vit", target="ViT-64"))
+
+
+def test_the_vit_arms_train_with_adamw_and_grow_by_stacking(tmp_path):
+    config = paired.resolve("fmnist_tiny_vit", take=128, epochs=3, seed=0)
+    arms = ("target", "progressive")
+    paired.run_seed(config, str(tmp_path), arms, log=lambda line: None)
+    rows = {arm: branching.read(str(tmp_path), 0, arm) for arm in arms}
+    assert rows["progressive"]["found"] == rows["target"]["found"]
+    assert rows["progressive"]["depths"] == [2]
+    flops = rows["progressive"]["epoch_flops"]
+    assert flops[0] < flops[-1] == rows["target"]["epoch_flops"][-1]
+    optimizer = training.make_optimizer(config)
+    assert isinstance(optimizer, keras.optimizers.AdamW)
+    assert optimizer.weight_decay == config.weight_decay

@@ -2,6 +2,7 @@
 config only."""
 
 import dataclasses
+import json
 import os
 
 import pytest
@@ -49,3 +50,15 @@ def test_one_process_writes_its_work_dir(mirrored_strategy):
     # Several workers write .worker<i> beside the chief (tests/test_two_workers.py).
     assert training.worker_workdir("out/run") == "out/run"
     assert training.worker_workdir("out/run", mirrored_strategy) == "out/run"
+
+
+def test_a_config_saved_before_a_field_existed_resumes_at_its_default(tmp_path):
+    config = firefly.resolve("fmnist_tiny")
+    workdir_lib.prepare(str(tmp_path), config)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    del saved["optimizer"]  # as written before the field was added
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    workdir_lib.check_config(str(tmp_path), config)
+    adamw = dataclasses.replace(config, optimizer="adamw")
+    with pytest.raises(ValueError, match="optimizer: 'sgd' -> 'adamw'"):
+        workdir_lib.check_config(str(tmp_path), adamw)
