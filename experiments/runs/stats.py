@@ -53,26 +53,59 @@ class Interval:
         )
 
 
-def interval(values):
-    """The mean of `values` with its t interval (width 0 for one value)."""
+def t_quantile(probability, degrees_of_freedom):
+    """float. The `probability` quantile of Student's t (probability in
+    (0.5, 1)), by bisection on its distribution function: for intervals
+    at levels the table of `t975` does not hold (a multiplicity
+    correction)."""
+    if not 0.5 < probability < 1:
+        raise ValueError(f"`probability` must be in (0.5, 1); got {probability}.")
+    nu = float(degrees_of_freedom)
+    scale = math.exp(
+        math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
+    )
+
+    def cdf(x, steps=4000):  # 0.5 + Simpson's rule of the density on [0, x]
+        h = x / steps
+        total = 0.0
+        for i in range(steps + 1):
+            weight = 1 if i in (0, steps) else 4 if i % 2 else 2
+            total += weight * (1 + (i * h) ** 2 / nu) ** (-(nu + 1) / 2)
+        return 0.5 + scale * total * h / 3
+
+    low, high = 0.0, 1.0
+    while cdf(high) < probability:
+        low, high = high, 2 * high
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (middle, high) if cdf(middle) < probability else (low, middle)
+    return (low + high) / 2
+
+
+def interval(values, level=0.95):
+    """The mean of `values` with its t interval at `level` (width 0 for
+    one value)."""
     values = [float(v) for v in values]
     if not values:
         raise ValueError("An interval needs at least one value.")
     mean = statistics.fmean(values)
     if len(values) == 1:
         return Interval(mean, mean, mean, 1)
-    half = t975(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    df = len(values) - 1
+    quantile = t975(df) if level == 0.95 else t_quantile(0.5 + level / 2, df)
+    half = quantile * statistics.stdev(values) / math.sqrt(len(values))
     return Interval(mean, mean - half, mean + half, len(values))
 
 
-def paired_difference(values, reference):
+def paired_difference(values, reference, level=0.95):
     """The interval of `values[i] - reference[i]` over the pairs.
 
     Args:
         values, reference: sequences of equal length, paired by position.
+        level: float. The interval's confidence level.
     """
     if len(values) != len(reference):
         raise ValueError(
             f"Paired values need equal lengths; got {len(values)} and {len(reference)}."
         )
-    return interval([a - b for a, b in zip(values, reference)])
+    return interval([a - b for a, b in zip(values, reference)], level)

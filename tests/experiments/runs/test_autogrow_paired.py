@@ -73,7 +73,7 @@ def _results(gap):
     """Synthetic results: gaussian `gap` above every other arm, per seed."""
     base = [0.80, 0.82, 0.81, 0.79, 0.83]
     rows = lambda shift, depth: [  # noqa: E731
-        {"test_accuracy": b + shift + 0.0001 * i, "depths": [depth, 1, 1]}
+        {"test_accuracy": b + shift + 0.0001 * i, "depths": [depth, 1, 1], "epochs": 16}
         for i, b in enumerate(base)
     ]
     return {
@@ -137,3 +137,80 @@ def test_a_part_reports_its_table_claims_and_command():
     page = paired.report([text], _config())
     assert page.startswith("Basic3ResNet-1-1-1 with stages (4, 8, 16)")
     assert page.endswith(text)
+
+
+def test_a_depth_claim_at_the_cap_in_every_seed_is_untestable():
+    """R3 compares found depths: where both arms sit at the cap in every
+    seed, the cap set them, and the claim cannot be judged."""
+    results = _results(0.01)
+    for arm in ("gaussian", "data_2500"):
+        for row in results[arm]:
+            row["depths"] = [4, 4, 4]
+    r3 = paired.claims(results, cap=(4, 4, 4))["R3 more data, deeper nets"]
+    assert r3[0] == paired.UNTESTABLE == "untestable at this cap"
+    results["data_2500"][1]["depths"] = [3, 4, 2]  # one seed short of it
+    r3 = paired.claims(results, cap=(4, 4, 4))["R3 more data, deeper nets"]
+    assert r3[0] == "inconclusive"
+
+
+@pytest.mark.parametrize(
+    "found_minus_scratch, expected",
+    [
+        # found - scratch + 0.2 in [-0.11, +0.26]: within the margin's reach,
+        # which the old rule (an extra 0.3 points) called "not reproduced".
+        ([-0.3, 0.05, -0.2, 0.0, -0.175], "inconclusive"),
+        ([-0.6, -0.5, -0.55, -0.45, -0.5], "not reproduced"),
+        ([0.1, 0.0, 0.2, 0.1, 0.15], "reproduced"),
+    ],
+)
+def test_r4_is_not_reproduced_only_below_its_margin(found_minus_scratch, expected):
+    results = _results(0.01)
+    base = [r["test_accuracy"] for r in results[paired.FOUND]]
+    results[paired.REFERENCE] = [
+        {"test_accuracy": b + d / 100, "depths": [3, 1, 1], "epochs": 16}
+        for b, d in zip(base, found_minus_scratch)
+    ]
+    r4 = paired.claims(results)["R4 found net >= the same net from scratch − 0.2"]
+    assert r4[0] == expected
+
+
+def test_r2_states_each_arms_budget():
+    results = _results(0.01)
+    for arm, epochs in (("gaussian", [16] * 5), ("convergent", [20, 26, 27, 30, 25])):
+        for row, e in zip(results[arm], epochs):
+            row["epochs"] = e
+    (_, text) = paired.claims(results, max_epochs=30)[
+        "R2 small K grows deeper and more accurate than convergent"
+    ]
+    assert "periodic trained 16.0 ± 0.0 epochs" in text
+    assert "convergent 25.6 ± 3.6 epochs (1 of 5 seeds stopped at max_epochs)" in text
+
+
+def test_the_grid_net_is_picked_per_seed_by_validation_never_by_test():
+    """Seed by seed the net with the best held-out accuracy, even where
+    another has the better test accuracy; every fixed net's comparison
+    is corrected for the grid's size."""
+    config = dataclasses.replace(_config(), grid_depths=(1, 2))
+    test = {"fixed_1": [0.80, 0.90, 0.80], "fixed_2": [0.85, 0.85, 0.85]}
+    val = {"fixed_1": [0.70, 0.60, 0.60], "fixed_2": [0.60, 0.70, 0.70]}
+    results = {
+        arm: [
+            {"test_accuracy": t, "val_accuracy": [0.1, v], "seconds": 10.0}
+            for t, v in zip(test[arm], val[arm])
+        ]
+        for arm in test
+    }
+    results[paired.REFERENCE] = [
+        {"test_accuracy": a, "seconds": 5.0} for a in (0.82, 0.84, 0.83)
+    ]
+    assert paired.grid_pick(results, ["fixed_1", "fixed_2"]) == [
+        "fixed_1",
+        "fixed_2",
+        "fixed_2",
+    ]
+    lines = paired.grid_lines(results, config)
+    assert "picked per seed by held-out accuracy (fixed_1, fixed_2, fixed_2" in lines[0]
+    # AutoGrow − picked: 0.82 - 0.80, 0.84 - 0.85, 0.83 - 0.85.
+    assert "AutoGrow (gaussian) − it: -0.33 [" in lines[0]
+    assert "one of 2 comparisons; at the Bonferroni level 97.50%" in lines[1]
+    assert "0.25x the whole grid's" in lines[2]

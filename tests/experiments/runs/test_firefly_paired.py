@@ -30,6 +30,19 @@ def test_t_intervals_match_the_textbook():
     assert stats.interval([0.5]).format(100, 1) == "+50.0 (n = 1, no interval)"
 
 
+def test_t_quantiles_at_other_levels_for_multiplicity_corrections():
+    for df in (1, 4, 10, 30):
+        assert stats.t_quantile(0.975, df) == pytest.approx(stats.t975(df), abs=1e-3)
+    assert stats.t_quantile(0.99, 4) == pytest.approx(3.747, abs=1e-3)  # table
+    assert stats.t_quantile(1 - 0.05 / 8, 4) == pytest.approx(4.315, abs=2e-3)
+    values = [1.0, 2.0, 3.0, 2.0]
+    wide = stats.interval(values, level=1 - 0.05 / 4)
+    narrow = stats.interval(values)
+    assert wide.mean == narrow.mean and wide.low < narrow.low < narrow.high < wide.high
+    with pytest.raises(ValueError, match="probability"):
+        stats.t_quantile(0.4, 3)
+
+
 @pytest.mark.parametrize(
     "values,expected",
     [
