@@ -18,7 +18,8 @@ from experiments.runs.progress import HistoryFile
 class RunConfig:
     """The fields every run shares (written to config.json).
 
-    Data: `dataset`, `take` (training examples; `None` for all),
+    Data: `dataset`, `take` (training examples; `None` for all) and
+    `subset` ("first", or "random": a subset drawn with the run's seed),
     `validation_fraction`, `decide_on` ("validation", or "test" as the
     AutoGrow authors), `augment` and `augmentation` (a `kg.data`
     augmentation name), `batch_size`. Net: `widths` (stage or
@@ -31,6 +32,7 @@ class RunConfig:
 
     dataset: str = "fashion_mnist_sample"
     take: int | None = None
+    subset: str = "first"
     validation_fraction: float = 0.1
     decide_on: str = "validation"
     augment: bool = True
@@ -101,6 +103,7 @@ def train_data(config, start_epoch=None):
         config,
         _train_split(config),
         take=config.take,
+        subset=config.subset,
         augment=config.augmentation if config.augment else False,
         start_epoch=start_epoch,
     )
@@ -114,6 +117,7 @@ def steps_per_epoch(config):
         seed=config.seed,
         validation_fraction=config.validation_fraction,
         take=config.take,
+        subset=config.subset,
     )
 
 

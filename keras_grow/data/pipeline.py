@@ -128,17 +128,35 @@ def _check_int(value, name, minimum=1):
         )
 
 
+SUBSETS = ("first", "random")
+
+
 def _examples(
-    name, split, batch_size, seed, validation_fraction, take, data_dir, download
+    name,
+    split,
+    batch_size,
+    seed,
+    validation_fraction,
+    take,
+    data_dir,
+    download,
+    subset="first",
 ):
-    """(source, unbatched examples of the split, first `take` of them),
-    after checking the sizes."""
+    """(source, unbatched examples of the split, `take` of them: the first,
+    or a random subset drawn with `seed`), after checking the sizes."""
     _check_int(batch_size, "batch_size")
     if take is not None:
         _check_int(take, "take")
+    if subset not in SUBSETS:
+        raise ValueError(f"`subset` must be one of {SUBSETS}; received {subset!r}.")
     source = sources.get_source(name, data_dir=data_dir, download=download)
     dataset = source.dataset(split, validation_fraction, seed)
     if take is not None:
+        if subset == "random":
+            # One permutation of the whole split, the same at every pass.
+            dataset = dataset.shuffle(
+                _buffer_size(source, None), seed=seed, reshuffle_each_iteration=False
+            )
         dataset = dataset.take(take)
     return source, dataset
 
@@ -153,6 +171,7 @@ def load(
     seed=0,
     validation_fraction=0.1,
     take=None,
+    subset="first",
     data_dir=None,
     download=True,
     cache=True,
@@ -185,8 +204,12 @@ def load(
             augmentation. Defaults to `0`.
         validation_fraction: float. Part of train held out as validation.
             Defaults to `0.1`.
-        take: int or `None`. Keep only the first `take` examples of the
-            split (a fixed, seeded subset for quick runs). Defaults to all.
+        take: int or `None`. Keep only `take` examples of the split (for
+            quick runs). Defaults to all.
+        subset: str. Which `take` examples: `"first"` (default; the same
+            ones whatever the seed, but for the seeded validation
+            carve-out) or `"random"` (a subset drawn with `seed`, so that
+            runs with different seeds see different data).
         data_dir: str or `None`. Where to look for the data.
         download: bool. Let tfds download missing data. Defaults to `True`.
         cache: bool. Cache decoded examples in memory. Defaults to `True`.
@@ -221,7 +244,15 @@ def load(
     training = split in ("train", "train+validation")
     augmentation = get_augmentation(training if augment is None else augment)
     source, dataset = _examples(
-        name, split, batch_size, seed, validation_fraction, take, data_dir, download
+        name,
+        split,
+        batch_size,
+        seed,
+        validation_fraction,
+        take,
+        data_dir,
+        download,
+        subset,
     )
     shuffle = training if shuffle is None else shuffle
     if cache:
@@ -314,6 +345,7 @@ def num_batches(
     seed=0,
     validation_fraction=0.1,
     take=None,
+    subset="first",
     data_dir=None,
     download=True,
     drop_remainder=False,
@@ -327,7 +359,15 @@ def num_batches(
         int.
     """
     _, dataset = _examples(
-        name, split, batch_size, seed, validation_fraction, take, data_dir, download
+        name,
+        split,
+        batch_size,
+        seed,
+        validation_fraction,
+        take,
+        data_dir,
+        download,
+        subset,
     )
     examples = int(dataset.cardinality())
     if examples < 0:  # unknown or infinite: count once

@@ -241,6 +241,42 @@ def test_take_keeps_a_fixed_subset():
     assert sum(int(x.shape[0]) for x, _ in ds) == 120
 
 
+def _subset(seed, subset):
+    """The sorted pixel sums of a 200-image subset: which images it holds."""
+    ds = kg.data.load(
+        "fashion_mnist_sample",
+        "train",
+        50,
+        take=200,
+        subset=subset,
+        seed=seed,
+        shuffle=False,
+        augment=False,
+        validation_fraction=0.0,
+    )
+    return np.sort(np.concatenate([x.numpy().sum(axis=(1, 2, 3)) for x, _ in ds]))
+
+
+def test_a_random_subset_is_drawn_with_the_seed():
+    """`subset="first"` keeps the same images for every seed (without a
+    validation carve-out); `"random"` draws them with the seed: the same
+    at every pass and for the same seed, other ones for another."""
+    np.testing.assert_array_equal(_subset(0, "first"), _subset(1, "first"))
+    a, again, b = _subset(0, "random"), _subset(0, "random"), _subset(1, "random")
+    np.testing.assert_array_equal(a, again)
+    assert len(a) == len(b) == 200
+    shared = np.intersect1d(a, b).size
+    assert shared < 60  # ~200 * 200 / 6000 expected by chance
+    assert (
+        kg.data.num_batches(
+            "fashion_mnist_sample", "train", 64, take=200, subset="random"
+        )
+        == 4
+    )
+    with pytest.raises(ValueError, match="`subset` must be one of"):
+        kg.data.load("fashion_mnist_sample", "train", take=10, subset="last")
+
+
 def test_repeat_and_drop_remainder():
     ds = kg.data.load(
         "fashion_mnist_sample", "train", 64, take=100, repeat=True, drop_remainder=True
