@@ -130,6 +130,12 @@ def main(argv):
     print(f"found net: {model.spec.notation} ({params:,} parameters)")
     print(f"test accuracy: {test_accuracy:.4f} on {info.num_test} images")
     print(f"wall time: {seconds:.0f}s; saved {workdir}/model.keras")
+    traces = model.trace_counts
+    print(
+        f"Keras traced the train step {traces['train']} times and the test "
+        f"step {traces['test']} times (once at the start, then after each "
+        "growth)"
+    )
     print(f"serving export: {export}")
 
 

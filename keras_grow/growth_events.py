@@ -108,6 +108,15 @@ class GrowthLog:
         # The log index of the latest grow/rollback made in this process:
         # `last_change`, whose retrace `_record_retrace` times.
         self._retrace_event = None
+        self._traces = {"train": 0, "test": 0}
+
+    @property
+    def trace_counts(self):
+        """dict. How many times Keras' train and test step functions were
+        traced in this process (`{"train": n, "test": m}`): once at the
+        first step, and again after every change of architecture (with
+        `jit_compile`, each trace is also an XLA compilation)."""
+        return dict(self._traces)
 
     @property
     def growth_log(self):
@@ -152,9 +161,14 @@ class GrowthLog:
         return copy.deepcopy(logged)
 
     def _record_retrace(self, kind, seconds):
-        """Logs the first `kind` step after the latest growth or rollback
-        (its retrace) in that event's `timing`, once per architecture."""
+        """Counts a trace of the `kind` step function, and logs the first
+        `kind` step after the latest growth or rollback (its retrace) in
+        that event's `timing` with the traces so far, once per
+        architecture."""
+        self._traces[kind] += 1
         if self._retrace_event is None:
             return
         timing = self._growth_log[self._retrace_event].setdefault("timing", {})
-        timing.setdefault(f"retrace_{kind}", round(seconds, 4))
+        if f"retrace_{kind}" not in timing:
+            timing[f"retrace_{kind}"] = round(seconds, 4)
+            timing[f"traces_{kind}"] = self._traces[kind]

@@ -62,7 +62,10 @@ class RetraceReport:
             )
         else:
             steps = f"train step for {event['to']}: {timing['retrace_train']:.2f}s"
-        return f"Epoch {epoch + 1}: retraced the {steps}"
+        count = ""
+        if "traces_train" in timing:
+            count = f" (train step traced {timing['traces_train']} times so far)"
+        return f"Epoch {epoch + 1}: retraced the {steps}{count}"
 
     def print_line(self, model, epoch):
         """Prints `line(model.last_change, epoch)` when there is one."""

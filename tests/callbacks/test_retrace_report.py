@@ -41,8 +41,12 @@ def test_growth_inside_fit_logs_and_prints_its_retrace(capsys):
     # Grown at the start of epoch 2 (index 1); said once, at its end.
     assert said == [
         f"Epoch 2: retraced the train and test steps for MLP-9: "
-        f"{timing['retrace_train']:.2f}s + {timing['retrace_test']:.2f}s"
+        f"{timing['retrace_train']:.2f}s + {timing['retrace_test']:.2f}s "
+        "(train step traced 2 times so far)"
     ]
+    # Traced at the first step, and once more after the growth.
+    assert (timing["traces_train"], timing["traces_test"]) == (2, 2)
+    assert model.trace_counts == {"train": 2, "test": 2}
 
 
 @pytest.mark.slow
@@ -62,6 +66,8 @@ def test_first_trace_is_not_a_growth_and_a_rollback_retraces_only_what_was_not()
     # ...but the test step had never been traced: its first call is timed.
     model.evaluate(x, y, verbose=0)
     assert model.last_change["timing"]["retrace_test"] > 0
+    # One trace of each: the rollback's train step is the first one again.
+    assert model.trace_counts == {"train": 1, "test": 1}
     # After its first call the timing wrapper is gone: the steps that
     # follow call Keras' own functions.
     assert model.train_function.__name__ != "timed"
