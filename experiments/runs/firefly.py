@@ -46,24 +46,8 @@ class FireflyConfig(training.RunConfig):
     after_growth: str = "carry"
 
 
-# The paper's schedule: 30% per round, 160 epochs between rounds; as the
-# authors' code: step one (RMSprop, rate 1e-3) and scoring over one epoch
-# of CIFAR batches each, a pool of 70 new units per layer, each period at
-# rate 0.1 with x0.1 at 1/2 and 3/4 and a fresh optimizer.
-_PAPER = dict(
-    epochs=1600,
-    grow_every=160,
-    max_rounds=9,
-    learning_rate=0.1,
-    batch_size=128,
-    candidates_per_layer=70,
-    delta_steps=390,
-    delta_optimizer="rmsprop",
-    delta_learning_rate=1e-3,
-    score_batches=390,
-    period_schedule="step",
-    after_growth="fresh",
-)
+# The paper's schedule and the authors' code's step one and scoring.
+_PAPER = training.paper_settings("firefly_vgg19_cifar10", FireflyConfig)
 
 # The paper's (a GPU and the data needed); the fmnist_* ones run on 2 CPU cores.
 PRESETS = {

@@ -149,6 +149,19 @@ def spec_for(info, notation, **kwargs):
     )
 
 
+def paper_settings(preset, config_class):
+    """The fields of `config_class` a library preset
+    (`kg.callbacks.presets`) sets: its callback arguments and its fit
+    settings (`epochs` as `max_epochs` where the config caps fit so)."""
+    preset = kg.callbacks.presets.get(preset)
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    fit = dict(preset.fit)
+    if "epochs" not in fields and "max_epochs" in fields:
+        fit["max_epochs"] = fit.pop("epochs")
+    settings = {**preset.arguments, **fit}
+    return {k: v for k, v in settings.items() if k in fields}
+
+
 def make_spec(config, info, notation):
     extra = {"widths": tuple(config.widths)} if config.widths else {}
     # AdamW decays the weights itself; SGD's decay is the spec's L2 terms.

@@ -1,6 +1,7 @@
 """Callbacks that decide when and how a `GrowableModel` grows."""
 
 from keras_grow.adam_init import adam_init_norm
+from keras_grow.callbacks import presets
 from keras_grow.callbacks.autogrow import AutoGrow
 from keras_grow.callbacks.backup_and_restore import BackupAndRestore
 from keras_grow.callbacks.closed_form_growth import TINY

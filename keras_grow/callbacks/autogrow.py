@@ -27,6 +27,7 @@ from keras_grow.callbacks.autogrow_rules import StoppingRule
 from keras_grow.callbacks.autogrow_rules import next_stage
 from keras_grow.callbacks.growth_guard import ON_FAILURE
 from keras_grow.callbacks.growth_guard import attempt_growth
+from keras_grow.callbacks.presets import FromPreset
 from keras_grow.callbacks.retrace_report import RetraceReport
 from keras_grow.callbacks.scalars import GrowthScalars
 from keras_grow.callbacks.scheduled_growth import require_growable
@@ -47,7 +48,7 @@ BLOCK_START = {
 INITIALIZERS = tuple(BLOCK_START)
 
 
-class AutoGrow(keras.callbacks.Callback):
+class AutoGrow(FromPreset, keras.callbacks.Callback):
     """Grows a staged net's depth while it trains, then fine-tunes it.
 
     Starting from the model's spec (typically one sub-module per stage),

@@ -15,6 +15,7 @@ import numpy as np
 from keras_grow import descent
 from keras_grow.callbacks import arguments
 from keras_grow.callbacks import width_growth
+from keras_grow.callbacks.presets import FromPreset
 from keras_grow.callbacks.train_batches import TrainBatches
 from keras_grow.descent import depth as depth_lib
 from keras_grow.descent import scoring
@@ -22,7 +23,7 @@ from keras_grow.descent import selection
 from keras_grow.transfer.weights import weight_shapes
 
 
-class Firefly(TrainBatches, width_growth.WidthGrowth):
+class Firefly(FromPreset, TrainBatches, width_growth.WidthGrowth):
     """Grows the net into the best net of its neighbourhood, every few epochs.
 
     A round (at the end of every `grow_every`-th epoch):
