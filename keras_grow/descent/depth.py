@@ -223,10 +223,7 @@ def _start_value(block, layer, var, shape, rng):
     """The value variable `var` of `layer` in new block `block` starts at,
     before the gate's direction is added."""
     if block.zero_layers:
-        if (
-            layer.name in block.zero_layers
-            and var in OUTPUT_WEIGHTS[type(layer).__name__]
-        ):
+        if layer.name in block.zero_layers and var in OUTPUT_WEIGHTS[node_class(layer)]:
             return np.zeros(shape, np.float32)
         return np.array(layer_variables(layer)[var].numpy())
     if block.residual:

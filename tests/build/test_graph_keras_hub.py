@@ -176,3 +176,23 @@ def test_encoders_called_with_a_padding_mask_are_refused_by_name():
     user = keras.Model(inputs, keras.layers.Dense(3, name="logits")(x[:, 0]))
     with pytest.raises(ValueError, match="'enc' is called with keyword arguments"):
         kg.GrowableModel.from_keras(user)
+
+
+def test_firefly_gates_a_new_pre_norm_encoder_by_its_output_projections():
+    model = kg.GrowableModel.from_keras(_randomized(encoder_stack()), depth="blocks")
+    x = _tokens()
+    before = np.asarray(model(x))
+    n = kg.descent.DepthNeighbourhood(model.body, model.spec, seed=0)
+    assert set(n._outputs["encoder1_x1"]) == {
+        "self_attention_layer/attention_output/kernel",
+        "self_attention_layer/attention_output/bias",
+        "feedforward_output_dense/kernel",
+        "feedforward_output_dense/bias",
+    }
+    np.testing.assert_allclose(n.logits(x, tf.zeros(1)), before, atol=EXACT)
+    gated = n.logits(x, tf.constant([0.5])).numpy()
+    assert np.abs(gated - before).max() > 1e-4
+    deep, values = n.realise_layers([0], model.spec, 0.5)
+    model.grow(deep, values=values, initializer="default")
+    assert model.spec.depths == (3,)
+    np.testing.assert_allclose(np.asarray(model(x)), gated, atol=EXACT)
