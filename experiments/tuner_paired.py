@@ -1,6 +1,6 @@
-"""KerasTuner's Hyperband over AutoGrow's depths, at AutoGrow's wall time,
-paired by seed with AutoGrow's results (issue 33; see
-experiments/runs/tuner_paired.py).
+"""KerasTuner's Hyperband over the depths AutoGrow grows (or the widths
+Firefly grows), at the growth method's wall time, paired by seed with its
+results (issue 33; see experiments/runs/tuner_paired.py).
 
 Resumable: finished seeds are skipped. With --budget_from (an AutoGrow
 paired study's report.json) each seed's budget is the reference arm's wall
@@ -9,6 +9,10 @@ time on that seed, and the report pairs Hyperband with that arm.
     python -m experiments.tuner_paired --preset=fmnist_depth \
         --workdir=out/tuner_depth --seeds=0,1,2,3,4 \
         --budget_from=docs/results/autogrow/paired/report.json
+    python -m experiments.tuner_paired --preset=fmnist_mlp_width \
+        --workdir=out/tuner_mlp --seeds=0,1,2,3,4,5,6,7,8,9 \
+        --budget_from=docs/results/firefly/paired_mlp/report.json \
+        --budget_arm=firefly
 """
 
 import os

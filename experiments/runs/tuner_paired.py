@@ -1,13 +1,15 @@
-"""What a Keras user does instead of growing to find a depth: KerasTuner's
-Hyperband over the same depths, at the wall time growth took (issue 33).
+"""What a Keras user does instead of growing to find a size: KerasTuner's
+Hyperband over the same sizes, at the wall time growth took (issue 33).
 
-Per seed, Hyperband searches the stage depths of `config.initial`'s family
-(each stage 1 to its cap in `max_depths`, AutoGrow's search space) on the
-same data as AutoGrow's paired study, with the same optimizer settings,
-and stops creating trials once the seed's wall budget is spent: by default
-the wall time AutoGrow's reference arm took on that seed
-(`budget_from`). The best model Hyperband trained is then tested on the
-whole test set, and paired with the growth arm's per-seed results.
+Per seed, Hyperband searches `config.initial`'s stage depths (`search=
+"depth"`: each stage 1 to its cap in `max_depths`, AutoGrow's space) or
+its widths (`"width"`: each entry from the initial width to `max_widths`',
+in `width_step`s, the span Firefly grows over) on the same data as the
+growth study, with the same optimizer settings, and stops creating trials
+once the seed's wall budget is spent: by default the wall time the growth
+arm took on that seed (`budget_from`). The best model Hyperband trained is
+then tested on the whole test set, and paired with the growth arm's
+per-seed results.
 
 KerasTuner is an optional extra (`pip install 'keras-grow[tuner]'`).
 """
@@ -34,10 +36,14 @@ ARM = "hyperband"
 @dataclasses.dataclass(frozen=True)
 class TunerConfig(autogrow_runs.AutoGrowConfig):
     """An `AutoGrowConfig` (data, net family, optimizer, `max_depths`) and
-    Hyperband's settings: `tuner_max_epochs` (its `max_epochs`: the most a
-    trial trains), `tuner_factor`; `budget_seconds` (per seed, used when
-    no `budget_from` results give one)."""
+    Hyperband's settings: `search` ("depth" or "width"), `max_widths` and
+    `width_step` (the width space), `tuner_max_epochs` (its `max_epochs`:
+    the most a trial trains), `tuner_factor`; `budget_seconds` (per seed,
+    used when no `budget_from` results give one)."""
 
+    search: str = "depth"
+    max_widths: tuple | None = None
+    width_step: int = 8
     tuner_max_epochs: int = 16
     tuner_factor: int = 3
     budget_seconds: float = 600.0
@@ -56,6 +62,21 @@ PRESETS = {
         max_depths=(4, 4, 4),
         augment=False,
         tuner_max_epochs=16,
+    ),
+    # Firefly's MLP study (docs/results/firefly.md): MLP-8-8 on 12,000
+    # images, widths 8 to 64 (the full-width arm's) per layer, trials of at
+    # most 24 epochs (Firefly's run).
+    "fmnist_mlp_width": TunerConfig(
+        dataset="fashion_mnist",
+        take=12000,
+        initial="MLP-8-8",
+        search="width",
+        max_widths=(64, 64),
+        width_step=8,
+        learning_rate=0.05,
+        weight_decay=0.0,
+        augment=False,
+        tuner_max_epochs=24,
     ),
     # Seconds: the smoke test.
     "fmnist_tiny": TunerConfig(
@@ -87,11 +108,42 @@ def _keras_tuner():
     return keras_tuner
 
 
-def depth_spec(config, depths):
-    """`config.initial`'s family at stage depths `depths`."""
-    info = kg.data.info(config.dataset)
-    start = training.make_spec(config, info, config.initial)
-    return start.with_depths(depths)
+SEARCHES = ("depth", "width")
+
+
+def initial_spec(config):
+    return training.make_spec(config, kg.data.info(config.dataset), config.initial)
+
+
+def space(config):
+    """`{hyperparameter: (low, high, step)}` of the search, each a stage
+    depth or a width entry of `config.initial`."""
+    if config.search == "depth":
+        if not config.max_depths:
+            raise ValueError("The depth search needs `max_depths` (each stage's cap).")
+        return {f"depth{s}": (1, cap, 1) for s, cap in enumerate(config.max_depths)}
+    if config.search == "width":
+        widths = initial_spec(config).widths
+        if not config.max_widths or len(config.max_widths) != len(widths):
+            raise ValueError(
+                f"The width search needs `max_widths`, one per width entry of "
+                f"{config.initial} ({len(widths)})."
+            )
+        return {
+            f"width{i}": (low, high, config.width_step)
+            for i, (low, high) in enumerate(zip(widths, config.max_widths))
+        }
+    raise ValueError(f"`search` must be one of {SEARCHES}; received {config.search!r}.")
+
+
+def spec_for(config, values):
+    """`config.initial` at the searched depths or widths `values`
+    (`{hyperparameter: value}`)."""
+    chosen = [values[name] for name in space(config)]
+    start = initial_spec(config)
+    if config.search == "depth":
+        return start.with_depths(chosen)
+    return start.with_widths(chosen)
 
 
 def _oracle_class(keras_tuner):
@@ -119,21 +171,20 @@ def search(config, budget_seconds, directory):
     """Runs Hyperband for `config.seed` within `budget_seconds`.
 
     Returns:
-        (the best model, its stage depths, trials run, search seconds).
+        (the best model, its searched values, trials run, search seconds).
 
     Raises:
         ValueError: if the budget ran out before any trial finished.
     """
     keras_tuner = _keras_tuner()
-    if not config.max_depths:
-        raise ValueError("The depth search needs `max_depths` (each stage's cap).")
+    ranges = space(config)
 
     def build(hp):
-        depths = [
-            hp.Int(f"depth{stage}", 1, cap)
-            for stage, cap in enumerate(config.max_depths)
-        ]
-        model = kg.GrowableModel(depth_spec(config, depths))
+        values = {
+            name: hp.Int(name, low, high, step=step)
+            for name, (low, high, step) in ranges.items()
+        }
+        model = kg.GrowableModel(spec_for(config, values))
         return training.compile_model(model, config)
 
     oracle = _oracle_class(keras_tuner)(
@@ -171,8 +222,7 @@ def search(config, budget_seconds, directory):
         )
     (best,) = tuner.get_best_models(1)
     values = tuner.get_best_hyperparameters(1)[0].values
-    depths = [values[f"depth{s}"] for s in range(len(config.max_depths))]
-    return best, depths, len(finished), seconds
+    return best, [values[name] for name in ranges], len(finished), seconds
 
 
 def budget_for(config, budget_from, arm):
@@ -193,11 +243,11 @@ def run_seed(config, workdir, budget_from=None, budget_arm="gaussian", log=print
     if branching.read(workdir, config.seed, ARM) is not None:
         return
     budget = budget_for(config, budget_from, budget_arm)
-    model, depths, trials, seconds = search(
+    model, values, trials, seconds = search(
         config, budget, os.path.join(workdir, "tuner")
     )
     record = branching.result(model, config, ARM, [], seconds)
-    record.update(budget_seconds=budget, trials=trials, depths=depths)
+    record.update(budget_seconds=budget, trials=trials, searched=values)
     os.makedirs(
         os.path.dirname(branching.path(workdir, config.seed, ARM)), exist_ok=True
     )

@@ -54,7 +54,26 @@ def test_a_search_without_budget_is_refused_and_one_with_it_finds_depths(tmp_pat
     (line,) = lines
     assert line.startswith("seed 0 hyperband: Basic3ResNet(2,4,4)-")
     row = json.loads((tmp_path / "seed0" / "hyperband.json").read_text())
+    assert row["searched"] == row["depths"]
     assert row["depths"][1:] == [1, 1] and row["depths"][0] in (1, 2)
     assert row["trials"] == 2  # the whole space: depth 1 or 2 in stage 1
     assert row["budget_seconds"] == config.budget_seconds
     paired.run_seed(config, str(tmp_path), log=pytest.fail)  # done: not rerun
+
+
+def test_the_width_space_spans_the_initial_widths_to_the_caps():
+    config = paired.resolve("fmnist_mlp_width")
+    assert paired.space(config) == {"width0": (8, 64, 8), "width1": (8, 64, 8)}
+    spec = paired.spec_for(config, {"width0": 24, "width1": 40})
+    assert spec.notation == "MLP-24-40"
+    depth = paired.resolve("fmnist_depth")
+    assert paired.space(depth) == {f"depth{s}": (1, 4, 1) for s in range(3)}
+    assert paired.spec_for(depth, {"depth0": 1, "depth1": 3, "depth2": 2}).depths == (
+        1,
+        3,
+        2,
+    )
+    with pytest.raises(ValueError, match="one per width entry of MLP-8-8"):
+        paired.space(paired.resolve("fmnist_mlp_width", max_widths=(64,)))
+    with pytest.raises(ValueError, match="`search` must be one of"):
+        paired.space(paired.resolve("fmnist_mlp_width", search="both"))
