@@ -84,6 +84,32 @@ PRESETS = {
         grid_epochs=15,
         export=False,
     ),
+    # Where the cap does not bind (issue 33), to judge R2 and R3: stages
+    # 2/4/8 wide so that deep nets stay cheap, at most 12 blocks a stage, a
+    # growth boundary every 3 epochs as the paper (K = 3), a stage stopping
+    # when its running best gains less than 0.2 points over J = 9 epochs,
+    # a steadier signal than the "fmnist" preset's (6,000 held-out images,
+    # rate 0.02), seeded random training subsets. Run its parts
+    # "convergent" and "data" (and "grid" for R4).
+    "fmnist_uncapped": AutoGrowPairedConfig(
+        dataset="fashion_mnist",
+        take=10000,
+        subset="random",
+        validation_fraction=0.1,
+        augment=False,
+        widths=(2, 4, 8),
+        learning_rate=0.02,
+        growth_period=3,
+        patience=9,
+        min_delta=0.002,
+        fine_tune_epochs=10,
+        max_epochs=150,
+        max_depths=(12, 12, 12),
+        adam_init_max_epochs=2,
+        grid_depths=(2, 4, 8, 12),
+        grid_epochs=30,
+        export=False,
+    ),
 }
 
 
