@@ -286,13 +286,16 @@ class _SpecPerEpoch(keras.callbacks.Callback):
         self.notations.append(self.model.spec.notation)
 
 
-def _fit_with_backup(backup_dir, interrupt=None):
+def _fit_with_backup(backup_dir, interrupt=None, **growth):
     keras.utils.set_random_seed(0)
     target = _staged("Basic3ResNet-2-2-2", (8, 16, 16))
     model = compile_sgd(kg.GrowableModel(target.scaled(0.5, 0.5)))
-    grow = kg.callbacks.ProgressiveGrowth(target, depth="stack", seed=5, verbose=0)
+    grow = kg.callbacks.ProgressiveGrowth(
+        target, depth="stack", seed=5, verbose=0, **growth
+    )
+    save_freq = 1 if growth.get("unit") == "step" else "epoch"
     backup = kg.callbacks.BackupAndRestore(
-        backup_dir, [grow], delete_checkpoint=False, verbose=0
+        backup_dir, [grow], delete_checkpoint=False, verbose=0, save_freq=save_freq
     )
     start = kg.callbacks.BackupAndRestore.epochs_done(backup_dir) or 0
     callbacks = [backup, grow] + ([interrupt] if interrupt else [])
@@ -318,6 +321,29 @@ def test_a_resumed_run_follows_its_plan_to_the_same_end(tmp_path):
     kinds = [e["kind"] for e in model_b.growth_log]
     assert kinds == [e["kind"] for e in model_a.growth_log]
     assert kinds == ["progressive_plan", "grow"]
+    np.testing.assert_array_equal(history_a.history["loss"], history_b.history["loss"])
+    for x, y in zip(model_a.weights, model_b.weights):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=x.path)
+
+
+@pytest.mark.parametrize("killed_at", [(1, 1), (1, 2)], ids=["before", "after"])
+def test_a_run_growing_between_steps_resumes_mid_epoch_to_the_same_end(
+    tmp_path, killed_at
+):
+    """Checkpoints every batch; the run is killed in epoch 1 before or
+    after its growth at step 4 (epoch 1, batch 1 of 3) and resumed by
+    fast-forwarding: the same growth at the same step, the same weights."""
+    growth = {"unit": "step", "at": [4]}
+    model_a, grow_a, history_a = _fit_with_backup(str(tmp_path / "a"), **growth)
+    epoch, batch = killed_at
+    with pytest.raises(Interrupt):
+        _fit_with_backup(str(tmp_path / "b"), InterruptAt(epoch, batch), **growth)
+    model_b, grow_b, history_b = _fit_with_backup(str(tmp_path / "b"), **growth)
+    assert grow_b.plan == grow_a.plan and model_b.spec == model_a.spec
+    (event_a,) = growth_events.growths(model_a.growth_log)
+    (event_b,) = growth_events.growths(model_b.growth_log)
+    assert (event_a["epoch"], event_a["step"]) == (event_b["epoch"], event_b["step"])
+    assert event_a["step"] == 4
     np.testing.assert_array_equal(history_a.history["loss"], history_b.history["loss"])
     for x, y in zip(model_a.weights, model_b.weights):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=x.path)
