@@ -117,19 +117,6 @@ PRESETS = {
         augment=False,
     ),
     # Seconds: the smoke tests.
-    "fmnist_tiny_vit": ProgressiveConfig(
-        take=256,
-        target="ViT-16-2-2",
-        start_width=0.5,
-        start_depth=0.5,
-        epochs=4,
-        batch_size=64,
-        optimizer="adamw",
-        learning_rate=1e-3,
-        weight_decay=0.05,
-        depth="stack",
-        augment=False,
-    ),
     "fmnist_tiny": ProgressiveConfig(
         take=256,
         target="MLP-32-32",
@@ -141,6 +128,17 @@ PRESETS = {
         augment=False,
     ),
 }
+
+
+# The ViT task's smoke test: its settings on the embedded sample, tiny.
+PRESETS["fmnist_tiny_vit"] = dataclasses.replace(
+    PRESETS["fmnist_vit"],
+    dataset="fashion_mnist_sample",
+    take=256,
+    target="ViT-16-2-2",
+    epochs=4,
+    batch_size=64,
+)
 
 
 def resolve(preset, **overrides):

@@ -230,9 +230,7 @@ def budget_for(config, budget_from, arm):
     report JSON `budget_from`, or `config.budget_seconds` without one."""
     if not budget_from:
         return config.budget_seconds
-    with open(budget_from) as handle:
-        rows = json.load(handle)[arm]
-    for row in rows:
+    for row in load_rows(budget_from, arm):
         if row["seed"] == config.seed:
             return float(row["seconds"])
     raise ValueError(f"{budget_from} has no {arm!r} result for seed {config.seed}.")

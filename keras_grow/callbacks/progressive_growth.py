@@ -130,7 +130,7 @@ class ProgressiveGrowth(keras.callbacks.Callback):
         self.noise, self.epsilon = float(noise), float(epsilon)
         self.seed, self.verbose, self.on_failure = seed, verbose, on_failure
         self.plan = None
-        self._epoch = 0
+        self._epoch, self._done = 0, 0
         self._retraces = RetraceReport(type(self).__name__)
 
     # --- the plan ----------------------------------------------------------
@@ -139,10 +139,14 @@ class ProgressiveGrowth(keras.callbacks.Callback):
         require_growable(self.model, type(self).__name__)
         spec = self.model.spec
         if self.plan is not None and self._follows(self.plan, spec):
-            return  # a resumed run: the plan the first run made
-        self.plan = self.make_plan(
-            spec, (self.params or {}).get("epochs"), (self.params or {}).get("steps")
-        )
+            # A resumed run: the plan the first run made, its growths so far.
+            self._done = (
+                self.plan.specs.index(spec) + 1 if spec in self.plan.specs else 0
+            )
+            return
+        params = self.params or {}
+        self.plan = self.make_plan(spec, params.get("epochs"), params.get("steps"))
+        self._done = 0
         for index, new_spec in enumerate(self.plan.specs):
             added = build.new_blocks(self.plan.spec_before(index), new_spec)
             transfer.check_new_blocks(added, "identity")
@@ -206,12 +210,13 @@ class ProgressiveGrowth(keras.callbacks.Callback):
     def _grow_due(self, point, where):
         """Makes the growths planned at or before `point` that the model
         has not had (a step that runs several batches at once, with
-        `steps_per_execution`, may pass a planned step)."""
-        for index, at in enumerate(self.plan.at):
-            new_spec, spec = self.plan.specs[index], self.model.spec
-            if at > point or spec == new_spec or spec in self.plan.specs[index:]:
-                continue  # not yet, or grown before (a resume)
-            expected = self.plan.spec_before(index)
+        `steps_per_execution`, may pass a planned step). `_done` counts
+        the plan's growths made, so a step with none due compares one
+        number."""
+        while self._done < len(self.plan.at) and self.plan.at[self._done] <= point:
+            index, at = self._done, self.plan.at[self._done]
+            self._done += 1
+            expected, spec = self.plan.spec_before(index), self.model.spec
             if spec != expected:
                 raise ValueError(
                     f"ProgressiveGrowth's plan grows {expected.notation} at "
@@ -221,7 +226,7 @@ class ProgressiveGrowth(keras.callbacks.Callback):
                 )
             attempt_growth(
                 self,
-                functools.partial(self._grow, at, index, new_spec, where),
+                functools.partial(self._grow, at, index, self.plan.specs[index], where),
                 f"stage {index + 1} of the plan ({where})",
             )
 

@@ -31,11 +31,10 @@ from keras_grow import build
 from keras_grow.build.layers import BN_EPSILON
 from keras_grow.descent.neighbourhood import call_with_values
 from keras_grow.descent.neighbourhood import variables_by_key
-from keras_grow.specs.graph_analysis import node_class
-from keras_grow.specs.graph_blocks import OUTPUT_WEIGHTS
 from keras_grow.transfer import calibration
 from keras_grow.transfer.blocks import check_new_blocks
 from keras_grow.transfer.blocks import identity_kernel
+from keras_grow.transfer.blocks import output_variables
 from keras_grow.transfer.blocks import pass_through_norm
 from keras_grow.transfer.weights import layer_variables
 from keras_grow.transfer.weights import weight_shapes
@@ -89,6 +88,8 @@ class DepthNeighbourhood:
             for key, shape in variables.items()
         }
         self._fixed, self._directions, self._outputs = {}, {}, {}
+        # Directions kept jointly within norm 1 per output unit (`project`).
+        self._balls = []
         for block in self.blocks:
             for (layer, var), shape in shapes.items():
                 if _in_block(block, layer):
@@ -96,42 +97,35 @@ class DepthNeighbourhood:
                         block, self.over_body.get_layer(layer), var, shape, rng
                     )
             if block.zero_layers:
-                self._outputs.update(_output_directions(self.over_body, block, rng))
+                outputs = _output_directions(self.over_body, block, rng)
+                self._outputs.update(outputs)
+                self._balls += [tuple(layer.values()) for layer in outputs.values()]
             elif block.residual:
                 width = shapes[(block.last_norm, "gamma")][0]
-                for var, value in (("gamma", 1.0), ("beta", 0.0)):
-                    self._directions[(block.name, var)] = keras.Variable(
-                        np.full(width, value, np.float32)
-                    )
+                ball = tuple(
+                    keras.Variable(np.full(width, value, np.float32))
+                    for value in (1.0, 0.0)
+                )
+                self._directions[(block.name, "gamma")] = ball[0]
+                self._directions[(block.name, "beta")] = ball[1]
+                self._balls.append(ball)
             else:
                 kernel = shapes[(block.convs[0], "kernel")]
                 draw = rng.normal(size=kernel).astype(np.float32)
                 draw *= 0.1 / np.linalg.norm(draw.reshape(-1, kernel[-1]), axis=0)
-                self._directions[(block.name, "kernel")] = keras.Variable(draw)
-        self.params = list(self._directions.values()) + [
-            v for layer in self._outputs.values() for v in layer.values()
-        ]
+                direction = keras.Variable(draw)
+                self._directions[(block.name, "kernel")] = direction
+                self._balls.append((direction,))
+        self.params = [variable for ball in self._balls for variable in ball]
 
     def project(self):
-        """Keeps each unit's direction within norm 1."""
-        for directions in self._outputs.values():
-            scale = 1.0 / tf.maximum(_unit_norms(directions.values()), 1.0)
-            for variable in directions.values():
-                variable.assign(variable.value * scale)
-        for (_, var), variable in self._directions.items():
-            value = variable.value
-            if var == "kernel":
-                axes = list(range(len(value.shape) - 1))
-                norms = tf.sqrt(tf.reduce_sum(tf.square(value), axis=axes))
-                variable.assign(value / tf.maximum(norms, 1.0))
-        for block in self.blocks:
-            if block.residual and not block.zero_layers:
-                gamma = self._directions[(block.name, "gamma")]
-                beta = self._directions[(block.name, "beta")]
-                norm = tf.sqrt(tf.square(gamma.value) + tf.square(beta.value))
-                scale = 1.0 / tf.maximum(norm, 1.0)
-                gamma.assign(gamma.value * scale)
-                beta.assign(beta.value * scale)
+        """Keeps each output unit's direction within norm 1: a plain
+        layer's kernel column, a residual block's (gamma, beta) pair, a
+        user graph block's output projection's kernel column and bias."""
+        for ball in self._balls:
+            norms = tf.maximum(_unit_norms(ball), 1.0)
+            for variable in ball:
+                variable.assign(variable.value / norms)
 
     def gated_values(self, block, gate):
         """`{(layer, var): tensor}` of one new block at `gate`."""
@@ -223,7 +217,7 @@ def _start_value(block, layer, var, shape, rng):
     """The value variable `var` of `layer` in new block `block` starts at,
     before the gate's direction is added."""
     if block.zero_layers:
-        if layer.name in block.zero_layers and var in OUTPUT_WEIGHTS[node_class(layer)]:
+        if layer.name in block.zero_layers and var in output_variables(layer):
             return np.zeros(shape, np.float32)
         return np.array(layer_variables(layer)[var].numpy())
     if block.residual:
@@ -245,12 +239,9 @@ def _output_directions(body, block, rng):
     bias together) drawn at norm 0.1."""
     out = {}
     for name in block.zero_layers:
-        layer = body.get_layer(name)
-        variables = layer_variables(layer)
         draws = {
-            key: rng.normal(size=tuple(variables[key].shape)).astype(np.float32)
-            for key in OUTPUT_WEIGHTS[node_class(layer)]
-            if key in variables
+            key: rng.normal(size=tuple(variable.shape)).astype(np.float32)
+            for key, variable in output_variables(body.get_layer(name)).items()
         }
         scale = 0.1 / _unit_norms(draws.values()).numpy()
         out[name] = {key: keras.Variable(d * scale) for key, d in draws.items()}

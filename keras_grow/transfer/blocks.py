@@ -26,18 +26,23 @@ def _set_last_norm(body, block, draw):
     layer.beta.assign(draw(n).astype(layer.beta.dtype))
 
 
+def output_variables(layer):
+    """`{variable key: variable}`: the weights of `layer` whose zeroing
+    zeroes its output (`graph_blocks.OUTPUT_WEIGHTS`; a layer without a
+    bias has none)."""
+    variables = layer_variables(layer)
+    keys = OUTPUT_WEIGHTS[node_class(layer)]
+    return {key: variables[key] for key in keys if key in variables}
+
+
 def zero_init(body, block, scale, rng):
     """ZeroInit: gamma = beta = 0, so a new residual block is the identity.
     A user graph's block has its branches' last projections zeroed instead
     (as LLaMA-Pro starts its copied transformer layers)."""
     if block.zero_layers:
         for name in block.zero_layers:
-            layer = body.get_layer(name)
-            variables = layer_variables(layer)
-            for key in OUTPUT_WEIGHTS[node_class(layer)]:
-                if key in variables:
-                    variable = variables[key]
-                    variable.assign(np.zeros(variable.shape, variable.dtype))
+            for variable in output_variables(body.get_layer(name)).values():
+                variable.assign(np.zeros(variable.shape, variable.dtype))
         return
     _set_last_norm(body, block, np.zeros)
 
