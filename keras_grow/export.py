@@ -7,6 +7,8 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from keras_grow import build
+
 SERVING_INPUT = "images"
 SERVING_SIGNATURE = "serving_default"
 
@@ -32,6 +34,15 @@ def _prepare_parent(path):
             f"The export directory {path!r} is not writable. Choose a "
             f"writable path or fix its permissions."
         )
+
+
+def _plain_body(model):
+    """The model's body built anew from its spec, with its weights: a body
+    that grew in place has variables of unknown unit sizes
+    (`keras_grow.in_place`), which a SavedModel would record as such."""
+    body = build.build_body(model.spec)
+    body.set_weights(model.body.get_weights())
+    return body
 
 
 def _serving_archive(body, input_shape, dtype="float32"):
@@ -94,7 +105,7 @@ def export_serving(model, path, version=1, overwrite=False):
     staging = tempfile.mkdtemp(prefix=f".export-{version}-", dir=path)
     try:
         archive = _serving_archive(
-            model.body, model.spec.input_shape, model.spec.input_dtype
+            _plain_body(model), model.spec.input_shape, model.spec.input_dtype
         )
         archive.write_out(os.path.join(staging, "model"), verbose=False)
         if os.path.exists(target):

@@ -8,6 +8,7 @@ from keras_grow import build
 from keras_grow import export
 from keras_grow import growth
 from keras_grow import growth_events
+from keras_grow import in_place
 from keras_grow import input_checks
 from keras_grow import keras_compat
 from keras_grow import multi_worker
@@ -67,6 +68,7 @@ class GrowableModel(
         self._spec = spec
         self._start_log(growth_log)
         self.body = build.build_body(spec)
+        in_place.make_resizable(self.body, spec)
         self.build((None,) + tuple(spec.input_shape))
         # What `rollback` restores: the last growth's pre-growth state.
         self._undo = None
@@ -80,6 +82,10 @@ class GrowableModel(
         (callbacks, labels, losses, oneDNN, bfloat16). `compile` is Keras'
         own, so that `keras.models.load_model` compiles a saved model."""
         return super().fit(**input_checks.check_fit(self, args, kwargs))
+
+    def make_train_function(self, force=False):
+        in_place.build_optimizer(self)  # its slots made before a step reads them
+        return super().make_train_function(force)
 
     def call(self, inputs, training=None):
         input_checks.check_inputs(self._spec, inputs)  # once per trace
@@ -107,7 +113,10 @@ class GrowableModel(
         Builds the new graph, transfers the weights
         (`keras_grow.transfer.transfer_weights`), carries the optimizer's
         state (`keras_grow.optimizer_carry`) and swaps them in, in the
-        model's distribution strategy scope.
+        model's distribution strategy scope. A width growth of unit groups
+        without convolutions, attention or Layer normalisation is made in
+        place instead: the grown values go into the variables the traced
+        steps read, and nothing is traced again (`keras_grow.in_place`).
 
         Args:
             new_spec: the grown spec: same kind, input shape and classes.
@@ -150,9 +159,14 @@ class GrowableModel(
         options.update(block_copies=block_copies)
         parts = growth.grown_parts(self, new_spec, options)
         self._undo = growth.undo_point(self, parts, len(self._growth_log))
-        self._install(parts.body, new_spec, parts.optimizer)
-        step_functions.reset(self)
+        if parts.resize is None:
+            self._install(parts.body, new_spec, parts.optimizer)
+            step_functions.reset(self)
+        else:  # the traced steps read the same variables, resized
+            in_place.apply(parts.resize)
+            self._install(parts.body, new_spec, getattr(self, "optimizer", None))
         done = dict(initializer=initializer, morphisms=morphisms)
+        done.update(in_place=parts.resize is not None)
         done.update(params_before=params_before, seconds=time.perf_counter() - start)
         event = growth_events.grow_event(
             len(self._growth_log), old_spec, new_spec, parts, done, info
@@ -185,10 +199,14 @@ class GrowableModel(
             )
         undo, self._undo = self._undo, None
         grown = self._spec
-        self._install(undo.body, undo.spec, undo.optimizer)
-        step_functions.restore_or_reset(
-            self, undo.step_functions, undo.compiled_as, undo.optimizer is not None
-        )
+        if undo.resize is None:
+            self._install(undo.body, undo.spec, undo.optimizer)
+            step_functions.restore_or_reset(
+                self, undo.step_functions, undo.compiled_as, undo.optimizer is not None
+            )
+        else:
+            in_place.undo(undo.resize)
+            self._install(undo.body, undo.spec, getattr(self, "optimizer", None))
         info = {"from": grown.notation, "to": undo.spec.notation}
         info.update(undoes=undo.index, reason=str(reason))
         return self._append_event(self._event("rollback", info), change=True)
@@ -210,6 +228,7 @@ class GrowableModel(
         growth.check_successor(self._spec, spec)
         with self.distribute_strategy.scope():
             body = build.build_body(spec)
+            in_place.make_resizable(body, spec)
         self._install(body, spec)
         self._start_log(growth_log)
         self._undo = None

@@ -12,6 +12,7 @@ import time
 import keras
 
 from keras_grow import build
+from keras_grow import in_place
 from keras_grow import multi_worker
 from keras_grow import specs
 from keras_grow import step_functions
@@ -26,7 +27,9 @@ _KEPT = ("input_shape", "num_classes", "input_mean", "input_std")
 class Undo:
     """The state before a growth: body, spec, optimizer, its log index, and
     Keras' step functions traced for them (with what they were compiled
-    with), reused by a rollback instead of tracing them again."""
+    with), reused by a rollback instead of tracing them again; for a
+    growth made in place, its `keras_grow.in_place.Resize`, whose values
+    from before the growth a rollback writes back."""
 
     body: keras.Model
     spec: specs.NetSpec
@@ -34,6 +37,7 @@ class Undo:
     index: int
     step_functions: tuple = (None, None, None)
     compiled_as: tuple = ()
+    resize: object = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +51,9 @@ class GrownParts:
             or `None` (not compiled or not built yet: it builds on `body`).
         carry: the optimizer carry's report, or `None`.
         timing: `{build, transfer, optimizer}` seconds.
+        resize: the `keras_grow.in_place.Resize` that installs the growth
+            in place (the model's optimizer kept, its slots resized), or
+            `None`: `body` and `optimizer` replace the model's.
     """
 
     body: keras.Model
@@ -54,12 +61,14 @@ class GrownParts:
     optimizer: object
     carry: object
     timing: dict
+    resize: object = None
 
 
 def undo_point(model, parts, index):
     """The `Undo` of the growth `parts` make, taken before they are
     swapped in; `index` is the growth's place in the log. The optimizer is
-    kept only where the growth replaces it (an unbuilt one is not)."""
+    kept only where the growth replaces it (an unbuilt one is not, nor one
+    resized in place)."""
     return Undo(
         body=model.body,
         spec=model.spec,
@@ -67,6 +76,7 @@ def undo_point(model, parts, index):
         index=index,
         step_functions=step_functions.current(model),
         compiled_as=step_functions.compiled_as(model),
+        resize=parts.resize,
     )
 
 
@@ -109,6 +119,7 @@ def grown_parts(model, new_spec, transfer_options):
     strategy = model.distribute_strategy
     with strategy.scope():
         body = build.build_body(new_spec, seed=transfer_options["seed"])
+        in_place.make_resizable(body, new_spec)
         built = time.perf_counter()
         report = transfer.transfer_weights(
             model.body, body, model.spec, new_spec, **transfer_options
@@ -117,13 +128,17 @@ def grown_parts(model, new_spec, transfer_options):
         multi_worker.assign_from_chief(body.weights, strategy)
         transferred = time.perf_counter()
         optimizer, carry = getattr(model, "optimizer", None), None
+        resize = in_place.plan(model, body)
         if optimizer is None or not optimizer.built:
             optimizer = None  # not compiled or not trained: it builds on `body`
+        elif resize is not None:
+            optimizer, carry = None, resize.carry_report(optimizer)  # kept, resized
         else:
             optimizer, carry = carry_optimizer(optimizer, body.trainable_variables)
+            in_place.make_slots_resizable(optimizer, body.trainable_variables)
     timing = {
         "build": built - start,
         "transfer": transferred - built,
         "optimizer": time.perf_counter() - transferred,
     }
-    return GrownParts(body, report, optimizer, carry, timing)
+    return GrownParts(body, report, optimizer, carry, timing, resize)

@@ -57,7 +57,7 @@ def grow_event(index, old_spec, new_spec, parts, growth, info=None):
         old_spec, new_spec: the specs before and after.
         parts: the `keras_grow.growth.GrownParts` swapped in.
         growth: dict with the growth's `initializer`, `morphisms`,
-            `params_before` and `seconds`.
+            `in_place`, `params_before` and `seconds`.
         info: dict or `None`. A callback's extra fields; a `kind` in it
             names the event otherwise than `"grow"`.
     """
@@ -74,6 +74,8 @@ def grow_event(index, old_spec, new_spec, parts, growth, info=None):
         "widened": {k: list(v) for k, v in report.widened.items()},
         "morphisms": [type(m).__name__ for m in growth["morphisms"]],
         "optimizer_state": _carry_counts(parts.carry),
+        # Made in place: the traced step functions train the grown net.
+        "in_place": growth["in_place"],
         "spec": new_spec.to_dict(),
         **(info or {}),
     }

@@ -14,6 +14,7 @@ tested version, not an `AttributeError` deep inside a growth.
 """
 
 import keras
+import tensorflow as tf
 
 TESTED_KERAS = "3.15"
 
@@ -124,6 +125,54 @@ def onednn_enabled():
     except ImportError:
         return None
     return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def unknown_axes(variable):
+    """frozenset of int. The axes of `variable` whose sizes its traced
+    readers do not know (see `make_axes_unknown`)."""
+    backing = _private(variable, "_value")
+    return frozenset(a for a, d in enumerate(backing.shape.as_list()) if d is None)
+
+
+def make_axes_unknown(variable, axes):
+    """Backs the Keras `variable` by a `tf.Variable` of the same value whose
+    `axes` have unknown size: a function traced while reading it stays
+    valid when it is later assigned a value of another size along them
+    (`assign_resized`). Keras creates its variables of fixed shape and has
+    no public way to change one's shape; the backing is `_value`. Call it
+    before anything (an optimizer, a traced function) holds the backing.
+    """
+    backing = _private(variable, "_value")
+    if isinstance(backing, tf.distribute.DistributedValues):
+        return  # a strategy's variables keep their shapes
+    dims = backing.shape.as_list()
+    wanted = [None if a in axes else d for a, d in enumerate(dims)]
+    if wanted == dims:
+        return
+    variable._value = tf.Variable(
+        backing.read_value(),
+        shape=tf.TensorShape(wanted),
+        trainable=backing.trainable,
+        dtype=backing.dtype,
+        name=backing.name.split(":")[0],
+        aggregation=backing.aggregation,
+        synchronization=backing.synchronization,
+    )
+
+
+def assign_resized(variable, value):
+    """Assigns `value`, of any size along the `unknown_axes`, to the Keras
+    `variable`, whose shape becomes `value`'s (Keras keeps a variable's
+    shape in `_shape` and checks assignments against it)."""
+    _private(variable, "_value").assign(value)
+    variable._shape = tuple(value.shape)
+
+
+def share_backing(variable, source):
+    """Makes the Keras `variable` read and write `source`'s backing
+    `tf.Variable`, which functions traced before hold; `variable` keeps
+    its own path and shape."""
+    variable._value = _private(source, "_value")
 
 
 class SymbolicBuildBatch:

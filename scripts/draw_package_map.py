@@ -32,7 +32,8 @@ FLOORS = (
         "growth_events",
         "weights_files",
     ),
-    ("growth", "input_checks", "checkpoints", "descent", "adam_init"),
+    ("in_place", "input_checks", "checkpoints", "descent", "adam_init"),
+    ("growth",),
     ("growable_model",),
     ("callbacks",),
 )
@@ -47,8 +48,9 @@ GROWTH_PATH = (
     ("build", "new spec -> functional graph"),
     ("transfer", "weights by name, block inits, width morphisms"),
     ("optimizer_carry", "slots by variable path, padded"),
+    ("in_place", "width only: grown values into the traced variables"),
     ("growable_model", "swap body (keras_compat), log the event"),
-    ("step_functions", "drop the traces; time the retrace"),
+    ("step_functions", "otherwise: drop the traces; time the retrace"),
 )
 
 

@@ -416,16 +416,16 @@ def test_old_bodies_and_optimizers_are_released():
     x, y = np.zeros((64, 8), "float32"), np.zeros(64, "int32")
     model.fit(x, y, epochs=1, verbose=0)
     bodies, optimizers = [], []
-    for width in range(5, 9):
+    for depth in range(2, 6):  # a layer each: rebuilt, not grown in place
         bodies.append(weakref.ref(model.body))
         optimizers.append(weakref.ref(model.optimizer))
-        model.grow(model.spec.with_widths((width,)))
+        model.grow(model.spec.with_widths((4,) * depth))
         model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y))
     gc.collect()
     assert [b() is not None for b in bodies] == [False, False, False, True]
     assert [o() is not None for o in optimizers] == [False, False, False, True]
     model.rollback("a test")
-    model.grow(model.spec.with_widths((9,)))  # undoes nothing older
+    model.grow(model.spec.with_widths((4,) * 6))  # undoes nothing older
     gc.collect()
     assert bodies[-1]() is not None  # the rolled-back-to body, now in use
     assert model.get_compile_config()["optimizer"]["class_name"] == "SGD"

@@ -131,6 +131,13 @@ def variables_by_key(model):
     }
 
 
+def shaped_value(variable):
+    """The variable's value with the shape Keras records: a body grown in
+    place (`keras_grow.in_place`) leaves its unit axes unknown to traces,
+    and the functions here are traced per round, for one shape."""
+    return tf.ensure_shape(variable.value, variable.shape)
+
+
 def call_with_values(over_body, images, values, fallback, training=False):
     """Runs `over_body` with its variables replaced by tensors.
 
@@ -154,7 +161,9 @@ def call_with_values(over_body, images, values, fallback, training=False):
                 # generator): nothing learned, the over-grown net's own.
                 out.append(v.value)
             else:
-                out.append(values[key] if key in values else fallback[key].value)
+                out.append(
+                    values[key] if key in values else shaped_value(fallback[key])
+                )
         return out
 
     logits, _ = over_body.stateless_call(
@@ -400,7 +409,7 @@ class WidthNeighbourhood:
         """`{(layer, variable): tensor}` of the over-grown net at `gates`."""
         values = {}
         for (layer, var), variable in self._by_key.items():
-            value = tf.convert_to_tensor(variable.value)
+            value = shaped_value(variable)
             for role in self._roles.get(layer, {}):
                 if var in UNIT_AXES[role]:
                     value = self._grown(value, role, var, layer, gates)

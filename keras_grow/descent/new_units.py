@@ -169,7 +169,9 @@ def _patches(inputs, layer):
         )
     else:
         patches = inputs
-    return tf.reshape(patches, [-1, patches.shape[-1]])
+    # A body grown in place leaves its widths unknown to the trace.
+    width = patches.shape[-1] or tf.shape(patches)[-1]
+    return tf.reshape(patches, [-1, width])
 
 
 def measure(model, groups, batches, num_batches, loss_fn):

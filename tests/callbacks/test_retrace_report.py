@@ -21,7 +21,8 @@ def _data(n=64):
 def test_growth_inside_fit_logs_and_prints_its_retrace(capsys):
     model = _mlp()
     x, y = _data()
-    grow = kg.callbacks.ScheduledGrowth({1: model.spec.with_widths((9,))})
+    # A layer more: a growth in place (a width's) retraces nothing.
+    grow = kg.callbacks.ScheduledGrowth({1: model.spec.with_widths((6, 6))})
     model.fit(
         x,
         y,
@@ -33,14 +34,14 @@ def test_growth_inside_fit_logs_and_prints_its_retrace(capsys):
     )
     event = model.last_change
     assert event == model.growth_log[-1]
-    assert event["kind"] == "grow" and event["to"] == "MLP-9"
+    assert event["kind"] == "grow" and event["to"] == "MLP-6-6"
     timing = event["timing"]
     assert timing["retrace_train"] > 0 and timing["retrace_test"] > 0
     out = capsys.readouterr().out.splitlines()
     said = [line for line in out if "retraced" in line]
     # Grown at the start of epoch 2 (index 1); said once, at its end.
     assert said == [
-        f"Epoch 2: retraced the train and test steps for MLP-9: "
+        f"Epoch 2: retraced the train and test steps for MLP-6-6: "
         f"{timing['retrace_train']:.2f}s + {timing['retrace_test']:.2f}s "
         "(train step traced 2 times so far)"
     ]

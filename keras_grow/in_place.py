@@ -1,0 +1,254 @@
+"""Width growth in place: the grown values written into the variables that
+Keras' traced step functions read, so that nothing is traced again.
+
+A growth builds the grown body, fills it and carries the optimizer
+(`keras_grow.growth`). Where the grown body has the same variables as the
+current one and only their unit axes changed size (a width growth), those
+values are instead assigned to the current variables, whose unit axes
+were left unknown to the traced functions (`make_resizable`), and the new
+body's variables share them. The train, test and predict functions
+traced before the growth then compute the grown net exactly as freshly
+traced ones would, and are not traced again (with `jit_compile`, XLA
+still compiles them once for each new shape).
+
+Unit groups that hold a convolution, attention or a Layer or Group
+normalisation keep fixed shapes, so growing one rebuilds and retraces as
+before: TensorFlow's oneDNN convolutions need known channel counts (a
+ResNet step took twice as long without them, docs/no_retrace.md); Keras'
+TensorFlow `einsum` picks a reshape from the shape Keras records for a
+kernel, which stays the built one; Layer and Group normalisation reshape
+their parameters to the input's static shape. Dense layers,
+BatchNormalization and embeddings grow in place at no measurable cost per
+step. Saved and exported models are ordinary: their files hold the
+values, not the unknown axes.
+"""
+
+import collections
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_grow import build
+from keras_grow import keras_compat
+from keras_grow.optimizer_carry import OptimizerCarryReport
+from keras_grow.optimizer_carry import pad_to
+from keras_grow.transfer.weights import layer_variables
+
+# Layers whose unit groups keep fixed shapes (see the module docstring).
+FIXED_SHAPE_LAYERS = (
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+    keras.layers.DepthwiseConv1D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv1D,
+    keras.layers.SeparableConv2D,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+    keras.layers.EinsumDense,
+    keras.layers.MultiHeadAttention,
+    keras.layers.LayerNormalization,
+    keras.layers.GroupNormalization,
+)
+
+
+def _default_strategy():
+    """Whether variables made now are plain ones (no distribution
+    strategy mirrors them; mirrored variables keep fixed shapes)."""
+    return not tf.distribute.has_strategy()
+
+
+def growing_axes(body, spec):
+    """`{(layer, variable key): axes}` of the variables of `body` whose unit
+    axes may change size in place: every unit group of `spec` without a
+    `FIXED_SHAPE_LAYERS` member."""
+    layers = {layer.name: layer for layer in body.layers}
+    axes = collections.defaultdict(set)
+    for group in build.unit_groups(spec):
+        members = [layers.get(name) for _, name in group.members()]
+        if any(isinstance(layer, FIXED_SHAPE_LAYERS) for layer in members):
+            continue
+        for (name, key), axis in group.unit_axes().items():
+            axes[(name, key)].add(axis)
+    return axes
+
+
+def make_resizable(body, spec):
+    """Leaves the unit axes of `body`'s growable variables (`growing_axes`)
+    unknown to traced functions. Call it on a new body, before an
+    optimizer is built on its variables or a step traced with them."""
+    if not _default_strategy():
+        return
+    axes = growing_axes(body, spec)
+    for layer in body.layers:
+        for key, variable in layer_variables(layer).items():
+            found = axes.get((layer.name, key))
+            if found:
+                rank = len(variable.shape)
+                keras_compat.make_axes_unknown(variable, {a % rank for a in found})
+
+
+def make_slots_resizable(optimizer, variables):
+    """Gives each slot of `optimizer` (a momentum, Adam's moments) the
+    unknown axes of the model variable it belongs to, among `variables`.
+    Call it right after the optimizer is built, before a step runs."""
+    if not _default_strategy():
+        return
+    # Keras names a slot `<variable path with "_" for "/">_<slot name>`.
+    owners = sorted(
+        (
+            (v.path.replace("/", "_") + "_", v)
+            for v in variables
+            if keras_compat.unknown_axes(v)
+        ),
+        key=lambda pair: len(pair[0]),
+        reverse=True,
+    )
+    for slot in optimizer.variables:
+        for prefix, owner in owners:
+            if slot.name.startswith(prefix) and tuple(slot.shape) == tuple(owner.shape):
+                keras_compat.make_axes_unknown(slot, keras_compat.unknown_axes(owner))
+                break
+
+
+def build_optimizer(model):
+    """Builds `model`'s compiled optimizer on its trainable variables, as
+    its first train step would, and makes its slots resizable: Keras
+    builds it inside that step's trace, too late to change a slot's
+    backing."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or optimizer.built:
+        return
+    with model.distribute_strategy.scope():
+        optimizer.build(model.trainable_variables)
+    make_slots_resizable(optimizer, model.trainable_variables)
+
+
+@dataclasses.dataclass(frozen=True)
+class Resize:
+    """A growth done in place: which variable takes which value.
+
+    Args:
+        body: list of (current body variable, grown body variable): the
+            grown one's value goes into the current one's backing, which
+            the grown one then shares.
+        slots: list of (optimizer slot, its value for the grown variable):
+            the slot as it was, zero-padded where its variable grew (as
+            `keras_grow.optimizer_carry` carries slots into a new
+            optimizer).
+        previous: list of (variable, value before the growth): what a
+            rollback writes back.
+    """
+
+    body: list
+    slots: list
+    previous: list
+
+    def carry_report(self, optimizer):
+        """The `OptimizerCarryReport` of the slots: padded where their
+        variable grew, every other optimizer variable copied."""
+        padded = {id(s) for s, v in self.slots if tuple(s.shape) != v.shape}
+        paths = [(v.path, id(v) in padded) for v in optimizer.variables]
+        return OptimizerCarryReport(
+            copied=tuple(p for p, grew in paths if not grew),
+            padded=tuple(p for p, grew in paths if grew),
+            fresh=(),
+        )
+
+
+def _fits(current, shape):
+    """Whether a value of `shape` can be written into `current`: the same
+    rank, sizes differing only along `current`'s unknown axes."""
+    old = tuple(current.shape)
+    if len(old) != len(shape):
+        return False
+    free = keras_compat.unknown_axes(current)
+    return all(a == b or axis in free for axis, (a, b) in enumerate(zip(old, shape)))
+
+
+def _body_pairs(current, grown):
+    """(current, grown) body variables paired in order, or `None` unless
+    they pair one to one by name and every grown value fits."""
+    pairs = list(zip(current, grown))
+    if len(current) != len(grown) or any(
+        old.name != new.name or not _fits(old, tuple(new.shape)) for old, new in pairs
+    ):
+        return None
+    return pairs
+
+
+def _slot_values(optimizer, body):
+    """[(slot, value)] for every slot of `optimizer` (its variables of rank
+    above 0), zero-padded to the shape its variable grows to in the
+    `body` pairs; `None` if a slot's variable is not found or its new
+    value does not fit."""
+    # Keras names a slot `<variable path with "_" for "/">_<slot name>`.
+    owners = sorted(
+        ((old.path.replace("/", "_") + "_", old, new) for old, new in body),
+        key=lambda owner: len(owner[0]),
+        reverse=True,
+    )
+    values = []
+    for slot in optimizer.variables:
+        if len(slot.shape) == 0:
+            continue  # the iteration count, the learning rate
+        grown = next(
+            (
+                tuple(new.shape)
+                for prefix, old, new in owners
+                if slot.name.startswith(prefix)
+                and tuple(slot.shape) == tuple(old.shape)
+            ),
+            None,
+        )
+        if grown is None or not _fits(slot, grown):
+            return None
+        values.append((slot, pad_to(np.asarray(slot.numpy()), grown)))
+    return values
+
+
+def _layer_graph(body):
+    return [(layer.name, type(layer)) for layer in body.layers]
+
+
+def plan(model, body):
+    """The `Resize` that makes `model`'s body the grown `body` in place, or
+    `None` where the growth must rebuild: another layer graph (depth
+    growth), a size change along a fixed axis (a convolution's channels,
+    attention heads), an optimizer slot of unknown owner, a distribution
+    strategy."""
+    if not _default_strategy() or _layer_graph(model.body) != _layer_graph(body):
+        return None
+    # Both bodies are built from specs of the same graph: the same
+    # variables in the same order (a seed generator's path differs).
+    pairs = _body_pairs(model.body.variables, body.variables)
+    if pairs is None:
+        return None
+    slots, state = [], []
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and optimizer.built:
+        slots, state = _slot_values(optimizer, pairs), list(optimizer.variables)
+        if slots is None:
+            return None
+    # A rollback restores the optimizer as it was (its step count too).
+    previous = [(v, np.array(v.numpy())) for v in [old for old, _ in pairs] + state]
+    return Resize(body=pairs, slots=slots, previous=previous)
+
+
+def apply(resize):
+    """Writes the grown values into the current variables; the grown
+    body's variables then read and write those."""
+    for old, new in resize.body:
+        keras_compat.assign_resized(old, new.value)
+        keras_compat.share_backing(new, old)
+    for slot, value in resize.slots:
+        keras_compat.assign_resized(slot, value)
+
+
+def undo(resize):
+    """Writes back the values and shapes from before the growth."""
+    for variable, value in resize.previous:
+        keras_compat.assign_resized(variable, value)
