@@ -91,27 +91,44 @@ def make_resizable(body, spec):
                 keras_compat.make_axes_unknown(variable, {a % rank for a in found})
 
 
-def make_slots_resizable(optimizer, variables):
-    """Gives each slot of `optimizer` (a momentum, Adam's moments) the
-    unknown axes of the model variable it belongs to, among `variables`.
-    Call it right after the optimizer is built, before a step runs."""
-    if not _default_strategy():
-        return
-    # Keras names a slot `<variable path with "_" for "/">_<slot name>`.
-    owners = sorted(
-        (
-            (v.path.replace("/", "_") + "_", v)
-            for v in variables
-            if keras_compat.unknown_axes(v)
-        ),
+def slot_owners(optimizer, variables):
+    """[(slot, owner)]: each slot of `optimizer` (its variables of rank
+    above 0: a momentum, Adam's moments) and the variable among
+    `variables` it belongs to, or `None` where none is found."""
+    # Keras names a slot `<variable path with "_" for "/">_<slot name>`;
+    # the longest matching path wins (`dense_1_kernel_` over `dense_1_`).
+    prefixes = sorted(
+        ((v.path.replace("/", "_") + "_", v) for v in variables),
         key=lambda pair: len(pair[0]),
         reverse=True,
     )
-    for slot in optimizer.variables:
-        for prefix, owner in owners:
-            if slot.name.startswith(prefix) and tuple(slot.shape) == tuple(owner.shape):
-                keras_compat.make_axes_unknown(slot, keras_compat.unknown_axes(owner))
-                break
+    return [
+        (
+            slot,
+            next(
+                (
+                    owner
+                    for prefix, owner in prefixes
+                    if slot.name.startswith(prefix)
+                    and tuple(slot.shape) == tuple(owner.shape)
+                ),
+                None,
+            ),
+        )
+        for slot in optimizer.variables
+        if len(slot.shape)
+    ]
+
+
+def make_slots_resizable(optimizer, variables):
+    """Gives each slot of `optimizer` the unknown axes of the model
+    variable it belongs to, among `variables`. Call it right after the
+    optimizer is built, before a step runs."""
+    if not _default_strategy():
+        return
+    for slot, owner in slot_owners(optimizer, variables):
+        if owner is not None:
+            keras_compat.make_axes_unknown(slot, keras_compat.unknown_axes(owner))
 
 
 def build_optimizer(model):
@@ -181,32 +198,16 @@ def _body_pairs(current, grown):
 
 
 def _slot_values(optimizer, body):
-    """[(slot, value)] for every slot of `optimizer` (its variables of rank
-    above 0), zero-padded to the shape its variable grows to in the
-    `body` pairs; `None` if a slot's variable is not found or its new
-    value does not fit."""
-    # Keras names a slot `<variable path with "_" for "/">_<slot name>`.
-    owners = sorted(
-        ((old.path.replace("/", "_") + "_", old, new) for old, new in body),
-        key=lambda owner: len(owner[0]),
-        reverse=True,
-    )
+    """[(slot, value)] for every slot of `optimizer`, zero-padded to the
+    shape its variable grows to in the `body` pairs; `None` if a slot's
+    variable is not found or its new value does not fit."""
+    grown = {id(old): tuple(new.shape) for old, new in body}
     values = []
-    for slot in optimizer.variables:
-        if len(slot.shape) == 0:
-            continue  # the iteration count, the learning rate
-        grown = next(
-            (
-                tuple(new.shape)
-                for prefix, old, new in owners
-                if slot.name.startswith(prefix)
-                and tuple(slot.shape) == tuple(old.shape)
-            ),
-            None,
-        )
-        if grown is None or not _fits(slot, grown):
+    for slot, owner in slot_owners(optimizer, [old for old, _ in body]):
+        shape = grown.get(id(owner))
+        if shape is None or not _fits(slot, shape):
             return None
-        values.append((slot, pad_to(np.asarray(slot.numpy()), grown)))
+        values.append((slot, pad_to(np.asarray(slot.numpy()), shape)))
     return values
 
 
