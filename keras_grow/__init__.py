@@ -11,6 +11,7 @@ from keras_grow import checkpoints  # noqa: E402
 from keras_grow import data  # noqa: E402
 from keras_grow import descent  # noqa: E402
 from keras_grow import export  # noqa: E402
+from keras_grow import growth_events  # noqa: E402
 from keras_grow import layers  # noqa: E402
 from keras_grow import multi_worker  # noqa: E402
 from keras_grow import optimizer_carry  # noqa: E402

@@ -166,7 +166,6 @@ class GrowableModel(
             in_place.apply(parts.resize)
             self._install(parts.body, new_spec, getattr(self, "optimizer", None))
         done = dict(initializer=initializer, morphisms=morphisms)
-        done.update(in_place=parts.resize is not None)
         done.update(params_before=params_before, seconds=time.perf_counter() - start)
         event = growth_events.grow_event(
             len(self._growth_log), old_spec, new_spec, parts, done, info

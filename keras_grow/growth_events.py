@@ -1,12 +1,14 @@
-"""The growth log: what a `GrowableModel` went through, as JSON data.
+"""The growth log: what a `GrowableModel` went through, as typed events.
 
-Every event is a dict with a `kind` (`"grow"`, `"rollback"`, and what the
-callbacks record: `"stop_stage"`, `"fine_tune"`, `"growth_failed"`, ...)
-and its `index` in the log. The model writes its events through the
-functions here only, so their fields are stated in one place.
+A model keeps its log as `Event`s (a rollback, a stage stopping, ...) and
+`GrowthEvent`s (a `grow`), written by the functions here only, so their
+fields are stated in one place. `GrowableModel.growth_log` gives them as
+JSON dicts (`Event.to_dict`), which `read` turns back into events: the
+form saved models, checkpoints and weights files hold.
 """
 
 import copy
+import dataclasses
 
 import numpy as np
 
@@ -14,9 +16,14 @@ GROW = "grow"
 
 
 def growths(log):
-    """list of dict. The events of `log` that grew the net (`kind`
-    "grow"), oldest first; the others record decisions, stops, rollbacks."""
-    return [e for e in log if e.get("kind") == GROW]
+    """list. The events of `log` (dicts or `Event`s, returned as given)
+    that grew the net (`kind` "grow"), oldest first; the others record
+    decisions, stops, rollbacks."""
+    return [e for e in log if _kind(e) == GROW]
+
+
+def _kind(event):
+    return event.kind if isinstance(event, Event) else event.get("kind")
 
 
 def jsonable(value):
@@ -32,10 +39,134 @@ def jsonable(value):
     return value
 
 
-def loaded(events):
-    """list of dict. A log given to a model (a saved one, a checkpoint's),
-    copied and made JSON data."""
-    return [jsonable(dict(e)) for e in (events or [])]
+@dataclasses.dataclass
+class Event:
+    """A log entry that records a decision or a state (a rollback, a stage
+    stopping, fine-tuning starting, a plan): not itself a growth.
+
+    Attributes:
+        kind: str. What happened (`"rollback"`, `"stop_stage"`, ...).
+        index: int. Its place in the log.
+        spec_notation: str. The architecture at the time.
+        params: int. Its parameter count.
+        details: dict. The recorder's own JSON fields (`epoch`,
+            `callback`, `reason`, ...), written after the fields above.
+    """
+
+    kind: str
+    index: int
+    spec_notation: str = None
+    params: int = None
+    details: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def epoch(self):
+        """int or `None`. The 0-based epoch its recorder gave."""
+        return self.details.get("epoch")
+
+    @property
+    def callback(self):
+        """str or `None`. The name of the callback that recorded it."""
+        return self.details.get("callback")
+
+    def to_dict(self):
+        """dict. The event as JSON data (a copy)."""
+        head = {"kind": self.kind, "index": self.index}
+        head.update(spec_notation=self.spec_notation, params=self.params)
+        return copy.deepcopy({**head, **self.details})
+
+
+@dataclasses.dataclass
+class GrowthEvent(Event):
+    """A `GrowableModel.grow`: what the net became and how.
+
+    Attributes (besides `Event`'s; a growth has no `spec_notation` and
+    `params`, but `from_notation`/`to_notation` and the counts before and
+    after):
+        from_notation, to_notation: str. The notations before and after
+            (`"from"` and `"to"` in JSON).
+        params_before, params_after: int.
+        initializer: str. How new sub-modules started.
+        new_blocks: list of str. The blocks added.
+        widened: dict. `{unit group: [width before, width after]}`.
+        morphisms: list of str. The morphisms' class names, in order.
+        optimizer_state: dict or `None`. Optimizer slots `copied`,
+            `padded` and `fresh` (`None` when none were carried).
+        in_place: bool. Made in the variables the traced steps read.
+        spec: dict. The grown spec (`NetSpec.to_dict`).
+        block_copies: dict or `None`. `{new block: block it copies}`.
+        seconds: float. The growth's own time.
+        timing: dict. Its parts' seconds, then the retrace of the first
+            train and test steps after it (`retrace_train`, ...).
+    """
+
+    from_notation: str = None
+    to_notation: str = None
+    params_before: int = None
+    params_after: int = None
+    initializer: str = None
+    new_blocks: list = dataclasses.field(default_factory=list)
+    widened: dict = dataclasses.field(default_factory=dict)
+    morphisms: list = dataclasses.field(default_factory=list)
+    optimizer_state: dict = None
+    in_place: bool = False
+    spec: dict = None
+    block_copies: dict = None
+    seconds: float = None
+    timing: dict = dataclasses.field(default_factory=dict)
+
+    def to_dict(self):
+        event = {"kind": self.kind, "index": self.index}
+        event.update({"from": self.from_notation, "to": self.to_notation})
+        for name in _GROWTH_FIELDS[:8]:  # params_before ... in_place
+            event[name] = getattr(self, name)
+        event.update(spec=self.spec, **self.details)
+        if self.block_copies is not None:
+            event["block_copies"] = self.block_copies
+        event.update(seconds=self.seconds, timing=self.timing)
+        return copy.deepcopy(event)
+
+
+# GrowthEvent's fields, in the order its JSON lists them.
+_GROWTH_FIELDS = (
+    "params_before",
+    "params_after",
+    "initializer",
+    "new_blocks",
+    "widened",
+    "morphisms",
+    "optimizer_state",
+    "in_place",
+    "spec",
+    "block_copies",
+    "seconds",
+    "timing",
+)
+_EVENT_FIELDS = ("spec_notation", "params")
+
+
+def from_dict(data):
+    """`Event` or `GrowthEvent`. A logged event from its JSON dict (one of
+    kind "grow", or with a `params_after` whatever its kind, is a growth);
+    fields it does not name are its `details`."""
+    data = jsonable(dict(data))
+    kind, index = data.pop("kind", None), data.pop("index", None)
+    if kind == GROW or "params_after" in data:
+        fields = {n: data.pop(n) for n in _GROWTH_FIELDS if n in data}
+        fields.update(
+            from_notation=data.pop("from", None), to_notation=data.pop("to", None)
+        )
+        if fields.get("timing") is None:
+            fields["timing"] = {}
+        return GrowthEvent(kind=kind, index=index, details=data, **fields)
+    fields = {n: data.pop(n) for n in _EVENT_FIELDS if n in data}
+    return Event(kind=kind, index=index, details=data, **fields)
+
+
+def read(log):
+    """list of `Event`. The events of a log given as JSON dicts (a model's
+    `growth_log`, a saved one), oldest first."""
+    return [e if isinstance(e, Event) else from_dict(e) for e in (log or [])]
 
 
 def _carry_counts(carry):
@@ -50,55 +181,46 @@ def _carry_counts(carry):
 
 
 def grow_event(index, old_spec, new_spec, parts, growth, info=None):
-    """The event of one `GrowableModel.grow`.
+    """The `GrowthEvent` of one `GrowableModel.grow`.
 
     Args:
         index: int. Its place in the log.
         old_spec, new_spec: the specs before and after.
-        parts: the `keras_grow.growth.GrownParts` swapped in.
+        parts: the `keras_grow.growth.GrownParts` swapped in (in place
+            when it holds a `resize`).
         growth: dict with the growth's `initializer`, `morphisms`,
-            `in_place`, `params_before` and `seconds`.
+            `params_before` and `seconds`.
         info: dict or `None`. A callback's extra fields; a `kind` in it
             names the event otherwise than `"grow"`.
     """
-    report = parts.report
-    event = {
-        "kind": GROW,
-        "index": index,
-        "from": old_spec.notation,
-        "to": new_spec.notation,
-        "params_before": growth["params_before"],
-        "params_after": parts.body.count_params(),
-        "initializer": growth["initializer"],
-        "new_blocks": list(report.new_blocks),
-        "widened": {k: list(v) for k, v in report.widened.items()},
-        "morphisms": [type(m).__name__ for m in growth["morphisms"]],
-        "optimizer_state": _carry_counts(parts.carry),
-        # Made in place: the traced step functions train the grown net.
-        "in_place": growth["in_place"],
-        "spec": new_spec.to_dict(),
-        **(info or {}),
-    }
-    if report.block_copies is not None:
-        event["block_copies"] = dict(report.block_copies)
-    event["seconds"] = growth["seconds"]
-    event["timing"] = parts.timing  # the retrace happens at the next step
-    return jsonable(event)
+    report, details = parts.report, jsonable(dict(info or {}))
+    block_copies = report.block_copies
+    return GrowthEvent(
+        kind=details.pop("kind", GROW),
+        index=index,
+        from_notation=old_spec.notation,
+        to_notation=new_spec.notation,
+        params_before=growth["params_before"],
+        params_after=parts.body.count_params(),
+        initializer=growth["initializer"],
+        new_blocks=list(report.new_blocks),
+        widened=jsonable({k: list(v) for k, v in report.widened.items()}),
+        morphisms=[type(m).__name__ for m in growth["morphisms"]],
+        optimizer_state=_carry_counts(parts.carry),
+        in_place=parts.resize is not None,
+        spec=jsonable(new_spec.to_dict()),
+        block_copies=None if block_copies is None else jsonable(dict(block_copies)),
+        seconds=growth["seconds"],
+        timing=jsonable(dict(parts.timing)),  # the retrace comes at the next step
+        details=details,
+    )
 
 
 def event(kind, index, spec, params, info=None):
-    """A non-growth event (a rollback, a stage stopping, ...): its kind,
-    index, the spec's notation and parameter count at the time, and
-    `info`'s fields."""
-    return jsonable(
-        {
-            "kind": kind,
-            "index": index,
-            "spec_notation": spec.notation,
-            "params": params,
-            **(info or {}),
-        }
-    )
+    """An `Event` (a rollback, a stage stopping, ...): its kind, index,
+    the spec's notation and parameter count at the time, and `info`'s
+    fields."""
+    return Event(kind, index, spec.notation, int(params), jsonable(dict(info or {})))
 
 
 class GrowthLog:
@@ -106,7 +228,7 @@ class GrowthLog:
     appended, and the retrace time each change's first steps cost."""
 
     def _start_log(self, events):
-        self._growth_log = loaded(events)
+        self._growth_log = [copy.deepcopy(e) for e in read(events)]
         # The log index of the latest grow/rollback made in this process:
         # `last_change`, whose retrace `_record_retrace` times.
         self._retrace_event = None
@@ -122,9 +244,10 @@ class GrowthLog:
 
     @property
     def growth_log(self):
-        """list of dict. Events oldest first (a copy): one per `grow` call
-        (`kind` "grow") and any a callback recorded (`record_event`)."""
-        return copy.deepcopy(self._growth_log)
+        """list of dict. Events oldest first, as JSON data (copies): one
+        per `grow` call (`kind` "grow") and any a callback recorded
+        (`record_event`). `keras_grow.growth_events.read` types them."""
+        return [e.to_dict() for e in self._growth_log]
 
     @property
     def last_change(self):
@@ -135,7 +258,7 @@ class GrowthLog:
         test calls after it, which trace Keras' step functions anew."""
         if self._retrace_event is None:
             return None
-        return copy.deepcopy(self._growth_log[self._retrace_event])
+        return self._growth_log[self._retrace_event].to_dict()
 
     def record_event(self, kind, info=None):
         """Appends a non-growth event (e.g. a stage stopping) to the log.
@@ -155,12 +278,13 @@ class GrowthLog:
         return event(kind, len(self._growth_log), self.spec, params, info)
 
     def _append_event(self, logged, change=False):
-        """Appends `logged`; a `change` (grow, rollback) is the one whose
-        retrace the next steps time."""
+        """Appends the `Event` `logged` and returns it as a dict; a
+        `change` (grow, rollback) is the one whose retrace the next steps
+        time."""
         self._growth_log.append(logged)
         if change:
-            self._retrace_event = logged["index"]
-        return copy.deepcopy(logged)
+            self._retrace_event = logged.index
+        return logged.to_dict()
 
     def _record_retrace(self, kind, seconds):
         """Counts a trace of the `kind` step function, and logs the first
@@ -170,7 +294,11 @@ class GrowthLog:
         self._traces[kind] += 1
         if self._retrace_event is None:
             return
-        timing = self._growth_log[self._retrace_event].setdefault("timing", {})
+        changed = self._growth_log[self._retrace_event]
+        if isinstance(changed, GrowthEvent):
+            timing = changed.timing
+        else:  # a rollback's timing sits among its details
+            timing = changed.details.setdefault("timing", {})
         if f"retrace_{kind}" not in timing:
             timing[f"retrace_{kind}"] = round(seconds, 4)
             timing[f"traces_{kind}"] = self._traces[kind]

@@ -270,7 +270,41 @@ def test_growth_log_records_the_event():
     assert kg.specs.from_dict(event["spec"]) == model.spec
     log = model.growth_log
     log.append("mutated")
-    assert len(model.growth_log) == 1  # a copy
+    log[0]["timing"]["build"] = -1.0
+    assert len(model.growth_log) == 1  # a copy, nested fields too
+    assert model.growth_log[0]["timing"]["build"] >= 0
+
+
+def test_growth_log_events_read_back_typed_and_write_the_same_json():
+    model = kg.GrowableModel(_spec())
+    model.grow(model.spec.with_block_added(2), info={"epoch": 3, "callback": "Me"})
+    model.rollback("test")
+    model.record_event("stop_stage", {"epoch": 4, "stage": 1})
+    log = model.growth_log
+    events = kg.growth_events.read(log)
+    assert [type(e).__name__ for e in events] == ["GrowthEvent", "Event", "Event"]
+    grown, rolled, stopped = events
+    assert (grown.kind, grown.index, grown.epoch, grown.callback) == (
+        "grow",
+        0,
+        3,
+        "Me",
+    )
+    assert grown.to_notation == "Basic3ResNet(4,8,8)-1-1-2" and not grown.in_place
+    assert rolled.details["undoes"] == 0 and rolled.params == model.body.count_params()
+    assert (stopped.kind, stopped.epoch, stopped.details["stage"]) == (
+        "stop_stage",
+        4,
+        1,
+    )
+    assert list(log[0]) == [
+        *("kind", "index", "from", "to", "params_before", "params_after"),
+        *("initializer", "new_blocks", "widened", "morphisms", "optimizer_state"),
+        *("in_place", "spec", "epoch", "callback", "seconds", "timing"),
+    ]
+    # JSON -> events -> JSON is exact, key order included.
+    assert [list(e.to_dict().items()) for e in events] == [list(e.items()) for e in log]
+    assert kg.GrowableModel(model.spec, growth_log=log).growth_log == log
 
 
 def test_summary_shows_notation_and_parameters():

@@ -136,7 +136,7 @@ def round_points(history, growth_log):
     growth) or at the end of the run.
     """
     points = []
-    ends = [e["epoch"] for e in growth_events.growths(growth_log)]
+    ends = [e.epoch for e in growth_events.growths(growth_events.read(growth_log))]
     last = len(history.get("epoch", [])) - 1
     for epoch in ends + ([last] if last not in ends else []):
         if 0 <= epoch <= last:

@@ -123,12 +123,11 @@ class RandomNewAtCounts(kg.callbacks.RandomNew):
 def round_counts(growth_log):
     """Per grow event, `{width index: units added}`."""
     counts = []
-    for event in growth_log:
-        if event.get("kind") == "grow":
-            before, after = event["widths_before"], event["widths_after"]
-            counts.append(
-                {i: a - b for i, (b, a) in enumerate(zip(before, after)) if a != b}
-            )
+    for event in growth_events.growths(growth_events.read(growth_log)):
+        before, after = event.details["widths_before"], event.details["widths_after"]
+        counts.append(
+            {i: a - b for i, (b, a) in enumerate(zip(before, after)) if a != b}
+        )
     return counts
 
 

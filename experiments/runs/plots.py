@@ -4,6 +4,8 @@ import csv
 
 from absl import logging
 
+from keras_grow import growth_events
+
 
 def pyplot():
     try:
@@ -32,8 +34,8 @@ def depths_per_epoch(growth_log, num_epochs):
     log has no growth of a staged net."""
     grows = [
         e
-        for e in growth_log
-        if e.get("kind") == "grow" and "to" in e and e.get("epoch") is not None
+        for e in growth_events.growths(growth_events.read(growth_log))
+        if e.epoch is not None
     ]
     if not grows:
         return {}
@@ -41,8 +43,8 @@ def depths_per_epoch(growth_log, num_epochs):
     def depths(notation):
         return [int(t) for t in notation.split(")")[-1].split("-") if t.isdigit()]
 
-    current = depths(grows[0]["from"])
-    changes = {e["epoch"] + 1: depths(e["to"]) for e in grows}
+    current = depths(grows[0].from_notation)
+    changes = {e.epoch + 1: depths(e.to_notation) for e in grows}
     columns = {f"depth_stage{s + 1}": [] for s in range(len(current))}
     for epoch in range(num_epochs):
         current = changes.get(epoch, current)
@@ -97,10 +99,10 @@ def plot_autogrow(history, growth_log, path, title=""):
         "stop_stage": ("tab:red", "--"),
         "fine_tune": ("black", "-"),
     }
-    for event in growth_log:
-        if event.get("kind") in styles and event.get("epoch") is not None:
-            color, line = styles[event["kind"]]
-            x = event["epoch"] + (2 if event["kind"] == "grow" else 1)
+    for event in growth_events.read(growth_log):
+        if event.kind in styles and event.epoch is not None:
+            color, line = styles[event.kind]
+            x = event.epoch + (2 if event.kind == "grow" else 1)
             for axis in (depth_axis, accuracy_axis):
                 axis.axvline(x, color=color, linestyle=line, alpha=0.4, linewidth=1)
     depth_axis.set_title(

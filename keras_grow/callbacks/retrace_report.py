@@ -45,23 +45,27 @@ class RetraceReport:
         Returns:
             str or `None`.
         """
-        timing = (event or {}).get("timing") or {}
+        if event is None:
+            return None
+        event = growth_events.from_dict(event)
+        timing = getattr(event, "timing", {})
         if (
-            event is None
-            or event.get("kind") != growth_events.GROW
-            or event.get("callback") != self.callback_name
-            or event["index"] in self._reported
+            event.kind != growth_events.GROW
+            or event.callback != self.callback_name
+            or event.index in self._reported
             or "retrace_train" not in timing
         ):
             return None
-        self._reported.add(event["index"])
+        self._reported.add(event.index)
         if "retrace_test" in timing:
             steps = (
-                f"train and test steps for {event['to']}: "
+                f"train and test steps for {event.to_notation}: "
                 f"{timing['retrace_train']:.2f}s + {timing['retrace_test']:.2f}s"
             )
         else:
-            steps = f"train step for {event['to']}: {timing['retrace_train']:.2f}s"
+            steps = (
+                f"train step for {event.to_notation}: {timing['retrace_train']:.2f}s"
+            )
         count = ""
         if "traces_train" in timing:
             count = f" (train step traced {timing['traces_train']} times so far)"
