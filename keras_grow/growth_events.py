@@ -16,14 +16,14 @@ GROW = "grow"
 
 
 def growths(log):
-    """list. The events of `log` (dicts or `Event`s, returned as given)
+    """list. The events of `log` (dicts or events, returned as given)
     that grew the net (`kind` "grow"), oldest first; the others record
     decisions, stops, rollbacks."""
     return [e for e in log if _kind(e) == GROW]
 
 
 def _kind(event):
-    return event.kind if isinstance(event, Event) else event.get("kind")
+    return event.kind if isinstance(event, LoggedEvent) else event.get("kind")
 
 
 def jsonable(value):
@@ -40,23 +40,18 @@ def jsonable(value):
 
 
 @dataclasses.dataclass
-class Event:
-    """A log entry that records a decision or a state (a rollback, a stage
-    stopping, fine-tuning starting, a plan): not itself a growth.
+class LoggedEvent:
+    """What every growth-log entry has.
 
     Attributes:
-        kind: str. What happened (`"rollback"`, `"stop_stage"`, ...).
+        kind: str. What happened (`"grow"`, `"rollback"`, `"stop_stage"`...).
         index: int. Its place in the log.
-        spec_notation: str. The architecture at the time.
-        params: int. Its parameter count.
         details: dict. The recorder's own JSON fields (`epoch`,
-            `callback`, `reason`, ...), written after the fields above.
+            `callback`, `reason`, ...).
     """
 
     kind: str
     index: int
-    spec_notation: str = None
-    params: int = None
     details: dict = dataclasses.field(default_factory=dict)
 
     @property
@@ -69,6 +64,20 @@ class Event:
         """str or `None`. The name of the callback that recorded it."""
         return self.details.get("callback")
 
+
+@dataclasses.dataclass
+class Event(LoggedEvent):
+    """A log entry that records a decision or a state (a rollback, a stage
+    stopping, fine-tuning starting, a plan): not itself a growth.
+
+    Attributes (besides `LoggedEvent`'s, which its JSON lists after them):
+        spec_notation: str. The architecture at the time.
+        params: int. Its parameter count.
+    """
+
+    spec_notation: str = None
+    params: int = None
+
     def to_dict(self):
         """dict. The event as JSON data (a copy)."""
         head = {"kind": self.kind, "index": self.index}
@@ -77,12 +86,11 @@ class Event:
 
 
 @dataclasses.dataclass
-class GrowthEvent(Event):
+class GrowthEvent(LoggedEvent):
     """A `GrowableModel.grow`: what the net became and how.
 
-    Attributes (besides `Event`'s; a growth has no `spec_notation` and
-    `params`, but `from_notation`/`to_notation` and the counts before and
-    after):
+    Attributes (besides `LoggedEvent`'s, whose `details` its JSON lists
+    after `spec`):
         from_notation, to_notation: str. The notations before and after
             (`"from"` and `"to"` in JSON).
         params_before, params_after: int.
@@ -94,7 +102,8 @@ class GrowthEvent(Event):
             `padded` and `fresh` (`None` when none were carried).
         in_place: bool. Made in the variables the traced steps read.
         spec: dict. The grown spec (`NetSpec.to_dict`).
-        block_copies: dict or `None`. `{new block: block it copies}`.
+        block_copies: dict or `None`. `{new block: block it copies}`
+            (written only when there is one).
         seconds: float. The growth's own time.
         timing: dict. Its parts' seconds, then the retrace of the first
             train and test steps after it (`retrace_train`, ...).
@@ -116,10 +125,10 @@ class GrowthEvent(Event):
     timing: dict = dataclasses.field(default_factory=dict)
 
     def to_dict(self):
+        """dict. The event as JSON data (a copy)."""
         event = {"kind": self.kind, "index": self.index}
         event.update({"from": self.from_notation, "to": self.to_notation})
-        for name in _GROWTH_FIELDS[:8]:  # params_before ... in_place
-            event[name] = getattr(self, name)
+        event.update({name: getattr(self, name) for name in _GROWTH_HEAD})
         event.update(spec=self.spec, **self.details)
         if self.block_copies is not None:
             event["block_copies"] = self.block_copies
@@ -127,8 +136,9 @@ class GrowthEvent(Event):
         return copy.deepcopy(event)
 
 
-# GrowthEvent's fields, in the order its JSON lists them.
-_GROWTH_FIELDS = (
+# GrowthEvent's JSON fields, in order: "from", "to", the head, "spec",
+# the details, the tail.
+_GROWTH_HEAD = (
     "params_before",
     "params_after",
     "initializer",
@@ -137,11 +147,8 @@ _GROWTH_FIELDS = (
     "morphisms",
     "optimizer_state",
     "in_place",
-    "spec",
-    "block_copies",
-    "seconds",
-    "timing",
 )
+_GROWTH_FIELDS = (*_GROWTH_HEAD, "spec", "block_copies", "seconds", "timing")
 _EVENT_FIELDS = ("spec_notation", "params")
 
 
@@ -164,9 +171,9 @@ def from_dict(data):
 
 
 def read(log):
-    """list of `Event`. The events of a log given as JSON dicts (a model's
-    `growth_log`, a saved one), oldest first."""
-    return [e if isinstance(e, Event) else from_dict(e) for e in (log or [])]
+    """list of `GrowthEvent` and `Event`. The events of a log given as
+    JSON dicts (a model's `growth_log`, a saved one), oldest first."""
+    return [e if isinstance(e, LoggedEvent) else from_dict(e) for e in (log or [])]
 
 
 def _carry_counts(carry):
@@ -220,7 +227,8 @@ def event(kind, index, spec, params, info=None):
     """An `Event` (a rollback, a stage stopping, ...): its kind, index,
     the spec's notation and parameter count at the time, and `info`'s
     fields."""
-    return Event(kind, index, spec.notation, int(params), jsonable(dict(info or {})))
+    details = jsonable(dict(info or {}))
+    return Event(kind, index, details, spec_notation=spec.notation, params=int(params))
 
 
 class GrowthLog:
