@@ -24,6 +24,7 @@ import keras
 import numpy as np
 from absl import logging
 
+from keras_grow import in_place
 from keras_grow import specs
 
 FORMAT = 1
@@ -72,9 +73,9 @@ def _optimizer_variables(model):
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
         return []
-    if not optimizer.built:
-        with model.distribute_strategy.scope():  # mirrored slots if need be
-            optimizer.build(model.trainable_variables)
+    # Built as the first train step would (in the model's strategy scope,
+    # slots resizable), so that a restored run still grows in place.
+    in_place.build_optimizer(model)
     return list(optimizer.variables)
 
 

@@ -32,8 +32,8 @@ FLOORS = (
         "growth_events",
         "weights_files",
     ),
-    ("in_place", "input_checks", "checkpoints", "descent", "adam_init"),
-    ("growth",),
+    ("in_place", "input_checks", "descent", "adam_init"),
+    ("growth", "checkpoints"),
     ("growable_model",),
     ("callbacks",),
 )

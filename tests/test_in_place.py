@@ -118,6 +118,27 @@ def test_rollback_of_an_in_place_growth_restores_weights_slots_and_shapes():
     assert model.trace_counts["train"] == 1
 
 
+@pytest.mark.parametrize("trained_before_saving", [True, False])
+def test_a_run_restored_from_a_checkpoint_still_grows_in_place(
+    tmp_path, trained_before_saving
+):
+    x, y = _data()
+    model = _model()
+    if trained_before_saving:
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    kg.checkpoints.save(str(tmp_path), model, epoch=1)
+    restored = _model()
+    kg.checkpoints.restore(restored, kg.checkpoints.latest(str(tmp_path)))
+    slots = list(restored.optimizer.variables)
+    for a, b in zip(model.optimizer.variables, slots):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    restored.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    assert _split_and_widen(restored)["in_place"] is True
+    restored.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    assert restored.trace_counts["train"] == 1
+    assert list(restored.optimizer.variables) == slots  # the same optimizer
+
+
 def test_growing_a_convolution_rebuilds_and_retraces():
     x, y = _data((8, 8, 1), count=32)
     model = _model("Basic3ResNet-1-1-1", (8, 8, 1), widths=(4, 4, 4))
