@@ -1,8 +1,107 @@
-"""Argument checks the growth callbacks share: a ValueError (or TypeError)
-naming the argument, the value and what is allowed."""
+"""The growth callbacks' arguments: checks they share (a ValueError or
+TypeError naming the argument, the value and what is allowed), and
+`GivenArguments`, the record of what a callback was made with."""
+
+import inspect
+import types
 
 import numpy as np
 import tensorflow as tf
+
+from keras_grow import specs
+
+_SPREAD = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+def _parameters(cls):
+    """`{name: inspect.Parameter}` of `cls`'s arguments: its `__init__`'s,
+    then, while an `__init__` passes `**kwargs` on, its bases' (a
+    subclass's default wins)."""
+    parameters = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        signature = list(inspect.signature(init).parameters.values())[1:]
+        for parameter in signature:
+            if parameter.kind not in _SPREAD:
+                parameters.setdefault(parameter.name, parameter)
+        if all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in signature):
+            break
+    return parameters
+
+
+def _bound(cls, args, kwargs):
+    """The arguments of `cls(*args, **kwargs)` by name, defaults filled in,
+    in signature order; `None` when they do not bind (a copy being made:
+    its state is copied next)."""
+    try:
+        bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+    except TypeError:
+        return None
+    given = dict(bound.arguments)
+    given.pop(next(iter(given)))  # self
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            given.update(given.pop(name, {}))
+        elif parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            given.pop(name, None)
+    parameters = _parameters(cls)
+    return {
+        name: given.get(name, parameter.default)
+        for name, parameter in parameters.items()
+    }
+
+
+def _config_value(value):
+    """A given argument as JSON data: a spec as its dict, a callable as
+    its repr, tuples as lists, numpy scalars as numbers."""
+    if isinstance(value, specs.NetSpec):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {k: _config_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_config_value(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if callable(value):
+        return repr(value)
+    return value
+
+
+class GivenArguments:
+    """Mixin of the growth callbacks: the arguments a callback was made
+    with, and its `get_config`, from the one statement of them, the
+    `__init__` signatures.
+
+    When a callback is made, its arguments are bound to the signatures of
+    its class's `__init__` and of the bases that `**kwargs` reach, with
+    the defaults filled in, and kept read-only (`given_arguments`).
+    Data (arguments named `*_data`: datasets, arrays) is not
+    configuration: `get_config` leaves it out.
+    """
+
+    def __new__(cls, *args, **kwargs):
+        callback = super().__new__(cls)
+        callback._given = _bound(cls, args, kwargs)
+        return callback
+
+    @property
+    def given_arguments(self):
+        """mapping (read-only). Every argument the callback was made with,
+        by name, defaults included."""
+        return types.MappingProxyType(self._given)
+
+    def get_config(self):
+        """dict. The callback's arguments as JSON data (a spec as its
+        dict, a schedule's function as its repr), data arguments
+        (`*_data`) left out: what it was made with, for logs and
+        experiment records."""
+        return {
+            name: _config_value(value)
+            for name, value in self._given.items()
+            if not name.endswith("_data")
+        }
 
 
 def check_int(value, name, minimum, allow_none=False):

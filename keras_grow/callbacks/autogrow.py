@@ -15,6 +15,7 @@ from keras_grow import specs
 from keras_grow import transfer
 from keras_grow.adam_init import adam_init_norm
 from keras_grow.callbacks import periods
+from keras_grow.callbacks.arguments import GivenArguments
 from keras_grow.callbacks.arguments import as_dataset
 from keras_grow.callbacks.arguments import check_choice
 from keras_grow.callbacks.arguments import check_int
@@ -48,7 +49,7 @@ BLOCK_START = {
 INITIALIZERS = tuple(BLOCK_START)
 
 
-class AutoGrow(FromPreset, keras.callbacks.Callback):
+class AutoGrow(GivenArguments, FromPreset, keras.callbacks.Callback):
     """Grows a staged net's depth while it trains, then fine-tunes it.
 
     Starting from the model's spec (typically one sub-module per stage),
@@ -522,32 +523,6 @@ class AutoGrow(FromPreset, keras.callbacks.Callback):
                 )
             return None
         return float(np.asarray(optimizer.learning_rate))
-
-    def get_config(self):
-        return {
-            "growth_period": self.growth_policy.period,
-            "policy": self.growth_policy.kind,
-            "patience": self.stopping.patience,
-            "min_delta": self.stopping.min_delta,
-            "monitor": self.running_best.monitor,
-            "mode": self.running_best.mode,
-            "initializer": self.initializer,
-            "initializer_scale": self.initializer_scale,
-            "max_depths": None if self.max_depths is None else list(self.max_depths),
-            "fine_tune_epochs": self.fine_tune.epochs,
-            "fine_tune_lr": self.fine_tune.lr,
-            "fine_tune_lr_factor": self.fine_tune.factor,
-            "fine_tune_lr_boundaries": list(self.fine_tune.boundaries),
-            "convergence_patience": self.growth_policy.convergence_patience,
-            "on_stop": self.on_stop,
-            "adam_init_max_epochs": self.adam_init_max_epochs,
-            "adam_init_learning_rate": self.adam_init_learning_rate,
-            "adam_init_tolerance": self.adam_init_tolerance,
-            "seed": self.seed,
-            "log_dir": self._scalars.log_dir,
-            "verbose": self.verbose,
-            "on_failure": self.on_failure,
-        }
 
 
 def _evidence(decided_by):

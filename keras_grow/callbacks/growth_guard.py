@@ -7,6 +7,7 @@ import keras
 from absl import logging
 
 from keras_grow import growth_events
+from keras_grow.callbacks.arguments import GivenArguments
 from keras_grow.callbacks.arguments import check_choice
 from keras_grow.callbacks.arguments import check_int
 
@@ -64,7 +65,7 @@ def attempt_growth(callback, grow, what):
         return False
 
 
-class GrowthGuard(keras.callbacks.Callback):
+class GrowthGuard(GivenArguments, keras.callbacks.Callback):
     """Rolls a growth back when the loss right after it is not finite.
 
     Watches the first `batches` training steps after every growth (made by
@@ -157,10 +158,3 @@ class GrowthGuard(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.model.watch_inputs(False)
-
-    def get_config(self):
-        return {
-            "batches": self.batches,
-            "on_failure": self.on_failure,
-            "verbose": self.verbose,
-        }

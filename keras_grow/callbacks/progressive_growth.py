@@ -9,6 +9,7 @@ from keras_grow import build
 from keras_grow import specs
 from keras_grow import transfer
 from keras_grow.callbacks import progressive_plan as plans
+from keras_grow.callbacks.arguments import GivenArguments
 from keras_grow.callbacks.arguments import check_choice
 from keras_grow.callbacks.arguments import check_fraction
 from keras_grow.callbacks.arguments import check_non_negative
@@ -20,7 +21,7 @@ from keras_grow.specs import progression
 from keras_grow.transfer.weights import weight_shapes
 
 
-class ProgressiveGrowth(keras.callbacks.Callback):
+class ProgressiveGrowth(GivenArguments, keras.callbacks.Callback):
     """Grows the model into `target` in stages while it trains.
 
     Progressive training: the model starts as a smaller net and grows into
@@ -312,19 +313,3 @@ class ProgressiveGrowth(keras.callbacks.Callback):
                 order = [source] if position < count else range(source, source + count)
                 copies[names[position]] = tuple(names[i % count] for i in order)
         return copies
-
-    def get_config(self):
-        return {
-            "target": self.target.to_dict(),
-            "growth_factor": self.growth_factor,
-            "reach_target_at": self.reach_target_at,
-            "at": None if self.at is None else list(self.at),
-            "unit": self.unit,
-            "depth": self.depth,
-            "width": self.width,
-            "noise": self.noise,
-            "epsilon": self.epsilon,
-            "seed": self.seed,
-            "verbose": self.verbose,
-            "on_failure": self.on_failure,
-        }

@@ -5,6 +5,7 @@ import keras
 from keras_grow import build
 from keras_grow import specs
 from keras_grow import transfer
+from keras_grow.callbacks.arguments import GivenArguments
 from keras_grow.callbacks.arguments import check_choice
 from keras_grow.callbacks.arguments import check_int
 from keras_grow.callbacks.growth_guard import ON_FAILURE
@@ -26,7 +27,7 @@ def require_growable(model, callback_name):
         )
 
 
-class ScheduledGrowth(keras.callbacks.Callback):
+class ScheduledGrowth(GivenArguments, keras.callbacks.Callback):
     """Grows the model at the start of given epochs; no decisions of its own.
 
     The simplest growth policy, for demos, ablations and hand-made
@@ -192,20 +193,6 @@ class ScheduledGrowth(keras.callbacks.Callback):
                 f"({event['params_before']:,} -> {event['params_after']:,} "
                 f"parameters, {event['seconds']:.2f}s)"
             )
-
-    def get_config(self):
-        return {
-            "schedule": {
-                epoch: s.to_dict() if isinstance(s, specs.NetSpec) else repr(s)
-                for epoch, s in self.schedule.items()
-            },
-            "initializer": self.initializer,
-            "initializer_scale": self.initializer_scale,
-            "copy_blocks": self.copy_blocks,
-            "seed": self.seed,
-            "verbose": self.verbose,
-            "on_failure": self.on_failure,
-        }
 
 
 def stacked_copies(old_spec, new_spec):

@@ -23,6 +23,7 @@ from keras_grow import build
 from keras_grow import descent
 from keras_grow import transfer
 from keras_grow.callbacks import periods
+from keras_grow.callbacks.arguments import GivenArguments
 from keras_grow.callbacks.arguments import as_dataset
 from keras_grow.callbacks.arguments import check_choice
 from keras_grow.callbacks.arguments import check_fraction
@@ -68,7 +69,7 @@ class Proposal:
     depth: object = None
 
 
-class WidthGrowth(keras.callbacks.Callback):
+class WidthGrowth(GivenArguments, keras.callbacks.Callback):
     """Base of the width-growth callbacks (see module docstring).
 
     Args:

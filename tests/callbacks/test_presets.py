@@ -21,10 +21,7 @@ def test_every_preset_builds_its_callback_with_its_arguments(name):
     cls = getattr(kg.callbacks, preset.callback)
     args = (_data(),) if preset.callback == "Firefly" else ()
     callback = cls.from_preset(name, *args)
-    if hasattr(callback, "get_config"):
-        config = callback.get_config()
-    else:  # the width-growth callbacks keep their arguments as attributes
-        config = {key: getattr(callback, key) for key in preset.arguments}
+    config = callback.get_config()
     for key, value in preset.arguments.items():
         expected = list(value) if isinstance(value, tuple) else value
         assert config[key] == expected, key
