@@ -2,7 +2,8 @@
 by seed (issue 31; ../shared/DESIGN.md section 6).
 
 Arms of one seed see the same epoch-seeded batches; every arm's learning
-rate decays fully (cosine, to 0) over its own budget:
+rate decays fully to 0 over its own budget (`schedule`: cosine, or
+warm-up-stable-decay with its constant phase first):
 
 - `target`: the target from scratch for the whole budget (the fair
   baseline: same compute schedule, fully decayed);
@@ -63,7 +64,11 @@ class ProgressiveConfig(training.RunConfig):
     `target.scaled(start_width, start_depth)` (a ViT's start is built at
     that size and the target is the start scaled back up, so that its
     repeated layers are the copies growth makes). `epochs`: the full
-    budget. The rest are `ProgressiveGrowth`'s.
+    budget. `schedule`: `"cosine"` (decay to 0 over each arm's budget) or
+    `"wsd"` (`kg.schedules.WarmupStableDecay`: constant, then linear to
+    0 over the last fifth of each arm's budget; a progressive arm's rate
+    warms up again over `rewarmup_steps` after each growth). The rest are
+    `ProgressiveGrowth`'s.
     """
 
     target: str = "Basic3ResNet-3-3-3"
@@ -75,6 +80,8 @@ class ProgressiveConfig(training.RunConfig):
     depth: str = "identity"
     width: str = "duplicate"
     noise: float = 0.01
+    schedule: str = "cosine"
+    rewarmup_steps: int = 0
     export: bool = False
 
 
@@ -248,20 +255,18 @@ def run_arm(config, arm, workdir):
     steps = training.steps_per_epoch(config)
     keras.utils.set_random_seed(config.seed)
     model = kg.GrowableModel(target_spec if arm.startswith("target") else start_spec)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=epochs * steps
-    )
-    training.compile_model(model, config, learning_rate=schedule)
-    costs = EpochCosts(steps * config.batch_size)
-    callbacks = [costs]
+    callbacks, growth_steps = [EpochCosts(steps * config.batch_size)], ()
     if arm in PROGRESSIVE:
         grows = dataclasses.replace(config, **PROGRESSIVE[arm])
         arguments = training.arguments_for(
             kg.callbacks.ProgressiveGrowth, grows, exclude=("target",)
         )
-        callbacks.append(
-            kg.callbacks.ProgressiveGrowth(target_spec, **arguments, verbose=0)
-        )
+        grow = kg.callbacks.ProgressiveGrowth(target_spec, **arguments, verbose=0)
+        growth_steps = grow.make_plan(start_spec, epochs).growth_steps(steps)
+        callbacks.append(grow)
+    schedule = learning_rate_schedule(config, epochs * steps, growth_steps)
+    training.compile_model(model, config, learning_rate=schedule)
+    costs = callbacks[0]
     val, seconds = branching.fit_epochs(model, config, 0, epochs, callbacks)
     return branching.result(
         model,
@@ -270,6 +275,42 @@ def run_arm(config, arm, workdir):
         val,
         seconds,
         {"epoch_seconds": costs.seconds, "epoch_flops": costs.flops},
+    )
+
+
+def learning_rate_schedule(config, total_steps, growth_steps=()):
+    """An arm's rate over its `total_steps`: `config.schedule`'s, from
+    `config.learning_rate` to 0, re-warmed after `growth_steps`."""
+    if config.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, decay_steps=total_steps
+        )
+    if config.schedule == "wsd":
+        return kg.schedules.WarmupStableDecay(
+            config.learning_rate,
+            total_steps,
+            rewarmup_at=growth_steps if config.rewarmup_steps else (),
+            rewarmup_steps=config.rewarmup_steps,
+        )
+    raise ValueError(f"Unknown schedule {config.schedule!r}; known: 'cosine', 'wsd'.")
+
+
+def _schedule_words(config):
+    """The report's sentence on the arms' learning rates."""
+    if config.schedule == "cosine":
+        return (
+            f"every arm's rate decays by cosine from {config.learning_rate} "
+            "to 0 over its own budget"
+        )
+    rewarm = (
+        f", re-warmed over {config.rewarmup_steps} "
+        f"step{'s' if config.rewarmup_steps != 1 else ''} after each growth"
+        if config.rewarmup_steps
+        else ""
+    )
+    return (
+        f"every arm's rate stays at {config.learning_rate}, then falls "
+        f"linearly to 0 over the last fifth of its own budget (WSD){rewarm}"
     )
 
 
@@ -394,8 +435,7 @@ def report(results, seeds, config, command):
             "",
             f"{len(seeds)} seeds ({', '.join(map(str, seeds))}); "
             f"{config.dataset}, {config.take or 'all'} training images; epochs per "
-            f"arm: {budgets}; every arm's rate decays by cosine from "
-            f"{config.learning_rate} to 0 over its own budget. Growth: "
+            f"arm: {budgets}; {_schedule_words(config)}. Growth: "
             f"factor {config.growth_factor}, target reached at "
             f"{config.reach_target_at:.0%} of the epochs, depth `{config.depth}`, "
             f"width `{config.width}`.",

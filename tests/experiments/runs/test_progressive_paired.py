@@ -80,8 +80,11 @@ def test_seeds_that_never_reach_the_accuracy_count_against_it():
     )
 
 
-def test_arms_run_once_with_their_budgets_and_the_report_reads_them(tmp_path):
-    config = paired.resolve("fmnist_tiny", take=128, epochs=3, seed=0)
+@pytest.mark.parametrize("schedule", ["cosine", "wsd"])
+def test_arms_run_once_with_their_budgets_and_the_report_reads_them(tmp_path, schedule):
+    config = paired.resolve(
+        "fmnist_tiny", take=128, epochs=3, seed=0, schedule=schedule, rewarmup_steps=1
+    )
     workdir = str(tmp_path)
     paired.run_seed(config, workdir, log=lambda line: None)
     rows = {arm: branching.read(workdir, 0, arm) for arm in paired.ARMS}
@@ -98,6 +101,7 @@ def test_arms_run_once_with_their_budgets_and_the_report_reads_them(tmp_path):
     text = paired.report(results, complete, config, "python -m ...")
     assert "# Progressive training: MLP-8 -> MLP-32-32" in text
     assert "## Verdict" in text and "| target_0.5 |" in text
+    assert ("(WSD), re-warmed over 1 step after" in text) == (schedule == "wsd")
 
 
 def test_arms_are_checked_and_always_include_the_target():
@@ -145,3 +149,19 @@ def test_the_vit_arms_train_with_adamw_and_grow_by_stacking(tmp_path):
     optimizer = training.make_optimizer(config)
     assert isinstance(optimizer, keras.optimizers.AdamW)
     assert optimizer.weight_decay == config.weight_decay
+
+
+def test_a_wsd_arm_holds_its_rate_then_decays_and_rewarms_after_growths():
+    config = paired.resolve("fmnist_tiny", schedule="wsd", rewarmup_steps=4)
+    schedule = paired.learning_rate_schedule(config, 100, growth_steps=(40,))
+    rates = [float(schedule(step)) for step in (0, 39, 40, 43, 44, 79, 90, 100)]
+    peak = config.learning_rate
+    assert rates[:2] == pytest.approx([peak, peak])
+    # Re-warmed over 4 steps from the growth's step, then the plateau.
+    assert rates[2:5] == pytest.approx([peak / 4, peak, peak])
+    # The last fifth (steps 80-100) falls linearly to 0.
+    assert rates[5:] == pytest.approx([peak, peak / 2, 0.0], abs=1e-6)
+    cosine = paired.learning_rate_schedule(paired.resolve("fmnist_tiny"), 100)
+    assert float(cosine(50)) == pytest.approx(peak / 2)
+    with pytest.raises(ValueError, match="schedule"):
+        paired.learning_rate_schedule(paired.resolve("fmnist_tiny", schedule="x"), 9)
