@@ -304,17 +304,3 @@ class GrowableModel(
         grown = cls(spec_from_keras(model).replace(depth=depth), **kwargs)
         copy_weights(model, grown.body)
         return grown
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "spec": self._spec.to_dict(),
-            "growth_log": self.growth_log,
-        }
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        spec = specs.from_dict(config.pop("spec"))
-        return cls(spec, growth_log=config.pop("growth_log", None), **config)

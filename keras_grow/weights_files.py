@@ -1,4 +1,4 @@
-"""Weights files that know their architecture.
+"""Weights files (and configs) that know their architecture.
 
 `GrowableModel.save_weights` writes Keras' `.weights.h5` and adds the spec
 and growth log as HDF5 attributes, so a grown model's weights can be
@@ -97,9 +97,24 @@ class ArchitectureWeights(list):
 
 
 class SpecWeights:
-    """Mixin for `GrowableModel`: Keras' weights methods, for weights that
-    know their architecture. Needs the model's `spec`, `growth_log`,
+    """Mixin for `GrowableModel`: Keras' saving methods for a model whose
+    spec and growth log travel with what it saves (its config, weights
+    files, `get_weights` lists). Needs the model's `spec`, `growth_log`,
     `rebuild` and `record_event`."""
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "spec": self.spec.to_dict(),
+            "growth_log": self.growth_log,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        spec = specs.from_dict(config.pop("spec"))
+        return cls(spec, growth_log=config.pop("growth_log", None), **config)
 
     def get_weights(self):
         """`keras.Model.get_weights()`, as `ArchitectureWeights`: a list
