@@ -35,13 +35,14 @@ def _bound(cls, args, kwargs):
     """The arguments of `cls(*args, **kwargs)` by name, defaults filled in,
     in signature order; `None` when they do not bind (a copy being made:
     its state is copied next)."""
+    signature = inspect.signature(cls.__init__)
     try:
-        bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+        bound = signature.bind(None, *args, **kwargs)
     except TypeError:
         return None
     given = dict(bound.arguments)
     given.pop(next(iter(given)))  # self
-    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+    for name, parameter in signature.parameters.items():
         if parameter.kind is inspect.Parameter.VAR_KEYWORD:
             given.update(given.pop(name, {}))
         elif parameter.kind is inspect.Parameter.VAR_POSITIONAL:
