@@ -163,8 +163,6 @@ def from_dict(data):
         fields.update(
             from_notation=data.pop("from", None), to_notation=data.pop("to", None)
         )
-        if fields.get("timing") is None:
-            fields["timing"] = {}
         return GrowthEvent(kind=kind, index=index, details=data, **fields)
     fields = {n: data.pop(n) for n in _EVENT_FIELDS if n in data}
     return Event(kind=kind, index=index, details=data, **fields)

@@ -255,7 +255,8 @@ def run_arm(config, arm, workdir):
     steps = training.steps_per_epoch(config)
     keras.utils.set_random_seed(config.seed)
     model = kg.GrowableModel(target_spec if arm.startswith("target") else start_spec)
-    callbacks, growth_steps = [EpochCosts(steps * config.batch_size)], ()
+    costs = EpochCosts(steps * config.batch_size)
+    callbacks, growth_steps = [costs], ()
     if arm in PROGRESSIVE:
         grows = dataclasses.replace(config, **PROGRESSIVE[arm])
         arguments = training.arguments_for(
@@ -266,7 +267,6 @@ def run_arm(config, arm, workdir):
         callbacks.append(grow)
     schedule = learning_rate_schedule(config, epochs * steps, growth_steps)
     training.compile_model(model, config, learning_rate=schedule)
-    costs = callbacks[0]
     val, seconds = branching.fit_epochs(model, config, 0, epochs, callbacks)
     return branching.result(
         model,
