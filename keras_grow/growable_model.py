@@ -4,7 +4,6 @@ import time
 
 import keras
 
-from keras_grow import build
 from keras_grow import export
 from keras_grow import growth
 from keras_grow import growth_events
@@ -67,8 +66,7 @@ class GrowableModel(
             )
         self._spec = spec
         self._start_log(growth_log)
-        self.body = build.build_body(spec)
-        in_place.make_resizable(self.body, spec)
+        self.body = in_place.resizable_body(spec)
         self.build((None,) + tuple(spec.input_shape))
         # What `rollback` restores: the last growth's pre-growth state.
         self._undo = None
@@ -226,9 +224,7 @@ class GrowableModel(
         """
         growth.check_successor(self._spec, spec)
         with self.distribute_strategy.scope():
-            body = build.build_body(spec)
-            in_place.make_resizable(body, spec)
-        self._install(body, spec)
+            self._install(in_place.resizable_body(spec), spec)
         self._start_log(growth_log)
         self._undo = None
         step_functions.reset(self)
@@ -301,6 +297,6 @@ class GrowableModel(
         >>> model.spec.notation
         'Graph(functional)-4'
         """
-        grown = cls(spec_from_keras(model).replace(depth=depth), **kwargs)
+        grown = cls(spec_from_keras(model, depth), **kwargs)
         copy_weights(model, grown.body)
         return grown

@@ -11,7 +11,6 @@ import time
 
 import keras
 
-from keras_grow import build
 from keras_grow import in_place
 from keras_grow import multi_worker
 from keras_grow import specs
@@ -118,8 +117,7 @@ def grown_parts(model, new_spec, transfer_options):
     start = time.perf_counter()
     strategy = model.distribute_strategy
     with strategy.scope():
-        body = build.build_body(new_spec, seed=transfer_options["seed"])
-        in_place.make_resizable(body, new_spec)
+        body = in_place.resizable_body(new_spec, seed=transfer_options["seed"])
         built = time.perf_counter()
         report = transfer.transfer_weights(
             model.body, body, model.spec, new_spec, **transfer_options

@@ -76,6 +76,13 @@ def growing_axes(body, spec):
     return axes
 
 
+def resizable_body(spec, seed=None):
+    """A new body of `spec` (`build.build_body`), made resizable."""
+    body = build.build_body(spec, seed)
+    make_resizable(body, spec)
+    return body
+
+
 def make_resizable(body, spec):
     """Leaves the unit axes of `body`'s growable variables (`growing_axes`)
     unknown to traced functions. Call it on a new body, before an

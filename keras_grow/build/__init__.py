@@ -7,47 +7,22 @@ of every layer it shares with its parent, which is how weights find their
 way across a rebuild.
 """
 
-import collections
 import contextlib
 import random
 
 from keras_grow import specs
 from keras_grow.build import graph
-from keras_grow.build import layered
-from keras_grow.build import staged
 from keras_grow.build.structure import Block
 from keras_grow.build.structure import UnitGroup
 
-_Family = collections.namedtuple("_Family", ["build", "blocks", "unit_groups"])
 
-# spec class -> how to build it and describe it.
-_FAMILIES = {
-    specs.StagedNetSpec: _Family(staged.build, staged.blocks, staged.unit_groups),
-    specs.VGGSpec: _Family(
-        layered.build_vgg, layered.vgg_blocks, layered.vgg_unit_groups
-    ),
-    specs.MobileNetV1Spec: _Family(
-        layered.build_mobilenet,
-        layered.mobilenet_blocks,
-        layered.mobilenet_unit_groups,
-    ),
-    specs.MLPSpec: _Family(
-        layered.build_mlp, layered.mlp_blocks, layered.mlp_unit_groups
-    ),
-    specs.GraphSpec: _Family(
-        graph.build_graph, graph.graph_blocks, graph.graph_unit_groups
-    ),
-}
-
-
-def _family(spec):
-    try:
-        return _FAMILIES[type(spec)]
-    except KeyError:
+def _lowered(spec):
+    if not isinstance(spec, specs.NetSpec):
         raise TypeError(
-            f"Expected a keras_grow spec ({', '.join(c.__name__ for c in _FAMILIES)}); "
+            f"Expected a keras_grow spec (a `keras_grow.specs.NetSpec`); "
             f"received {spec!r} of type {type(spec).__name__}."
-        ) from None
+        )
+    return spec.lowered()
 
 
 @contextlib.contextmanager
@@ -79,12 +54,12 @@ def build_body(spec, seed=None):
         A built functional `keras.Model` with input `images` and logits out.
     """
     with _python_random_seeded(seed):
-        return _family(spec).build(spec)
+        return graph.build_graph(_lowered(spec))
 
 
 def blocks(spec):
     """list of `Block`: the sub-modules depth growth adds, in graph order."""
-    return _family(spec).blocks(spec)
+    return graph.graph_blocks(_lowered(spec))
 
 
 def new_blocks(old_spec, new_spec):
@@ -96,7 +71,7 @@ def new_blocks(old_spec, new_spec):
 
 def unit_groups(spec):
     """list of `UnitGroup`: the channel sets width growth acts on."""
-    return _family(spec).unit_groups(spec)
+    return graph.graph_unit_groups(_lowered(spec))
 
 
 __all__ = ["Block", "UnitGroup", "blocks", "build_body", "new_blocks", "unit_groups"]

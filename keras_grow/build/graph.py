@@ -12,7 +12,6 @@ import json
 import keras
 
 from keras_grow import layers as own_layers
-from keras_grow.build.layers import functional
 from keras_grow.build.structure import Block
 from keras_grow.build.structure import UnitGroup
 from keras_grow.specs import graph as graph_specs
@@ -81,6 +80,12 @@ def _check_layers(model):
 
 def _layer_config(layer):
     config = layer.get_config()
+    if isinstance(layer, keras.layers.Normalization) and layer.input_mean is None:
+        # An adapted Normalization keeps its statistics in weights it
+        # reads only once `finalize_state` ran; as constants in its config
+        # they are part of the architecture, as a named family's are.
+        config["mean"] = keras.ops.convert_to_numpy(layer.adapt_mean).tolist()
+        config["variance"] = keras.ops.convert_to_numpy(layer.adapt_variance).tolist()
     try:
         return json.loads(json.dumps(config))
     except (TypeError, ValueError) as error:
@@ -199,12 +204,14 @@ def _output_activation(nodes, output):
         )
 
 
-def spec_from_keras(model):
+def spec_from_keras(model, depth="sites"):
     """Reads a Keras model into a `GraphSpec`.
 
     Args:
         model: a built `keras.Sequential` or functional `keras.Model` with
             one input of a fixed shape and one output.
+        depth: str. `GraphSpec.depth`: `"sites"` or `"blocks"` (`"named"`
+            is a named family's, which a user's model is not).
 
     Returns:
         A `keras_grow.specs.GraphSpec` with the model's layers and widths.
@@ -217,6 +224,11 @@ def spec_from_keras(model):
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"Expected a keras.Model; received {model!r}.")
+    if depth not in ("sites", "blocks"):
+        raise ValueError(
+            f"`depth` must be 'sites' (a layer after a layer) or 'blocks' "
+            f"(residual blocks repeated); received {depth!r}."
+        )
     sequential = isinstance(model, keras.Sequential)
     if not sequential and type(model).__name__ != "Functional":
         raise ValueError(
@@ -250,6 +262,7 @@ def spec_from_keras(model):
         output=output,
         name=model.name,
         input_dtype=keras.backend.standardize_dtype(model.inputs[0].dtype),
+        depth=depth,
     )
 
 
@@ -266,12 +279,46 @@ def build_graph(spec):
         elif node["class_name"] in graph_analysis.ATTENTION:
             args = args * 2  # self-attention: query and value
         tensors[node["name"]] = layer(*args, **node.get("call", {}))
-    return functional(inputs, tensors[spec.output])
+    return keras.Model(inputs, tensors[spec.output], name="body")
+
+
+def _named_blocks(spec):
+    """The blocks a named family's nodes name: each block's convs, the
+    norm after its last conv (AutoGrow's initialisers set it), and
+    whether that norm's output is added to a shortcut."""
+    convs, stages = {}, {}
+    for node in spec.nodes:
+        if "block" in node:
+            name, stages[name] = node["block"]
+            convs.setdefault(name, []).append(node["name"])
+    readers = {}
+    for node in spec.nodes:
+        for source in node["inputs"]:
+            readers.setdefault(source, []).append(node)
+    blocks = []
+    for name, layers in convs.items():
+        norm = next(
+            (
+                n
+                for n in readers.get(layers[-1], ())
+                if n["class_name"] in graph_analysis.NORMS
+            ),
+            None,
+        )
+        residual = norm is not None and any(
+            n["class_name"] == "Add" for n in readers.get(norm["name"], ())
+        )
+        last_norm = norm["name"] if norm else None
+        blocks.append(Block(name, last_norm, residual, tuple(layers), stages[name]))
+    return blocks
 
 
 def graph_blocks(spec):
-    """The repeatable residual blocks (`depth="blocks"`), or the layers
-    depth growth inserted, each a one-layer `Block`."""
+    """The blocks depth growth adds: a named family's (`depth="named"`),
+    the repeatable residual blocks (`depth="blocks"`), or the layers depth
+    growth inserted, each a one-layer `Block`."""
+    if spec.depth == "named":
+        return _named_blocks(spec)
     if spec.depth == "blocks":
         return [
             Block(
@@ -291,9 +338,29 @@ def graph_blocks(spec):
     ]
 
 
+def _named_unit_groups(spec):
+    """The groups a named family's producers name (`"unit_group"`), each
+    listed once the last layer reading it is made."""
+    notes = {n["name"]: n["unit_group"] for n in spec.nodes if "unit_group" in n}
+    position = {n["name"]: i for i, n in enumerate(spec.nodes)}
+    named = []
+    for group in spec.analysis.groups:
+        names = [notes[p] for p in group.producers if p in notes]
+        if names:
+            name, width_index = names[-1]
+            unit_group = UnitGroup(name=name, width_index=width_index, **group.roles())
+            last_reader = max(
+                (position[c] for c in group.consumers), default=len(position)
+            )
+            named.append((last_reader, unit_group))
+    return [group for _, group in sorted(named, key=lambda pair: pair[0])]
+
+
 def graph_unit_groups(spec):
     """Every group with a stated width; growable ones carry their width
-    index."""
+    index (a named family's: the family's width index)."""
+    if spec.depth == "named":
+        return _named_unit_groups(spec)
     growable = [g.name for g in spec.analysis.growable]
     return [
         UnitGroup(

@@ -28,9 +28,9 @@ import numpy as np
 import tensorflow as tf
 
 from keras_grow import build
-from keras_grow.build.layers import BN_EPSILON
 from keras_grow.descent.neighbourhood import call_with_values
 from keras_grow.descent.neighbourhood import variables_by_key
+from keras_grow.specs.lowering import BN_EPSILON
 from keras_grow.transfer import calibration
 from keras_grow.transfer.blocks import check_new_blocks
 from keras_grow.transfer.blocks import identity_kernel

@@ -213,6 +213,19 @@ class NetSpec:
         """str. The paper notation; `parse` reads it back."""
         raise NotImplementedError
 
+    def lowered(self):
+        """Returns the net as a `GraphSpec` of layer nodes, the one form
+        every net is built and analysed from (see
+        `keras_grow.specs.lowering`). Made once per spec."""
+        graph = self.__dict__.get("_lowered")
+        if graph is None:
+            graph = self._lower()
+            object.__setattr__(self, "_lowered", graph)
+        return graph
+
+    def _lower(self):
+        raise NotImplementedError
+
     @property
     def depth_stages(self):
         """int. Stages `with_block_added` can deepen; 0 for a fixed layout

@@ -22,6 +22,7 @@ from keras_grow.specs.graph_analysis import SUPPORTED
 from keras_grow.specs.graph_analysis import analyse
 
 FAMILY_PREFIX = "Graph"
+DEPTH_MODES = ("sites", "blocks", "named")
 INPUT_DTYPES = ("float32", "float16", "bfloat16", "int32", "int64", "uint8")
 
 
@@ -62,7 +63,9 @@ class GraphSpec(base.NetSpec):
         name: str. The model's name, shown in the notation.
         depth: str. What depth growth adds: `"sites"`, a layer after a
             layer (`depth_sites`); `"blocks"`, a copy of a chain's last
-            residual block (`graph_blocks`).
+            residual block (`graph_blocks`); `"named"`, a named family's
+            net (`NetSpec.lowered()`): its nodes name its blocks and unit
+            groups, and the family's spec grows it.
         input_dtype: str. The input's dtype: `"float32"`, or an integer
             dtype for token ids (an `Embedding` reads them) or pixels a
             `Rescaling` scales.
@@ -87,9 +90,9 @@ class GraphSpec(base.NetSpec):
                 "own layers; `input_mean`, `input_std` and `weight_decay` must "
                 "stay unset."
             )
-        if self.depth not in ("sites", "blocks"):
+        if self.depth not in DEPTH_MODES:
             raise ValueError(
-                f"`depth` must be 'sites' or 'blocks'; received {self.depth!r}."
+                f"`depth` must be one of {DEPTH_MODES}; received {self.depth!r}."
             )
         if self.input_dtype not in INPUT_DTYPES:
             raise ValueError(
@@ -171,6 +174,9 @@ class GraphSpec(base.NetSpec):
         return self._entry(group.width_keys[0])
 
     # --- the family interface -----------------------------------------
+
+    def lowered(self):
+        return self
 
     @property
     def analysis(self):
@@ -411,6 +417,11 @@ class GraphSpec(base.NetSpec):
         layers that read the site's chain read the new layer instead.
         Named `{site}_deep{k}_dense` (or `_conv`) and `{site}_deep{k}_relu`.
         """
+        if self.depth == "named":
+            raise ValueError(
+                f"{self.family} is a named family's net; grow its spec "
+                "(`with_block_added` of the family's spec) instead."
+            )
         self._check_depth_stage(stage)
         if self.depth == "blocks":
             last = self._last_block(stage)

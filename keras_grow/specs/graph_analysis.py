@@ -447,6 +447,14 @@ def _channelwise(groups, node, ins):
     return x
 
 
+def _normalization(groups, node, ins):
+    (x,) = ins
+    groups.fix(
+        x.group, f"Normalization '{node['name']}' holds a mean and variance per unit"
+    )
+    return x
+
+
 def _pool(groups, node, ins):
     (x,) = ins
     return x if node["config"].get("keepdims") else x._replace(rank=2)
@@ -497,6 +505,7 @@ _RULES = {
     **{cls: _encoder for cls in ENCODERS},
     "SeparableConv2D": _separable,
     "Flatten": _flatten,
+    "Normalization": _normalization,
     "Reshape": _reshape,
     "Add": _add,
     "Multiply": _add,

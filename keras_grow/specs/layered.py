@@ -4,6 +4,7 @@ import dataclasses
 import re
 
 from keras_grow.specs import base
+from keras_grow.specs import lowering
 
 # Named VGG layouts: conv layers per pooling stage.
 VGG_LAYOUTS = {
@@ -152,6 +153,9 @@ class VGGSpec(LayeredSpec):
     def num_layers(self):
         return sum(self.stage_depths)
 
+    def _lower(self):
+        return lowering.vgg_graph(self)
+
     @property
     def depth_stages(self):
         return len(self.stage_depths)
@@ -251,6 +255,14 @@ class MobileNetV1Spec(LayeredSpec):
     def num_layers(self):
         return 1 + len(MOBILENET_STRIDES)
 
+    @property
+    def strides(self):
+        """tuple of int. The strides of the 13 blocks' depthwise convs."""
+        return MOBILENET_STRIDES
+
+    def _lower(self):
+        return lowering.mobilenet_graph(self)
+
 
 @base.register_family
 @dataclasses.dataclass(frozen=True)
@@ -286,6 +298,9 @@ class MLPSpec(LayeredSpec):
     @property
     def depth_stages(self):
         return 1
+
+    def _lower(self):
+        return lowering.mlp_graph(self)
 
     def with_stage_widths(self, stages):
         (stage,) = stages

@@ -4,6 +4,7 @@ import dataclasses
 import re
 
 from keras_grow.specs import base
+from keras_grow.specs import lowering
 
 STEMS = ("cifar", "imagenet")
 BOTTLENECK_EXPANSION = 4
@@ -159,6 +160,9 @@ class StagedNetSpec(base.NetSpec):
         if self.widths != _DEFAULT_WIDTHS[self.num_stages]:
             name += "(" + ",".join(str(w) for w in self.widths) + ")"
         return "-".join([name] + [str(d) for d in self.depths])
+
+    def _lower(self):
+        return lowering.staged_graph(self)
 
     def with_depths(self, depths):
         """Returns the spec with new per-stage depths."""

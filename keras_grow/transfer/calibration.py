@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_grow import multi_worker
-from keras_grow.build.layers import BN_EPSILON
+from keras_grow.specs.lowering import BN_EPSILON
 
 
 def input_moments(body, norm_names, batches):

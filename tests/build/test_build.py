@@ -94,14 +94,21 @@ def test_build_rejects_non_specs():
         build.build_body("Basic3ResNet-1-1-1")
 
 
-def test_every_registered_family_has_a_builder_and_a_notation_or_is_the_graph():
-    # The families are registered once, with their spec classes; build's
-    # table only names each one's builder.
+def test_every_registered_family_lowers_to_a_graph_and_has_a_notation():
+    # One registry (the spec classes) and one builder: every family is
+    # written as layer nodes and built by the graph builder.
     from keras_grow.specs import base
 
-    assert set(base.families()) == set(build._FAMILIES)
     for cls in base.families():
         assert cls.notation_names or cls is specs.GraphSpec, cls
+    spec = specs.parse("VGG11-4", input_shape=(32, 32, 3), num_classes=10)
+    lowered = spec.lowered()
+    assert isinstance(lowered, specs.GraphSpec)
+    assert lowered.depth == "named"
+    assert spec.lowered() is lowered  # made once per spec
+    assert lowered.lowered() is lowered
+    names = [layer.name for layer in build.build_body(spec).layers[1:]]
+    assert names == [node["name"] for node in lowered.nodes]
 
 
 def test_the_unit_slots_cover_the_analysis_roles_in_their_order():
@@ -109,3 +116,67 @@ def test_the_unit_slots_cover_the_analysis_roles_in_their_order():
     from keras_grow.specs.graph_analysis import ROLES
 
     assert tuple(SLOTS) == ROLES
+
+
+def test_a_resnets_unit_groups_are_the_graph_analysis_named_by_the_family():
+    # Streams join the stem and every block that adds into them; each is
+    # listed once the last layer reading it is made, members in the order
+    # their layers are made (growth draws new units in this order).
+    spec = specs.parse(
+        "Basic3ResNet(4,8,16)-2-1-2", input_shape=(32, 32, 3), num_classes=10
+    )
+    groups = build.unit_groups(spec)
+    assert [(g.name, g.width_index) for g in groups] == [
+        ("stage1_block1_inner1", 0),
+        ("stage1_block2_inner1", 0),
+        ("stage2_block1_inner1", 1),
+        ("stage1", 0),
+        ("stage3_block1_inner1", 2),
+        ("stage2", 1),
+        ("stage3_block2_inner1", 2),
+        ("stage3", 2),
+    ]
+    stage1, stage2 = groups[3], groups[5]
+    assert stage1.producers == (
+        "stem_conv",
+        "stage1_block1_conv2",
+        "stage1_block2_conv2",
+    )
+    assert stage1.consumers == (
+        "stage1_block1_conv1",
+        "stage1_block2_conv1",
+        "stage2_block1_conv1",
+        "stage2_block1_shortcut_conv",
+    )
+    assert stage2.producers == ("stage2_block1_conv2", "stage2_block1_shortcut_conv")
+    assert stage2.norms == ("stage2_block1_bn2", "stage2_block1_shortcut_bn")
+    (first, *_) = build.blocks(spec)
+    assert first == build.Block(
+        "stage1_block1",
+        "stage1_block1_bn2",
+        residual=True,
+        convs=("stage1_block1_conv1", "stage1_block1_conv2"),
+        stage=0,
+    )
+    # A stem narrower than the first stage is a group no width entry sets.
+    narrow = spec.replace(stem_width=3)
+    assert ("stem", None) in [
+        (g.name, g.width_index) for g in build.unit_groups(narrow)
+    ]
+
+
+def test_a_mobilenets_groups_carry_their_depthwise_convs_and_blocks_no_stage():
+    spec = specs.parse("MobileNetV1-4", input_shape=(32, 32, 3), num_classes=10)
+    stem, block1, *_ = build.unit_groups(spec)
+    assert (stem.name, stem.width_index, stem.passthrough) == (
+        "stem",
+        0,
+        ("block1_dw",),
+    )
+    assert stem.norms == ("stem_bn", "block1_dw_bn")
+    assert (block1.name, block1.width_index) == ("block1", 1)
+    blocks = build.blocks(spec)
+    assert len(blocks) == 13 and not any(b.residual for b in blocks)
+    assert blocks[0] == build.Block(
+        "block1", "block1_bn", residual=False, convs=("block1_dw", "block1_conv")
+    )

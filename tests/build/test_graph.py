@@ -393,3 +393,30 @@ def test_a_model_that_rescales_its_input_takes_uint8_images():
     )
     with pytest.raises(TypeError, match=r"Rescaling\(1 / 255\)"):
         plain(pixels)
+
+
+def test_an_adapted_normalization_layer_is_kept_and_the_net_grows_behind_it():
+    # The usual Keras start of a model: a Normalization layer adapted to
+    # the data. Its statistics become constants of the graph, and what
+    # reads its output grows.
+    data = images(SHAPE, n=32) * 3.0 + 1.0
+    norm = keras.layers.Normalization(name="norm")
+    norm.adapt(data)
+    inputs = keras.Input(SHAPE)
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c1")(norm(inputs))
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    user = keras.Model(inputs, keras.layers.Dense(3, name="logits")(x))
+    model = kg.GrowableModel.from_keras(user)
+    np.testing.assert_allclose(infer(model, data), infer(user, data), atol=EXACT)
+    assert model.spec.growth_report()[0].startswith("c1 (c1): 4 units, grows")
+    model.grow(model.spec.with_widths((6,)), morphisms=[SplitUnits("c1", [0, 1])])
+    np.testing.assert_allclose(infer(model, data), infer(user, data), atol=EXACT)
+    np.testing.assert_array_equal(
+        np.asarray(model.body.get_layer("norm").mean), np.asarray(norm.mean)
+    )
+    assert not model.body.get_layer("norm").weights
+
+
+def test_from_keras_refuses_a_depth_mode_of_its_own_making():
+    with pytest.raises(ValueError, match="`depth` must be 'sites'"):
+        kg.GrowableModel.from_keras(mlp(), depth="named")

@@ -384,7 +384,9 @@ def test_depths_need_the_blocks_mode():
     spec = kg.GrowableModel.from_keras(vit()).spec
     with pytest.raises(ValueError, match="build the spec with depth='blocks'"):
         _ = spec.depths
-    with pytest.raises(ValueError, match="must be 'sites' or 'blocks'"):
+    with pytest.raises(
+        ValueError, match=r"must be one of \('sites', 'blocks', 'named'\)"
+    ):
         spec.replace(depth="layers")
 
 
