@@ -63,11 +63,14 @@ def _default_strategy():
 
 def growing_axes(body, spec):
     """`{(layer, variable key): axes}` of the variables of `body` whose unit
-    axes may change size in place: every unit group of `spec` without a
+    axes may change size in place: every unit group of `spec` that a width
+    entry sets (the others never change size) without a
     `FIXED_SHAPE_LAYERS` member."""
     layers = {layer.name: layer for layer in body.layers}
     axes = collections.defaultdict(set)
     for group in build.unit_groups(spec):
+        if group.width_index is None:
+            continue
         members = [layers.get(name) for _, name in group.members()]
         if any(isinstance(layer, FIXED_SHAPE_LAYERS) for layer in members):
             continue

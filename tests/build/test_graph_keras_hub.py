@@ -196,3 +196,13 @@ def test_firefly_gates_a_new_pre_norm_encoder_by_its_output_projections():
     model.grow(deep, values=values, initializer="default")
     assert model.spec.depths == (3,)
     np.testing.assert_allclose(np.asarray(model(x)), gated, atol=EXACT)
+
+
+def test_only_groups_a_width_sets_are_left_resizable():
+    # The stream the encoders read is fixed (their layer norms reshape to
+    # its width): its variables keep their shapes, so a trace sees them.
+    model = kg.GrowableModel.from_keras(encoder_stack(1))
+    axes = kg.in_place.growing_axes(model.body, model.spec)
+    assert not [key for key in axes if key[0] == "embed"]
+    assert ("encoder0", "feedforward_intermediate_dense/kernel") in axes
+    assert model.body.get_layer("embed").weights[0].shape[-1] == WIDTH
