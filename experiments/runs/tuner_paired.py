@@ -146,7 +146,7 @@ def spec_for(config, values):
     return start.with_widths(chosen)
 
 
-def _oracle_class(keras_tuner):
+def _budgeted_classes(keras_tuner):
     class BudgetedHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
         """Hyperband that creates no trial once `budget_seconds` have
         passed since its first (KerasTuner has no wall budget of its own:
@@ -164,14 +164,26 @@ def _oracle_class(keras_tuner):
                 return {"status": keras_tuner.engine.trial.TrialStatus.STOPPED}
             return super().populate_space(trial_id)
 
-    return BudgetedHyperbandOracle
+    class BudgetedHyperband(keras_tuner.Hyperband):
+        """`keras_tuner.Hyperband` on the budgeted oracle: each trial
+        trains its bracket's epochs (`tuner/epochs`), continuing from the
+        weights of the trial it follows (`tuner/trial_id`). The plain
+        `keras_tuner.Tuner` does neither: its trials train `fit`'s default
+        single epoch, from scratch."""
+
+        def __init__(self, oracle, **kwargs):
+            # Hyperband's own __init__ makes an unbudgeted oracle.
+            keras_tuner.Tuner.__init__(self, oracle=oracle, **kwargs)
+
+    return BudgetedHyperbandOracle, BudgetedHyperband
 
 
 def search(config, budget_seconds, directory):
     """Runs Hyperband for `config.seed` within `budget_seconds`.
 
     Returns:
-        (the best model, its searched values, trials run, search seconds).
+        (the best model, its searched values, the epochs it trained,
+        trials run, search seconds).
 
     Raises:
         ValueError: if the budget ran out before any trial finished.
@@ -187,7 +199,8 @@ def search(config, budget_seconds, directory):
         model = kg.GrowableModel(spec_for(config, values))
         return training.compile_model(model, config)
 
-    oracle = _oracle_class(keras_tuner)(
+    oracle_class, tuner_class = _budgeted_classes(keras_tuner)
+    oracle = oracle_class(
         budget_seconds,
         objective=keras_tuner.Objective("val_accuracy", "max"),
         max_epochs=config.tuner_max_epochs,
@@ -195,7 +208,7 @@ def search(config, budget_seconds, directory):
         hyperband_iterations=1000,  # the budget ends the search
         seed=config.seed,
     )
-    tuner = keras_tuner.Tuner(
+    tuner = tuner_class(
         oracle=oracle,
         hypermodel=build,
         directory=directory,
@@ -222,7 +235,8 @@ def search(config, budget_seconds, directory):
         )
     (best,) = tuner.get_best_models(1)
     values = tuner.get_best_hyperparameters(1)[0].values
-    return best, [values[name] for name in ranges], len(finished), seconds
+    searched = [values[name] for name in ranges]
+    return best, searched, values["tuner/epochs"], len(finished), seconds
 
 
 def budget_for(config, budget_from, arm):
@@ -241,11 +255,12 @@ def run_seed(config, workdir, budget_from=None, budget_arm="gaussian", log=print
     if branching.read(workdir, config.seed, ARM) is not None:
         return
     budget = budget_for(config, budget_from, budget_arm)
-    model, values, trials, seconds = search(
+    model, values, epochs, trials, seconds = search(
         config, budget, os.path.join(workdir, "tuner")
     )
     record = branching.result(model, config, ARM, [], seconds)
     record.update(budget_seconds=budget, trials=trials, searched=values)
+    record.update(epochs=epochs)  # the best trial's, its bracket's epochs
     os.makedirs(
         os.path.dirname(branching.path(workdir, config.seed, ARM)), exist_ok=True
     )

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+import keras_grow as kg
 from experiments.runs import tuner_paired as paired
 
 pytest.importorskip("keras_tuner")
@@ -77,3 +78,25 @@ def test_the_width_space_spans_the_initial_widths_to_the_caps():
         paired.space(paired.resolve("fmnist_mlp_width", max_widths=(64,)))
     with pytest.raises(ValueError, match="`search` must be one of"):
         paired.space(paired.resolve("fmnist_mlp_width", search="both"))
+
+
+def test_every_trial_trains_its_brackets_epochs_continuing_the_one_before(
+    tmp_path, monkeypatch
+):
+    # Hyperband's brackets: trials of 1 epoch, the best continued to 3.
+    fits = []
+    fit = kg.GrowableModel.fit
+
+    def recorded(model, *args, **kwargs):
+        fits.append((kwargs.get("initial_epoch", 0), kwargs.get("epochs", 1)))
+        return fit(model, *args, **kwargs)
+
+    monkeypatch.setattr(kg.GrowableModel, "fit", recorded)
+    config = paired.resolve(
+        "fmnist_tiny", take=128, tuner_max_epochs=3, max_depths=(2, 2, 1)
+    )
+    model, searched, epochs, trials, _ = paired.search(config, 3600.0, str(tmp_path))
+    assert len(fits) == trials
+    assert (0, 1) in fits and (1, 3) in fits  # a 1-epoch trial continued to 3
+    assert max(e for _, e in fits) == 3
+    assert epochs in (1, 3) and model.spec.depths == tuple(searched)
