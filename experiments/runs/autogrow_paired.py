@@ -157,14 +157,6 @@ def grow(config, arm, workdir):
     return branching.result(model, config, arm, val, seconds, extra)
 
 
-def _step_schedule(config):
-    def rate(epoch, _):
-        t = epoch / config.grid_epochs
-        return config.learning_rate * 0.1 ** ((t >= 0.5) + (t >= 0.75))
-
-    return keras.callbacks.LearningRateScheduler(rate)
-
-
 def fixed(config, arm, workdir):
     """A fixed net from scratch: `fixed_<d>` or the reference's found net.
 
@@ -184,7 +176,11 @@ def fixed(config, arm, workdir):
         if done is not None and done["found"] == model.spec.notation:
             return dict(done, arm=arm, reused_from=other)
     val, seconds = branching.fit_epochs(
-        model, config, 0, config.grid_epochs, [_step_schedule(config)]
+        model,
+        config,
+        0,
+        config.grid_epochs,
+        [training.step_schedule(config.learning_rate, config.grid_epochs)],
     )
     return branching.result(model, config, arm, val, seconds)
 

@@ -38,14 +38,18 @@ class TunerConfig(autogrow_runs.AutoGrowConfig):
     """An `AutoGrowConfig` (data, net family, optimizer, `max_depths`) and
     Hyperband's settings: `search` ("depth" or "width"), `max_widths` and
     `width_step` (the width space), `tuner_max_epochs` (its `max_epochs`:
-    the most a trial trains), `tuner_factor`; `budget_seconds` (per seed,
-    used when no `budget_from` results give one)."""
+    the most a trial trains), `tuner_factor`; `tuner_step_schedule`
+    (trials follow the fixed nets' step schedule over `tuner_max_epochs`:
+    a trial Hyperband stops early stops before the rate falls);
+    `budget_seconds` (per seed, used when no `budget_from` results give
+    one)."""
 
     search: str = "depth"
     max_widths: tuple | None = None
     width_step: int = 8
     tuner_max_epochs: int = 16
     tuner_factor: int = 3
+    tuner_step_schedule: bool = False
     budget_seconds: float = 600.0
 
 
@@ -62,6 +66,7 @@ PRESETS = {
         max_depths=(4, 4, 4),
         augment=False,
         tuner_max_epochs=16,
+        tuner_step_schedule=True,  # AutoGrow's and the grid's nets decay too
     ),
     # Firefly's MLP study (docs/results/firefly.md): MLP-8-8 on 12,000
     # images, widths 8 to 64 (the full-width arm's) per layer, trials of at
@@ -218,10 +223,12 @@ def search(config, budget_seconds, directory):
     keras.utils.set_random_seed(config.seed)
     _, train, monitored, _ = training.load_splits(config)
     begin = time.perf_counter()
+    schedule = training.step_schedule(config.learning_rate, config.tuner_max_epochs)
     tuner.search(
         train,
         steps_per_epoch=training.steps_per_epoch(config),
         validation_data=monitored,
+        callbacks=[schedule] if config.tuner_step_schedule else [],
         verbose=0,
     )
     seconds = time.perf_counter() - begin

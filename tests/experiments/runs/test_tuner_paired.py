@@ -3,6 +3,7 @@ wall budget, and its report paired by seed."""
 
 import json
 
+import keras
 import pytest
 
 import keras_grow as kg
@@ -83,20 +84,34 @@ def test_the_width_space_spans_the_initial_widths_to_the_caps():
 def test_every_trial_trains_its_brackets_epochs_continuing_the_one_before(
     tmp_path, monkeypatch
 ):
-    # Hyperband's brackets: trials of 1 epoch, the best continued to 3.
-    fits = []
+    # Hyperband's brackets: trials of 1 epoch, the best continued to 4,
+    # every trial on one step schedule over those 4 epochs.
+    fits, schedules = [], []
     fit = kg.GrowableModel.fit
 
     def recorded(model, *args, **kwargs):
         fits.append((kwargs.get("initial_epoch", 0), kwargs.get("epochs", 1)))
+        schedules.extend(
+            c
+            for c in kwargs.get("callbacks", [])
+            if isinstance(c, keras.callbacks.LearningRateScheduler)
+        )
         return fit(model, *args, **kwargs)
 
     monkeypatch.setattr(kg.GrowableModel, "fit", recorded)
     config = paired.resolve(
-        "fmnist_tiny", take=128, tuner_max_epochs=3, max_depths=(2, 2, 1)
+        "fmnist_tiny",
+        take=128,
+        tuner_max_epochs=4,
+        tuner_factor=4,
+        max_depths=(2, 2, 1),
+        tuner_step_schedule=True,
     )
     model, searched, epochs, trials, _ = paired.search(config, 3600.0, str(tmp_path))
     assert len(fits) == trials
-    assert (0, 1) in fits and (1, 3) in fits  # a 1-epoch trial continued to 3
-    assert max(e for _, e in fits) == 3
-    assert epochs in (1, 3) and model.spec.depths == tuple(searched)
+    assert (0, 1) in fits and (1, 4) in fits  # a 1-epoch trial continued to 4
+    assert max(e for _, e in fits) == 4
+    assert epochs in (1, 4) and model.spec.depths == tuple(searched)
+    assert len(schedules) == trials
+    rates = [schedules[0].schedule(e, None) for e in range(4)]
+    assert rates == pytest.approx([0.05, 0.05, 0.005, 0.0005])
