@@ -153,12 +153,11 @@ def norm_of(conv_name):
 
 
 @dataclasses.dataclass(frozen=True)
-class BlockPlan:
+class _BlockPlan:
     """Where one sub-module of a staged net sits and what shapes it sees."""
 
     prefix: str
     stage: int
-    index: int
     stride: int
     in_width: int
     width: int  # the stage width (inner width for bottleneck)
@@ -169,8 +168,8 @@ class BlockPlan:
         return self.stride != 1 or self.in_width != self.out_width
 
 
-def block_plans(spec):
-    """list of `BlockPlan`, one per sub-module of a `StagedNetSpec`, in
+def _block_plans(spec):
+    """list of `_BlockPlan`, one per sub-module of a `StagedNetSpec`, in
     graph order."""
     plans = []
     in_width = spec.stem_width
@@ -179,10 +178,9 @@ def block_plans(spec):
         for index in range(depth):
             stride = 2 if index == 0 and stage > 0 else 1
             plans.append(
-                BlockPlan(
+                _BlockPlan(
                     prefix=f"stage{stage + 1}_block{index + 1}",
                     stage=stage,
-                    index=index,
                     stride=stride,
                     in_width=in_width,
                     width=width,
@@ -240,7 +238,7 @@ def staged_graph(spec):
     """The `GraphSpec` of a `StagedNetSpec`."""
     g = _Nodes(spec)
     x = _staged_stem(g, g.image_input(), spec)
-    for plan in block_plans(spec):
+    for plan in _block_plans(spec):
         if spec.block == "plain":
             x = g.conv_bn_relu(
                 x,
