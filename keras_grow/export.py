@@ -9,7 +9,6 @@ import tensorflow as tf
 
 from keras_grow import build
 
-SERVING_INPUT = "images"
 SERVING_SIGNATURE = "serving_default"
 
 
@@ -45,13 +44,19 @@ def _plain_body(model):
     return body
 
 
-def _serving_archive(body, input_shape, dtype="float32"):
+def _serving_archive(body, model_inputs):
     archive = keras.export.ExportArchive()
     archive.track(body)
-    signature = [tf.TensorSpec((None,) + tuple(input_shape), dtype, SERVING_INPUT)]
+    signature = [
+        tf.TensorSpec((None,) + i.shape, i.dtype, i.name) for i in model_inputs
+    ]
 
-    def serve(images):
-        logits = tf.cast(body(images, training=False), tf.float32)
+    def serve(*tensors):
+        if len(tensors) == 1:
+            (inputs,) = tensors
+        else:
+            inputs = {i.name: t for i, t in zip(model_inputs, tensors)}
+        logits = tf.cast(body(inputs, training=False), tf.float32)
         return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
 
     archive.add_endpoint(SERVING_SIGNATURE, serve, input_signature=signature)
@@ -64,7 +69,9 @@ def export_serving(model, path, version=1, overwrite=False):
     The `serving_default` signature takes `images`: float32 pixels of shape
     `(batch,) + input_shape`, in the range the model was trained on (the
     `keras_grow.data` pipelines give [0, 1]); any input normalisation of the
-    spec is inside the graph. It returns `logits` and `probabilities`
+    spec is inside the graph. A model of your own takes its inputs' dtype,
+    and a model with side inputs (a padding mask) each of its inputs by
+    name (`spec.model_inputs`). It returns `logits` and `probabilities`
     (softmax), both float32 `(batch, num_classes)`. Loading it needs only
     TensorFlow (`tf.saved_model.load`, or TF Serving pointed at `path`).
 
@@ -104,9 +111,7 @@ def export_serving(model, path, version=1, overwrite=False):
     _prepare_parent(path)
     staging = tempfile.mkdtemp(prefix=f".export-{version}-", dir=path)
     try:
-        archive = _serving_archive(
-            _plain_body(model), model.spec.input_shape, model.spec.input_dtype
-        )
+        archive = _serving_archive(_plain_body(model), model.spec.model_inputs)
         archive.write_out(os.path.join(staging, "model"), verbose=False)
         if os.path.exists(target):
             shutil.move(target, os.path.join(staging, "previous"))

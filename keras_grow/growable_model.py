@@ -16,6 +16,7 @@ from keras_grow import specs
 from keras_grow import step_functions
 from keras_grow import transfer
 from keras_grow import weights_files
+from keras_grow.build.graph import leaf_layers
 from keras_grow.build.graph import spec_from_keras
 from keras_grow.finite_inputs import WatchedInputs
 from keras_grow.transfer.weights import copy_weights
@@ -149,7 +150,7 @@ class GrowableModel(
                 rejects the change (see `transfer_weights`).
         """
         growth.check_successor(self._spec, new_spec)
-        transfer.check_initializer(self._spec, new_spec, initializer)
+        transfer.check_initializer(self._spec, new_spec, initializer, block_copies)
         start = time.perf_counter()
         old_spec, params_before = self._spec, self.body.count_params()
         options = dict(initializer=initializer, initializer_scale=initializer_scale)
@@ -274,7 +275,9 @@ class GrowableModel(
 
         Args:
             model: a built `keras.Sequential` or functional `keras.Model`
-                with one input and one output, of the layers in
+                (nested ones, KerasHub backbones included, are read layer
+                by layer) with one output and one input of examples (and
+                masks beside it, as a dict), of the layers in
                 `keras_grow.specs.graph_analysis.SUPPORTED`, outputting
                 logits.
             depth: str. `GraphSpec.depth`: `"sites"` (the default) adds a
@@ -298,5 +301,5 @@ class GrowableModel(
         'Graph(functional)-4'
         """
         grown = cls(spec_from_keras(model, depth), **kwargs)
-        copy_weights(model, grown.body)
+        copy_weights(leaf_layers(model), grown.body)
         return grown

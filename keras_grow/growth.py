@@ -19,7 +19,7 @@ from keras_grow import transfer
 from keras_grow.optimizer_carry import carry_optimizer
 
 # What a growth keeps: the net's interface.
-_KEPT = ("input_shape", "num_classes", "input_mean", "input_std")
+_KEPT = ("input_shape", "model_inputs", "num_classes", "input_mean", "input_std")
 
 
 @dataclasses.dataclass(frozen=True)

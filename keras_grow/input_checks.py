@@ -41,25 +41,83 @@ def shape_hint(expected, received):
     )
 
 
-def check_inputs(spec, inputs):
-    """Raises if `inputs` cannot feed a net of `spec` (checked once per
-    trace): another shape, or integer pixels the net does not scale."""
-    shape = tuple(getattr(inputs, "shape", ()))
-    if not spec.accepts_shape(shape):
-        expected = tuple(spec.input_shape)
+def examples_of(spec, inputs, source=None):
+    """The tensor (or spec) of `inputs` that holds the examples, after
+    checking that `inputs` has the structure `spec.model_inputs` states
+    (one tensor, or a dict of tensors by name) and every shape.
+
+    Args:
+        spec: the net's spec.
+        inputs: what the net is given: tensors, or `tf.TensorSpec`s of a
+            dataset's elements.
+        source: str or `None`. Where they come from, for the error
+            (`"`train_data`"`).
+
+    Raises:
+        ValueError: for another structure or shape, saying how to fix it.
+    """
+    origin = f" from {source}" if source else ""
+    expected = spec.model_inputs
+    names = [i.name for i in expected]
+    if len(expected) == 1 and not isinstance(inputs, dict):
+        given = {names[0]: inputs}
+    elif len(expected) > 1 and isinstance(inputs, dict) and set(inputs) == set(names):
+        given = inputs
+    else:
+        received = sorted(inputs) if isinstance(inputs, dict) else "one tensor"
+        wanted = "one tensor" if len(expected) == 1 else f"a dict of inputs {names}"
         raise ValueError(
-            f"{spec.notation} takes inputs of shape (batch, "
-            f"{', '.join(map(str, expected))}); received shape {shape}. "
-            f"{shape_hint(expected, shape)}"
+            f"{spec.notation} takes {wanted}; received {received}{origin}."
         )
-    dtype = keras.backend.standardize_dtype(getattr(inputs, "dtype", "float32"))
+    for index, model_input in enumerate(expected):
+        shape = tuple(getattr(given[model_input.name], "shape", ()))
+        if not _fits(shape, model_input.shape):
+            where = "" if len(expected) == 1 else f" '{model_input.name}'"
+            hint = shape_hint(model_input.shape, shape) if index == 0 else ""
+            raise ValueError(
+                f"{spec.notation} takes inputs{where} of shape (batch, "
+                f"{', '.join(map(str, model_input.shape))}); received shape "
+                f"{shape}{origin}. {hint}".rstrip()
+            )
+    return given[names[0]]
+
+
+def _fits(shape, expected):
+    """Whether a batch of `shape` (`None` where unknown) fits examples of
+    shape `expected`."""
+    return len(shape) == len(expected) + 1 and all(
+        got is None or got == want for got, want in zip(shape[1:], expected)
+    )
+
+
+def check_inputs(spec, inputs, source=None):
+    """Raises if `inputs` cannot feed a net of `spec` (checked once per
+    trace): another structure or shape (`examples_of`), or integer
+    pixels the net does not scale."""
+    examples = examples_of(spec, inputs, source)
+    dtype = keras.backend.standardize_dtype(getattr(examples, "dtype", "float32"))
     if not dtype.startswith(("float", "bfloat")) and not spec.takes_integer_inputs:
+        origin = f" from {source}" if source else ""
         raise TypeError(
             f"GrowableModel takes float pixels in [0, 1]; received {dtype} "
-            "inputs. Convert them (e.g. images / 255.0), load them with "
-            "kg.data.load, or (a model of your own) start it with "
+            f"inputs{origin}. Convert them (e.g. images / 255.0), load them "
+            "with kg.data.load, or (a model of your own) start it with "
             "keras.layers.Rescaling(1 / 255)."
         )
+
+
+def _check_fit_inputs(spec, x):
+    """`check_inputs` on what `fit` trains on, before the first step: the
+    arrays' or the dataset's shapes (a traced step may have relaxed them
+    to unknown ones by the time it sees another shape)."""
+    if isinstance(x, tf.data.Dataset):
+        element = x.element_spec
+        inputs = element[0] if isinstance(element, (tuple, list)) else element
+    elif isinstance(x, dict) or hasattr(x, "shape"):
+        inputs = x
+    else:
+        return  # a generator or PyDataset: checked at the first trace
+    check_inputs(spec, inputs)
 
 
 def check_fit(model, args, kwargs):
@@ -89,6 +147,7 @@ def check_fit(model, args, kwargs):
     losses.warn_if_probability_loss(getattr(model, "loss", None))
     fit_checks.check_fit_callbacks(named["callbacks"])
     fit_checks.check_labels(named["x"], named["y"], model.spec.num_classes)
+    _check_fit_inputs(model.spec, named["x"])
     precision.warn_if_slow_bfloat16(model.body)
     onednn.warn_if_crash_prone(model.body, named["x"], named["batch_size"])
     if isinstance(named["x"], tf.data.Dataset) and "shuffle" not in given:

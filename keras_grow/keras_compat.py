@@ -95,6 +95,21 @@ def compiled_loss_and_metrics(model):
     )
 
 
+def computes_its_graph(model):
+    """Whether `model` computes exactly its graph of layers, which
+    `model.input` and `model.output` span: a Sequential or functional
+    model, or a subclass of Keras' private functional class that keeps its
+    `call` (a KerasHub backbone builds its graph in `__init__`)."""
+    if isinstance(model, keras.Sequential):
+        return True
+    from keras.src.models import functional  # private; no public name
+
+    functional_class = functional.Functional
+    return isinstance(model, functional_class) and (
+        type(model).call is functional_class.call
+    )
+
+
 def symbolic_build(model, data_batch):
     """Builds `model`'s compiled metrics from `data_batch`, as Keras does
     before the first step (a resume mid-epoch restores metric variables

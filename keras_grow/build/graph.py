@@ -1,7 +1,9 @@
 """The graph family in Keras: a user's model to a spec, a spec to a graph.
 
-`spec_from_keras` reads a Sequential or functional model (one input, one
-output, each layer called once) into a `keras_grow.specs.GraphSpec`;
+`spec_from_keras` reads a Sequential or functional model (one output,
+each layer called once, nested graph models such as KerasHub backbones
+read layer by layer; one input of examples, and masks beside it) into a
+`keras_grow.specs.GraphSpec`;
 `build_graph` rebuilds the layers from their configs, by name, so weights
 find their way across a rebuild like every other family's.
 """
@@ -11,6 +13,7 @@ import json
 
 import keras
 
+from keras_grow import keras_compat
 from keras_grow import layers as own_layers
 from keras_grow.build.structure import Block
 from keras_grow.build.structure import UnitGroup
@@ -18,7 +21,6 @@ from keras_grow.specs import graph as graph_specs
 from keras_grow.specs import graph_analysis
 from keras_grow.specs.base import a_or_an
 
-_INPUT = "images"  # the graph's input, as every family names it (serving).
 # Layer classes of keras_grow's own a graph may hold, by class name.
 _OWN_LAYERS = {"PositionEmbedding": own_layers.PositionEmbedding}
 # Keyword arguments of a call the graph keeps, by layer class.
@@ -40,13 +42,38 @@ def _layer_class(class_name):
     return _OWN_LAYERS.get(class_name) or getattr(keras.layers, class_name, None)
 
 
+def leaf_layers(model):
+    """The operations of `model`'s graph, each nested model that computes
+    its graph (a KerasHub backbone) replaced by its own: layers, and
+    operations that are not layers (`x[:, 0]`), which keras_grow refuses."""
+    operations = getattr(model, "operations", None) or model.layers
+    leaves = []
+    for layer in operations:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.Model) and keras_compat.computes_its_graph(layer):
+            leaves += leaf_layers(layer)
+        else:
+            leaves.append(layer)
+    return leaves
+
+
 def _layer_problem(layer):
     """str or `None`: why keras_grow cannot take `layer`."""
+    if not isinstance(layer, keras.layers.Layer):
+        return (
+            f"'{layer.name}' is a Keras operation ({type(layer).__name__}) "
+            "called on a tensor, not a layer; keras_grow reads graphs of "
+            "layers. Use a layer for it (e.g. GlobalAveragePooling1D for "
+            "x[:, 0])."
+        )
     cls = graph_analysis.node_class(layer)
     if isinstance(layer, keras.Model):
         return (
-            f"Layer '{layer.name}' is a nested model; keras_grow grows a flat "
-            "graph of layers. Build the model from the nested model's layers."
+            f"Layer '{layer.name}' is a nested subclassed model, whose "
+            "computation keras_grow cannot see; nested Sequential and "
+            "functional models (KerasHub backbones included) are read "
+            "layer by layer."
         )
     if cls == "Softmax":
         return (
@@ -64,17 +91,21 @@ def _layer_problem(layer):
 
 def _check_layers(model):
     """Raises naming every layer keras_grow cannot take, all at once."""
-    layers = [
-        layer
-        for layer in model.layers
-        if not isinstance(layer, keras.layers.InputLayer)
-    ]
-    problems = [p for p in map(_layer_problem, layers) if p]
+    leaves = leaf_layers(model)
+    problems = [p for p in map(_layer_problem, leaves) if p]
     if problems:
         raise ValueError(
             f"Model '{model.name}' has {len(problems)} layer(s) keras_grow "
             "cannot take: " + " ".join(problems) + " Supported layers: "
             f"{', '.join(graph_analysis.SUPPORTED)}."
+        )
+    names = [layer.name for layer in leaves]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(
+            f"Model '{model.name}' and the models nested in it name several "
+            f"layers {twice}; keras_grow reads them as one graph, by name. "
+            "Give the layers distinct names."
         )
 
 
@@ -95,21 +126,6 @@ def _layer_config(layer):
         ) from None
 
 
-def _sequential_nodes(model):
-    nodes, previous = [], "input"
-    for layer in model.layers:
-        nodes.append(
-            {
-                "name": layer.name,
-                "class_name": graph_analysis.node_class(layer),
-                "config": _layer_config(layer),
-                "inputs": [previous],
-            }
-        )
-        previous = layer.name
-    return nodes, "input", previous
-
-
 def _history(tensor, model_name):
     layer, node_index, tensor_index = tensor["config"]["keras_history"]
     if node_index or tensor_index:
@@ -121,74 +137,207 @@ def _history(tensor, model_name):
     return layer
 
 
-def _inputs_of(entry, model_name):
-    """(names of the layers a layer reads, the call's kept keyword
-    arguments)."""
-    name, cls = entry["name"], entry["class_name"]
-    if len(entry["inbound_nodes"]) != 1:
-        raise ValueError(
-            f"Layer '{name}' is called {len(entry['inbound_nodes'])} "
-            "times; keras_grow grows graphs whose layers are each called once."
-        )
-    call = entry["inbound_nodes"][0]
-    # Keras records `training=False` and `mask=None` for every symbolic call.
-    defaults = {"training": False, "mask": None}
-    kwargs = {
-        k: v for k, v in call.get("kwargs", {}).items() if defaults.get(k, "none") != v
-    }
-    given = sorted(set(kwargs) - set(_CALL_KWARGS.get(cls, ())))
-    if given:
-        raise ValueError(
-            f"Layer '{name}' is called with keyword arguments {given}; "
-            "keras_grow rebuilds calls with one positional input"
-            + (" and use_causal_mask." if cls in _CALL_KWARGS else ".")
-        )
-    args = call["args"]
-    if cls in graph_analysis.ATTENTION:
-        sources = {_history(t, model_name) for t in args}
-        if len(sources) != 1:
+def _is_tensor(value):
+    return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
+
+
+def _is_default(keyword, value):
+    """Whether a recorded call argument is one Keras records for every
+    symbolic call: `training=False`, or no mask."""
+    if keyword == "training":
+        return value is False
+    return keyword == "mask" and all(v is None for v in keras.tree.flatten(value))
+
+
+def _pairs(inputs, argument):
+    """(input layer name, serialized tensor) pairs: a model's input
+    structure (`[name, 0, 0]` leaves) against what it was called with."""
+    if isinstance(inputs, dict):
+        return [pair for key in inputs for pair in _pairs(inputs[key], argument[key])]
+    if isinstance(inputs[0], str):
+        return [(inputs[0], argument)]
+    if _is_tensor(argument) and len(inputs) == 1:
+        return _pairs(inputs[0], argument)
+    return [pair for i, a in zip(inputs, argument) for pair in _pairs(i, a)]
+
+
+class _GraphReader:
+    """Reads a model's graph into `GraphSpec` nodes, nested graph models
+    inlined. A node names what it reads in the graph's own terms: a model
+    input by its key (its name, for a single input), a layer by its name,
+    a nested model by the node that computes its output."""
+
+    def __init__(self, model):
+        self.model_name = model.name
+        self.nodes = []
+
+    def read(self, model, bind):
+        """Reads `model`'s layers into `self.nodes`; `bind` maps its input
+        structure (`input_layers` of its config) to `{input layer name:
+        source}`. Returns the source of its output."""
+        config = keras.Model(*_ends(model)).get_config()
+        sources = bind(config["input_layers"])
+        layers = {layer.name: layer for layer in model.layers}
+        for entry in config["layers"]:
+            if entry["class_name"] == "InputLayer":
+                continue
+            name, layer = entry["name"], layers[entry["name"]]
+            call = self._one_call(entry)
+            if isinstance(layer, keras.Model):
+                (argument,) = call["args"]
+                sources[name] = self.read(
+                    layer,
+                    lambda inputs, argument=argument, outer=dict(sources): {
+                        inner: outer[_history(tensor, self.model_name)]
+                        for inner, tensor in _pairs(inputs, argument)
+                    },
+                )
+                continue
+            self.nodes.append(self._node(entry, layer, call, sources))
+            sources[name] = name
+        output = config["output_layers"]
+        output = output if isinstance(output[0], str) else output[0]
+        return sources[_history({"config": {"keras_history": output}}, model.name)]
+
+    def _one_call(self, entry):
+        if len(entry["inbound_nodes"]) != 1:
             raise ValueError(
-                f"MultiHeadAttention '{name}' attends from one tensor to "
-                f"others ({sorted(sources)}); keras_grow grows self-attention "
-                "(query, value and key one tensor)."
+                f"Layer '{entry['name']}' is called "
+                f"{len(entry['inbound_nodes'])} times; keras_grow grows graphs "
+                "whose layers are each called once."
             )
-        return sorted(sources), kwargs
-    (arg,) = args
-    tensors = arg if isinstance(arg, list) else [arg]
-    return [_history(t, model_name) for t in tensors], kwargs
+        return entry["inbound_nodes"][0]
+
+    def _source(self, tensor, sources):
+        return sources[_history(tensor, self.model_name)]
+
+    def _node(self, entry, layer, call, sources):
+        """The node of one layer call: what it reads positionally, the
+        keyword arguments kept (`_CALL_KWARGS`) and the masks it reads
+        (`MASK_KEYWORDS`)."""
+        name, cls = entry["name"], graph_analysis.node_class(layer)
+        kwargs = {
+            k: v for k, v in call.get("kwargs", {}).items() if not _is_default(k, v)
+        }
+        mask_keywords = graph_analysis.MASK_KEYWORDS.get(cls, ())
+        masks = {k: v for k, v in kwargs.items() if k in mask_keywords}
+        constants = {k: v for k, v in kwargs.items() if k not in masks}
+        given = sorted(
+            [k for k, v in masks.items() if not _is_tensor(v)]
+            + [k for k in constants if k not in _CALL_KWARGS.get(cls, ())]
+        )
+        if given:
+            raise ValueError(
+                f"Layer '{name}' is called with keyword arguments {given}; "
+                "keras_grow rebuilds calls with one positional input, the "
+                f"constants {list(_CALL_KWARGS.get(cls, ()))} and masks "
+                f"{list(mask_keywords)} that are inputs of the model."
+            )
+        args = call["args"]
+        if cls in graph_analysis.ATTENTION:
+            inputs = sorted({self._source(t, sources) for t in args})
+            if len(inputs) != 1:
+                raise ValueError(
+                    f"MultiHeadAttention '{name}' attends from one tensor to "
+                    f"others ({inputs}); keras_grow grows self-attention "
+                    "(query, value and key one tensor)."
+                )
+        else:
+            (arg,) = args
+            tensors = arg if isinstance(arg, list) else [arg]
+            inputs = [self._source(t, sources) for t in tensors]
+        node = {
+            "name": name,
+            "class_name": cls,
+            "config": _layer_config(layer),
+            "inputs": inputs,
+        }
+        if constants:
+            node["call"] = constants
+        if masks:
+            node["keyword_inputs"] = {
+                k: self._source(t, sources) for k, t in masks.items()
+            }
+        return node
+
+
+def _ends(model):
+    """(input structure, output) of a graph model's own graph (a
+    Sequential's are those of the functional graph it holds)."""
+    if isinstance(model, keras.Sequential):
+        return model.inputs[0], model.outputs[0]
+    return model.input, model.output
+
+
+def _input_keys(model, inputs):
+    """{input layer name: key} of a model's input structure `inputs`: a
+    single input keyed by its layer's name, several by their keys in the
+    dict the model takes."""
+    if isinstance(inputs, dict):
+        return {_pairs(leaf, leaf)[0][0]: key for key, leaf in inputs.items()}
+    names = [name for name, _ in _pairs(inputs, inputs)]
+    if len(names) != 1:
+        raise ValueError(
+            f"Model '{model.name}' takes a list of {len(names)} inputs; "
+            "keras_grow reads several inputs given as a dict by name "
+            "(keras.Model({'token_ids': ..., 'padding_mask': ...}, ...))."
+        )
+    return {names[0]: names[0]}
 
 
 def _functional_nodes(model):
-    config = model.get_config()
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
+    """(nodes, the examples' input key, side inputs, output) of a graph
+    model: the input that layers read positionally holds the examples;
+    the others are masks layers read by keyword."""
+    if len(model.outputs) != 1:
         raise ValueError(
-            f"Model '{model.name}' has {len(model.inputs)} inputs and "
-            f"{len(model.outputs)} outputs; keras_grow grows models with one "
-            "input and one output."
+            f"Model '{model.name}' has {len(model.outputs)} outputs; keras_grow "
+            "grows models with one output."
         )
-    output = config["output_layers"]
-    output = output if isinstance(output[0], str) else output[0]
-    layers = {layer.name: layer for layer in model.layers}
-    nodes, input_name = [], None
-    for entry in config["layers"]:
-        if entry["class_name"] == "InputLayer":
-            input_name = entry["name"]
-            continue
-        inputs, kwargs = _inputs_of(entry, model.name)
-        node = {
-            "name": entry["name"],
-            "class_name": graph_analysis.node_class(layers[entry["name"]]),
-            "config": _layer_config(layers[entry["name"]]),
-            "inputs": inputs,
+    keys = {}
+
+    def bind(inputs):
+        keys.update(_input_keys(model, inputs))
+        return dict(keys)
+
+    reader = _GraphReader(model)
+    output = reader.read(model, bind)
+    nodes = reader.nodes
+    struct, _ = _ends(model)
+    tensors = {
+        key: struct[key] if isinstance(struct, dict) else struct
+        for key in keys.values()
+    }
+    read = [k for k in tensors if any(k in n["inputs"] for n in nodes)]
+    masks = {k for n in nodes for k in n.get("keyword_inputs", {}).values()}
+    unread = sorted(set(tensors) - set(read) - masks)
+    if len(read) != 1 or unread:
+        raise ValueError(
+            f"Model '{model.name}' has layers reading inputs {read} (and inputs "
+            f"{unread} read by none); keras_grow grows models whose layers read "
+            "one input of examples, and further inputs only as masks "
+            f"({dict(graph_analysis.MASK_KEYWORDS)})."
+        )
+    sides = [
+        {
+            "name": key,
+            "shape": _known_shape(model, tensors[key]),
+            "dtype": keras.backend.standardize_dtype(tensors[key].dtype),
         }
-        if kwargs:
-            node["call"] = kwargs
-        nodes.append(node)
-    return (
-        nodes,
-        input_name,
-        _history({"config": {"keras_history": output}}, model.name),
-    )
+        for key in tensors
+        if key != read[0]
+    ]
+    return nodes, read[0], tensors[read[0]], sides, output
+
+
+def _known_shape(model, tensor):
+    shape = tuple(tensor.shape[1:])
+    if None in shape:
+        raise ValueError(
+            f"Model '{model.name}' takes inputs of shape {shape}; "
+            "keras_grow needs every dimension but the batch known."
+        )
+    return shape
 
 
 def _output_activation(nodes, output):
@@ -209,7 +358,9 @@ def spec_from_keras(model, depth="sites"):
 
     Args:
         model: a built `keras.Sequential` or functional `keras.Model` with
-            one input of a fixed shape and one output.
+            one output and one input of examples of a fixed shape; masks
+            beside it (a dict of inputs) that layers read by keyword
+            (`graph_analysis.MASK_KEYWORDS`); nested graph models.
         depth: str. `GraphSpec.depth`: `"sites"` or `"blocks"` (`"named"`
             is a named family's, which a user's model is not).
 
@@ -218,8 +369,9 @@ def spec_from_keras(model, depth="sites"):
 
     Raises:
         ValueError: naming the layer and why, for a layer keras_grow cannot
-            grow through, a shared layer, several inputs or outputs, an
-            input shape with unknown dimensions, or a softmax output.
+            grow through, a shared layer, several inputs layers read,
+            several outputs, an input shape with unknown dimensions, or a
+            softmax output.
         TypeError: for something that is not a Keras model.
     """
     if not isinstance(model, keras.Model):
@@ -229,8 +381,7 @@ def spec_from_keras(model, depth="sites"):
             f"`depth` must be 'sites' (a layer after a layer) or 'blocks' "
             f"(residual blocks repeated); received {depth!r}."
         )
-    sequential = isinstance(model, keras.Sequential)
-    if not sequential and type(model).__name__ != "Functional":
+    if not keras_compat.computes_its_graph(model):
         raise ValueError(
             f"Model '{model.name}' is a subclassed {type(model).__name__}; "
             "keras_grow reads Sequential and functional models, whose graph "
@@ -242,34 +393,30 @@ def spec_from_keras(model, depth="sites"):
             "(e.g. start a Sequential with keras.Input(shape))."
         )
     _check_layers(model)
-    if sequential:
-        nodes, input_name, output = _sequential_nodes(model)
-    else:
-        nodes, input_name, output = _functional_nodes(model)
-    input_shape = tuple(model.inputs[0].shape[1:])
-    if None in input_shape:
-        raise ValueError(
-            f"Model '{model.name}' takes inputs of shape {input_shape}; "
-            "keras_grow needs every dimension but the batch known."
-        )
+    nodes, input_name, examples, side_inputs, output = _functional_nodes(model)
     _output_activation(nodes, output)
-    num_classes = model.outputs[0].shape[-1]
     return graph_specs.GraphSpec(
-        input_shape=input_shape,
-        num_classes=int(num_classes),
+        input_shape=_known_shape(model, examples),
+        num_classes=int(model.outputs[0].shape[-1]),
         nodes=tuple(nodes),
         input_name=input_name,
         output=output,
         name=model.name,
-        input_dtype=keras.backend.standardize_dtype(model.inputs[0].dtype),
+        input_dtype=keras.backend.standardize_dtype(examples.dtype),
         depth=depth,
+        side_inputs=tuple(side_inputs),
     )
 
 
 def build_graph(spec):
-    """Builds the functional graph of a `GraphSpec` (input `images`)."""
-    inputs = keras.Input(spec.input_shape, dtype=spec.input_dtype, name=_INPUT)
-    tensors = {spec.input_name: inputs}
+    """Builds the functional graph of a `GraphSpec`: one input `images`,
+    or a dict of inputs by name (`GraphSpec.model_inputs`)."""
+    inputs = {
+        i.name: keras.Input(i.shape, dtype=i.dtype, name=i.name)
+        for i in spec.model_inputs
+    }
+    examples = inputs[spec.model_inputs[0].name]
+    tensors = {spec.input_name: examples, **inputs}
     for node in spec.nodes:
         cls = _layer_class(node["class_name"])
         layer = cls.from_config(dict(node["config"], name=node["name"]))
@@ -278,8 +425,10 @@ def build_graph(spec):
             args = [args]
         elif node["class_name"] in graph_analysis.ATTENTION:
             args = args * 2  # self-attention: query and value
-        tensors[node["name"]] = layer(*args, **node.get("call", {}))
-    return keras.Model(inputs, tensors[spec.output], name="body")
+        masks = {k: tensors[v] for k, v in node.get("keyword_inputs", {}).items()}
+        tensors[node["name"]] = layer(*args, **node.get("call", {}), **masks)
+    model_input = examples if len(inputs) == 1 else inputs
+    return keras.Model(model_input, tensors[spec.output], name="body")
 
 
 def _named_blocks(spec):

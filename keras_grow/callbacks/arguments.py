@@ -8,6 +8,7 @@ import types
 import numpy as np
 import tensorflow as tf
 
+from keras_grow import input_checks
 from keras_grow import specs
 
 _SPREAD = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
@@ -174,22 +175,11 @@ def as_dataset(data, name, batch_size=32, seed=0):
 
 
 def check_batches_fit(data, spec, name):
-    """Raises if `data`'s images cannot feed a net of `spec` (at fit start,
-    not deep inside a growth step)."""
+    """Raises if `data`'s inputs cannot feed a net of `spec` (at fit start,
+    not deep inside a growth step), or `data` yields no batch."""
     element = data.element_spec
-    images = element[0] if isinstance(element, (tuple, list)) else element
-    shape = tuple(images.shape)
-    if not spec.accepts_shape(shape):
-        raise ValueError(
-            f"`{name}` yields images of shape {shape}; the model "
-            f"({spec.notation}) takes "
-            f"(batch, {', '.join(map(str, spec.input_shape))})."
-        )
-    if not images.dtype.is_floating and not spec.takes_integer_inputs:
-        raise TypeError(
-            f"`{name}` yields {images.dtype.name} images; the model takes float "
-            "pixels in [0, 1] (e.g. images / 255.0, or kg.data.load)."
-        )
+    inputs = element[0] if isinstance(element, (tuple, list)) else element
+    input_checks.check_inputs(spec, inputs, source=f"`{name}`")
     cardinality = int(data.cardinality())
     if cardinality == 0 or (
         cardinality == tf.data.UNKNOWN_CARDINALITY and not list(data.take(1))

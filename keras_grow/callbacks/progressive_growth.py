@@ -149,8 +149,9 @@ class ProgressiveGrowth(GivenArguments, keras.callbacks.Callback):
         self.plan = self.make_plan(spec, params.get("epochs"), params.get("steps"))
         self._done = 0
         for index, new_spec in enumerate(self.plan.specs):
-            added = build.new_blocks(self.plan.spec_before(index), new_spec)
-            transfer.check_new_blocks(added, "identity")
+            before = self.plan.spec_before(index)
+            copies = self._copies(before, new_spec)
+            transfer.check_initializer(before, new_spec, "identity", copies)
         self.model.record_event("progressive_plan", self.plan.to_dict())
         if self.verbose:
             print(self.plan)

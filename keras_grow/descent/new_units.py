@@ -191,7 +191,7 @@ def measure(model, groups, batches, num_batches, loss_fn):
     shapes = weight_shapes(body)
     over_body = _over_grown(model, groups, shapes)
     producers = [body.get_layer(g.producers[0]) for g in groups]
-    probe = keras.Model(body.inputs, [layer.input for layer in producers])
+    probe = keras.Model(body.input, [layer.input for layer in producers])
     consumers = sorted({c for g in groups for c in g.consumers})
     kernels = [over_body.get_layer(c).kernel for c in consumers]
 

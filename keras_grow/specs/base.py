@@ -9,6 +9,18 @@ from typing import ClassVar
 # `register_family`. Each class says how it is written (`from_notation`),
 # read back from JSON (`from_dict`) and, in `keras_grow.build`, built.
 _FAMILY_CLASSES = {}
+# The name of a net's one input: its body's and the serving signature's.
+INPUT = "images"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInput:
+    """One input a built net takes: its name, one example's shape (the
+    batch axis left out) and dtype."""
+
+    name: str
+    shape: tuple
+    dtype: str
 
 
 def a_or_an(word):
@@ -321,14 +333,6 @@ class NetSpec:
                 f"for {self.family}; received {stage!r}."
             )
 
-    def accepts_shape(self, shape):
-        """Whether a batch of `shape` (batch axis first, `None` where
-        unknown) fits this spec's `input_shape`."""
-        shape, expected = tuple(shape), tuple(self.input_shape)
-        return len(shape) == len(expected) + 1 and all(
-            got is None or got == want for got, want in zip(shape[1:], expected)
-        )
-
     @property
     def takes_integer_inputs(self):
         """bool. Whether the net scales integer inputs itself (a user graph
@@ -340,6 +344,13 @@ class NetSpec:
     def input_dtype(self):
         """str. The dtype of the inputs the net is built and exported for."""
         return "float32"
+
+    @property
+    def model_inputs(self):
+        """tuple of `ModelInput`. What the built net takes: the examples
+        first. One input, `images`, is given as a tensor; several (a graph
+        whose layers also read a padding mask) as a dict by name."""
+        return (ModelInput(INPUT, tuple(self.input_shape), self.input_dtype),)
 
     def replace(self, **changes):
         """Returns a validated copy with some fields changed."""

@@ -16,6 +16,7 @@ import json
 from keras_grow.specs import base
 from keras_grow.specs import graph_blocks
 from keras_grow.specs.graph_analysis import EMBEDDINGS
+from keras_grow.specs.graph_analysis import MASK_KEYWORDS
 from keras_grow.specs.graph_analysis import MERGES
 from keras_grow.specs.graph_analysis import PRODUCERS
 from keras_grow.specs.graph_analysis import SUPPORTED
@@ -24,15 +25,17 @@ from keras_grow.specs.graph_analysis import analyse
 FAMILY_PREFIX = "Graph"
 DEPTH_MODES = ("sites", "blocks", "named")
 INPUT_DTYPES = ("float32", "float16", "bfloat16", "int32", "int64", "uint8")
+SIDE_INPUT_DTYPES = INPUT_DTYPES + ("bool",)
 
 
-def _normalised(nodes):
-    """Nodes as JSON data: dicts of lists, equal after a JSON round trip."""
+def _normalised(entries, field):
+    """`entries` as JSON data: dicts of lists, equal after a JSON round
+    trip."""
     try:
-        return tuple(json.loads(json.dumps(list(nodes))))
+        return tuple(json.loads(json.dumps(list(entries))))
     except (TypeError, ValueError) as error:
         raise ValueError(
-            f"GraphSpec `nodes` must be JSON data (dicts, lists, strings, "
+            f"GraphSpec `{field}` must be JSON data (dicts, lists, strings, "
             f"numbers); {error}."
         ) from None
 
@@ -56,9 +59,11 @@ class GraphSpec(base.NetSpec):
         nodes: tuple of dict. One per layer, in an order where a layer
             comes after those it reads: `{"name", "class_name", "config",
             "inputs"}` (the Keras class name and `get_config()`, the names
-            of the layers it reads, `input_name` for the model input), and
-            `"site"` for a layer depth growth inserted.
-        input_name: str. How nodes name the model's input.
+            of the layers it reads, `input_name` for the model input),
+            `"keyword_inputs"` (`{keyword: side input}`, a mask a layer
+            reads, `MASK_KEYWORDS`) and `"site"` for a layer depth growth
+            inserted.
+        input_name: str. How nodes name the model's input (the examples).
         output: str. The node whose output is the model's output.
         name: str. The model's name, shown in the notation.
         depth: str. What depth growth adds: `"sites"`, a layer after a
@@ -69,6 +74,10 @@ class GraphSpec(base.NetSpec):
         input_dtype: str. The input's dtype: `"float32"`, or an integer
             dtype for token ids (an `Embedding` reads them) or pixels a
             `Rescaling` scales.
+        side_inputs: tuple of dict. Further inputs, `{"name", "shape",
+            "dtype"}`, that layers read only as masks (`"keyword_inputs"`),
+            such as a text model's padding mask. With side inputs the model
+            takes a dict of tensors by name, `input_name` the examples.
         input_mean, input_std, weight_decay: must stay at their defaults;
             the graph's own layers normalise and regularise.
     """
@@ -81,6 +90,7 @@ class GraphSpec(base.NetSpec):
     name: str = "model"
     input_dtype: str = "float32"
     depth: str = "sites"
+    side_inputs: tuple = ()
 
     def __post_init__(self):
         super().__post_init__()
@@ -99,7 +109,9 @@ class GraphSpec(base.NetSpec):
                 f"`input_dtype` must be one of {INPUT_DTYPES}; received "
                 f"{self.input_dtype!r}."
             )
-        self._set("nodes", _normalised(self.nodes))
+        self._set("nodes", _normalised(self.nodes, "nodes"))
+        self._set("side_inputs", _normalised(self.side_inputs, "side_inputs"))
+        self._check_side_inputs()
         self._check_nodes()
         analysis = analyse(self)
         object.__setattr__(self, "_analysis", analysis)
@@ -113,6 +125,38 @@ class GraphSpec(base.NetSpec):
                 )
 
     # --- validation ----------------------------------------------------
+
+    def _check_side_inputs(self):
+        names = [self.input_name]
+        for side in self.side_inputs:
+            if not isinstance(side, dict) or set(side) != {"name", "shape", "dtype"}:
+                raise ValueError(
+                    "Every side input is a dict with 'name', 'shape' and "
+                    f"'dtype'; received {side!r}."
+                )
+            if side["name"] in names:
+                raise ValueError(f"Input name '{side['name']}' appears twice.")
+            base.check_positive(
+                base.as_int_tuple(side["shape"], "shape"), "shape", "input dimension"
+            )
+            if side["dtype"] not in SIDE_INPUT_DTYPES:
+                raise ValueError(
+                    f"Side input '{side['name']}' has dtype {side['dtype']!r}; "
+                    f"known: {SIDE_INPUT_DTYPES}."
+                )
+            names.append(side["name"])
+
+    def _check_keyword_inputs(self, node):
+        sides = {side["name"] for side in self.side_inputs}
+        allowed = MASK_KEYWORDS.get(node["class_name"], ())
+        for keyword, source in node.get("keyword_inputs", {}).items():
+            if keyword not in allowed or source not in sides:
+                raise ValueError(
+                    f"Layer '{node['name']}' reads '{source}' as `{keyword}`; a "
+                    "layer reads a side input of the model (one of "
+                    f"{sorted(sides)}) only as a mask keyword: "
+                    f"{dict(MASK_KEYWORDS)}."
+                )
 
     def _check_nodes(self):
         if not self.nodes:
@@ -144,6 +188,7 @@ class GraphSpec(base.NetSpec):
                     f"the model input '{self.input_name}' or an earlier layer "
                     f"(unknown or later: {missing})."
                 )
+            self._check_keyword_inputs(node)
             if (cls in MERGES) != (len(node["inputs"]) > 1):
                 raise ValueError(
                     f"Layer '{name}' ({cls}) reads {len(node['inputs'])} inputs; "
@@ -201,6 +246,20 @@ class GraphSpec(base.NetSpec):
             n["class_name"] in ("Rescaling", *EMBEDDINGS)
             for n in self.nodes
             if self.input_name in n["inputs"]
+        )
+
+    @property
+    def model_inputs(self):
+        """tuple of `ModelInput`: the examples (named `images`, or
+        `input_name` beside side inputs), then the side inputs."""
+        if not self.side_inputs:
+            return super().model_inputs
+        return (
+            base.ModelInput(self.input_name, tuple(self.input_shape), self.input_dtype),
+            *(
+                base.ModelInput(s["name"], tuple(s["shape"]), s["dtype"])
+                for s in self.side_inputs
+            ),
         )
 
     @property

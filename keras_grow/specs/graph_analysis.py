@@ -31,6 +31,12 @@ ATTENTION = ("MultiHeadAttention",)
 # Whole residual layers (attention and feed-forward with their shortcuts):
 # each is a block of depth growth by itself.
 ENCODERS = (HUB + "TransformerEncoder",)
+# The keyword arguments through which a layer may read a side input of the
+# model (a mask, which carries no units), by layer class.
+MASK_KEYWORDS = {
+    "MultiHeadAttention": ("attention_mask",),
+    HUB + "TransformerEncoder": ("padding_mask", "attention_mask"),
+}
 # A depthwise conv carries each unit through on its own channel.
 PASSTHROUGH = ("DepthwiseConv2D",)
 # Layers that act on every unit on its own, keeping the tensor's rank.

@@ -20,8 +20,8 @@ draws their initial weights, so a seed gives the same net as ever.
 import dataclasses
 
 from keras_grow.specs import graph
+from keras_grow.specs.base import INPUT
 
-INPUT = "images"
 # PyTorch parity (the papers' code): BN momentum 0.1 there is 0.9 here.
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5

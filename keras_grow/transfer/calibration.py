@@ -30,7 +30,7 @@ def input_moments(body, norm_names, batches):
     Returns:
         list of (mean, variance) float64 arrays, one pair per layer.
     """
-    probe = keras.Model(body.inputs, [body.get_layer(n).input for n in norm_names])
+    probe = keras.Model(body.input, [body.get_layer(n).input for n in norm_names])
     first = [0.0] * len(norm_names)
     second = [0.0] * len(norm_names)
     for x, _ in batches:

@@ -72,15 +72,20 @@ def apply_width_changes(weights, old_spec, new_shapes, morphisms, rng):
     return weights, widened
 
 
-def check_initializer(old_spec, new_spec, initializer):
+def check_initializer(old_spec, new_spec, initializer, block_copies=None):
     """Raises unless `initializer` can start every block that growing
-    `old_spec` into `new_spec` adds (see `blocks.block_problem`); reads
-    the specs alone, so it runs before anything is built.
+    `old_spec` into `new_spec` adds (see `blocks.block_problem`), but
+    those `block_copies` starts as copies; reads the specs alone, so it
+    runs before anything is built.
 
     Raises:
         ValueError: naming the initializer, each block and the fix.
     """
-    block_inits.check_new_blocks(build.new_blocks(old_spec, new_spec), initializer)
+    copies = block_copies or {}
+    added = build.new_blocks(old_spec, new_spec)
+    block_inits.check_new_blocks(
+        [b for b in added if b.name not in copies], initializer
+    )
 
 
 def transfer_weights(
@@ -120,7 +125,8 @@ def transfer_weights(
         block_copies: dict or `None`. `{block: source block or candidate
             sources}` of the new graph: the block starts as a copy of the
             source (as it is after steps 1-3), e.g. a new block stacked on
-            the ones before it (see `blocks.copy_blocks`).
+            the ones before it (see `blocks.copy_blocks`). A new block
+            `initializer` cannot start must be one of them, and copied.
         seed: int or `None`. Seeds every random draw of the transfer.
 
     Returns:
@@ -133,8 +139,11 @@ def transfer_weights(
             explaining it.
     """
     initialize = block_inits.get_block_initializer(initializer)
+    check_initializer(old_spec, new_spec, initializer, block_copies)
     added = build.new_blocks(old_spec, new_spec)
-    block_inits.check_new_blocks(added, initializer)
+    # A block the initialiser cannot start must become a copy (checked
+    # once the copies are made).
+    unstartable = [b for b in added if block_inits.block_problem(initializer, b)]
     rng = np.random.default_rng(seed)
     weights = weight_io.read_weights(old_body)
     weights, widened = apply_width_changes(
@@ -152,11 +161,14 @@ def transfer_weights(
     new_names = {layer.name for layer in new_body.layers}
     dropped = [name for name in weights if name not in new_names]
     for block in added:
-        initialize(new_body, block, initializer_scale, rng)
+        if block not in unstartable:
+            initialize(new_body, block, initializer_scale, rng)
     copied_blocks = None
     if block_copies is not None:
         listed = {b.name: b for b in build.blocks(new_spec)}
         copied_blocks = block_inits.copy_blocks(new_body, block_copies, listed)
+    uncopied = [b for b in unstartable if b.name not in (copied_blocks or {})]
+    block_inits.check_new_blocks(uncopied, initializer)
     for name, layer_values in (values or {}).items():
         _assign_given(new_body, name, layer_values)
     return TransferReport(

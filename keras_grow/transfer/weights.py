@@ -19,10 +19,12 @@ def layer_variables(layer):
 
 
 def read_weights(model):
-    """Returns `{layer_name: {variable key: np.ndarray}}` of `model`."""
+    """Returns `{layer_name: {variable key: np.ndarray}}` of `model` (a
+    model, or a list of layers)."""
+    layers = model if isinstance(model, (list, tuple)) else model.layers
     return {
         layer.name: {k: np.array(v.numpy()) for k, v in layer_variables(layer).items()}
-        for layer in model.layers
+        for layer in layers
         if layer.weights
     }
 
@@ -58,7 +60,8 @@ def assign_layer(layer, values):
 
 def copy_weights(source, target):
     """Assigns every layer of `target` holding weights the weights of
-    `source`'s layer of the same name (see `assign_layer`)."""
+    `source`'s layer of the same name (see `assign_layer`); `source` is a
+    model or a list of layers."""
     weights = read_weights(source)
     for layer in target.layers:
         if layer.weights:

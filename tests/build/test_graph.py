@@ -164,14 +164,25 @@ def attention_scores():
     return keras.Model(inputs, keras.layers.Dense(2)(x))
 
 
-def nested():
-    inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)], name="inner")
-    return keras.Sequential([keras.Input((3,)), inner, keras.layers.Dense(2)])
+def two_dict_inputs():
+    a, b = keras.Input((3,), name="a"), keras.Input((3,), name="b")
+    added = keras.layers.Add()([a, b])
+    return keras.Model({"a": a, "b": b}, keras.layers.Dense(2)(added))
+
+
+def first_position():
+    inputs = keras.Input((4, 3))
+    return keras.Model(inputs, keras.layers.Dense(2)(inputs[:, 0]))
+
+
+def nested_subclassed():
+    inputs = keras.Input((3,))
+    return keras.Model(inputs, keras.layers.Dense(2)(Subclassed(name="inner")(inputs)))
 
 
 class Subclassed(keras.Model):
-    def __init__(self):
-        super().__init__()
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
         self.dense = keras.layers.Dense(2)
 
     def call(self, x):
@@ -200,8 +211,10 @@ def subclassed():
         ),
         (cross_attention, ValueError, "keras_grow grows self-attention"),
         (attention_scores, ValueError, r"keyword arguments \['return_attention"),
-        (two_inputs, ValueError, "has 2 inputs and 1 outputs"),
-        (nested, ValueError, "Layer 'inner' is a nested model"),
+        (two_inputs, ValueError, "takes a list of 2 inputs"),
+        (two_dict_inputs, ValueError, r"layers reading inputs \['a', 'b'\]"),
+        (first_position, ValueError, "'get_item' is a Keras operation"),
+        (nested_subclassed, ValueError, "Layer 'inner' is a nested subclassed"),
         (shared_layer, ValueError, "'shared' is called 2 times"),
         (
             lambda: keras.Sequential(
@@ -225,6 +238,27 @@ def subclassed():
 def test_what_cannot_be_grown_is_refused_by_name(make, error, message):
     with pytest.raises(error, match=message):
         kg.GrowableModel.from_keras(make())
+
+
+def test_a_nested_model_is_read_layer_by_layer():
+    def user(inner_name):
+        inner = keras.Sequential(
+            [
+                keras.Input((3,)),
+                keras.layers.Dense(4, activation="relu", name=inner_name),
+            ],
+            name="inner",
+        )
+        inputs = keras.Input((3,))
+        return keras.Model(inputs, keras.layers.Dense(2, name="logits")(inner(inputs)))
+
+    nested = user("hidden")
+    model = kg.GrowableModel.from_keras(nested)
+    assert [n["name"] for n in model.spec.nodes] == ["hidden", "logits"]
+    x = np.random.default_rng(0).random((5, 3)).astype("float32")
+    np.testing.assert_array_equal(infer(model, x), infer(nested, x))
+    with pytest.raises(ValueError, match=r"name several layers \['logits'\]"):
+        kg.GrowableModel.from_keras(user("logits"))
 
 
 def _data(n=64, batch=16):

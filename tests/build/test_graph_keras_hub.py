@@ -64,6 +64,19 @@ def _compiled(model):
     return model
 
 
+def _check_saved_and_served(model, x, serving_inputs, tmp_path):
+    """A `.keras` round trip computes what `model` does on `x`, and so
+    does the exported SavedModel given `serving_inputs` by name."""
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
+    served = tf.saved_model.load(model.export_serving(str(tmp_path / "serving")))
+    inputs = {name: tf.constant(value) for name, value in serving_inputs.items()}
+    logits = served.signatures["serving_default"](**inputs)["logits"]
+    np.testing.assert_allclose(logits, np.asarray(model(x)), atol=EXACT)
+
+
 def test_the_model_keeps_its_function_and_reports_what_grows():
     user = _randomized(encoder_stack())
     x = _tokens()
@@ -127,7 +140,22 @@ def test_a_pre_norm_encoder_repeats_as_the_identity_a_post_norm_one_as_a_copy():
     deeper = post.spec.with_block_added(0)
     with pytest.raises(ValueError, match="post-norm TransformerEncoder"):
         post.grow(deeper, initializer="identity")
-    post.grow(deeper, initializer="default", block_copies={"encoder1_x1": "encoder1"})
+    # A copy that does not fit leaves the block to the initialiser: refused,
+    # the model unchanged.
+    wider = post.spec.with_widths((32, 16))
+    post.grow(wider)
+    with pytest.raises(ValueError, match="'encoder1_x1' ends a branch"):
+        post.grow(
+            wider.with_block_added(0),
+            initializer="identity",
+            block_copies={"encoder1_x1": ("encoder0",)},
+        )
+    assert post.spec == wider
+    post.grow(
+        wider.with_block_added(0),
+        initializer="identity",
+        block_copies={"encoder1_x1": ("encoder0", "encoder1")},
+    )
     body = post.body
     for source, copy in zip(
         body.get_layer("encoder1").weights, body.get_layer("encoder1_x1").weights
@@ -147,13 +175,7 @@ def test_progressive_growth_deepens_and_widens_inside_fit_and_serves(tmp_path):
     assert np.isfinite(history.history["loss"]).all()
     assert model.spec == target and model.spec.depths == (2,)
     assert model.body.get_layer("encoder0_x1").intermediate_dim == 32
-    path = str(tmp_path / "hub.keras")
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
-    served = tf.saved_model.load(model.export_serving(str(tmp_path / "serving")))
-    logits = served.signatures["serving_default"](images=tf.constant(x))["logits"]
-    np.testing.assert_allclose(logits, np.asarray(model(x)), atol=EXACT)
+    _check_saved_and_served(model, x, {"images": x}, tmp_path)
 
 
 def test_the_kernel_methods_skip_the_encoders_feed_forward_and_say_why():
@@ -167,14 +189,17 @@ def test_the_kernel_methods_skip_the_encoders_feed_forward_and_say_why():
     )
 
 
-def test_encoders_called_with_a_padding_mask_are_refused_by_name():
+def test_a_padding_mask_that_is_no_model_input_is_refused_by_name():
     inputs = keras.Input((POSITIONS, WIDTH))
     mask = keras.ops.ones((1, POSITIONS), "bool")
     x = keras_hub.layers.TransformerEncoder(16, 2, name="enc")(
         inputs, padding_mask=mask
     )
-    user = keras.Model(inputs, keras.layers.Dense(3, name="logits")(x[:, 0]))
-    with pytest.raises(ValueError, match="'enc' is called with keyword arguments"):
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    user = keras.Model(inputs, keras.layers.Dense(3, name="logits")(x))
+    with pytest.raises(
+        ValueError, match=r"'enc' is called with keyword arguments \['padding_mask'\]"
+    ):
         kg.GrowableModel.from_keras(user)
 
 
@@ -206,3 +231,84 @@ def test_only_groups_a_width_sets_are_left_resizable():
     assert not [key for key in axes if key[0] == "embed"]
     assert ("encoder0", "feedforward_intermediate_dense/kernel") in axes
     assert model.body.get_layer("embed").weights[0].shape[-1] == WIDTH
+
+
+def distil_bert_classifier():
+    """A classifier on KerasHub's `DistilBertBackbone` built from its
+    config (no pretrained weights): token ids and a padding mask in, as
+    KerasHub's backbones take them."""
+    backbone = keras_hub.models.DistilBertBackbone(
+        vocabulary_size=VOCABULARY,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=WIDTH,
+        intermediate_dim=16,
+        max_sequence_length=POSITIONS,
+    )
+    inputs = {
+        "token_ids": keras.Input((POSITIONS,), dtype="int32", name="token_ids"),
+        "padding_mask": keras.Input((POSITIONS,), dtype="int32", name="padding_mask"),
+    }
+    x = keras.layers.GlobalAveragePooling1D(name="pool")(backbone(inputs))
+    logits = keras.layers.Dense(3, name="logits")(x)
+    return keras.Model(inputs, logits, name="distil")
+
+
+def _padded(n=6, seed=1):
+    """Token ids padded after a random length, and their padding mask."""
+    tokens = _tokens(n, seed)
+    lengths = np.random.default_rng(seed).integers(3, POSITIONS, n)
+    mask = (np.arange(POSITIONS)[None] < lengths[:, None]).astype("int32")
+    return {"token_ids": tokens * mask, "padding_mask": mask}
+
+
+def test_a_backbone_is_read_layer_by_layer_with_its_padding_mask():
+    user = _randomized(distil_bert_classifier())
+    x = _padded()
+    model = kg.GrowableModel.from_keras(user, depth="blocks")
+    np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(user(x)))
+    assert [(i.name, i.shape, i.dtype) for i in model.spec.model_inputs] == [
+        ("token_ids", (POSITIONS,), "int32"),
+        ("padding_mask", (POSITIONS,), "int32"),
+    ]
+    encoders = [n for n in model.spec.nodes if n["name"].startswith("transformer")]
+    assert [n["keyword_inputs"] for n in encoders] == [
+        {"padding_mask": "padding_mask"}
+    ] * 2
+    assert model.spec.depths == (2,)
+    assert model.spec.growth_report()[1:3] == [
+        "transformer_layer_0_feedforward (transformer_layer_0): 16 units, grows",
+        "transformer_layer_1_feedforward (transformer_layer_1): 16 units, grows",
+    ]
+    assert kg.specs.from_json(model.spec.to_json()) == model.spec
+    # The mask is read, as the backbone reads it.
+    unmasked = dict(x, padding_mask=np.ones_like(x["padding_mask"]))
+    assert not np.allclose(np.asarray(model(unmasked)), model(x), atol=1e-3)
+    np.testing.assert_array_equal(np.asarray(model(unmasked)), user(unmasked))
+    with pytest.raises(ValueError, match=r"takes a dict of inputs \['token_ids', "):
+        model(x["token_ids"])
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    short = dict(x, padding_mask=x["padding_mask"][:, :5])
+    with pytest.raises(
+        ValueError, match=r"inputs 'padding_mask' of shape \(batch, 12\)"
+    ):
+        model.fit(short, np.zeros(6, "int64"), verbose=0)
+
+
+def test_a_backbone_grows_in_depth_and_feed_forward_width_inside_fit(tmp_path):
+    """Progressive growth into twice the layers (copies) and feed-forward
+    width, on a dataset of dicts; saved as `.keras` and exported with
+    both inputs by name."""
+    keras.utils.set_random_seed(0)
+    model = _compiled(
+        kg.GrowableModel.from_keras(distil_bert_classifier(), depth="blocks")
+    )
+    target = model.spec.scaled(width=2, depth=2)
+    x = _padded(32)
+    data = tf.data.Dataset.from_tensor_slices((x, np.arange(32) % 3)).batch(8)
+    grow = kg.callbacks.ProgressiveGrowth(target, depth="stack", seed=0, verbose=0)
+    history = model.fit(data, epochs=4, verbose=0, callbacks=[grow])
+    assert np.isfinite(history.history["loss"]).all()
+    assert model.spec == target and model.spec.depths == (4,)
+    assert model.body.get_layer("transformer_layer_1_x1").intermediate_dim == 32
+    _check_saved_and_served(model, x, x, tmp_path)

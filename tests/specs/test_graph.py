@@ -257,6 +257,68 @@ def test_bad_graphs_are_refused(nodes, output, message):
         )
 
 
+def masked_encoder(side_inputs=None, keyword_inputs=None):
+    """Tokens and a padding mask: the mask read only by the encoder."""
+    encoder = node(
+        "enc", "keras_hub>TransformerEncoder", ["emb"], intermediate_dim=8, num_heads=2
+    )
+    encoder["keyword_inputs"] = keyword_inputs or {"padding_mask": "mask"}
+    return specs.GraphSpec(
+        input_shape=(5,),
+        num_classes=2,
+        input_name="ids",
+        input_dtype="int32",
+        output="out",
+        side_inputs=side_inputs or ({"name": "mask", "shape": [5], "dtype": "bool"},),
+        nodes=(
+            node("emb", "Embedding", ["ids"], input_dim=9, output_dim=4),
+            encoder,
+            node("pool", "GlobalAveragePooling1D", ["enc"]),
+            node("out", "Dense", ["pool"], units=2),
+        ),
+    )
+
+
+def test_side_inputs_are_masks_beside_the_examples():
+    spec = masked_encoder()
+    assert [(i.name, i.shape, i.dtype) for i in spec.model_inputs] == [
+        ("ids", (5,), "int32"),
+        ("mask", (5,), "bool"),
+    ]
+    assert specs.from_json(spec.to_json()) == spec
+    # One input: `images`, as every family's.
+    assert [i.name for i in residual_cnn().model_inputs] == ["images"]
+    wider = spec.with_widths((16,))
+    assert wider._node("enc")["keyword_inputs"] == {"padding_mask": "mask"}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            dict(keyword_inputs={"padding_mask": "emb"}),
+            r"reads 'emb' as `padding_mask`; a layer reads a side input",
+        ),
+        (
+            dict(keyword_inputs={"query_mask": "mask"}),
+            r"reads 'mask' as `query_mask`",
+        ),
+        (
+            dict(side_inputs=({"name": "ids", "shape": [5], "dtype": "bool"},)),
+            "Input name 'ids' appears twice",
+        ),
+        (
+            dict(side_inputs=({"name": "mask", "shape": [5], "dtype": "str"},)),
+            "has dtype 'str'",
+        ),
+        (dict(side_inputs=({"name": "mask"},)), "'name', 'shape' and 'dtype'"),
+    ],
+)
+def test_bad_side_inputs_are_refused(change, message):
+    with pytest.raises(ValueError, match=message):
+        masked_encoder(**change)
+
+
 def test_graph_family_refuses_input_normalisation_fields():
     with pytest.raises(ValueError, match="stay unset"):
         residual_cnn().replace(weight_decay=1e-4)
