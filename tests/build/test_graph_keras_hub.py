@@ -233,11 +233,11 @@ def test_only_groups_a_width_sets_are_left_resizable():
     assert model.body.get_layer("embed").weights[0].shape[-1] == WIDTH
 
 
-def distil_bert_classifier():
-    """A classifier on KerasHub's `DistilBertBackbone` built from its
-    config (no pretrained weights): token ids and a padding mask in, as
-    KerasHub's backbones take them."""
-    backbone = keras_hub.models.DistilBertBackbone(
+def distil_bert_classifier(backbone_class="DistilBertBackbone"):
+    """A classifier on KerasHub's `DistilBertBackbone` (or another text
+    backbone) built from its config (no pretrained weights): token ids and
+    a padding mask in, as KerasHub's backbones take them."""
+    backbone = getattr(keras_hub.models, backbone_class)(
         vocabulary_size=VOCABULARY,
         num_layers=2,
         num_heads=2,
@@ -293,6 +293,30 @@ def test_a_backbone_is_read_layer_by_layer_with_its_padding_mask():
         ValueError, match=r"inputs 'padding_mask' of shape \(batch, 12\)"
     ):
         model.fit(short, np.zeros(6, "int64"), verbose=0)
+
+
+def test_roberta_reads_too_and_bert_is_refused_with_every_reason():
+    user = _randomized(distil_bert_classifier("RobertaBackbone"))
+    x = _padded()
+    model = kg.GrowableModel.from_keras(user, depth="blocks")
+    np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(user(x)))
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=VOCABULARY,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=WIDTH,
+        intermediate_dim=16,
+        max_sequence_length=POSITIONS,
+    )
+    names = ("token_ids", "padding_mask", "segment_ids")
+    inputs = {k: keras.Input((POSITIONS,), dtype="int32", name=k) for k in names}
+    x = keras.layers.GlobalAveragePooling1D()(backbone(inputs)["sequence_output"])
+    bert = keras.Model(inputs, keras.layers.Dense(3, name="logits")(x))
+    with pytest.raises(
+        ValueError,
+        match="2 layer.*ReversibleEmbedding.*'get_item[_0-9]*' is a Keras operation",
+    ):
+        kg.GrowableModel.from_keras(bert)
 
 
 def test_a_backbone_grows_in_depth_and_feed_forward_width_inside_fit(tmp_path):
