@@ -304,6 +304,8 @@ def _functional_nodes(model):
     output = reader.read(model, bind)
     nodes = reader.nodes
     struct, _ = _ends(model)
+    if isinstance(struct, (list, tuple)):
+        (struct,) = struct  # one input in a list (more are refused above)
     tensors = {
         key: struct[key] if isinstance(struct, dict) else struct
         for key in keys.values()

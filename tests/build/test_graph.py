@@ -240,6 +240,17 @@ def test_what_cannot_be_grown_is_refused_by_name(make, error, message):
         kg.GrowableModel.from_keras(make())
 
 
+def test_one_input_in_a_list_or_a_dict_is_the_examples():
+    x = np.random.default_rng(0).random((5, 3)).astype("float32")
+    inputs = keras.Input((3,), name="features")
+    logits = keras.layers.Dense(2, name="logits")(inputs)
+    for structure, given in (([inputs], [x]), ({"features": inputs}, {"features": x})):
+        user = keras.Model(structure, logits)
+        model = kg.GrowableModel.from_keras(user)
+        assert [i.name for i in model.spec.model_inputs] == ["images"]
+        np.testing.assert_array_equal(infer(model, x), infer(user, given))
+
+
 def test_a_nested_model_is_read_layer_by_layer():
     def user(inner_name):
         inner = keras.Sequential(
