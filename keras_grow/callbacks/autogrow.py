@@ -45,6 +45,7 @@ BLOCK_START = {
     "zero": "zero",
     "adam": "default",  # AdamInit starts from the default BN (gamma 1, beta 0)
     "identity": "identity",
+    "copy": "default",  # then overwritten by the copy of the stage's last block
 }
 INITIALIZERS = tuple(BLOCK_START)
 
@@ -101,6 +102,11 @@ class AutoGrow(GivenArguments, FromPreset, keras.callbacks.Callback):
             and is refused on plain nets at `fit` start. `"identity"` is
             function-preserving for both: ZeroInit for a residual block,
             an identity conv with a pass-through BN for a plain sub-module.
+            `"copy"` starts a new block as a copy of its chain's last block
+            (as G_stack stacks layers), for the repeated blocks of a user
+            graph (`from_keras(model, depth="blocks")`): the one start of a
+            post-norm transformer layer, whose layer norms follow its
+            shortcuts so that no weights make it the identity.
         initializer_scale: float. Std of GauInit/UniInit. Defaults to `1.0`.
         max_depths: tuple of int or `None`. A stage at its maximum stops.
         fine_tune_epochs: int. N, epochs of fine-tuning after growth ends.
@@ -270,6 +276,14 @@ class AutoGrow(GivenArguments, FromPreset, keras.callbacks.Callback):
                 "(GrowableModel.from_keras(model, depth='blocks')); the "
                 f"model's spec is {spec.notation} ({type(spec).__name__})."
             )
+        if self.initializer == "copy" and not blocks:
+            raise ValueError(
+                "AutoGrow(initializer='copy') starts a new block as a copy of "
+                "its chain's last one, which needs repeated blocks of one shape "
+                "(a user graph read with from_keras(model, depth='blocks')); "
+                f"{spec.notation}'s first block of a stage is strided and "
+                "projects its shortcut, so it has no copy of its shape."
+            )
         if self.initializer == "zero" and not spec.residual:
             raise ValueError(
                 f"AutoGrow(initializer='zero') zeroes the last BN of a new "
@@ -285,7 +299,9 @@ class AutoGrow(GivenArguments, FromPreset, keras.callbacks.Callback):
         if self.initializer == "adam" and blocks:
             initializer = "gaussian"  # AdamInit trains the new last BN
         for stage in range(spec.depth_stages):
-            transfer.check_initializer(spec, spec.with_block_added(stage), initializer)
+            deeper = spec.with_block_added(stage)
+            copies = self._block_copies(spec, deeper)
+            transfer.check_initializer(spec, deeper, initializer, copies)
         if self.max_depths is not None and len(self.max_depths) != len(spec.depths):
             raise ValueError(
                 f"`max_depths` needs one entry per stage ({len(spec.depths)}); "
@@ -410,14 +426,25 @@ class AutoGrow(GivenArguments, FromPreset, keras.callbacks.Callback):
             return "default"
         return BLOCK_START[self.initializer]
 
+    def _block_copies(self, spec, deeper):
+        """`{new block: the last block of its chain}` for
+        `initializer="copy"`, else `None`."""
+        if self.initializer != "copy":
+            return None
+        (new,) = build.new_blocks(spec, deeper)
+        chain = [b.name for b in build.blocks(spec) if b.stage == new.stage]
+        return {new.name: chain[-1]}
+
     def _grow_stage(self, stage, epoch, logs, decided_by):
         spec = self.model.spec
         initializer = self.block_initializer(spec)
         seed = None if self.seed is None else self.seed + epoch
+        deeper = spec.with_block_added(stage)
         event = self.model.grow(
-            spec.with_block_added(stage),
+            deeper,
             initializer=initializer,
             initializer_scale=self.initializer_scale,
+            block_copies=self._block_copies(spec, deeper),
             seed=seed,
             info={
                 "epoch": epoch,

@@ -336,3 +336,25 @@ def test_a_backbone_grows_in_depth_and_feed_forward_width_inside_fit(tmp_path):
     assert model.spec == target and model.spec.depths == (4,)
     assert model.body.get_layer("transformer_layer_1_x1").intermediate_dim == 32
     _check_saved_and_served(model, x, x, tmp_path)
+
+
+def test_autogrow_copies_a_post_norm_encoder_into_the_new_block():
+    keras.utils.set_random_seed(0)
+    model = _compiled(
+        kg.GrowableModel.from_keras(distil_bert_classifier(), depth="blocks")
+    )
+    x = _padded(32)
+    data = tf.data.Dataset.from_tensor_slices((x, np.arange(32) % 3)).batch(8)
+    grow = kg.callbacks.AutoGrow(
+        initializer="copy",
+        growth_period=1,
+        max_depths=(3,),
+        monitor="val_loss",
+        seed=0,
+        verbose=0,
+    )
+    model.fit(data, validation_data=data, epochs=3, verbose=0, callbacks=[grow])
+    (event,) = [e for e in model.growth_log if e["kind"] == "grow"]
+    assert event["block_copies"] == {"transformer_layer_1_x1": "transformer_layer_1"}
+    assert event["autogrow_initializer"] == "copy"
+    assert model.spec.depths == (3,)

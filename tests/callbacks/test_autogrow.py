@@ -584,3 +584,13 @@ def test_a_state_saved_without_the_rate_multiplier_resumes_the_fine_tune():
     model.optimizer.learning_rate.assign(0.01)  # epoch 12's rate, restored
     callback.on_epoch_begin(13)
     np.testing.assert_allclose(float(model.optimizer.learning_rate.numpy()), 0.001)
+
+
+def test_copy_is_refused_on_a_staged_net_at_fit_start():
+    spec = kg.specs.parse("Basic3ResNet-1-1-1", (8, 8, 1), 3, widths=(2, 4, 4))
+    model = kg.GrowableModel(spec)
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = np.zeros((4, 8, 8, 1), "float32"), np.zeros(4, "int64")
+    grow = kg.callbacks.AutoGrow(initializer="copy", verbose=0)
+    with pytest.raises(ValueError, match="initializer='copy'.*first block of a stage"):
+        model.fit(x, y, validation_data=(x, y), epochs=1, verbose=0, callbacks=[grow])
