@@ -1,11 +1,12 @@
-"""What reserved residual blocks cost a training step, gated two ways.
+"""What reserved residual blocks cost a training step, gated three ways.
 
 Times the train step of a basic ResNet with `--depth` blocks per stage
-against the same net with `--reserve` inactive `GatedBlock`s after each
-stage (`experiments.runs.bench.reserve`): gated by `tf.cond` (the branch
-skipped) and by a multiplication (the branch computed, scaled by 0). Then
-switches one reserved block per stage on by assignment and counts the
-traces of the train step around it. The issue-32 target: a reserve costs
+against the same net with `--reserve` inactive blocks after each stage
+(`experiments.runs.bench.reserve`): a `GatedBlock` that `tf.cond` skips,
+flat gated layers that each skip under `tf.cond`, and a multiplication
+(the branch computed, scaled by 0). Then switches one reserved block per
+stage on by assignment, for each gate, and counts the traces of the
+train step around it. The issue-32 target: a reserve costs
 steady training at most 5% (throughput >= 0.95x the exact-size net).
 
     python -m experiments.bench_reserved_blocks   # about 3 minutes, one core
@@ -47,13 +48,15 @@ def main(argv):
         rng.random((FLAGS.batch_size, size, size, 3), dtype=np.float32),
         rng.integers(0, 10, FLAGS.batch_size),
     )
-    arms = {"exact": _net(0, "cond")}
+    arms = {"exact": _net(0, "block")}
     arms.update({f"reserve, {g}": _net(FLAGS.reserve, g) for g in reserve.GATES})
     models = {name: reserve.compiled(model) for name, (model, _) in arms.items()}
     times = reserve.step_times(models, batch, FLAGS.repeats, FLAGS.steps)
     exact = times["exact"]
-    model, gates = _net(FLAGS.reserve, "cond")
-    switched = reserve.activation(reserve.compiled(model), gates, batch)
+    switched = {}
+    for gate in reserve.GATES:
+        model, blocks = _net(FLAGS.reserve, gate)
+        switched[gate] = reserve.activation(reserve.compiled(model), blocks, batch)
     result = {
         "config": {k: FLAGS[k].value for k in ("depth", "reserve", "widths")},
         "step_ms": {name: 1000 * t for name, t in times.items()},
@@ -68,11 +71,12 @@ def main(argv):
     print("|---|---|---|")
     for name, t in times.items():
         print(f"| {name} | {1000 * t:.1f} | {exact / t:.3f} |")
-    print(
-        f"switching one block per stage on: train traces {switched['traces_before']}"
-        f" -> {switched['traces_after']}, output changed "
-        f"{switched['output_changed']}, block trained {switched['block_trained']}"
-    )
+    for gate, s in switched.items():
+        print(
+            f"{gate}: switching one block per stage on: train traces "
+            f"{s['traces_before']} -> {s['traces_after']}, output changed "
+            f"{s['output_changed']}, block trained {s['block_trained']}"
+        )
     os.makedirs(FLAGS.out, exist_ok=True)
     with open(os.path.join(FLAGS.out, "result.json"), "w") as f:
         json.dump(result, f, indent=1)

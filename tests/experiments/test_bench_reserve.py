@@ -1,6 +1,6 @@
 """Reserved residual blocks (experiments.runs.bench.reserve): inactive
 ones leave the net's function as it was, switching one on by assignment
-keeps the traced train step, and both gates compute alike."""
+keeps the traced train step, and every gate computes alike once on."""
 
 import keras
 import numpy as np
@@ -16,13 +16,23 @@ def _batch(n=8):
     return rng.random((n,) + SHAPE, dtype=np.float32), rng.integers(0, 10, n)
 
 
-def _copy_by_name(source, target):
-    """Every layer of `target` with weights gets those of `source`'s layer
-    of the same name (a `GatedBlock` its branch's and its flag)."""
-    weights = {layer.name: layer.get_weights() for layer in source.layers}
-    for layer in target.layers:
-        if layer.weights:
-            layer.set_weights(weights[layer.name])
+def _leaf_weights(model):
+    """`{layer name/variable name: variable}` of the layers' own weights
+    (a `GatedBlock`'s branch and the flat gated layers alike), flags left
+    out."""
+    return {
+        "/".join(v.path.split("/")[-2:]): v
+        for v in model.weights
+        if not v.path.endswith("/active")
+    }
+
+
+def _copy(source, target):
+    """Every weight of `target` gets the value of `source`'s weight of the
+    same layer and variable name."""
+    values = {key: v.numpy() for key, v in _leaf_weights(source).items()}
+    for key, variable in _leaf_weights(target).items():
+        variable.assign(values[key])
 
 
 def _randomize(model):
@@ -35,40 +45,47 @@ def _randomize(model):
 def test_an_inactive_reserve_computes_the_exact_net(gate):
     x, _ = _batch()
     exact, _ = reserve.resnet(SHAPE, WIDTHS, depth=1)
-    reserved, gates = reserve.resnet(SHAPE, WIDTHS, depth=1, reserve=2, gate=gate)
-    assert len(gates) == 6
+    reserved, blocks = reserve.resnet(SHAPE, WIDTHS, depth=1, reserve=2, gate=gate)
+    assert [b.name for b in blocks][:2] == ["stage0_reserve0", "stage0_reserve1"]
+    assert len(blocks) == 6 and not any(b.active for b in blocks)
     _randomize(reserved)  # the reserve's weights too: they must not count
-    _copy_by_name(reserved, exact)
+    weights = {layer.name: layer.get_weights() for layer in reserved.layers}
+    for layer in exact.layers:
+        if layer.weights:
+            layer.set_weights(weights[layer.name])
     np.testing.assert_allclose(
         exact.predict(x, verbose=0), reserved.predict(x, verbose=0), atol=1e-5
     )
 
 
-def test_switching_a_block_on_keeps_the_traced_step():
+@pytest.mark.parametrize("gate", reserve.GATES)
+def test_switching_a_block_on_keeps_the_traced_step(gate):
     keras.utils.set_random_seed(0)
-    model, gates = reserve.resnet(SHAPE, WIDTHS, depth=1, reserve=2)
-    result = reserve.activation(reserve.compiled(model), gates, _batch())
+    model, blocks = reserve.resnet(SHAPE, WIDTHS, depth=1, reserve=2, gate=gate)
+    result = reserve.activation(reserve.compiled(model), blocks, _batch())
     assert result["traces_after"] == result["traces_before"] > 0
     assert result["output_changed"] and result["block_trained"]
-    assert [g.name for g in gates if float(g.active.numpy())] == [
+    assert [b.name for b in blocks if b.active] == [
         f"stage{s}_reserve0" for s in range(3)
     ]
 
 
-def test_both_gates_compute_alike_when_active():
+def test_every_gate_computes_alike_once_on():
     x, _ = _batch()
     nets = {g: reserve.resnet(SHAPE, WIDTHS, 1, 1, gate=g) for g in reserve.GATES}
-    cond, cond_gates = nets["cond"]
-    multiply, multiply_gates = nets["multiply"]
-    _randomize(cond)
-    for gated in cond_gates + multiply_gates:
-        gated.active.assign(1.0)
-    _copy_by_name(cond, multiply)
-    np.testing.assert_allclose(
-        cond.predict(x, verbose=0), multiply.predict(x, verbose=0), atol=1e-5
-    )
+    first, first_blocks = nets["block"]
+    _randomize(first)
+    for record in first_blocks:
+        record.switch_on()
+    expected = first.predict(x, verbose=0)
+    for gate in ("layers", "multiply"):
+        model, blocks = nets[gate]
+        _copy(first, model)
+        for record in blocks:
+            record.switch_on()
+        np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5)
 
 
 def test_an_unknown_gate_is_refused():
     with pytest.raises(ValueError, match="`gate` must be one of"):
-        reserve.GatedBlock(4, gate="mask")
+        reserve.resnet(SHAPE, WIDTHS, 1, 1, gate="mask")

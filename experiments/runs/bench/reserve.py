@@ -1,20 +1,27 @@
 """Reserved residual blocks for depth growth without a retrace (issue 32).
 
 A design measured before it enters the library: a ResNet built with
-`reserve` extra blocks after each stage's `depth` active ones, each a
-`GatedBlock` whose non-trainable `active` flag a growth would set by
-assignment. Two ways to gate:
+`reserve` extra blocks after each stage's `depth` active ones, whose
+non-trainable `active` flags a growth would set by assignment. Three ways
+to gate (`GATES`):
 
-- `"cond"`: `tf.cond` runs the branch only while active (`relu(x +
-  branch(x))`), and passes `x` through otherwise: an inactive block costs
-  a branch not taken.
-- `"multiply"`: `relu(x + active * branch(x))`: the branch always runs,
-  so the reserve costs its full compute.
+- `"block"`: a `GatedBlock` layer holds the branch; `tf.cond` runs it only
+  while active (`relu(x + branch(x))`) and passes `x` through otherwise:
+  an inactive block costs a branch not taken. Its layers are nested in
+  the `GatedBlock`, out of the model's flat list of layers.
+- `"layers"`: the block's own layers, flat in the model as every other
+  block's, are `GatedConv2D` and `GatedBatchNormalization` (subclasses of
+  Keras' layers with the same variables): each runs under `tf.cond` while
+  active and outputs zeros (a conv) or its input (a norm) otherwise, so
+  the branch adds 0 and the block passes its input through.
+- `"multiply"`: a `GatedBlock` computing `relu(x + active * branch(x))`:
+  the branch always runs, so the reserve costs its full compute.
 
 Either way switching a block on changes no shape and no Python value a
 trace depends on, so the traced train step keeps running.
 """
 
+import dataclasses
 import statistics
 import time
 
@@ -22,13 +29,57 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-GATES = ("cond", "multiply")
+GATES = ("block", "layers", "multiply")
 
 
-def branch_layers(name, width, stride=1):
-    """A basic block's branch: conv-BN-ReLU-conv-BN, Keras' own layers."""
+def _flag(layer):
+    return layer.add_weight(
+        name="active", shape=(), initializer="zeros", trainable=False
+    )
+
+
+class GatedConv2D(keras.layers.Conv2D):
+    """A stride-1 `"same"` `Conv2D` that computes while its `active` flag
+    is 1 and outputs zeros of its output's shape while it is 0."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.active = _flag(self)
+
+    def call(self, inputs):
+        def off():
+            shape = tf.concat([tf.shape(inputs)[:-1], [self.filters]], axis=0)
+            return tf.zeros(shape, inputs.dtype)
+
+        return tf.cond(
+            self.active > 0.5, lambda: keras.layers.Conv2D.call(self, inputs), off
+        )
+
+
+class GatedBatchNormalization(keras.layers.BatchNormalization):
+    """A `BatchNormalization` that normalises (and, training, updates its
+    statistics) while its `active` flag is 1 and passes its input through
+    while it is 0."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.active = _flag(self)
+
+    def call(self, inputs, training=None, mask=None):
+        return tf.cond(
+            self.active > 0.5,
+            lambda: keras.layers.BatchNormalization.call(self, inputs, training, mask),
+            lambda: tf.identity(inputs),
+        )
+
+
+def branch_layers(name, width, stride=1, gated=False):
+    """A basic block's branch: conv-BN-ReLU-conv-BN, Keras' own layers or
+    (`gated`) their gated subclasses."""
+    conv = GatedConv2D if gated else keras.layers.Conv2D
+    norm = GatedBatchNormalization if gated else keras.layers.BatchNormalization
     return [
-        keras.layers.Conv2D(
+        conv(
             width,
             3,
             strides=stride,
@@ -36,12 +87,10 @@ def branch_layers(name, width, stride=1):
             use_bias=False,
             name=f"{name}_conv1",
         ),
-        keras.layers.BatchNormalization(name=f"{name}_bn1"),
+        norm(name=f"{name}_bn1"),
         keras.layers.ReLU(name=f"{name}_relu1"),
-        keras.layers.Conv2D(
-            width, 3, padding="same", use_bias=False, name=f"{name}_conv2"
-        ),
-        keras.layers.BatchNormalization(name=f"{name}_bn2"),
+        conv(width, 3, padding="same", use_bias=False, name=f"{name}_conv2"),
+        norm(name=f"{name}_bn2"),
     ]
 
 
@@ -52,19 +101,19 @@ class GatedBlock(keras.layers.Layer):
 
     Args:
         width: int. Channels in and out.
-        gate: str. `"cond"` (the branch skipped while inactive) or
+        gate: str. `"block"` (the branch skipped while inactive) or
             `"multiply"` (always computed, scaled by `active`).
     """
 
-    def __init__(self, width, gate="cond", **kwargs):
+    def __init__(self, width, gate="block", **kwargs):
         super().__init__(**kwargs)
-        if gate not in GATES:
-            raise ValueError(f"`gate` must be one of {GATES}; received {gate!r}.")
+        if gate not in ("block", "multiply"):
+            raise ValueError(
+                f"`gate` must be 'block' or 'multiply'; received {gate!r}."
+            )
         self.gate = gate
         self.branch = branch_layers(self.name, width)
-        self.active = self.add_weight(
-            name="active", shape=(), initializer="zeros", trainable=False
-        )
+        self.active = _flag(self)
 
     def build(self, input_shape):
         spec = keras.KerasTensor(input_shape)
@@ -88,14 +137,63 @@ class GatedBlock(keras.layers.Layer):
         )
 
 
-def resnet(input_shape, widths, depth, reserve=0, gate="cond", num_classes=10):
+@dataclasses.dataclass(frozen=True)
+class ReservedBlock:
+    """A reserved block: its name, the flags that switch it on, and its
+    first conv's kernel (to see it train)."""
+
+    name: str
+    flags: tuple
+    kernel: object
+
+    def switch_on(self):
+        for flag in self.flags:
+            flag.assign(1.0)
+
+    @property
+    def active(self):
+        return all(float(flag.numpy()) for flag in self.flags)
+
+
+def _basic_block(x, name, width, stride=1, gated=False):
+    """`relu(shortcut(x) + branch(x))`; returns the output and the branch's
+    layers."""
+    layers = branch_layers(name, width, stride, gated)
+    y = x
+    for layer in layers:
+        y = layer(y)
+    if stride != 1 or x.shape[-1] != width:
+        x = keras.layers.Conv2D(
+            width, 1, strides=stride, use_bias=False, name=f"{name}_proj"
+        )(x)
+        x = keras.layers.BatchNormalization(name=f"{name}_proj_bn")(x)
+    out = keras.layers.ReLU(name=f"{name}_relu")(
+        keras.layers.Add(name=f"{name}_add")([x, y])
+    )
+    return out, layers
+
+
+def _reserved(x, name, width, gate):
+    """`x` through an inactive reserved block, and its `ReservedBlock`."""
+    if gate == "layers":
+        out, layers = _basic_block(x, name, width, gated=True)
+        flags = tuple(layer.active for layer in layers if hasattr(layer, "active"))
+        return out, ReservedBlock(name, flags, layers[0].kernel)
+    block = GatedBlock(width, gate, name=name)
+    out = block(x)
+    return out, ReservedBlock(name, (block.active,), block.branch[0].kernel)
+
+
+def resnet(input_shape, widths, depth, reserve=0, gate="block", num_classes=10):
     """A basic ResNet: a stem, per stage `depth` blocks (the first of a
     later stage strided, with a projection shortcut) and `reserve`
-    `GatedBlock`s after them, inactive.
+    reserved blocks after them, inactive, gated by `gate` (`GATES`).
 
     Returns:
-        (model, list of the `GatedBlock`s, stage by stage).
+        (model, list of `ReservedBlock`, stage by stage).
     """
+    if gate not in GATES:
+        raise ValueError(f"`gate` must be one of {GATES}; received {gate!r}.")
     inputs = keras.Input(input_shape)
     x = keras.layers.Conv2D(widths[0], 3, padding="same", use_bias=False, name="stem")(
         inputs
@@ -103,29 +201,17 @@ def resnet(input_shape, widths, depth, reserve=0, gate="cond", num_classes=10):
     x = keras.layers.ReLU(name="stem_relu")(
         keras.layers.BatchNormalization(name="stem_bn")(x)
     )
-    gates = []
+    reserved = []
     for stage, width in enumerate(widths):
         for block in range(depth):
             stride = 2 if stage and not block else 1
-            name = f"stage{stage}_block{block}"
-            y = x
-            for layer in branch_layers(name, width, stride):
-                y = layer(y)
-            if stride != 1 or x.shape[-1] != width:
-                x = keras.layers.Conv2D(
-                    width, 1, strides=stride, use_bias=False, name=f"{name}_proj"
-                )(x)
-                x = keras.layers.BatchNormalization(name=f"{name}_proj_bn")(x)
-            x = keras.layers.ReLU(name=f"{name}_relu")(
-                keras.layers.Add(name=f"{name}_add")([x, y])
-            )
+            x, _ = _basic_block(x, f"stage{stage}_block{block}", width, stride)
         for block in range(reserve):
-            gated = GatedBlock(width, gate, name=f"stage{stage}_reserve{block}")
-            x = gated(x)
-            gates.append(gated)
+            x, record = _reserved(x, f"stage{stage}_reserve{block}", width, gate)
+            reserved.append(record)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     logits = keras.layers.Dense(num_classes, name="logits")(x)
-    return keras.Model(inputs, logits), gates
+    return keras.Model(inputs, logits), reserved
 
 
 def compiled(model):
@@ -164,9 +250,9 @@ def count_traces(model):
     return traces
 
 
-def activation(model, gates, batch):
-    """Trains `model` a step, switches one reserved block per stage on by
-    assignment and trains a step more.
+def activation(model, reserved, batch):
+    """Trains `model` a step, switches the first reserved block of every
+    stage on by assignment and trains a step more.
 
     Returns:
         dict. `traces_before` and `traces_after` (train-step traces),
@@ -178,17 +264,15 @@ def activation(model, gates, batch):
     model.fit(x, y, batch_size=len(x), epochs=1, verbose=0)
     before = len(traces)
     out = model.predict(x, verbose=0)
-    switched = {}
-    for gated in gates:
-        if gated.name.endswith("_reserve0"):
-            gated.active.assign(1.0)
-            switched[gated.name] = np.array(gated.branch[0].kernel.numpy())
+    switched = [r for r in reserved if r.name.endswith("_reserve0")]
+    kernels = []
+    for record in switched:
+        record.switch_on()
+        kernels.append(np.array(record.kernel.numpy()))
     changed = float(np.max(np.abs(model.predict(x, verbose=0) - out)))
     model.fit(x, y, batch_size=len(x), epochs=1, verbose=0)
     moved = [
-        float(np.max(np.abs(g.branch[0].kernel.numpy() - switched[g.name])))
-        for g in gates
-        if g.name in switched
+        float(np.max(np.abs(r.kernel.numpy() - k))) for r, k in zip(switched, kernels)
     ]
     return {
         "traces_before": before,
