@@ -233,18 +233,23 @@ def test_only_groups_a_width_sets_are_left_resizable():
     assert model.body.get_layer("embed").weights[0].shape[-1] == WIDTH
 
 
-def distil_bert_classifier(backbone_class="DistilBertBackbone"):
-    """A classifier on KerasHub's `DistilBertBackbone` (or another text
-    backbone) built from its config (no pretrained weights): token ids and
-    a padding mask in, as KerasHub's backbones take them."""
-    backbone = getattr(keras_hub.models, backbone_class)(
+def _text_backbone(class_name, num_layers=2):
+    """A small KerasHub text backbone of `class_name`, from its config."""
+    return getattr(keras_hub.models, class_name)(
         vocabulary_size=VOCABULARY,
-        num_layers=2,
+        num_layers=num_layers,
         num_heads=2,
         hidden_dim=WIDTH,
         intermediate_dim=16,
         max_sequence_length=POSITIONS,
     )
+
+
+def distil_bert_classifier(backbone_class="DistilBertBackbone"):
+    """A classifier on KerasHub's `DistilBertBackbone` (or another text
+    backbone) built from its config (no pretrained weights): token ids and
+    a padding mask in, as KerasHub's backbones take them."""
+    backbone = _text_backbone(backbone_class)
     inputs = {
         "token_ids": keras.Input((POSITIONS,), dtype="int32", name="token_ids"),
         "padding_mask": keras.Input((POSITIONS,), dtype="int32", name="padding_mask"),
@@ -300,14 +305,7 @@ def test_roberta_reads_too_and_bert_is_refused_with_every_reason():
     x = _padded()
     model = kg.GrowableModel.from_keras(user, depth="blocks")
     np.testing.assert_array_equal(np.asarray(model(x)), np.asarray(user(x)))
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=VOCABULARY,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=WIDTH,
-        intermediate_dim=16,
-        max_sequence_length=POSITIONS,
-    )
+    backbone = _text_backbone("BertBackbone", num_layers=1)
     names = ("token_ids", "padding_mask", "segment_ids")
     inputs = {k: keras.Input((POSITIONS,), dtype="int32", name=k) for k in names}
     x = keras.layers.GlobalAveragePooling1D()(backbone(inputs)["sequence_output"])
