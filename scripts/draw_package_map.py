@@ -18,7 +18,7 @@ OUTPUT = ROOT / "docs" / "package_map.png"
 
 # Floors, bottom first: a part imports only parts on lower floors.
 FLOORS = (
-    ("specs", "keras_compat", "backend", "schedules", "layers"),
+    ("specs", "keras_compat", "backend", "schedules", "layers", "gated_layers"),
     ("build", "data", "multi_worker", "finite_inputs"),
     (
         "transfer",

@@ -10,10 +10,11 @@ to gate (`GATES`):
   an inactive block costs a branch not taken. Its layers are nested in
   the `GatedBlock`, out of the model's flat list of layers.
 - `"layers"`: the block's own layers, flat in the model as every other
-  block's, are `GatedConv2D` and `GatedBatchNormalization` (subclasses of
-  Keras' layers with the same variables): each runs under `tf.cond` while
-  active and outputs zeros (a conv) or its input (a norm) otherwise, so
-  the branch adds 0 and the block passes its input through.
+  block's, are `keras_grow.gated_layers`' `GatedConv2D` and
+  `GatedBatchNormalization` (subclasses of Keras' layers with the same
+  variables): each runs under `tf.cond` while active and outputs zeros (a
+  conv) or its input (a norm) otherwise, so the branch adds 0 and the
+  block passes its input through.
 - `"multiply"`: a `GatedBlock` computing `relu(x + active * branch(x))`:
   the branch always runs, so the reserve costs its full compute.
 
@@ -29,6 +30,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_grow import gated_layers
+
 GATES = ("block", "layers", "multiply")
 
 
@@ -38,46 +41,15 @@ def _flag(layer):
     )
 
 
-class GatedConv2D(keras.layers.Conv2D):
-    """A stride-1 `"same"` `Conv2D` that computes while its `active` flag
-    is 1 and outputs zeros of its output's shape while it is 0."""
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self.active = _flag(self)
-
-    def call(self, inputs):
-        def off():
-            shape = tf.concat([tf.shape(inputs)[:-1], [self.filters]], axis=0)
-            return tf.zeros(shape, inputs.dtype)
-
-        return tf.cond(
-            self.active > 0.5, lambda: keras.layers.Conv2D.call(self, inputs), off
-        )
-
-
-class GatedBatchNormalization(keras.layers.BatchNormalization):
-    """A `BatchNormalization` that normalises (and, training, updates its
-    statistics) while its `active` flag is 1 and passes its input through
-    while it is 0."""
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self.active = _flag(self)
-
-    def call(self, inputs, training=None, mask=None):
-        return tf.cond(
-            self.active > 0.5,
-            lambda: keras.layers.BatchNormalization.call(self, inputs, training, mask),
-            lambda: tf.identity(inputs),
-        )
-
-
 def branch_layers(name, width, stride=1, gated=False):
     """A basic block's branch: conv-BN-ReLU-conv-BN, Keras' own layers or
     (`gated`) their gated subclasses."""
-    conv = GatedConv2D if gated else keras.layers.Conv2D
-    norm = GatedBatchNormalization if gated else keras.layers.BatchNormalization
+    conv = gated_layers.GatedConv2D if gated else keras.layers.Conv2D
+    norm = (
+        gated_layers.GatedBatchNormalization
+        if gated
+        else keras.layers.BatchNormalization
+    )
     return [
         conv(
             width,
