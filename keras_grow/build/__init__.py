@@ -10,6 +10,7 @@ way across a rebuild.
 import contextlib
 import random
 
+from keras_grow import gated_layers
 from keras_grow import specs
 from keras_grow.build import graph
 from keras_grow.build.structure import Block
@@ -42,19 +43,76 @@ def _python_random_seeded(seed):
         random.setstate(state)
 
 
-def build_body(spec, seed=None):
+def build_body(spec, seed=None, reserved=()):
     """Builds the functional `keras.Model` (named `body`) of a spec.
 
     Args:
         spec: a `keras_grow.specs` spec.
         seed: int or `None`. Seeds the layers' default initialisation (a
             growth with a seed is reproducible; a resumed run included).
+        reserved: names of residual blocks of `spec` built switched off:
+            their convs, Dense layers and BatchNormalizations are
+            `keras_grow.gated_layers`' subclasses, off, so the body
+            computes `spec` without those blocks until their layers are
+            switched on (`reserved_layers`).
 
     Returns:
         A built functional `keras.Model` with input `images` and logits out.
+
+    Raises:
+        ValueError: for a reserved block `spec` does not have, or one that
+            switched off would not pass its input on.
     """
+    lowered = _lowered(spec)
+    gated = reserved_layers(spec, reserved)
     with _python_random_seeded(seed):
-        return graph.build_graph(_lowered(spec))
+        return graph.build_graph(lowered, gated=gated)
+
+
+def _block_members(lowered, block):
+    if block.layers:
+        return set(block.layers)
+    return {n["name"] for n in lowered.nodes if n["name"].startswith(block.name + "_")}
+
+
+def reserved_layers(spec, reserved):
+    """frozenset of str: the layers that switch `spec`'s `reserved` blocks
+    on and off (every layer of theirs that holds weights).
+
+    Raises:
+        ValueError: for a block `spec` does not have, or one whose branch
+            switched off would not add 0 to a shortcut: a block without
+            one, or with a layer holding weights that has no gated
+            subclass (attention, a LayerNormalization).
+    """
+    if not reserved:
+        return frozenset()
+    lowered = _lowered(spec)
+    by_name = {b.name: b for b in graph.graph_blocks(lowered)}
+    classes = {n["name"]: n["class_name"] for n in lowered.nodes}
+    layers = set()
+    for name in reserved:
+        block = by_name.get(name)
+        if block is None:
+            raise ValueError(
+                f"Reserved block {name!r} is not a block of {spec.notation}; its "
+                f"blocks: {sorted(by_name)}."
+            )
+        members = _block_members(lowered, block)
+        weighted = {m for m in members if classes[m] not in graph.WEIGHTLESS}
+        ungated = sorted(m for m in weighted if classes[m] not in gated_layers.GATED)
+        if not block.residual or ungated:
+            why = (
+                "it has no shortcut"
+                if not block.residual
+                else (f"its layers {ungated} have no gated subclass")
+            )
+            raise ValueError(
+                f"Block {name!r} cannot be reserved: switched off, it must pass "
+                f"its input on, and {why}."
+            )
+        layers |= weighted
+    return frozenset(layers)
 
 
 def blocks(spec):
@@ -74,4 +132,12 @@ def unit_groups(spec):
     return graph.graph_unit_groups(_lowered(spec))
 
 
-__all__ = ["Block", "UnitGroup", "blocks", "build_body", "new_blocks", "unit_groups"]
+__all__ = [
+    "Block",
+    "UnitGroup",
+    "blocks",
+    "build_body",
+    "new_blocks",
+    "reserved_layers",
+    "unit_groups",
+]

@@ -13,6 +13,7 @@ import json
 
 import keras
 
+from keras_grow import gated_layers
 from keras_grow import keras_compat
 from keras_grow import layers as own_layers
 from keras_grow.build.structure import Block
@@ -23,6 +24,15 @@ from keras_grow.specs.base import a_or_an
 
 # Layer classes of keras_grow's own a graph may hold, by class name.
 _OWN_LAYERS = {"PositionEmbedding": own_layers.PositionEmbedding}
+# Layer classes that hold no weights (a reserved block may hold any).
+WEIGHTLESS = (
+    "Activation",
+    "Add",
+    "Dropout",
+    "Identity",
+    "ReLU",
+    "SpatialDropout2D",
+)
 # Keyword arguments of a call the graph keeps, by layer class.
 _CALL_KWARGS = {"MultiHeadAttention": ("use_causal_mask",)}
 
@@ -410,9 +420,10 @@ def spec_from_keras(model, depth="sites"):
     )
 
 
-def build_graph(spec):
+def build_graph(spec, gated=frozenset()):
     """Builds the functional graph of a `GraphSpec`: one input `images`,
-    or a dict of inputs by name (`GraphSpec.model_inputs`)."""
+    or a dict of inputs by name (`GraphSpec.model_inputs`). Layers named
+    in `gated` are their class's `keras_grow.gated_layers` subclass, off."""
     inputs = {
         i.name: keras.Input(i.shape, dtype=i.dtype, name=i.name)
         for i in spec.model_inputs
@@ -421,6 +432,8 @@ def build_graph(spec):
     tensors = {spec.input_name: examples, **inputs}
     for node in spec.nodes:
         cls = _layer_class(node["class_name"])
+        if node["name"] in gated:
+            cls = gated_layers.GATED[node["class_name"]]
         layer = cls.from_config(dict(node["config"], name=node["name"]))
         args = [tensors[name] for name in node["inputs"]]
         if node["class_name"] in graph_analysis.MERGES:

@@ -1,7 +1,9 @@
 import keras
+import numpy as np
 import pytest
 
 from keras_grow import build
+from keras_grow import gated_layers
 from keras_grow import specs
 
 CASES = [
@@ -180,3 +182,61 @@ def test_a_mobilenets_groups_carry_their_depthwise_convs_and_blocks_no_stage():
     assert blocks[0] == build.Block(
         "block1", "block1_bn", residual=False, convs=("block1_dw", "block1_conv")
     )
+
+
+def _copy_by_name(source, target):
+    """Each variable of `target` gets the value of the variable of the
+    same name in `source`'s layer of the same name (flags left alone)."""
+    layers = {layer.name: layer for layer in source.layers}
+    for layer in target.layers:
+        values = {v.name: v for v in getattr(layers.get(layer.name), "weights", [])}
+        for variable in layer.weights:
+            if variable.name != "active":
+                variable.assign(values[variable.name].numpy())
+
+
+def _randomized(body):
+    rng = np.random.default_rng(0)
+    for variable in body.weights:
+        if variable.name == "active":
+            continue
+        noise = rng.uniform(0.5, 1.5, variable.shape).astype("float32")
+        variable.assign(noise if "variance" in variable.name else noise - 1.0)
+    return body
+
+
+def test_reserved_blocks_are_skipped_until_switched_on():
+    spec = _spec("Basic3ResNet-1-1-1", (8, 8, 1), widths=(4, 8, 8))
+    capacity = spec.with_depths((3, 2, 2))
+    reserved = [b.name for b in build.new_blocks(spec, capacity)]
+    assert reserved == [
+        "stage1_block2",
+        "stage1_block3",
+        "stage2_block2",
+        "stage3_block2",
+    ]
+    body = _randomized(build.build_body(capacity, reserved=reserved))
+    gated = [layer for layer in body.layers if isinstance(layer, gated_layers.Gated)]
+    assert len(gated) == 4 * 4  # two convs and two norms a basic block
+    assert {layer.name for layer in gated} == build.reserved_layers(capacity, reserved)
+    x = np.random.default_rng(1).random((4, 8, 8, 1)).astype("float32")
+    active = build.build_body(spec)
+    _copy_by_name(body, active)
+    np.testing.assert_allclose(body(x), active(x), atol=1e-5)
+    for layer in gated:
+        layer.switch(True)
+    deeper = build.build_body(capacity)
+    _copy_by_name(body, deeper)
+    np.testing.assert_allclose(body(x), deeper(x), atol=1e-5)
+    assert not np.allclose(body(x), active(x), atol=1e-3)
+
+
+def test_blocks_that_switched_off_would_not_pass_their_input_on_are_refused():
+    spec = _spec("Basic3ResNet-1-1-1", (8, 8, 1), widths=(4, 8, 8))
+    with pytest.raises(ValueError, match="'stage1_block9' is not a block"):
+        build.build_body(spec, reserved=["stage1_block9"])
+    plain = _spec("Plain3Net-1-1-1", (8, 8, 1), widths=(4, 8, 8)).with_depths((2, 1, 1))
+    with pytest.raises(
+        ValueError, match="'stage1_block2' cannot be reserved.*no shortcut"
+    ):
+        build.build_body(plain, reserved=["stage1_block2"])
