@@ -240,3 +240,44 @@ def test_blocks_that_switched_off_would_not_pass_their_input_on_are_refused():
         ValueError, match="'stage1_block2' cannot be reserved.*no shortcut"
     ):
         build.build_body(plain, reserved=["stage1_block2"])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_reserve_switched_off_trains_as_the_net_without_it(optimizer):
+    """Weight decay in the graph and momentum or Adam slots: the reserve
+    adds nothing to the loss, gets no update, and the net around it
+    trains step for step as the net without it."""
+    spec = _spec("Basic3ResNet-1-1-1", (8, 8, 1), widths=(4, 8, 8), weight_decay=1e-3)
+    capacity = spec.with_depths((2, 2, 1))
+    reserved = [b.name for b in build.new_blocks(spec, capacity)]
+    bodies = {
+        "reserve": _randomized(build.build_body(capacity, reserved=reserved)),
+        "exact": build.build_body(spec),
+    }
+    _copy_by_name(bodies["reserve"], bodies["exact"])
+    reserve_before = {
+        v.path: v.numpy() for v in bodies["reserve"].weights if "block2" in v.path
+    }
+    rng = np.random.default_rng(2)
+    x = rng.random((16, 8, 8, 1)).astype("float32")
+    y = rng.integers(0, 3, 16)
+    losses = {}
+    for name, body in bodies.items():
+        make = {"sgd": lambda: keras.optimizers.SGD(0.05, momentum=0.9)}
+        make["adam"] = lambda: keras.optimizers.Adam(1e-2)
+        body.compile(
+            make[optimizer](), keras.losses.SparseCategoricalCrossentropy(True)
+        )
+        history = body.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+        losses[name] = history.history["loss"]
+    np.testing.assert_allclose(losses["reserve"], losses["exact"], rtol=1e-5)
+    exact = {layer.name: layer for layer in bodies["exact"].layers}
+    for layer in bodies["reserve"].layers:
+        if layer.name in exact:
+            for a, b in zip(layer.weights, exact[layer.name].weights):
+                np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+    for variable in bodies["reserve"].weights:
+        if variable.path in reserve_before:
+            np.testing.assert_array_equal(
+                variable.numpy(), reserve_before[variable.path]
+            )
