@@ -64,7 +64,7 @@ def build_body(spec, seed=None, reserved=()):
             switched off would not pass its input on.
     """
     lowered = _lowered(spec)
-    gated = reserved_layers(spec, reserved)
+    gated = _reserved_layers(spec, lowered, reserved)
     with _python_random_seeded(seed):
         return graph.build_graph(lowered, gated=gated)
 
@@ -85,9 +85,13 @@ def reserved_layers(spec, reserved):
             one, or with a layer holding weights that has no gated
             subclass (attention, a LayerNormalization).
     """
+    return _reserved_layers(spec, _lowered(spec), reserved)
+
+
+def _reserved_layers(spec, lowered, reserved):
+    """`reserved_layers` on `spec`'s graph, lowered once by the caller."""
     if not reserved:
         return frozenset()
-    lowered = _lowered(spec)
     by_name = {b.name: b for b in graph.graph_blocks(lowered)}
     classes = {n["name"]: n["class_name"] for n in lowered.nodes}
     layers = set()
