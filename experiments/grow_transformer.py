@@ -141,9 +141,7 @@ def main(argv):
     workdir_lib.write_json(os.path.join(workdir, "growth_log.json"), model.growth_log)
     model.save(os.path.join(workdir, "model.keras"))
     export = model.export_serving(os.path.join(workdir, "serving"), overwrite=True)
-    print(
-        f"grown net: {model.spec.notation} ({model.body.count_params():,} parameters)"
-    )
+    print(f"grown net: {model.spec.notation} ({model.count_params():,} parameters)")
     print(f"test accuracy: {accuracy:.4f}; wall time {seconds:.0f}s")
     print(f"saved {workdir}/model.keras; serving export: {export}")
 

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 from absl import logging
 
+from keras_grow import depth_reserve
 from keras_grow import in_place
 from keras_grow import specs
 
@@ -53,6 +54,8 @@ class Checkpoint:
             was written in the middle of that epoch; 0 for an epoch's end.
         metric_arrays, metric_paths: the metrics' running state (sums and
             counts) of a mid-epoch checkpoint; empty otherwise.
+        reserve: the body's `keras_grow.depth_reserve.Reserve` (blocks
+            built ahead of growth, switched off), or `None`.
     """
 
     path: str
@@ -67,6 +70,7 @@ class Checkpoint:
     batch: int = 0
     metric_arrays: list = dataclasses.field(default_factory=list)
     metric_paths: list = dataclasses.field(default_factory=list)
+    reserve: object = None
 
 
 def _optimizer_variables(model):
@@ -154,6 +158,8 @@ def save(directory, model, epoch, state=None, keep=2, batch=0):
         "epoch": int(epoch),
         "batch": int(batch),
         "spec": model.spec.to_dict(),
+        # The body's blocks built ahead, whose variables the arrays hold.
+        "reserve": None if model.reserve is None else model.reserve.to_dict(),
         "growth_log": model.growth_log,
         "model_paths": [v.path for v in model_variables],
         "optimizer_paths": [v.path for v in optimizer_variables],
@@ -241,10 +247,15 @@ def read(path):
             batch=int(meta.get("batch", 0)),
             metric_arrays=[arrays[_key("metric", i)] for i in range(len(metric_paths))],
             metric_paths=metric_paths,
+            reserve=_reserve(meta.get("reserve")),
         )
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise CorruptCheckpointError(f"inconsistent contents ({error})") from error
     return checkpoint
+
+
+def _reserve(data):
+    return None if data is None else depth_reserve.Reserve.from_dict(data)
 
 
 def latest(directory):
@@ -282,7 +293,7 @@ def restore(model, checkpoint):
         ValueError: if the checkpoint's variables do not match the model
             rebuilt from its spec (another model, or another optimizer).
     """
-    model.rebuild(checkpoint.spec, checkpoint.growth_log)
+    model.rebuild(checkpoint.spec, checkpoint.growth_log, checkpoint.reserve)
     _assign(model.weights, checkpoint.model_arrays, checkpoint.model_paths, "model")
     if checkpoint.optimizer_arrays:
         optimizer_variables = _optimizer_variables(model)

@@ -7,8 +7,6 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from keras_grow import build
-
 SERVING_SIGNATURE = "serving_default"
 
 
@@ -33,15 +31,6 @@ def _prepare_parent(path):
             f"The export directory {path!r} is not writable. Choose a "
             f"writable path or fix its permissions."
         )
-
-
-def _plain_body(model):
-    """The model's body built anew from its spec, with its weights: a body
-    that grew in place has variables of unknown unit sizes
-    (`keras_grow.in_place`), which a SavedModel would record as such."""
-    body = build.build_body(model.spec)
-    body.set_weights(model.body.get_weights())
-    return body
 
 
 def _serving_archive(body, model_inputs):
@@ -111,7 +100,11 @@ def export_serving(model, path, version=1, overwrite=False):
     _prepare_parent(path)
     staging = tempfile.mkdtemp(prefix=f".export-{version}-", dir=path)
     try:
-        archive = _serving_archive(_plain_body(model), model.spec.model_inputs)
+        # Built anew from the spec: a body that grew in place has variables
+        # of unknown unit sizes (`keras_grow.in_place`), which a SavedModel
+        # would record as such, and one with a reserve holds blocks the net
+        # does not compute.
+        archive = _serving_archive(model.net_body(), model.spec.model_inputs)
         archive.write_out(os.path.join(staging, "model"), verbose=False)
         if os.path.exists(target):
             shutil.move(target, os.path.join(staging, "previous"))

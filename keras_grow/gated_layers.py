@@ -16,6 +16,7 @@ a reserve as deep as the net costs about 2% of a training step).
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -121,6 +122,31 @@ class GatedBatchNormalization(Gated, keras.layers.BatchNormalization):
             lambda: keras.layers.BatchNormalization.call(self, inputs, training, mask),
             lambda: tf.identity(inputs),
         )
+
+
+def is_switch(layer, variable):
+    """bool. Whether `variable` is `layer`'s switch (a gated layer's
+    `active` flag, not a weight of the net)."""
+    return isinstance(layer, Gated) and variable is getattr(layer, "active", None)
+
+
+def is_off(layer):
+    """bool. Whether `layer` is a gated layer switched off."""
+    return isinstance(layer, Gated) and not layer.is_on
+
+
+def count_params(layers):
+    """int. The parameters of the net `layers` compute: those of layers
+    switched off, and the switches, not counted."""
+    return int(
+        sum(
+            np.prod(v.shape)
+            for layer in layers
+            if not is_off(layer)
+            for v in layer.weights
+            if not is_switch(layer, v)
+        )
+    )
 
 
 # The gated subclass of each layer class a reserved block may hold.

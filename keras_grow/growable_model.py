@@ -1,10 +1,14 @@
 """`GrowableModel`: a Keras model whose architecture can grow, even mid-fit."""
 
+import contextlib
 import time
 
 import keras
 
+from keras_grow import build
+from keras_grow import depth_reserve
 from keras_grow import export
+from keras_grow import gated_layers
 from keras_grow import growth
 from keras_grow import growth_events
 from keras_grow import in_place
@@ -66,6 +70,7 @@ class GrowableModel(
                 f"num_classes=...); received {spec!r}."
             )
         self._spec = spec
+        self._reserve = None
         self._start_log(growth_log)
         self.body = in_place.resizable_body(spec)
         self.build((None,) + tuple(spec.input_shape))
@@ -94,6 +99,64 @@ class GrowableModel(
     def spec(self):
         """The spec of the current architecture."""
         return self._spec
+
+    @property
+    def reserve(self):
+        """The body's `keras_grow.depth_reserve.Reserve` (blocks built
+        ahead of depth growth, switched off), or `None`."""
+        return self._reserve
+
+    def count_params(self):
+        """int. The parameters of the net the model computes (a reserve's
+        switched-off blocks not counted)."""
+        return gated_layers.count_params(self.body.layers)
+
+    def reserve_depth(self, depths):
+        """Builds blocks ahead of depth growth, so that growing into them
+        costs no retrace (`keras_grow.depth_reserve`).
+
+        The body is rebuilt with each chain `depths[i]` blocks deep, the
+        blocks beyond the spec's switched off: the model computes what it
+        computed, and a later `grow` whose spec the reserve holds starts
+        the new blocks and switches them on in place; one it does not
+        hold rebuilds with a reserve twice as deep. Rebuilding costs one
+        retrace if the step functions were traced; before the first step
+        (as `AutoGrow` calls it, at the start of `fit`) it costs none.
+        Does nothing where the model's reserve already holds `depths`, or
+        where its spec cannot hold one (a net without residual blocks).
+
+        Args:
+            depths: sequence of int. Each chain's capacity, in blocks
+                (`spec.depths` entries or more).
+
+        Returns:
+            The model's `Reserve`, or `None`.
+
+        Raises:
+            ValueError: for a capacity below a chain's depth.
+        """
+        wanted = depth_reserve.plan(self._spec, depths)
+        current = self._reserve
+        if wanted is None or (
+            current is not None
+            and all(c >= w for c, w in zip(current.depths, wanted.depths))
+        ):
+            return current
+        self._rebuild_body(wanted)
+        self.record_event(
+            "reserve", {"depths": list(wanted.depths), "blocks": list(wanted.blocks)}
+        )
+        return wanted
+
+    def _rebuild_body(self, reserve):
+        """The body of the model's spec built anew with `reserve`, the
+        weights and optimizer state carried (a retrace)."""
+        options = dict(initializer="identity", initializer_scale=1.0, morphisms=())
+        options.update(values=None, seed=None, block_copies=None)
+        parts = growth.grown_parts(self, self._spec, options, reserve)
+        self._install(parts.body, self._spec, parts.optimizer, reserve)
+        self._undo = None
+        step_functions.reset(self)
 
     def grow(
         self,
@@ -152,18 +215,26 @@ class GrowableModel(
         growth.check_successor(self._spec, new_spec)
         transfer.check_initializer(self._spec, new_spec, initializer, block_copies)
         start = time.perf_counter()
-        old_spec, params_before = self._spec, self.body.count_params()
+        old_spec, params_before = self._spec, self.count_params()
         options = dict(initializer=initializer, initializer_scale=initializer_scale)
         options.update(morphisms=morphisms, values=values, seed=seed)
         options.update(block_copies=block_copies)
-        parts = growth.grown_parts(self, new_spec, options)
-        self._undo = growth.undo_point(self, parts, len(self._growth_log))
-        if parts.resize is None:
-            self._install(parts.body, new_spec, parts.optimizer)
-            step_functions.reset(self)
-        else:  # the traced steps read the same variables, resized
-            in_place.apply(parts.resize)
-            self._install(parts.body, new_spec, getattr(self, "optimizer", None))
+        if not morphisms and depth_reserve.fits(self._reserve, new_spec):
+            parts = growth.reserve_parts(self, new_spec, options)
+            self._undo = growth.undo_point(self, parts, len(self._growth_log))
+            depth_reserve.switch(self.body, self._reserve, new_spec)
+            self._spec = new_spec  # the traced steps read the same variables
+        else:
+            reserve = depth_reserve.for_rebuild(self._reserve, new_spec)
+            parts = growth.grown_parts(self, new_spec, options, reserve)
+            self._undo = growth.undo_point(self, parts, len(self._growth_log))
+            if parts.resize is None:
+                self._install(parts.body, new_spec, parts.optimizer, reserve)
+                step_functions.reset(self)
+            else:  # the traced steps read the same variables, resized
+                in_place.apply(parts.resize)
+                optimizer = getattr(self, "optimizer", None)
+                self._install(parts.body, new_spec, optimizer, reserve)
         done = dict(initializer=initializer, morphisms=morphisms)
         done.update(params_before=params_before, seconds=time.perf_counter() - start)
         event = growth_events.grow_event(
@@ -197,19 +268,24 @@ class GrowableModel(
             )
         undo, self._undo = self._undo, None
         grown = self._spec
-        if undo.resize is None:
-            self._install(undo.body, undo.spec, undo.optimizer)
+        if undo.snapshot is not None:  # a growth into the reserve
+            for variable, value in undo.snapshot:
+                variable.assign(value)  # the switches included
+            self._spec = undo.spec
+        elif undo.resize is None:
+            self._install(undo.body, undo.spec, undo.optimizer, undo.reserve)
             step_functions.restore_or_reset(
                 self, undo.step_functions, undo.compiled_as, undo.optimizer is not None
             )
         else:
             in_place.undo(undo.resize)
-            self._install(undo.body, undo.spec, getattr(self, "optimizer", None))
+            optimizer = getattr(self, "optimizer", None)
+            self._install(undo.body, undo.spec, optimizer, undo.reserve)
         info = {"from": grown.notation, "to": undo.spec.notation}
         info.update(undoes=undo.index, reason=str(reason))
         return self._append_event(self._event("rollback", info), change=True)
 
-    def rebuild(self, spec, growth_log=()):
+    def rebuild(self, spec, growth_log=(), reserve=None):
         """Replaces the architecture by `spec`'s, freshly initialised.
 
         For restoring a checkpoint (see `keras_grow.checkpoints`), whose
@@ -222,22 +298,25 @@ class GrowableModel(
         Args:
             spec: a spec of the same kind, input shape and classes.
             growth_log: list of dict. The log that led to `spec`.
+            reserve: a `keras_grow.depth_reserve.Reserve` holding `spec`
+                (a checkpoint's), or `None`.
         """
         growth.check_successor(self._spec, spec)
         with self.distribute_strategy.scope():
-            self._install(in_place.resizable_body(spec), spec)
+            body = in_place.resizable_body(spec, reserve=reserve)
+            self._install(body, spec, reserve=reserve)
         self._start_log(growth_log)
         self._undo = None
         step_functions.reset(self)
 
-    def _install(self, body, spec, optimizer=None):
-        """Makes `body` and `spec` the model's. With `optimizer`, that one
-        too (also in Keras' compile config); without, a built optimizer
-        gives way to an unbuilt copy of itself, which builds on `body`
-        (one still unbuilt is kept)."""
+    def _install(self, body, spec, optimizer=None, reserve=None):
+        """Makes `body` (holding `reserve`) and `spec` the model's. With
+        `optimizer`, that one too (also in Keras' compile config);
+        without, a built optimizer gives way to an unbuilt copy of itself,
+        which builds on `body` (one still unbuilt is kept)."""
         # The one place a body is replaced (see keras_compat for why).
         keras_compat.replace_tracked_layer(self, "body", body)
-        self._spec = spec
+        self._spec, self._reserve = spec, reserve
         current = getattr(self, "optimizer", None)
         if optimizer is None and current is not None and current.built:
             optimizer = optimizer_carry.unbuilt_copy(current, self.distribute_strategy)
@@ -252,11 +331,102 @@ class GrowableModel(
         growths = len(growth_events.growths(self._growth_log))
         header = (
             f"GrowableModel '{self.name}': {self._spec.notation}, "
-            f"{self.body.count_params():,} parameters, "
+            f"{self.count_params():,} parameters, "
             f"{growths} growth{'s' if growths != 1 else ''}"
         )
+        reserve = self._reserve
+        if reserve is not None:
+            off = len(reserve.blocks) - sum(
+                b in reserve.blocks for b in _block_names(self._spec)
+            )
+            if off:
+                header += f"; {off} reserved blocks switched off (not listed)"
         (print_fn or print)(header)
-        self.body.summary(*args, print_fn=print_fn, **kwargs)
+        body = self.body if reserve is None else self.net_body()
+        body.summary(*args, print_fn=print_fn, **kwargs)
+
+    def _net_variables(self):
+        """The variables of the net the model computes, in the order a
+        plain body of its spec lists them (`get_weights`)."""
+        return [
+            variable
+            for layer in depth_reserve.net_layers(self.body)
+            for variable in layer.weights
+            if not gated_layers.is_switch(layer, variable)
+        ]
+
+    def get_weights(self):
+        """`keras.Model.get_weights()` of the net the model computes (a
+        reserve left out), naming its spec (see `SpecWeights`)."""
+        if self._reserve is None:
+            return super().get_weights()
+        arrays = [keras.ops.convert_to_numpy(v) for v in self._net_variables()]
+        return weights_files.ArchitectureWeights(arrays, self._spec)
+
+    def set_weights(self, weights):
+        """`keras.Model.set_weights()`, also across growth (see
+        `SpecWeights.set_weights`); arrays of the model's spec go to the
+        net it computes (a reserve left as it is)."""
+        spec = getattr(weights, "spec", self._spec)
+        if self._reserve is None or spec != self._spec:
+            return super().set_weights(weights)
+        variables = self._net_variables()
+        if len(weights) != len(variables):
+            raise ValueError(
+                f"{self._spec.notation} has {len(variables)} weight arrays; "
+                f"received {len(weights)}."
+            )
+        for variable, value in zip(variables, weights):
+            variable.assign(value)
+
+    def net_body(self):
+        """A plain functional body of the spec (no reserve, fixed shapes)
+        with the model's weights: what saved files and exports hold."""
+        body = build.build_body(self._spec)
+        copy_weights(self.body, body)
+        return body
+
+    @contextlib.contextmanager
+    def _as_net(self):
+        """Inside, the model holds `net_body()` and an optimizer carried
+        onto it, so that what Keras saves is the spec's net alone; the
+        body with its reserve and its optimizer come back after."""
+        if self._reserve is None:
+            yield
+            return
+        body, reserve = self.body, self._reserve
+        optimizer = getattr(self, "optimizer", None)
+        with self.distribute_strategy.scope():
+            net = self.net_body()
+            carried = None
+            if optimizer is not None and optimizer.built:
+                carried, _ = optimizer_carry.carry_optimizer(
+                    optimizer, net.trainable_variables
+                )
+        self._install(net, self._spec, carried)
+        try:
+            yield
+        finally:
+            self._install(body, self._spec, optimizer, reserve)
+
+    def save(self, filepath, *args, **kwargs):
+        """`keras.Model.save`, of the spec's net (a reserve left out)."""
+        with self._as_net():
+            return super().save(filepath, *args, **kwargs)
+
+    def save_weights(self, filepath, overwrite=True):
+        """`keras.Model.save_weights` with the spec and growth log in the
+        file (`from_weights`); the spec's net alone (a reserve left out)."""
+        with self._as_net():
+            return super().save_weights(filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        """`keras.Model.load_weights` (see `SpecWeights.load_weights`);
+        a body with a reserve gives it up first, as the file holds the
+        spec's net alone."""
+        if self._reserve is not None:
+            self._rebuild_body(None)
+        return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
 
     def export_serving(self, path, version=1, overwrite=False):
         """Writes a TF Serving SavedModel to `path/<version>/`.
@@ -303,3 +473,7 @@ class GrowableModel(
         grown = cls(spec_from_keras(model, depth), **kwargs)
         copy_weights(leaf_layers(model), grown.body)
         return grown
+
+
+def _block_names(spec):
+    return {b.name for b in build.blocks(spec)}

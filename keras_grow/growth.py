@@ -10,12 +10,16 @@ import dataclasses
 import time
 
 import keras
+import numpy as np
 
+from keras_grow import build
+from keras_grow import depth_reserve
 from keras_grow import in_place
 from keras_grow import multi_worker
 from keras_grow import specs
 from keras_grow import step_functions
 from keras_grow import transfer
+from keras_grow.optimizer_carry import OptimizerCarryReport
 from keras_grow.optimizer_carry import carry_optimizer
 
 # What a growth keeps: the net's interface.
@@ -28,7 +32,9 @@ class Undo:
     Keras' step functions traced for them (with what they were compiled
     with), reused by a rollback instead of tracing them again; for a
     growth made in place, its `keras_grow.in_place.Resize`, whose values
-    from before the growth a rollback writes back."""
+    from before the growth a rollback writes back; the body's reserve
+    (`keras_grow.depth_reserve`) and, for a growth into it, the values
+    of the body's and optimizer's variables before it (`snapshot`)."""
 
     body: keras.Model
     spec: specs.NetSpec
@@ -37,6 +43,8 @@ class Undo:
     step_functions: tuple = (None, None, None)
     compiled_as: tuple = ()
     resize: object = None
+    reserve: object = None
+    snapshot: list = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +61,12 @@ class GrownParts:
         resize: the `keras_grow.in_place.Resize` that installs the growth
             in place (the model's optimizer kept, its slots resized), or
             `None`: `body` and `optimizer` replace the model's.
+        reserve: the `keras_grow.depth_reserve.Reserve` of `body`, or
+            `None`.
+        snapshot: list of (variable, value before the growth), for a
+            growth into the model's reserve (`body` is the model's own,
+            its new blocks started and their slots zeroed; switching them
+            on installs it); `None` otherwise.
     """
 
     body: keras.Model
@@ -61,6 +75,14 @@ class GrownParts:
     carry: object
     timing: dict
     resize: object = None
+    reserve: object = None
+    snapshot: list = None
+
+    @property
+    def in_place(self):
+        """bool. Whether the growth keeps the model's variables (and so
+        its traced steps)."""
+        return self.resize is not None or self.snapshot is not None
 
 
 def undo_point(model, parts, index):
@@ -76,6 +98,8 @@ def undo_point(model, parts, index):
         step_functions=step_functions.current(model),
         compiled_as=step_functions.compiled_as(model),
         resize=parts.resize,
+        reserve=model.reserve,
+        snapshot=parts.snapshot,
     )
 
 
@@ -101,15 +125,28 @@ def check_successor(spec, new_spec):
             )
 
 
-def grown_parts(model, new_spec, transfer_options):
-    """Builds the graph of `new_spec`, fills it from `model`'s and carries
-    its optimizer, in the model's strategy scope.
+def _block_variables(body, blocks):
+    """The trainable variables of `blocks`' layers in `body`."""
+    return [
+        variable
+        for block in blocks
+        for name in transfer.block_layer_names(body, block)
+        for variable in body.get_layer(name).trainable_weights
+    ]
+
+
+def grown_parts(model, new_spec, transfer_options, reserve=None):
+    """Builds the graph of `new_spec` (with `reserve`'s blocks, off),
+    fills it from `model`'s and carries its optimizer, in the model's
+    strategy scope.
 
     Args:
         model: the `GrowableModel`, unchanged.
         new_spec: the grown spec (checked).
         transfer_options: `keras_grow.transfer.transfer_weights`'s keyword
             arguments (`seed` also seeds the new graph's initialisation).
+        reserve: a `keras_grow.depth_reserve.Reserve` of `new_spec`, or
+            `None`.
 
     Returns:
         `GrownParts`.
@@ -117,10 +154,16 @@ def grown_parts(model, new_spec, transfer_options):
     start = time.perf_counter()
     strategy = model.distribute_strategy
     with strategy.scope():
-        body = in_place.resizable_body(new_spec, seed=transfer_options["seed"])
+        body = in_place.resizable_body(
+            new_spec, seed=transfer_options["seed"], reserve=reserve
+        )
         built = time.perf_counter()
         report = transfer.transfer_weights(
-            model.body, body, model.spec, new_spec, **transfer_options
+            depth_reserve.net_layers(model.body),
+            body,
+            model.spec,
+            new_spec,
+            **transfer_options,
         )
         # Under several workers, the chief's new units for everyone.
         multi_worker.assign_from_chief(body.weights, strategy)
@@ -134,9 +177,74 @@ def grown_parts(model, new_spec, transfer_options):
         else:
             optimizer, carry = carry_optimizer(optimizer, body.trainable_variables)
             in_place.make_slots_resizable(optimizer, body.trainable_variables)
+            # A new block held in the old reserve starts with no momentum.
+            added = build.new_blocks(model.spec, new_spec)
+            in_place.zero_slots(optimizer, _block_variables(body, added))
     timing = {
         "build": built - start,
         "transfer": transferred - built,
         "optimizer": time.perf_counter() - transferred,
     }
-    return GrownParts(body, report, optimizer, carry, timing, resize)
+    return GrownParts(body, report, optimizer, carry, timing, resize, reserve)
+
+
+def reserve_parts(model, new_spec, options):
+    """Starts the blocks `new_spec` adds where the model's reserve holds
+    them (`keras_grow.depth_reserve.fits`): their weights as a body built
+    for `new_spec` would have them, their optimizer slots zeroed. Only
+    switched-off layers change; switching them on installs the growth.
+
+    Args:
+        model: the `GrowableModel`; its reserve fits `new_spec`.
+        new_spec: the grown (or shrunk) spec.
+        options: `keras_grow.transfer.transfer_weights`'s keyword
+            arguments, without `morphisms`.
+
+    Returns:
+        `GrownParts` with the model's body and a `snapshot` for a rollback.
+    """
+    start = time.perf_counter()
+    body, strategy = model.body, model.distribute_strategy
+    optimizer = getattr(model, "optimizer", None)
+    built = optimizer is not None and optimizer.built
+    state = list(optimizer.variables) if built else []
+    # A rollback restores every value (and the optimizer's step count).
+    snapshot = [(v, np.array(v.numpy())) for v in list(body.weights) + state]
+    snapped = time.perf_counter()
+    with strategy.scope():
+        added, copies = transfer.start_new_blocks(
+            body,
+            model.spec,
+            new_spec,
+            initializer=options["initializer"],
+            initializer_scale=options["initializer_scale"],
+            block_copies=options["block_copies"],
+            values=options["values"],
+            rng=np.random.default_rng(options["seed"]),
+        )
+        new_blocks = build.new_blocks(model.spec, new_spec)
+        variables = _block_variables(body, new_blocks)
+        multi_worker.assign_from_chief(variables, strategy)
+    started = time.perf_counter()
+    carry = None
+    if state:
+        zeroed = in_place.zero_slots(optimizer, variables)
+        kept = tuple(v.path for v in state if v.path not in zeroed)
+        carry = OptimizerCarryReport(copied=kept, padded=(), fresh=tuple(zeroed))
+    report = transfer.TransferReport(
+        copied=(),
+        fresh=(),
+        dropped=(),
+        new_blocks=added,
+        widened={},
+        block_copies=copies,
+    )
+    timing = {
+        "build": 0.0,
+        "snapshot": snapped - start,
+        "transfer": started - snapped,
+        "optimizer": time.perf_counter() - started,
+    }
+    return GrownParts(
+        body, report, None, carry, timing, reserve=model.reserve, snapshot=snapshot
+    )

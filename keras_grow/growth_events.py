@@ -12,6 +12,8 @@ import dataclasses
 
 import numpy as np
 
+from keras_grow import gated_layers
+
 GROW = "grow"
 
 
@@ -206,13 +208,13 @@ def grow_event(index, old_spec, new_spec, parts, growth, info=None):
         from_notation=old_spec.notation,
         to_notation=new_spec.notation,
         params_before=growth["params_before"],
-        params_after=parts.body.count_params(),
+        params_after=gated_layers.count_params(parts.body.layers),
         initializer=growth["initializer"],
         new_blocks=list(report.new_blocks),
         widened=jsonable({k: list(v) for k, v in report.widened.items()}),
         morphisms=[type(m).__name__ for m in growth["morphisms"]],
         optimizer_state=_carry_counts(parts.carry),
-        in_place=parts.resize is not None,
+        in_place=parts.in_place,
         spec=jsonable(new_spec.to_dict()),
         block_copies=None if block_copies is None else jsonable(dict(block_copies)),
         seconds=growth["seconds"],
@@ -280,7 +282,7 @@ class GrowthLog:
 
     def _event(self, kind, info):
         """A non-growth event of `kind` at the end of the log, now."""
-        params = self.body.count_params()
+        params = self.count_params()
         return event(kind, len(self._growth_log), self.spec, params, info)
 
     def _append_event(self, logged, change=False):

@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_grow import build
+from keras_grow import depth_reserve
 from keras_grow import keras_compat
 from keras_grow.optimizer_carry import OptimizerCarryReport
 from keras_grow.optimizer_carry import pad_to
@@ -79,10 +80,11 @@ def growing_axes(body, spec):
     return axes
 
 
-def resizable_body(spec, seed=None):
-    """A new body of `spec` (`build.build_body`), made resizable."""
-    body = build.build_body(spec, seed)
-    make_resizable(body, spec)
+def resizable_body(spec, seed=None, reserve=None):
+    """A new body of `spec` (with `reserve`'s blocks, switched off:
+    `keras_grow.depth_reserve`), made resizable."""
+    body = depth_reserve.build_body(spec, reserve, seed)
+    make_resizable(body, spec if reserve is None else reserve.spec)
     return body
 
 
@@ -128,6 +130,22 @@ def slot_owners(optimizer, variables):
         for slot in optimizer.variables
         if len(slot.shape)
     ]
+
+
+def zero_slots(optimizer, variables):
+    """Zeroes the slots of `optimizer` that belong to `variables` (new
+    weights start with no momentum, as in a new optimizer).
+
+    Returns:
+        list of str: the zeroed slots' paths.
+    """
+    wanted = {id(v) for v in variables}
+    zeroed = []
+    for slot, owner in slot_owners(optimizer, variables):
+        if owner is not None and id(owner) in wanted:
+            slot.assign(np.zeros(tuple(slot.shape), slot.dtype))
+            zeroed.append(slot.path)
+    return zeroed
 
 
 def make_slots_resizable(optimizer, variables):

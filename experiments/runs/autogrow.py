@@ -165,7 +165,7 @@ def run(config, workdir, strategy=None):
     result = {
         "found": model.spec.notation,
         "depths": list(model.spec.depths),
-        "params": model.body.count_params(),
+        "params": model.count_params(),
         "test_accuracy": test_accuracy,
         "best_monitored_accuracy": max(history.history["val_accuracy"]),
         "epochs": len(history.history["loss"]),

@@ -44,7 +44,7 @@ def run(config, workdir):
     training.save_outcome(model, workdir, config.export)
     result = {
         "spec": model.spec.notation,
-        "params": model.body.count_params(),
+        "params": model.count_params(),
         "test_accuracy": test_accuracy,
         "best_monitored_accuracy": max(history.history["val_accuracy"]),
         "epochs": config.epochs,

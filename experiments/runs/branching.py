@@ -80,7 +80,7 @@ def result(model, config, name, val_accuracy, seconds, extra=None):
         "found": model.spec.notation,
         "widths": list(model.spec.widths),
         "depths": list(getattr(model.spec, "depths", ())),
-        "params": model.body.count_params(),
+        "params": model.count_params(),
         "test_accuracy": accuracy,
         "test_nll": nll,
         "val_accuracy": [float(v) for v in val_accuracy],

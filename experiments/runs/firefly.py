@@ -188,7 +188,7 @@ def run(config, workdir, strategy=None):
         "method": label,
         "found": model.spec.notation,
         "widths": list(model.spec.widths),
-        "params": model.body.count_params(),
+        "params": model.count_params(),
         "test_accuracy": test_accuracy,
         "final_val_accuracy": history.history["val_accuracy"][-1],
         "points": points,

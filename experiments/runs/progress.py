@@ -36,7 +36,7 @@ class EpochLine(keras.callbacks.Callback):
         spec = self.model.spec
         self._begin = time.perf_counter()
         self._notation = spec.notation
-        self._numbers = {"params": self.model.body.count_params()}
+        self._numbers = {"params": self.model.count_params()}
         for stage, depth in enumerate(getattr(spec, "depths", ())):
             self._numbers[f"depth_stage{stage + 1}"] = depth
 

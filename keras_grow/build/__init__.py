@@ -64,7 +64,7 @@ def build_body(spec, seed=None, reserved=()):
             switched off would not pass its input on.
     """
     lowered = _lowered(spec)
-    gated = _reserved_layers(spec, lowered, reserved)
+    gated = frozenset().union(*_reserved_layers(spec, lowered, reserved).values())
     with _python_random_seeded(seed):
         return graph.build_graph(lowered, gated=gated)
 
@@ -85,16 +85,24 @@ def reserved_layers(spec, reserved):
             one, or with a layer holding weights that has no gated
             subclass (attention, a LayerNormalization).
     """
+    by_block = _reserved_layers(spec, _lowered(spec), reserved)
+    return frozenset().union(*by_block.values())
+
+
+def reserved_layers_by_block(spec, reserved):
+    """`{block: frozenset of layer names}`: `reserved_layers` block by
+    block (what switches each block on and off)."""
     return _reserved_layers(spec, _lowered(spec), reserved)
 
 
 def _reserved_layers(spec, lowered, reserved):
-    """`reserved_layers` on `spec`'s graph, lowered once by the caller."""
+    """`reserved_layers_by_block` on `spec`'s graph, lowered once by the
+    caller."""
     if not reserved:
-        return frozenset()
+        return {}
     by_name = {b.name: b for b in graph.graph_blocks(lowered)}
     classes = {n["name"]: n["class_name"] for n in lowered.nodes}
-    layers = set()
+    layers = {}
     for name in reserved:
         block = by_name.get(name)
         if block is None:
@@ -115,8 +123,8 @@ def _reserved_layers(spec, lowered, reserved):
                 f"Block {name!r} cannot be reserved: switched off, it must pass "
                 f"its input on, and {why}."
             )
-        layers |= weighted
-    return frozenset(layers)
+        layers[name] = frozenset(weighted)
+    return layers
 
 
 def blocks(spec):
@@ -143,5 +151,6 @@ __all__ = [
     "build_body",
     "new_blocks",
     "reserved_layers",
+    "reserved_layers_by_block",
     "unit_groups",
 ]

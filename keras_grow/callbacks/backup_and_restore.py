@@ -198,7 +198,7 @@ class BackupAndRestore(keras.callbacks.Callback):
                 f"BackupAndRestore: resumed from {checkpoint.path}: "
                 f"{checkpoint.epoch} epochs{batches} done, "
                 f"{checkpoint.spec.notation}, "
-                f"{self.model.body.count_params():,} parameters"
+                f"{self.model.count_params():,} parameters"
             )
 
     def on_epoch_begin(self, epoch, logs=None):

@@ -359,7 +359,7 @@ class WidthGrowth(GivenArguments, keras.callbacks.Callback):
 
     def _growth_scalars(self):
         widths = {f"width_{i}": w for i, w in enumerate(self.model.spec.widths)}
-        return {"params": self.model.body.count_params(), **widths}
+        return {"params": self.model.count_params(), **widths}
 
     @property
     def sets_learning_rate(self):

@@ -9,6 +9,7 @@ Reference:
     Networks", KDD 2020.
 """
 
+import keras
 import numpy as np
 
 from keras_grow.specs.graph_analysis import node_class
@@ -116,7 +117,36 @@ def pass_through_norm(width, epsilon):
 
 
 def default_init(body, block, scale, rng):
-    """Keep the layers' own default initialisation."""
+    """Keep the layers' own default initialisation (`reset_block`)."""
+
+
+def block_layer_names(body, block):
+    """list of str: the layers of `body` that make up `block`."""
+    if block.layers:
+        return list(block.layers)
+    prefix = block.name + "_"
+    return [layer.name for layer in body.layers if layer.name.startswith(prefix)]
+
+
+def reset_block(body, block, rng):
+    """Gives every variable of `block`'s layers a fresh value from the
+    layer's own initializer (`kernel` from `kernel_initializer`, ...),
+    seeded from `rng`: a new block starts from values that depend on the
+    growth's seed and the block alone, whether its layers were built for
+    the growth or ahead of it (a reserved block, `keras_grow.depth_reserve`).
+    A variable whose layer names no initializer for it keeps its value."""
+    for name in block_layer_names(body, block):
+        layer = body.get_layer(name)
+        for key, variable in layer_variables(layer).items():
+            initializer = getattr(layer, f"{key}_initializer", None)
+            if initializer is None:
+                continue
+            initializer = keras.initializers.get(initializer)
+            config = initializer.get_config()
+            if "seed" in config:
+                config["seed"] = int(rng.integers(2**31 - 1))
+                initializer = type(initializer).from_config(config)
+            variable.assign(initializer(tuple(variable.shape), dtype=variable.dtype))
 
 
 # name -> initialiser(body, block, scale, rng). AutoGrow's AdamInit starts
@@ -275,13 +305,14 @@ def copy_blocks(body, copies, listed=None):
         if fitting:
             chosen[target] = fitting[0]
     saved = {
-        name: [np.array(v.numpy()) for v in layers[name].weights]
+        name: [np.array(v.numpy()) for v in layer_variables(layers[name]).values()]
         for source in set(chosen.values())
         for name in _block_layers(layers, source, listed).values()
     }
     for target, source in chosen.items():
         sources = _block_layers(layers, source, listed)
         for suffix, name in _block_layers(layers, target, listed).items():
-            for variable, value in zip(layers[name].weights, saved[sources[suffix]]):
+            targets = layer_variables(layers[name]).values()
+            for variable, value in zip(targets, saved[sources[suffix]]):
                 variable.assign(value)
     return chosen

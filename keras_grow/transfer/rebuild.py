@@ -138,12 +138,8 @@ def transfer_weights(
             surviving layer whose shape changed without a morphism
             explaining it.
     """
-    initialize = block_inits.get_block_initializer(initializer)
+    block_inits.get_block_initializer(initializer)
     check_initializer(old_spec, new_spec, initializer, block_copies)
-    added = build.new_blocks(old_spec, new_spec)
-    # A block the initialiser cannot start must become a copy (checked
-    # once the copies are made).
-    unstartable = [b for b in added if block_inits.block_problem(initializer, b)]
     rng = np.random.default_rng(seed)
     weights = weight_io.read_weights(old_body)
     weights, widened = apply_width_changes(
@@ -160,25 +156,76 @@ def transfer_weights(
             fresh.append(layer.name)
     new_names = {layer.name for layer in new_body.layers}
     dropped = [name for name in weights if name not in new_names]
-    for block in added:
-        if block not in unstartable:
-            initialize(new_body, block, initializer_scale, rng)
-    copied_blocks = None
-    if block_copies is not None:
-        listed = {b.name: b for b in build.blocks(new_spec)}
-        copied_blocks = block_inits.copy_blocks(new_body, block_copies, listed)
-    uncopied = [b for b in unstartable if b.name not in (copied_blocks or {})]
-    block_inits.check_new_blocks(uncopied, initializer)
-    for name, layer_values in (values or {}).items():
-        _assign_given(new_body, name, layer_values)
+    added, copied_blocks = start_new_blocks(
+        new_body,
+        old_spec,
+        new_spec,
+        initializer=initializer,
+        initializer_scale=initializer_scale,
+        block_copies=block_copies,
+        values=values,
+        rng=rng,
+    )
     return TransferReport(
         copied=tuple(copied),
         fresh=tuple(fresh),
         dropped=tuple(dropped),
-        new_blocks=tuple(b.name for b in added),
+        new_blocks=added,
         widened=widened,
         block_copies=copied_blocks,
     )
+
+
+def start_new_blocks(
+    body,
+    old_spec,
+    new_spec,
+    *,
+    initializer,
+    initializer_scale,
+    block_copies,
+    values,
+    rng,
+):
+    """Starts the blocks `new_spec` adds to `old_spec` in `body` (a body
+    of `new_spec`, or one holding them in its reserve): steps 3-5 of
+    `transfer_weights`. Each new block's layers first get fresh values
+    from their own initializers (`blocks.reset_block`), so a block built
+    ahead of its growth starts as one built for it.
+
+    Args:
+        body: the graph holding the new blocks.
+        old_spec, new_spec: the specs before and after the growth.
+        initializer, initializer_scale, block_copies, values: as in
+            `transfer_weights` (the initializer checked).
+        rng: the growth's `np.random.Generator`.
+
+    Returns:
+        (tuple of the new blocks' names, the copies made or `None`).
+
+    Raises:
+        ValueError: for a new block neither started nor copied, or
+            `values` that do not fit.
+    """
+    initialize = block_inits.get_block_initializer(initializer)
+    added = build.new_blocks(old_spec, new_spec)
+    # A block the initialiser cannot start must become a copy (checked
+    # once the copies are made).
+    unstartable = [b for b in added if block_inits.block_problem(initializer, b)]
+    for block in added:
+        block_inits.reset_block(body, block, rng)
+    for block in added:
+        if block not in unstartable:
+            initialize(body, block, initializer_scale, rng)
+    copied_blocks = None
+    if block_copies is not None:
+        listed = {b.name: b for b in build.blocks(new_spec)}
+        copied_blocks = block_inits.copy_blocks(body, block_copies, listed)
+    uncopied = [b for b in unstartable if b.name not in (copied_blocks or {})]
+    block_inits.check_new_blocks(uncopied, initializer)
+    for name, layer_values in (values or {}).items():
+        _assign_given(body, name, layer_values)
+    return tuple(b.name for b in added), copied_blocks
 
 
 def _assign_given(body, name, layer_values):

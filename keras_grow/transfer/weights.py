@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from keras_grow import gated_layers
+
 
 def variable_key(layer, variable):
     """str. How the weights of `layer` name `variable`: its path inside
@@ -14,8 +16,13 @@ def variable_key(layer, variable):
 
 
 def layer_variables(layer):
-    """`{variable key: variable}` of `layer` (see `variable_key`)."""
-    return {variable_key(layer, v): v for v in layer.weights}
+    """`{variable key: variable}` of `layer` (see `variable_key`); a
+    gated layer's switch (`keras_grow.gated_layers`) is not one of them."""
+    return {
+        variable_key(layer, v): v
+        for v in layer.weights
+        if not gated_layers.is_switch(layer, v)
+    }
 
 
 def read_weights(model):

@@ -263,8 +263,9 @@ def test_autogrow_retries_a_stage_whose_growth_raised(monkeypatch):
     # Epoch 0's growth of stage 1 failed; epoch 1 grew stage 1 after all.
     assert model.spec.notation == "Basic3ResNet(4,8,8)-2-1-1"
     log = model.growth_log
-    assert [e["kind"] for e in log] == ["growth_failed", "grow"]
-    assert log[0]["what"] == "stage 1" and "injected" in log[0]["reason"]
+    # The reserve is built at the start of fit, before any growth.
+    assert [e["kind"] for e in log] == ["reserve", "growth_failed", "grow"]
+    assert log[1]["what"] == "stage 1" and "injected" in log[1]["reason"]
     with pytest.raises(ValueError, match="on_failure"):
         kg.callbacks.AutoGrow(on_failure="skip")
     with pytest.raises(ValueError, match="on_failure"):

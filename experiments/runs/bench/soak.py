@@ -151,7 +151,7 @@ def run(config, log=print):
         "rollbacks": rollbacks,
         "seconds": round(time.perf_counter() - start, 1),
         "final": model.spec.notation,
-        "params": model.body.count_params(),
+        "params": model.count_params(),
     }
 
 

@@ -1,0 +1,178 @@
+"""Blocks built ahead of depth growth: deepening without a retrace.
+
+A `GrowableModel` may hold a body deeper than its spec: the spec's blocks,
+and after each chain's last one, reserved blocks built from
+`keras_grow.gated_layers`, switched off, which compute nothing and pass
+their input on. A depth growth that the reserve holds (`fits`) starts the
+new blocks' weights where they already are and switches them on; removing
+a block switches it off. The traced train and test steps read the same
+variables before and after, so nothing is traced again. A growth the
+reserve does not hold rebuilds the body, with a reserve twice as deep
+(`for_rebuild`): a run of N growths rebuilds O(log N) times.
+
+The reserve is what the model's variables hold, not what it computes:
+parameter counts (`gated_layers.count_params`), saved files and exports
+are of the spec's net alone.
+"""
+
+import dataclasses
+
+from keras_grow import build
+from keras_grow import gated_layers
+from keras_grow import specs
+
+
+@dataclasses.dataclass(frozen=True)
+class Reserve:
+    """A body's reserve.
+
+    Args:
+        spec: the spec the body is built from: the model's spec with every
+            chain deepened to its capacity.
+        blocks: tuple of str. The blocks built gated (switchable): those
+            `spec` had beyond the model's spec when the body was built.
+        layers: dict. `{block: frozenset of layer names}`: the layers
+            that switch each block on and off.
+    """
+
+    spec: specs.NetSpec
+    blocks: tuple
+    layers: dict
+
+    @property
+    def depths(self):
+        """tuple of int. Each chain's capacity, in blocks."""
+        return tuple(self.spec.depths)
+
+    def to_dict(self):
+        """JSON data: `from_dict` makes the same reserve again."""
+        return {"spec": self.spec.to_dict(), "blocks": list(self.blocks)}
+
+    @classmethod
+    def from_dict(cls, data):
+        return make(specs.from_dict(data["spec"]), data["blocks"])
+
+
+def make(capacity, blocks):
+    """The `Reserve` of a body built from spec `capacity` with `blocks`
+    gated.
+
+    Raises:
+        ValueError: for a block that switched off would not pass its
+            input on (`build.reserved_layers`).
+    """
+    blocks = tuple(blocks)
+    return Reserve(capacity, blocks, build.reserved_layers_by_block(capacity, blocks))
+
+
+def can_reserve(spec):
+    """bool. Whether `spec` is of a kind whose chains deepen by residual
+    blocks (a residual staged net, a user graph's blocks)."""
+    staged = isinstance(spec, specs.StagedNetSpec) and spec.residual
+    graph = isinstance(spec, specs.GraphSpec) and spec.depth == "blocks"
+    return staged or graph
+
+
+def plan(spec, depths):
+    """The `Reserve` that holds `spec` in a body whose chains are `depths`
+    blocks deep, or `None` where `spec` cannot hold one (its kind, or a
+    block that would not pass its input on while off).
+
+    Args:
+        spec: the model's spec.
+        depths: sequence of int. Each chain's capacity, at least its depth.
+
+    Raises:
+        ValueError: for a capacity below a chain's depth.
+    """
+    if not can_reserve(spec):
+        return None
+    depths = tuple(int(d) for d in depths)
+    if len(depths) != len(spec.depths) or any(
+        c < d for c, d in zip(depths, spec.depths)
+    ):
+        raise ValueError(
+            f"A reserve needs a capacity per chain at least as deep as "
+            f"{spec.notation}'s {tuple(spec.depths)}; received {depths}."
+        )
+    if depths == tuple(spec.depths):
+        return None
+    capacity = spec.with_depths(depths)
+    added = [b.name for b in build.new_blocks(spec, capacity)]
+    try:
+        return make(capacity, added)
+    except ValueError:
+        return None
+
+
+def fits(reserve, spec):
+    """bool. Whether the body of `reserve` computes `spec` by switching
+    reserved blocks on or off alone: `spec` is the capacity's spec with
+    fewer blocks at the end of its chains, and every block it lacks is
+    gated."""
+    if reserve is None or type(spec) is not type(reserve.spec):
+        return False
+    depths = tuple(spec.depths)
+    if len(depths) != len(reserve.depths) or any(
+        d > c for d, c in zip(depths, reserve.depths)
+    ):
+        return False
+    if spec.with_depths(reserve.depths) != reserve.spec:
+        return False
+    missing = _block_names(reserve.spec) - _block_names(spec)
+    return missing <= set(reserve.blocks)
+
+
+def for_rebuild(reserve, spec):
+    """The reserve a body rebuilt for `spec` gets, when the model has
+    `reserve` (`None`: none): each chain as deep as before, or, where
+    `spec` is deeper than a chain's capacity, every chain twice as deep as
+    `spec`'s (geometric headroom)."""
+    if reserve is None or not can_reserve(spec):
+        return None
+    if len(spec.depths) != len(reserve.depths):
+        return None
+    depths = tuple(spec.depths)
+    if any(d > c for d, c in zip(depths, reserve.depths)):
+        capacity = [max(c, 2 * d) for d, c in zip(depths, reserve.depths)]
+    else:
+        capacity = reserve.depths
+    return plan(spec, capacity)
+
+
+def _block_names(spec):
+    return {b.name for b in build.blocks(spec)}
+
+
+def build_body(spec, reserve, seed=None):
+    """The body of `spec`: with `reserve`, its capacity's, the blocks
+    `spec` lacks switched off."""
+    if reserve is None:
+        return build.build_body(spec, seed)
+    body = build.build_body(reserve.spec, seed, reserved=reserve.blocks)
+    switch(body, reserve, spec)
+    return body
+
+
+def switch(body, reserve, spec):
+    """Switches each gated block of `body` on if `spec` has it, off if not.
+
+    Returns:
+        (blocks switched on, blocks switched off), tuples of str.
+    """
+    active = _block_names(spec)
+    on, off = [], []
+    for block, names in reserve.layers.items():
+        wanted = block in active
+        layers = [body.get_layer(name) for name in sorted(names)]
+        if any(layer.is_on != wanted for layer in layers):
+            (on if wanted else off).append(block)
+            for layer in layers:
+                layer.switch(wanted)
+    return tuple(on), tuple(off)
+
+
+def net_layers(body):
+    """list of the layers of `body` the net computes (a reserve's
+    switched-off layers left out)."""
+    return [layer for layer in body.layers if not gated_layers.is_off(layer)]
