@@ -14,8 +14,6 @@ at most one training step.
 import contextlib
 import json
 import os
-import statistics
-import time
 
 import keras
 import numpy as np
@@ -23,6 +21,7 @@ from absl import app
 from absl import flags
 
 import keras_grow as kg
+from experiments.runs.bench import growth_cost
 from keras_grow import in_place
 
 flags.DEFINE_string("notation", "MLP-256-256", "The MLP that grows.")
@@ -45,6 +44,12 @@ def _rebuilding():
         in_place.plan = plan
 
 
+def _wider(spec):
+    widths = list(spec.widths)
+    widths[0] += 1
+    return spec.with_widths(widths)
+
+
 def _arm(batch):
     keras.utils.set_random_seed(0)
     model = kg.GrowableModel(kg.specs.parse(FLAGS.notation, (784,), 10))
@@ -52,41 +57,9 @@ def _arm(batch):
         keras.optimizers.SGD(0.01, momentum=0.9),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    x, y = batch
-    for _ in range(5):
-        model.train_on_batch(x, y)
-    steady = []
-    for _ in range(FLAGS.steady_steps):
-        start = time.perf_counter()
-        model.train_on_batch(x, y)
-        steady.append(time.perf_counter() - start)
-    grows, first_steps, parts = [], [], []
-    for _ in range(FLAGS.events):
-        widths = list(model.spec.widths)
-        widths[0] += 1
-        start = time.perf_counter()
-        event = model.grow(model.spec.with_widths(widths))
-        grown = time.perf_counter()
-        model.train_on_batch(x, y)
-        grows.append(grown - start)
-        parts.append(event["timing"])
-        first_steps.append(time.perf_counter() - grown)
-    step = statistics.median(steady)
-    cost = [g + f - step for g, f in zip(grows, first_steps)]
-    return {
-        "in_place": event["in_place"],
-        "step_ms": 1000 * step,
-        "grow_ms": 1000 * statistics.median(grows),
-        "first_step_ms": 1000 * statistics.median(first_steps),
-        "growth_cost_in_steps": statistics.median(cost) / step,
-        # Inside `grow`: the grown body built, filled, the optimizer carried.
-        **{
-            f"{part}_ms": 1000 * statistics.median(t[part] for t in parts)
-            for part in ("build", "transfer", "optimizer")
-        },
-        "traces": model.trace_counts,
-        "final": model.spec.notation,
-    }
+    return growth_cost.time_growths(
+        model, batch, _wider, FLAGS.events, FLAGS.steady_steps
+    )
 
 
 def main(argv):
@@ -103,19 +76,7 @@ def main(argv):
         f"{FLAGS.notation}, one unit per growth, {FLAGS.events} growths, "
         f"batch {FLAGS.batch_size}:"
     )
-    print(
-        "| arm | step (ms) | grow (ms): build + transfer + optimizer | "
-        "step after (ms) | growth cost in steps | traces |"
-    )
-    print("|---|---|---|---|---|---|")
-    for arm, r in result.items():
-        print(
-            f"| {arm} | {r['step_ms']:.1f} | {r['grow_ms']:.1f}: "
-            f"{r['build_ms']:.1f} + {r['transfer_ms']:.1f} + "
-            f"{r['optimizer_ms']:.1f} | "
-            f"{r['first_step_ms']:.1f} | {r['growth_cost_in_steps']:.1f} | "
-            f"{r['traces']['train']} |"
-        )
+    growth_cost.print_table(result)
     os.makedirs(FLAGS.out, exist_ok=True)
     with open(os.path.join(FLAGS.out, "result.json"), "w") as f:
         json.dump(result, f, indent=1)

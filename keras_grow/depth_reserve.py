@@ -11,14 +11,13 @@ reserve does not hold rebuilds the body, with a reserve twice as deep
 (`for_rebuild`): a run of N growths rebuilds O(log N) times.
 
 The reserve is what the model's variables hold, not what it computes:
-parameter counts (`gated_layers.count_params`), saved files and exports
-are of the spec's net alone.
+parameter counts (`gated_layers.count_params` of `net_layers`), saved
+files and exports are of the spec's net alone.
 """
 
 import dataclasses
 
 from keras_grow import build
-from keras_grow import gated_layers
 from keras_grow import specs
 
 
@@ -154,25 +153,41 @@ def build_body(spec, reserve, seed=None):
     return body
 
 
-def switch(body, reserve, spec):
-    """Switches each gated block of `body` on if `spec` has it, off if not.
-
-    Returns:
-        (blocks switched on, blocks switched off), tuples of str.
-    """
+def _changed_blocks(reserve, spec, previous):
+    """{block: on} of the gated blocks whose state `spec` sets (those it
+    changes from `previous`'s; every one without `previous`)."""
     active = _block_names(spec)
-    on, off = [], []
-    for block, names in reserve.layers.items():
-        wanted = block in active
-        layers = [body.get_layer(name) for name in sorted(names)]
-        if any(layer.is_on != wanted for layer in layers):
-            (on if wanted else off).append(block)
-            for layer in layers:
-                layer.switch(wanted)
-    return tuple(on), tuple(off)
+    before = None if previous is None else _block_names(previous)
+    return {
+        block: block in active
+        for block in reserve.blocks
+        if before is None or (block in active) != (block in before)
+    }
 
 
-def net_layers(body):
-    """list of the layers of `body` the net computes (a reserve's
-    switched-off layers left out)."""
-    return [layer for layer in body.layers if not gated_layers.is_off(layer)]
+def switch(body, reserve, spec, previous=None):
+    """Switches each gated block of `body` on if `spec` has it, off if not
+    (with `previous`, the spec the switches are set for now, only the
+    blocks that differ: a growth's)."""
+    for block, on in _changed_blocks(reserve, spec, previous).items():
+        for name in sorted(reserve.layers[block]):
+            body.get_layer(name).switch(on)
+
+
+def off_layers(reserve, spec):
+    """frozenset of str: the layers of a body holding `reserve` that are
+    switched off while it computes `spec` (read from the specs, not the
+    switches)."""
+    if reserve is None:
+        return frozenset()
+    active = _block_names(spec)
+    return frozenset().union(
+        *(reserve.layers[b] for b in reserve.blocks if b not in active)
+    )
+
+
+def net_layers(body, reserve, spec):
+    """list of the layers of `body` (holding `reserve`) the net of `spec`
+    computes: a reserve's switched-off layers left out."""
+    off = off_layers(reserve, spec)
+    return [layer for layer in body.layers if layer.name not in off]

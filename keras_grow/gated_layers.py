@@ -130,19 +130,12 @@ def is_switch(layer, variable):
     return isinstance(layer, Gated) and variable is getattr(layer, "active", None)
 
 
-def is_off(layer):
-    """bool. Whether `layer` is a gated layer switched off."""
-    return isinstance(layer, Gated) and not layer.is_on
-
-
 def count_params(layers):
-    """int. The parameters of the net `layers` compute: those of layers
-    switched off, and the switches, not counted."""
+    """int. The parameters of `layers` (their switches not counted)."""
     return int(
         sum(
             np.prod(v.shape)
             for layer in layers
-            if not is_off(layer)
             for v in layer.weights
             if not is_switch(layer, v)
         )

@@ -109,7 +109,12 @@ class GrowableModel(
     def count_params(self):
         """int. The parameters of the net the model computes (a reserve's
         switched-off blocks not counted)."""
-        return gated_layers.count_params(self.body.layers)
+        return gated_layers.count_params(self.net_layers())
+
+    def net_layers(self):
+        """list. The layers of the body the net computes (a reserve's
+        switched-off blocks left out)."""
+        return depth_reserve.net_layers(self.body, self._reserve, self._spec)
 
     def reserve_depth(self, depths):
         """Builds blocks ahead of depth growth, so that growing into them
@@ -222,7 +227,7 @@ class GrowableModel(
         if not morphisms and depth_reserve.fits(self._reserve, new_spec):
             parts = growth.reserve_parts(self, new_spec, options)
             self._undo = growth.undo_point(self, parts, len(self._growth_log))
-            depth_reserve.switch(self.body, self._reserve, new_spec)
+            depth_reserve.switch(self.body, self._reserve, new_spec, old_spec)
             self._spec = new_spec  # the traced steps read the same variables
         else:
             reserve = depth_reserve.for_rebuild(self._reserve, new_spec)
@@ -236,7 +241,8 @@ class GrowableModel(
                 optimizer = getattr(self, "optimizer", None)
                 self._install(parts.body, new_spec, optimizer, reserve)
         done = dict(initializer=initializer, morphisms=morphisms)
-        done.update(params_before=params_before, seconds=time.perf_counter() - start)
+        done.update(params_before=params_before, params_after=self.count_params())
+        done.update(seconds=time.perf_counter() - start)
         event = growth_events.grow_event(
             len(self._growth_log), old_spec, new_spec, parts, done, info
         )
@@ -350,7 +356,7 @@ class GrowableModel(
         plain body of its spec lists them (`get_weights`)."""
         return [
             variable
-            for layer in depth_reserve.net_layers(self.body)
+            for layer in self.net_layers()
             for variable in layer.weights
             if not gated_layers.is_switch(layer, variable)
         ]

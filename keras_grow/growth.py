@@ -13,7 +13,6 @@ import keras
 import numpy as np
 
 from keras_grow import build
-from keras_grow import depth_reserve
 from keras_grow import in_place
 from keras_grow import multi_worker
 from keras_grow import specs
@@ -159,7 +158,7 @@ def grown_parts(model, new_spec, transfer_options, reserve=None):
         )
         built = time.perf_counter()
         report = transfer.transfer_weights(
-            depth_reserve.net_layers(model.body),
+            model.net_layers(),
             body,
             model.spec,
             new_spec,

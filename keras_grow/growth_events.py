@@ -12,8 +12,6 @@ import dataclasses
 
 import numpy as np
 
-from keras_grow import gated_layers
-
 GROW = "grow"
 
 
@@ -196,7 +194,7 @@ def grow_event(index, old_spec, new_spec, parts, growth, info=None):
         parts: the `keras_grow.growth.GrownParts` swapped in (in place
             when it holds a `resize`).
         growth: dict with the growth's `initializer`, `morphisms`,
-            `params_before` and `seconds`.
+            `params_before`, `params_after` and `seconds`.
         info: dict or `None`. A callback's extra fields; a `kind` in it
             names the event otherwise than `"grow"`.
     """
@@ -208,7 +206,7 @@ def grow_event(index, old_spec, new_spec, parts, growth, info=None):
         from_notation=old_spec.notation,
         to_notation=new_spec.notation,
         params_before=growth["params_before"],
-        params_after=gated_layers.count_params(parts.body.layers),
+        params_after=growth["params_after"],
         initializer=growth["initializer"],
         new_blocks=list(report.new_blocks),
         widened=jsonable({k: list(v) for k, v in report.widened.items()}),

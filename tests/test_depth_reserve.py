@@ -299,3 +299,20 @@ def test_autogrow_with_a_reserve_traces_once_and_finds_the_same_net():
     assert reserved.trace_counts["train"] == 1 < rebuilt.trace_counts["train"]
     assert reserved.count_params() == rebuilt.count_params()
     np.testing.assert_allclose(with_reserve, without, rtol=1e-5)
+
+
+def test_model_checkpoint_saves_the_net_while_the_reserve_trains(tmp_path):
+    x, y = _data()
+    model = _model(reserve=(2, 2, 2))
+    model.grow(model.spec.with_block_added(0), initializer="gaussian", seed=0)
+    path = str(tmp_path / "epoch{epoch}.keras")
+    _fit_with = dict(batch_size=16, verbose=0, shuffle=False)
+    model.fit(
+        x, y, epochs=2, callbacks=[keras.callbacks.ModelCheckpoint(path)], **_fit_with
+    )
+    assert model.trace_counts["train"] == 1 and model.reserve is not None
+    loaded = keras.models.load_model(str(tmp_path / "epoch2.keras"))
+    assert loaded.spec == model.spec and loaded.reserve is None
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6
+    )

@@ -11,7 +11,6 @@ import pytest
 import tensorflow as tf
 
 import keras_grow as kg
-from keras_grow import depth_reserve
 from keras_grow.callbacks import autogrow_rules as rules
 from tests.conftest import compile_sgd
 from tests.helpers import HalveRateAt
@@ -396,9 +395,7 @@ def test_adam_initializer_trains_only_the_new_norm(sample_arrays):
     model.grow(model.spec)  # no-op growth: snapshot everything after a rebuild
     # The weights of the net before the growth (a reserve's left out).
     snapshot = {
-        v.path: v.numpy().copy()
-        for layer in depth_reserve.net_layers(model.body)
-        for v in layer.weights
+        v.path: v.numpy().copy() for layer in model.net_layers() for v in layer.weights
     }
     slots = {v.name: v.numpy().copy() for v in model.optimizer.variables}
     callback.on_epoch_begin(0)
