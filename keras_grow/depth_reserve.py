@@ -126,17 +126,23 @@ def for_rebuild(reserve, spec):
     """The reserve a body rebuilt for `spec` gets, when the model has
     `reserve` (`None`: none): each chain as deep as before, or, where
     `spec` is deeper than a chain's capacity, every chain twice as deep as
-    `spec`'s (geometric headroom)."""
+    `spec`'s (geometric headroom). The blocks gated before stay gated (so
+    a width growth keeps the layer classes, and can be made in place),
+    and so is every block beyond `spec`."""
     if reserve is None or not can_reserve(spec):
         return None
     if len(spec.depths) != len(reserve.depths):
         return None
     depths = tuple(spec.depths)
-    if any(d > c for d, c in zip(depths, reserve.depths)):
-        capacity = [max(c, 2 * d) for d, c in zip(depths, reserve.depths)]
-    else:
-        capacity = reserve.depths
-    return plan(spec, capacity)
+    capacity = reserve.depths
+    if any(d > c for d, c in zip(depths, capacity)):
+        capacity = tuple(max(c, 2 * d) for d, c in zip(depths, capacity))
+    grown = spec.with_depths(capacity)
+    gated = set(reserve.blocks) | {b.name for b in build.new_blocks(spec, grown)}
+    try:
+        return make(grown, [b.name for b in build.blocks(grown) if b.name in gated])
+    except ValueError:
+        return None
 
 
 def _block_names(spec):

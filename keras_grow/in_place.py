@@ -11,15 +11,17 @@ traced before the growth then compute the grown net exactly as freshly
 traced ones would, and are not traced again (with `jit_compile`, XLA
 still compiles them once for each new shape).
 
-Unit groups that hold a convolution, attention or a Layer or Group
-normalisation keep fixed shapes, so growing one rebuilds and retraces as
+Unit groups that hold a convolution, attention, a Layer or Group
+normalisation, or a layer of a depth reserve (`keras_grow.gated_layers`)
+keep fixed shapes, so growing one rebuilds and retraces as
 before: TensorFlow's oneDNN convolutions need known channel counts (a
 ResNet step took twice as long without them, docs/no_retrace.md); Keras'
 TensorFlow `einsum` picks a reshape from the shape Keras records for a
 kernel, which stays the built one; Layer and Group normalisation reshape
-their parameters to the input's static shape. Dense layers,
-BatchNormalization and embeddings grow in place at no measurable cost per
-step. Saved and exported models are ordinary: their files hold the
+their parameters to the input's static shape; a gated layer's `tf.cond`
+needs its variables' shapes for the zero gradients of its switched-off
+branch. Dense layers, BatchNormalization and embeddings grow in place at
+no measurable cost per step. Saved and exported models are ordinary: their files hold the
 values, not the unknown axes.
 """
 
@@ -32,6 +34,7 @@ import tensorflow as tf
 
 from keras_grow import build
 from keras_grow import depth_reserve
+from keras_grow import gated_layers
 from keras_grow import keras_compat
 from keras_grow.optimizer_carry import OptimizerCarryReport
 from keras_grow.optimizer_carry import pad_to
@@ -73,7 +76,10 @@ def growing_axes(body, spec):
         if group.width_index is None:
             continue
         members = [layers.get(name) for _, name in group.members()]
-        if any(isinstance(layer, FIXED_SHAPE_LAYERS) for layer in members):
+        # A gated layer's `tf.cond` needs its variables' shapes to give
+        # the switched-off branch its zero gradients.
+        fixed = (*FIXED_SHAPE_LAYERS, gated_layers.Gated)
+        if any(isinstance(layer, fixed) for layer in members):
             continue
         for (name, key), axis in group.unit_axes().items():
             axes[(name, key)].add(axis)

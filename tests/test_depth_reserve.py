@@ -316,3 +316,31 @@ def test_model_checkpoint_saves_the_net_while_the_reserve_trains(tmp_path):
     np.testing.assert_allclose(
         loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6
     )
+
+
+def test_a_user_graph_grows_into_its_reserve_in_depth_and_width():
+    inputs = keras.Input((6,))
+    x = keras.layers.Dense(8, name="stem")(inputs)
+    for i in range(2):
+        h = keras.layers.Dense(16, activation="relu", name=f"b{i}_up")(x)
+        h = keras.layers.Dense(8, name=f"b{i}_down")(h)
+        x = keras.layers.Add(name=f"b{i}_add")([x, h])
+    user = keras.Model(inputs, keras.layers.Dense(3, name="logits")(x))
+    model = kg.GrowableModel.from_keras(user, depth="blocks")
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    x, y = rng.random((32, 6)).astype("float32"), rng.integers(0, 3, 32)
+    expected = user.predict(x, verbose=0)
+    assert model.reserve_depth([4]).blocks == ("b1_add_x1", "b1_add_x2")
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-6)
+    model.fit(x, y, epochs=1, verbose=0)
+    before = model.predict(x, verbose=0)
+    event = model.grow(model.spec.with_block_added(0), initializer="zero")
+    assert event["in_place"] and event["new_blocks"] == ["b1_add_x1"]
+    np.testing.assert_allclose(model.predict(x, verbose=0), before, atol=1e-6)
+    # A hidden layer of an active block, outside the reserve, widens in
+    # place too (the reserve's own groups keep fixed shapes).
+    event = model.grow(model.spec.with_layer_widened("b0_up", 20))
+    assert event["in_place"]
+    model.fit(x, y, epochs=1, verbose=0)
+    assert model.trace_counts["train"] == 1

@@ -95,8 +95,10 @@ ROLES = (
 def node_class(layer):
     """str. The class name a graph node gives `layer`: its class's name
     for Keras' and keras_grow's layers, the name Keras registers it under
-    for KerasHub's (`keras_hub>PositionEmbedding` is not keras_grow's)."""
-    cls = type(layer)
+    for KerasHub's (`keras_hub>PositionEmbedding` is not keras_grow's); a
+    reserve's gated layer (`keras_grow.gated_layers`) is the node of the
+    class it gates."""
+    cls = getattr(layer, "gated_class", None) or type(layer)
     if cls.__module__.split(".")[0] == "keras_hub":
         return HUB + cls.__name__
     return cls.__name__
