@@ -14,7 +14,6 @@ step, and the reserve costs steady training at most 5%.
     python -m experiments.bench_depth_growth      # about 5 minutes, one core
 """
 
-import json
 import os
 
 import keras
@@ -23,6 +22,7 @@ from absl import app
 from absl import flags
 
 import keras_grow as kg
+from experiments.runs import workdir
 from experiments.runs.bench import growth_cost
 
 flags.DEFINE_string("start", "Basic3ResNet-1-1-1", "The net that grows.")
@@ -94,8 +94,7 @@ def main(argv):
         f"{result['steady_throughput_reserve_vs_exact']:.3f}x the exact net's."
     )
     os.makedirs(FLAGS.out, exist_ok=True)
-    with open(os.path.join(FLAGS.out, "result.json"), "w") as f:
-        json.dump(result, f, indent=1)
+    workdir.write_json(os.path.join(FLAGS.out, "result.json"), result)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ steady training at most 5% (throughput >= 0.95x the exact-size net).
     python -m experiments.bench_reserved_blocks   # about 3 minutes, one core
 """
 
-import json
 import os
 
 import keras
@@ -20,6 +19,7 @@ import numpy as np
 from absl import app
 from absl import flags
 
+from experiments.runs import workdir
 from experiments.runs.bench import reserve
 
 flags.DEFINE_integer("depth", 2, "Active blocks per stage.")
@@ -78,8 +78,7 @@ def main(argv):
             f"{s['output_changed']}, block trained {s['block_trained']}"
         )
     os.makedirs(FLAGS.out, exist_ok=True)
-    with open(os.path.join(FLAGS.out, "result.json"), "w") as f:
-        json.dump(result, f, indent=1)
+    workdir.write_json(os.path.join(FLAGS.out, "result.json"), result)
 
 
 if __name__ == "__main__":

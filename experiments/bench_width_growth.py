@@ -12,7 +12,6 @@ at most one training step.
 """
 
 import contextlib
-import json
 import os
 
 import keras
@@ -21,6 +20,7 @@ from absl import app
 from absl import flags
 
 import keras_grow as kg
+from experiments.runs import workdir
 from experiments.runs.bench import growth_cost
 from keras_grow import in_place
 
@@ -78,8 +78,7 @@ def main(argv):
     )
     growth_cost.print_table(result)
     os.makedirs(FLAGS.out, exist_ok=True)
-    with open(os.path.join(FLAGS.out, "result.json"), "w") as f:
-        json.dump(result, f, indent=1)
+    workdir.write_json(os.path.join(FLAGS.out, "result.json"), result)
 
 
 if __name__ == "__main__":

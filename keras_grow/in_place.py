@@ -21,8 +21,8 @@ kernel, which stays the built one; Layer and Group normalisation reshape
 their parameters to the input's static shape; a gated layer's `tf.cond`
 needs its variables' shapes for the zero gradients of its switched-off
 branch. Dense layers, BatchNormalization and embeddings grow in place at
-no measurable cost per step. Saved and exported models are ordinary: their files hold the
-values, not the unknown axes.
+no measurable cost per step. Saved and exported models are ordinary:
+their files hold the values, not the unknown axes.
 """
 
 import collections
