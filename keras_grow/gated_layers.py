@@ -3,8 +3,10 @@ grow without a retrace.
 
 A block built ahead of a growth, from these layers, is skipped while its
 layers' `active` flags are 0: a gated conv or Dense outputs zeros, a gated
-normalisation passes its input through (and leaves its statistics alone),
-so a residual branch adds nothing and the block passes its input on.
+normalisation or activation passes its input through (a normalisation
+leaving its statistics alone), and the gated `Add` outputs the block's
+shortcut, so the block passes its input on without a pass over its
+activations.
 Setting the flags to 1 by assignment switches the block on inside the
 train step already traced: no shape and no Python value a trace depends
 on changes. While off, the layers get no gradient and their weight
@@ -142,9 +144,69 @@ def count_params(layers):
     )
 
 
-# The gated subclass of each layer class a reserved block may hold.
+@keras.saving.register_keras_serializable(package="keras_grow")
+class GatedAdd(Gated, keras.layers.Add):
+    """An `Add` that outputs its input `pass_index` (a residual block's
+    shortcut) while off, adding nothing (see `Gated`).
+
+    Args:
+        pass_index: int. The input passed on while off.
+        **kwargs: passed to `keras.layers.Add`.
+    """
+
+    gated_class = keras.layers.Add
+
+    def __init__(self, pass_index=0, **kwargs):
+        super().__init__(**kwargs)
+        self.pass_index = int(pass_index)
+
+    def call(self, inputs):
+        return self._gate(
+            lambda: keras.layers.Add.call(self, inputs),
+            lambda: tf.identity(inputs[self.pass_index]),
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "pass_index": self.pass_index}
+
+
+@keras.saving.register_keras_serializable(package="keras_grow")
+class GatedReLU(Gated, keras.layers.ReLU):
+    """A `ReLU` that passes its input through while off (see `Gated`): a
+    switched-off block's output is its shortcut input as it came."""
+
+    gated_class = keras.layers.ReLU
+
+    def call(self, inputs):
+        return self._gate(
+            lambda: keras.layers.ReLU.call(self, inputs),
+            lambda: tf.identity(inputs),
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_grow")
+class GatedActivation(Gated, keras.layers.Activation):
+    """An `Activation` that passes its input through while off (see
+    `Gated`)."""
+
+    gated_class = keras.layers.Activation
+
+    def call(self, inputs):
+        return self._gate(
+            lambda: keras.layers.Activation.call(self, inputs),
+            lambda: tf.identity(inputs),
+        )
+
+
+# The gated subclass of each layer class a reserved block may hold. Its
+# weightless layers are gated too, so that a block switched off costs no
+# pass over its activations: its `Add` outputs the shortcut, its
+# activations pass their input on.
 GATED = {
     "Conv2D": GatedConv2D,
     "Dense": GatedDense,
     "BatchNormalization": GatedBatchNormalization,
+    "Add": GatedAdd,
+    "ReLU": GatedReLU,
+    "Activation": GatedActivation,
 }

@@ -62,6 +62,9 @@ def test_plan_fits_and_headroom():
         "stage2_block2_bn1",
         "stage2_block2_conv2",
         "stage2_block2_bn2",
+        "stage2_block2_relu1",
+        "stage2_block2_add",
+        "stage2_block2_out",
     }
     assert depth_reserve.fits(reserve, spec)
     assert depth_reserve.fits(reserve, spec.with_depths((3, 2, 3)))

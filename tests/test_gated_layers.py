@@ -90,3 +90,23 @@ def test_switching_on_keeps_the_traced_train_step():
     assert len(traces) == 1
     assert np.any(gated.kernel.numpy() != kernel)  # it trains once on
     assert not np.allclose(model.predict(X2, verbose=0), off)
+
+
+@pytest.mark.parametrize(
+    "name, config", [("ReLU", {}), ("Activation", {"activation": "relu"})]
+)
+def test_a_gated_activation_passes_its_input_on_while_off(name, config):
+    gated = gated_layers.GATED[name](**config)
+    np.testing.assert_array_equal(gated(X4).numpy(), X4)  # built off
+    gated.switch(True)
+    np.testing.assert_array_equal(gated(X4).numpy(), np.maximum(X4, 0))
+
+
+def test_a_gated_add_passes_its_shortcut_on_while_off():
+    shortcut, branch = X4, X4[::-1].copy()
+    gated = gated_layers.GatedAdd(pass_index=1)
+    np.testing.assert_array_equal(gated([branch, shortcut]).numpy(), shortcut)
+    gated.switch(True)
+    np.testing.assert_allclose(gated([branch, shortcut]).numpy(), shortcut + branch)
+    again = gated_layers.GatedAdd.from_config(gated.get_config())
+    assert again.pass_index == 1

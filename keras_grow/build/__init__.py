@@ -51,10 +51,11 @@ def build_body(spec, seed=None, reserved=()):
         seed: int or `None`. Seeds the layers' default initialisation (a
             growth with a seed is reproducible; a resumed run included).
         reserved: names of residual blocks of `spec` built switched off:
-            their convs, Dense layers and BatchNormalizations are
-            `keras_grow.gated_layers`' subclasses, off, so the body
-            computes `spec` without those blocks until their layers are
-            switched on (`reserved_layers`).
+            their convs, Dense layers, BatchNormalizations, Adds and
+            activations are `keras_grow.gated_layers`' subclasses, off,
+            so the body computes `spec` without those blocks (each passes
+            its shortcut on) until their layers are switched on
+            (`reserved_layers`).
 
     Returns:
         A built functional `keras.Model` with input `images` and logits out.
@@ -64,7 +65,7 @@ def build_body(spec, seed=None, reserved=()):
             switched off would not pass its input on.
     """
     lowered = _lowered(spec)
-    gated = frozenset().union(*_reserved_layers(spec, lowered, reserved).values())
+    _, gated = _reserve_plan(spec, lowered, reserved)
     with _python_random_seeded(seed):
         return graph.build_graph(lowered, gated=gated)
 
@@ -98,11 +99,22 @@ def reserved_layers_by_block(spec, reserved):
 def _reserved_layers(spec, lowered, reserved):
     """`reserved_layers_by_block` on `spec`'s graph, lowered once by the
     caller."""
-    if not reserved:
-        return {}
+    return _reserve_plan(spec, lowered, reserved)[0]
+
+
+def _reserve_plan(spec, lowered, reserved):
+    """(`{block: frozenset of its gated layers}`, `{gated layer: config
+    of its gated class beyond the node's}`) of the `reserved` blocks of
+    `spec`'s lowered graph: every member with a gated subclass is gated
+    (its `Add` told which input is the shortcut it passes on while off).
+
+    Raises:
+        ValueError: for a block `spec` does not have, or one that switched
+            off would not pass its input on.
+    """
     by_name = {b.name: b for b in graph.graph_blocks(lowered)}
-    classes = {n["name"]: n["class_name"] for n in lowered.nodes}
-    layers = {}
+    nodes = {n["name"]: n for n in lowered.nodes}
+    layers, configs = {}, {}
     for name in reserved:
         block = by_name.get(name)
         if block is None:
@@ -111,20 +123,35 @@ def _reserved_layers(spec, lowered, reserved):
                 f"blocks: {sorted(by_name)}."
             )
         members = _block_members(lowered, block)
+        classes = {m: nodes[m]["class_name"] for m in members}
         weighted = {m for m in members if classes[m] not in graph.WEIGHTLESS}
         ungated = sorted(m for m in weighted if classes[m] not in gated_layers.GATED)
-        if not block.residual or ungated:
-            why = (
-                "it has no shortcut"
-                if not block.residual
-                else (f"its layers {ungated} have no gated subclass")
-            )
+        shortcuts = {
+            m: [
+                i
+                for i, source in enumerate(nodes[m]["inputs"])
+                if source not in members
+            ]
+            for m in members
+            if classes[m] == "Add"
+        }
+        why = None
+        if not block.residual:
+            why = "it has no shortcut"
+        elif ungated:
+            why = f"its layers {ungated} have no gated subclass"
+        elif len(shortcuts) != 1 or any(len(i) != 1 for i in shortcuts.values()):
+            why = "it has no single Add of one shortcut input and its branch"
+        if why:
             raise ValueError(
                 f"Block {name!r} cannot be reserved: switched off, it must pass "
                 f"its input on, and {why}."
             )
-        layers[name] = frozenset(weighted)
-    return layers
+        gated = {m for m in members if classes[m] in gated_layers.GATED}
+        layers[name] = frozenset(gated)
+        configs.update({m: {} for m in gated})
+        configs.update({m: {"pass_index": i[0]} for m, i in shortcuts.items()})
+    return layers, configs
 
 
 def blocks(spec):

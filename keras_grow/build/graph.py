@@ -420,10 +420,12 @@ def spec_from_keras(model, depth="sites"):
     )
 
 
-def build_graph(spec, gated=frozenset()):
+def build_graph(spec, gated=None):
     """Builds the functional graph of a `GraphSpec`: one input `images`,
     or a dict of inputs by name (`GraphSpec.model_inputs`). Layers named
-    in `gated` are their class's `keras_grow.gated_layers` subclass, off."""
+    in `gated` (`{layer: config beyond the node's}`) are their class's
+    `keras_grow.gated_layers` subclass, off."""
+    gated = gated or {}
     inputs = {
         i.name: keras.Input(i.shape, dtype=i.dtype, name=i.name)
         for i in spec.model_inputs
@@ -432,9 +434,11 @@ def build_graph(spec, gated=frozenset()):
     tensors = {spec.input_name: examples, **inputs}
     for node in spec.nodes:
         cls = _layer_class(node["class_name"])
+        config = dict(node["config"], name=node["name"])
         if node["name"] in gated:
             cls = gated_layers.GATED[node["class_name"]]
-        layer = cls.from_config(dict(node["config"], name=node["name"]))
+            config.update(gated[node["name"]])
+        layer = cls.from_config(config)
         args = [tensors[name] for name in node["inputs"]]
         if node["class_name"] in graph_analysis.MERGES:
             args = [args]

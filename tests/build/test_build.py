@@ -217,7 +217,10 @@ def test_reserved_blocks_are_skipped_until_switched_on():
     ]
     body = _randomized(build.build_body(capacity, reserved=reserved))
     gated = [layer for layer in body.layers if isinstance(layer, gated_layers.Gated)]
-    assert len(gated) == 4 * 4  # two convs and two norms a basic block
+    # A basic block: two convs, two norms, two ReLUs and its Add.
+    assert len(gated) == 4 * 7
+    adds = [layer for layer in gated if isinstance(layer, gated_layers.GatedAdd)]
+    assert [layer.pass_index for layer in adds] == [0] * 4  # the shortcut
     assert {layer.name for layer in gated} == build.reserved_layers(capacity, reserved)
     x = np.random.default_rng(1).random((4, 8, 8, 1)).astype("float32")
     active = build.build_body(spec)
