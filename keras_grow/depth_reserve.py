@@ -180,16 +180,20 @@ def switch(body, reserve, spec, previous=None):
             body.get_layer(name).switch(on)
 
 
+def off_blocks(reserve, spec):
+    """tuple of str: the blocks of `reserve` switched off while its body
+    computes `spec` (read from the specs, not the switches)."""
+    if reserve is None:
+        return ()
+    active = _block_names(spec)
+    return tuple(b for b in reserve.blocks if b not in active)
+
+
 def off_layers(reserve, spec):
     """frozenset of str: the layers of a body holding `reserve` that are
-    switched off while it computes `spec` (read from the specs, not the
-    switches)."""
-    if reserve is None:
-        return frozenset()
-    active = _block_names(spec)
-    return frozenset().union(
-        *(reserve.layers[b] for b in reserve.blocks if b not in active)
-    )
+    switched off while it computes `spec`."""
+    blocks = off_blocks(reserve, spec)
+    return frozenset().union(*(reserve.layers[b] for b in blocks))
 
 
 def net_layers(body, reserve, spec):

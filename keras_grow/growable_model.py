@@ -341,12 +341,9 @@ class GrowableModel(
             f"{growths} growth{'s' if growths != 1 else ''}"
         )
         reserve = self._reserve
-        if reserve is not None:
-            off = len(reserve.blocks) - sum(
-                b in reserve.blocks for b in _block_names(self._spec)
-            )
-            if off:
-                header += f"; {off} reserved blocks switched off (not listed)"
+        off = depth_reserve.off_blocks(reserve, self._spec)
+        if off:
+            header += f"; {len(off)} reserved blocks switched off (not listed)"
         (print_fn or print)(header)
         body = self.body if reserve is None else self.net_body()
         body.summary(*args, print_fn=print_fn, **kwargs)
@@ -479,7 +476,3 @@ class GrowableModel(
         grown = cls(spec_from_keras(model, depth), **kwargs)
         copy_weights(leaf_layers(model), grown.body)
         return grown
-
-
-def _block_names(spec):
-    return {b.name for b in build.blocks(spec)}

@@ -106,6 +106,10 @@ def test_a_reserve_keeps_the_function_and_counts_the_net_alone():
     assert model.count_params() == plain.count_params()
     assert len(model.get_weights()) == len(plain.get_weights())
     assert model.growth_log[-1]["kind"] == "reserve"
+    lines = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+    assert "6 reserved blocks switched off" in lines[0]
+    assert "stage1_block2" not in "\n".join(lines)  # the net's layers alone
     assert model.reserve_depth((2, 2, 2)) is reserve  # already held
 
 
