@@ -96,10 +96,19 @@ def plan(spec, depths):
         )
     if depths == tuple(spec.depths):
         return None
+    return _holding(spec, depths)
+
+
+def _holding(spec, depths, gated=()):
+    """The reserve of `spec` deepened to `depths`, gating every block
+    beyond `spec` and those of `gated` (in graph order), or `None` where
+    one would not pass its input on while off."""
     capacity = spec.with_depths(depths)
-    added = [b.name for b in build.new_blocks(spec, capacity)]
+    gated = set(gated) | {b.name for b in build.new_blocks(spec, capacity)}
     try:
-        return make(capacity, added)
+        return make(
+            capacity, [b.name for b in build.blocks(capacity) if b.name in gated]
+        )
     except ValueError:
         return None
 
@@ -137,12 +146,7 @@ def for_rebuild(reserve, spec):
     capacity = reserve.depths
     if any(d > c for d, c in zip(depths, capacity)):
         capacity = tuple(max(c, 2 * d) for d, c in zip(depths, capacity))
-    grown = spec.with_depths(capacity)
-    gated = set(reserve.blocks) | {b.name for b in build.new_blocks(spec, grown)}
-    try:
-        return make(grown, [b.name for b in build.blocks(grown) if b.name in gated])
-    except ValueError:
-        return None
+    return _holding(spec, capacity, reserve.blocks)
 
 
 def _block_names(spec):
