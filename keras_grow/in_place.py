@@ -210,7 +210,7 @@ class Resize:
         )
 
 
-def _fits(current, shape):
+def fits(current, shape):
     """Whether a value of `shape` can be written into `current`: the same
     rank, sizes differing only along `current`'s unknown axes."""
     old = tuple(current.shape)
@@ -225,7 +225,7 @@ def _body_pairs(current, grown):
     they pair one to one by name and every grown value fits."""
     pairs = list(zip(current, grown))
     if len(current) != len(grown) or any(
-        old.name != new.name or not _fits(old, tuple(new.shape)) for old, new in pairs
+        old.name != new.name or not fits(old, tuple(new.shape)) for old, new in pairs
     ):
         return None
     return pairs
@@ -239,7 +239,7 @@ def _slot_values(optimizer, body):
     values = []
     for slot, owner in slot_owners(optimizer, [old for old, _ in body]):
         shape = grown.get(id(owner))
-        if shape is None or not _fits(slot, shape):
+        if shape is None or not fits(slot, shape):
             return None
         values.append((slot, pad_to(np.asarray(slot.numpy()), shape)))
     return values

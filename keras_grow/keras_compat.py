@@ -142,6 +142,12 @@ def onednn_enabled():
     return bool(_pywrap_util_port.IsMklEnabled())
 
 
+def backing(variable):
+    """The `tf.Variable` behind the Keras `variable`: kept across a growth
+    in place (`keras_grow.in_place`), replaced by a rebuild."""
+    return _private(variable, "_value")
+
+
 def unknown_axes(variable):
     """frozenset of int. The axes of `variable` whose sizes its traced
     readers do not know (see `make_axes_unknown`)."""

@@ -33,8 +33,8 @@ FLOORS = (
         "weights_files",
         "depth_reserve",
     ),
-    ("in_place", "input_checks", "descent", "adam_init"),
-    ("growth", "checkpoints"),
+    ("in_place", "input_checks", "adam_init"),
+    ("growth", "checkpoints", "descent"),
     ("growable_model",),
     ("callbacks",),
 )

@@ -84,6 +84,13 @@ class _ClosedFormGrowth(TrainBatches, width_growth.SlotGrowth):
         self.scale = float(scale)
         self.score_batches = score_batches
         self.unit_count = unit_count
+        self._measure = None
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        # One measuring function for the run: traced again only where a
+        # growth rebuilt the body (`new_units.Measure`).
+        self._measure = new_units.Measure(scoring.loss_function(self.model))
 
     def _check_spec(self, spec):
         super()._check_spec(spec)
@@ -101,13 +108,9 @@ class _ClosedFormGrowth(TrainBatches, width_growth.SlotGrowth):
         start = time.perf_counter()
         shapes = weight_shapes(model.body)
         groups, skipped = new_units.closed_form_groups(model.spec, shapes)
-        stats = new_units.measure(
-            model,
-            groups,
-            self.data,
-            self.score_batches,
-            scoring.loss_function(model),
-        )
+        if self._measure is None:
+            self._measure = new_units.Measure(scoring.loss_function(model))
+        stats = self._measure(model, groups, self.data, self.score_batches)
         fit, test = range(self.score_batches), None
         if self.unit_count == "significant":
             fit = range(0, self.score_batches, 2)
@@ -128,6 +131,7 @@ class _ClosedFormGrowth(TrainBatches, width_growth.SlotGrowth):
         slots.sort(key=lambda slot: -slot[0])
         info = {
             "seconds_measure": time.perf_counter() - start,
+            "measure_traces": self._measure.traces,
             "unit_count": self.unit_count,
             "unit_values": {
                 name: [float(v) for v in f.values] for name, (_, f) in units.items()

@@ -45,11 +45,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_grow import build
+from keras_grow import in_place
+from keras_grow import keras_compat
 from keras_grow import multi_worker
 from keras_grow import transfer
 from keras_grow.descent.neighbourhood import kernel_groups
 from keras_grow.transfer.blocks import identity_kernel
+from keras_grow.transfer.weights import layer_variables
 from keras_grow.transfer.weights import weight_shapes
 
 METHODS = ("gradmax", "tiny")
@@ -135,10 +137,10 @@ def passthrough_kernels(shapes, group, count):
     }
 
 
-def _over_grown(model, groups, shapes):
-    """The current net plus the basis units of every group, fan-out zero
-    (`shapes`: the current net's `weight_shapes`)."""
-    spec, body = model.spec, model.body
+def _over_grown(spec, groups, shapes):
+    """The spec of the current net plus the basis units of every group,
+    fan-out zero, and the morphisms that add them (`shapes`: the current
+    net's `weight_shapes`)."""
     widths = list(spec.widths)
     morphisms = []
     # Later groups first: a group's producer then still has its own fan-in,
@@ -150,10 +152,7 @@ def _over_grown(model, groups, shapes):
         incoming = {group.producers[0]: _basis_units(fan_in)}
         incoming.update(passthrough_kernels(shapes, group, count))
         morphisms.append(transfer.AddUnits(group.name, count, incoming=incoming))
-    over_spec = spec.with_widths(widths)
-    over_body = build.build_body(over_spec)
-    transfer.transfer_weights(body, over_body, spec, over_spec, morphisms=morphisms)
-    return over_body
+    return spec.with_widths(widths), morphisms
 
 
 def _patches(inputs, layer):
@@ -187,43 +186,119 @@ def measure(model, groups, batches, num_batches, loss_fn):
     Returns:
         list of `GroupStatistics`, in the order of `groups`.
     """
-    body = model.body
-    shapes = weight_shapes(body)
-    over_body = _over_grown(model, groups, shapes)
-    producers = [body.get_layer(g.producers[0]) for g in groups]
-    probe = keras.Model(body.input, [layer.input for layer in producers])
-    consumers = sorted({c for g in groups for c in g.consumers})
-    kernels = [over_body.get_layer(c).kernel for c in consumers]
+    return Measure(loss_fn)(model, groups, batches, num_batches)
 
-    @tf.function
-    def step(images, labels):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(labels, over_body(images, training=False))
-        inputs = probe(images, training=False)
-        inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-        patches = [_patches(x, layer) for x, layer in zip(inputs, producers)]
-        moments = [tf.matmul(p, p, transpose_a=True) for p in patches]
-        counts = [tf.shape(p)[0] for p in patches]
-        return tape.gradient(loss, kernels), moments, counts
 
-    gradients = []
-    moments = [0.0] * len(groups)
-    rows = [0] * len(groups)
-    for _ in range(num_batches):
-        images, labels = next(batches)
-        grads, batch_moments, counts = step(images, labels)
-        gradients.append({c: g.numpy() for c, g in zip(consumers, grads)})
-        for i, (m, n) in enumerate(zip(batch_moments, counts)):
-            moments[i] = moments[i] + m.numpy().astype(np.float64)
-            rows[i] += int(n)
-    covariances = [m / max(n, 1) for m, n in zip(moments, rows)]
-    gradients, covariances = _across_workers(
-        gradients, covariances, consumers, body.distribute_strategy
-    )
-    return [
-        _group_statistics(group, shapes, gradients, covariances[i])
-        for i, group in enumerate(groups)
-    ]
+@dataclasses.dataclass(frozen=True)
+class _Traced:
+    """A measuring function and what it was traced for."""
+
+    key: tuple
+    over_body: keras.Model
+    step: object
+
+
+class Measure:
+    """`measure`, its traced function kept from round to round.
+
+    While the model grows in place (`keras_grow.in_place`: the variables
+    it had, resized, are still the ones its body reads), the next round's
+    over-grown net differs from this round's only along unit axes that the
+    trace does not know: its values go into the over-grown body built
+    before, and the function traced before runs on. Anything else (a
+    rebuilt body, a fixed-shape group grown, other groups) builds the
+    over-grown body and traces anew.
+
+    Args:
+        loss_fn: `(labels, logits) -> scalar`, the compiled loss.
+
+    Attributes:
+        traces: int. How many times the measuring function was traced.
+    """
+
+    def __init__(self, loss_fn):
+        self.loss_fn = loss_fn
+        self.traces = 0
+        self._traced = None
+
+    def __call__(self, model, groups, batches, num_batches):
+        """`GroupStatistics` of `groups` on `num_batches` batches (see
+        `measure`)."""
+        body = model.body
+        shapes = weight_shapes(body)
+        over_spec, morphisms = _over_grown(model.spec, groups, shapes)
+        key = (
+            tuple(g.name for g in groups),
+            tuple(id(keras_compat.backing(v)) for v in body.variables),
+        )
+        if not self._refill(key, body, model.spec, morphisms):
+            self._traced = self._trace(
+                key, body, model.spec, groups, over_spec, morphisms
+            )
+        consumers = sorted({c for g in groups for c in g.consumers})
+        gradients = []
+        moments = [0.0] * len(groups)
+        rows = [0] * len(groups)
+        for _ in range(num_batches):
+            images, labels = next(batches)
+            grads, batch_moments, counts = self._traced.step(images, labels)
+            gradients.append({c: g.numpy() for c, g in zip(consumers, grads)})
+            for i, (m, n) in enumerate(zip(batch_moments, counts)):
+                moments[i] = moments[i] + m.numpy().astype(np.float64)
+                rows[i] += int(n)
+        covariances = [m / max(n, 1) for m, n in zip(moments, rows)]
+        gradients, covariances = _across_workers(
+            gradients, covariances, consumers, body.distribute_strategy
+        )
+        return [
+            _group_statistics(group, shapes, gradients, covariances[i])
+            for i, group in enumerate(groups)
+        ]
+
+    def _refill(self, key, body, spec, morphisms):
+        """Writes this round's over-grown values into the kept over-grown
+        body; False (nothing written) where they do not fit it."""
+        if self._traced is None or self._traced.key != key:
+            return False
+        weights = transfer.read_weights(body)
+        weights, _ = transfer.apply_width_changes(
+            weights, spec, {}, morphisms, np.random.default_rng()
+        )
+        pairs = [
+            (variable, weights[layer.name][name])
+            for layer in self._traced.over_body.layers
+            for name, variable in layer_variables(layer).items()
+        ]
+        if not all(in_place.fits(v, value.shape) for v, value in pairs):
+            return False
+        for variable, value in pairs:
+            keras_compat.assign_resized(variable, value)
+        return True
+
+    def _trace(self, key, body, spec, groups, over_spec, morphisms):
+        """Builds the over-grown body (unit axes resizable, as a body
+        grown in place) and the function measuring with it."""
+        over_body = in_place.resizable_body(over_spec)
+        transfer.transfer_weights(body, over_body, spec, over_spec, morphisms=morphisms)
+        producers = [body.get_layer(g.producers[0]) for g in groups]
+        probe = keras.Model(body.input, [layer.input for layer in producers])
+        consumers = sorted({c for g in groups for c in g.consumers})
+        kernels = [over_body.get_layer(c).kernel for c in consumers]
+        loss_fn = self.loss_fn
+
+        @tf.function
+        def step(images, labels):
+            self.traces += 1  # at trace time
+            with tf.GradientTape() as tape:
+                loss = loss_fn(labels, over_body(images, training=False))
+            inputs = probe(images, training=False)
+            inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+            patches = [_patches(x, layer) for x, layer in zip(inputs, producers)]
+            moments = [tf.matmul(p, p, transpose_a=True) for p in patches]
+            counts = [tf.shape(p)[0] for p in patches]
+            return tape.gradient(loss, kernels), moments, counts
+
+        return _Traced(key, over_body, step)
 
 
 def _across_workers(gradients, covariances, consumers, strategy):

@@ -10,6 +10,7 @@ from keras_grow.transfer.blocks import copy_blocks
 from keras_grow.transfer.blocks import copy_problem
 from keras_grow.transfer.blocks import get_block_initializer
 from keras_grow.transfer.rebuild import TransferReport
+from keras_grow.transfer.rebuild import apply_width_changes
 from keras_grow.transfer.rebuild import check_initializer
 from keras_grow.transfer.rebuild import start_new_blocks
 from keras_grow.transfer.rebuild import transfer_weights

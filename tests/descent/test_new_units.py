@@ -131,3 +131,54 @@ def test_summed_streams_are_skipped_with_the_reason():
         for i in (1, 2, 3)
     }
     assert [g.name for g in groups] == [f"stage{i}_block1_inner1" for i in (1, 2, 3)]
+
+
+def _measured(model, measure, batches):
+    groups, _ = new_units.closed_form_groups(model.spec, weight_shapes(model.body))
+    return measure(model, groups, iter(batches), len(batches))
+
+
+def _assert_same_statistics(found, expected):
+    assert [s.group.name for s in found] == [s.group.name for s in expected]
+    for a, b in zip(found, expected):
+        np.testing.assert_allclose(a.jacobians, b.jacobians, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a.covariance, b.covariance, rtol=1e-5, atol=1e-6)
+
+
+def test_a_measure_kept_across_a_growth_in_place_traces_once():
+    model = _mlp()
+    batches = _batches()
+    kept = new_units.Measure(model.loss)
+    _measured(model, kept, batches)
+    assert model.grow(model.spec.with_widths([7, 5]))["in_place"]
+    again = _measured(model, kept, batches)
+    # The over-grown MLP is wider (both groups, and layer2's fan-in); its
+    # values went into the body traced before, and equal a fresh one's.
+    assert kept.traces == 1
+    assert again[1].jacobians.shape[-1] == 7  # layer2 reads the 7 units
+    _assert_same_statistics(
+        again, _measured(model, new_units.Measure(model.loss), batches)
+    )
+
+
+def test_a_measure_kept_across_a_rebuild_traces_again():
+    keras.utils.set_random_seed(0)
+    spec = kg.specs.parse("VGG11-2", input_shape=(32, 32, 1), num_classes=3)
+    model = compile_sgd(kg.GrowableModel(spec))
+    rng = np.random.default_rng(0)
+    batches = [
+        (
+            tf.constant(rng.uniform(size=(8, 32, 32, 1)).astype("float32")),
+            tf.constant(rng.integers(0, 3, 8)),
+        )
+    ]
+    kept = new_units.Measure(model.loss)
+    _measured(model, kept, batches)
+    widths = list(model.spec.widths)
+    widths[0] += 1
+    assert not model.grow(model.spec.with_widths(widths))["in_place"]  # a conv
+    again = _measured(model, kept, batches)
+    assert kept.traces == 2
+    _assert_same_statistics(
+        again, _measured(model, new_units.Measure(model.loss), batches)
+    )
