@@ -4,7 +4,8 @@
 
 The point is `what:n`, the n-th time (from 1) the run reaches:
 - `grow`: the middle of a growth step (the grown graph is built and has
-  its weights, the model has not switched to it yet);
+  its weights, or the new blocks of the reserve are started; the model
+  has not switched to them yet);
 - `save`: the middle of writing a checkpoint (its arrays are on disk, its
   description is not, nothing is renamed yet).
 
@@ -18,7 +19,8 @@ import signal
 import sys
 
 from keras_grow import checkpoints
-from keras_grow import transfer
+from keras_grow import growth
+from keras_grow.growable_model import GrowableModel
 
 
 def _kill():
@@ -42,12 +44,43 @@ def _kill_on_call(owner, name, call):
     setattr(owner, name, wrapper)
 
 
+def _kill_in_growth(call):
+    """Kills the process once the `call`-th `GrowableModel.grow` has made
+    its parts (by a rebuild or into the reserve), before it swaps them in;
+    the reserve's own rebuild at the start of `fit` is not a growth."""
+    grow, count, growing = GrowableModel.grow, 0, False
+
+    def in_grow(self, *args, **kwargs):
+        nonlocal growing
+        growing = True
+        try:
+            return grow(self, *args, **kwargs)
+        finally:
+            growing = False
+
+    def parts_maker(make):
+        def wrapper(*args, **kwargs):
+            nonlocal count
+            result = make(*args, **kwargs)
+            if growing:
+                count += 1
+                if count == call:
+                    _kill()
+            return result
+
+        return wrapper
+
+    GrowableModel.grow = in_grow
+    growth.grown_parts = parts_maker(growth.grown_parts)
+    growth.reserve_parts = parts_maker(growth.reserve_parts)
+
+
 def main():
     point, module, *flags = sys.argv[1:]
     what, call = point.split(":")
     call = int(call)
     if what == "grow":
-        _kill_on_call(transfer, "transfer_weights", call)
+        _kill_in_growth(call)
     elif what == "save":
         _kill_on_call(checkpoints, "_write_arrays", call)
     else:
