@@ -170,3 +170,15 @@ def test_significant_units_in_a_fit():
         name: len(v) for name, v in event["unit_values"].items()
     }
     assert all(tested <= w for (_, tested), w in zip(counts.values(), (6, 5)))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_rounds_of_an_mlp_growing_in_place_measure_with_one_trace(method):
+    data = _data()
+    model = _model("MLP-6-5")
+    callback = method(data, grow_every=1, score_batches=2, seed=0, verbose=0)
+    model.fit(data, epochs=3, verbose=0, callbacks=[callback])
+    events = [e for e in model.growth_log if e["kind"] == "grow"]
+    assert len(events) == 3 and all(e["in_place"] for e in events)
+    assert [e["measure_traces"] for e in events] == [1, 1, 1]
+    assert model.trace_counts["train"] == 1
