@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 import keras_grow as kg
+from experiments.runs import progress
 from experiments.runs import training
 from experiments.runs import workdir as workdir_lib
 
@@ -42,13 +43,17 @@ def fit_epochs(model, config, first_epoch, last_epoch, callbacks):
     epoch, seconds)."""
     _, train, monitored, _ = training.load_splits(config, first_epoch)
     begin = time.perf_counter()
+    # A line an epoch: a study's arms run for hours.
+    line = progress.EpochLine(
+        last_epoch, print_fn=lambda text: print(f"  seed {config.seed} {text}")
+    )
     history = model.fit(
         train,
         steps_per_epoch=training.steps_per_epoch(config),
         validation_data=monitored,
         initial_epoch=first_epoch,
         epochs=last_epoch,
-        callbacks=callbacks,
+        callbacks=[line, *callbacks],
         verbose=0,
         shuffle=False,
     )
@@ -132,6 +137,7 @@ def run_arms(config, workdir, arms, runner, log=print):
     for arm in arms:
         if read(workdir, config.seed, arm) is not None:
             continue
+        log(f"seed {config.seed} {arm:>24}: running")
         record = runner(config, arm, workdir)
         os.makedirs(os.path.dirname(path(workdir, config.seed, arm)), exist_ok=True)
         workdir_lib.write_json(path(workdir, config.seed, arm), record)
