@@ -96,6 +96,10 @@ def _save(model, workdir):
     return model.export_serving(os.path.join(workdir, "serving"), overwrite=True)
 
 
+def _times(count):
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
+
+
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # no INFO lines from the export
@@ -133,8 +137,8 @@ def main(argv):
     traces = model.trace_counts
     reserved = model.reserve is not None
     print(
-        f"Keras traced the train step {traces['train']} times and the test "
-        f"step {traces['test']} times (once at the start; "
+        f"Keras traced the train step {_times(traces['train'])} and the test "
+        f"step {_times(traces['test'])} (once at the start; "
         + (
             "growths switched on blocks built ahead, so traced nothing)"
             if reserved
