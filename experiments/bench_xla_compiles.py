@@ -35,7 +35,7 @@ from absl import flags
 import keras_grow as kg
 from experiments.runs import workdir
 
-flags.DEFINE_list("arms", ["reserve", "rebuild", "width"], "Which arms run.")
+flags.DEFINE_list("arms", None, "Which arms run (all by default).")
 flags.DEFINE_string("arm", None, "Runs this one arm here (set by the parent).")
 flags.DEFINE_string("dump_dir", None, "The XLA dump directory (set by the parent).")
 flags.DEFINE_integer("epochs", 5, "Epochs per arm; a growth after each but the last.")
@@ -90,7 +90,6 @@ class CompileCounter(keras.callbacks.Callback):
 
 
 def _data(batch_size, take):
-
     def load(split):
         return kg.data.load(
             "fashion_mnist_sample",
@@ -104,8 +103,7 @@ def _data(batch_size, take):
     return load("train"), load("validation")
 
 
-def _resnet_run(reserve, epochs, take, batch_size, widths):
-
+def _resnet_run(reserve, epochs, widths):
     info = kg.data.info("fashion_mnist_sample")
     spec = kg.specs.parse(
         "Basic3ResNet-1-1-1", info.input_shape, info.num_classes, widths=widths
@@ -124,7 +122,6 @@ def _resnet_run(reserve, epochs, take, batch_size, widths):
 
 
 def _mlp_run():
-
     info = kg.data.info("fashion_mnist_sample")
     model = kg.GrowableModel(
         kg.specs.parse("MLP-64-64", info.input_shape, info.num_classes)
@@ -146,14 +143,11 @@ def run_arm(arm, dump_dir, epochs, take, batch_size, widths):
         dict: per-epoch compilations, growth events (in place or not),
         Keras' trace counts, wall seconds.
     """
-
     keras.utils.set_random_seed(0)
     if arm == "width":
         model, callbacks = _mlp_run()
     else:
-        model, callbacks = _resnet_run(
-            arm == "reserve", epochs, take, batch_size, widths
-        )
+        model, callbacks = _resnet_run(arm == "reserve", epochs, widths)
     model.compile(
         keras.optimizers.SGD(0.05, momentum=0.9),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -246,12 +240,13 @@ def main(argv):
         with open(FLAGS.out, "w") as handle:
             json.dump(result, handle)
         return
-    unknown = sorted(set(FLAGS.arms) - set(ARMS))
+    chosen = FLAGS.arms or ARMS
+    unknown = sorted(set(chosen) - set(ARMS))
     if unknown:
         raise ValueError(f"Unknown arms {unknown}; known: {list(ARMS)}.")
     results = {
         arm: run_in_child(arm, FLAGS.epochs, FLAGS.take, FLAGS.batch_size, widths)
-        for arm in FLAGS.arms
+        for arm in chosen
     }
     _print(results)
     os.makedirs(FLAGS.out, exist_ok=True)
