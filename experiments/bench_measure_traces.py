@@ -1,13 +1,17 @@
-"""GradMax's and TINY's measure, its traced function kept across rounds
-(`new_units.Measure`) against traced anew each round.
+"""A round's measure with its traced function kept across rounds against
+traced anew each round: GradMax's and TINY's (`new_units.Measure`,
+`--method=closed_form`) or Firefly's descent (`descent.WidthRounds`,
+`--method=firefly`).
 
 An MLP (`--notation`, 784 inputs, 10 classes) grows both layers by
-`--units` units a round, in place, `--rounds` times; each round measures
-its groups on `--batches` batches of 128 random images twice: with a
-`Measure` kept from round to round, and with a new one (traced anew, as
-every round did before).
+`--units` units a round, in place, `--rounds` times. Each round measures
+its groups on `--batches` batches of 128 random images twice: kept from
+round to round, and new (traced anew, as every round did before). A
+Firefly round also takes `--delta_steps` step-one steps, and offers
+`--units` new units per layer as candidates beside the splits.
 
     python -m experiments.bench_measure_traces      # about a minute
+    python -m experiments.bench_measure_traces --method=firefly
 """
 
 import os
@@ -21,14 +25,17 @@ from absl import flags
 
 import keras_grow as kg
 from experiments.runs import workdir
+from keras_grow import descent
 from keras_grow.descent import new_units
 from keras_grow.transfer.weights import weight_shapes
 
+flags.DEFINE_enum("method", "closed_form", ["closed_form", "firefly"], "Whose measure.")
 flags.DEFINE_string("notation", "MLP-256-256", "The MLP that grows.")
 flags.DEFINE_integer("rounds", 4, "Rounds measured.")
 flags.DEFINE_integer("units", 8, "Units each layer gains a round.")
 flags.DEFINE_integer("batches", 4, "Batches a measure averages over.")
-flags.DEFINE_string("out", "out/bench_measure_traces", "Where result.json goes.")
+flags.DEFINE_integer("delta_steps", 10, "Firefly's step-one steps a round.")
+flags.DEFINE_string("out", "out/bench_measure_traces", "Where <method>.json goes.")
 FLAGS = flags.FLAGS
 
 
@@ -36,6 +43,29 @@ def _seconds(model, measure, batches):
     groups, _ = new_units.closed_form_groups(model.spec, weight_shapes(model.body))
     start = time.perf_counter()
     measure(model, groups, iter(batches), len(batches))
+    return time.perf_counter() - start
+
+
+def _firefly_rounds(model):
+    return descent.WidthRounds(
+        model.loss,
+        epsilon=0.1,
+        split_epsilon=0.1**0.5,
+        learning_rate=0.01,
+        optimizer="adam",
+        score_points=4,
+        jit_compile=False,
+    )
+
+
+def _firefly_seconds(model, rounds, batches):
+    start = time.perf_counter()
+    steps = rounds.start(
+        model.body, model.spec, split=True, new_units=FLAGS.units, seed=0
+    )
+    data = iter(batches * (FLAGS.delta_steps // len(batches) + 2))
+    steps.optimise(data, FLAGS.delta_steps)
+    steps.scores(iter(batches), len(batches))
     return time.perf_counter() - start
 
 
@@ -56,13 +86,30 @@ def main(argv):
         for _ in range(FLAGS.batches)
     ]
     model.train_on_batch(*batches[0])
-    kept = new_units.Measure(model.loss)
+    if FLAGS.method == "firefly":
+        kept = _firefly_rounds(model)
+
+        def measure(kept_or_new):
+            return _firefly_seconds(model, kept_or_new, batches)
+
+        def new():
+            return _firefly_rounds(model)
+    else:
+        kept = new_units.Measure(model.loss)
+
+        def measure(kept_or_new):
+            return _seconds(model, kept_or_new, batches)
+
+        def new():
+            return new_units.Measure(model.loss)
+
     rows = []
     for round_ in range(1, FLAGS.rounds + 1):
-        anew = _seconds(model, new_units.Measure(model.loss), batches)
-        reused = _seconds(model, kept, batches)
+        anew = measure(new())
+        reused = measure(kept)
         rows.append(
             {
+                "method": FLAGS.method,
                 "round": round_,
                 "net": model.spec.notation,
                 "traced_anew_s": round(anew, 3),
@@ -78,7 +125,7 @@ def main(argv):
         if not model.grow(model.spec.with_widths(widths))["in_place"]:
             raise RuntimeError(f"{model.spec.notation} did not grow in place.")
     os.makedirs(FLAGS.out, exist_ok=True)
-    workdir.write_json(os.path.join(FLAGS.out, "result.json"), rows)
+    workdir.write_json(os.path.join(FLAGS.out, f"{FLAGS.method}.json"), rows)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ each class-level name, and each instance-level one is looked up through
 tested version, not an `AttributeError` deep inside a growth.
 """
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
@@ -187,6 +189,23 @@ def assign_resized(variable, value):
     shape in `_shape` and checks assignments against it)."""
     _private(variable, "_value").assign(value)
     variable._shape = tuple(value.shape)
+
+
+@contextlib.contextmanager
+def shapes_of(pairs):
+    """Within the block, each Keras variable of `pairs` (`(variable,
+    tensor)`) has the static shape of its tensor, unknown axes included,
+    so that `stateless_call` accepts a value whose unit axes a trace leaves
+    unknown (its `StatelessScope` checks each value's shape against the
+    variable's `_shape`)."""
+    saved = [(variable, _private(variable, "_shape")) for variable, _ in pairs]
+    try:
+        for variable, value in pairs:
+            variable._shape = tuple(value.shape)
+        yield
+    finally:
+        for variable, shape in saved:
+            variable._shape = shape
 
 
 def share_backing(variable, source):

@@ -89,8 +89,9 @@ class _ClosedFormGrowth(TrainBatches, width_growth.SlotGrowth):
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         # One measuring function for the run: traced again only where a
-        # growth rebuilt the body (`new_units.Measure`).
-        self._measure = new_units.Measure(scoring.loss_function(self.model))
+        # growth rebuilt the body (`new_units.Measure`); its loss is this
+        # compile's.
+        self._measure = None
 
     def _check_spec(self, spec):
         super()._check_spec(spec)

@@ -158,6 +158,32 @@ class Firefly(FromPreset, TrainBatches, width_growth.WidthGrowth):
         self.grow_depth = bool(grow_depth)
         self.new_layers_per_round = new_layers_per_round
         self.jit_compile = bool(jit_compile)
+        self._width_rounds = None
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._width_rounds = None  # one per fit: its loss is this compile's
+
+    def _rounds(self, model):
+        """The width rounds of this fit: one traced step for every round
+        while the net grows in place (`descent.WidthRounds`)."""
+        if self._width_rounds is None:
+            self._width_rounds = descent.WidthRounds(
+                scoring.loss_function(model),
+                epsilon=self.epsilon,
+                split_epsilon=self.split_epsilon,
+                **self._step_arguments(),
+            )
+        return self._width_rounds
+
+    def _step_arguments(self):
+        """`DescentSteps`' arguments but the neighbourhood, loss and ends."""
+        return dict(
+            learning_rate=self.delta_learning_rate,
+            optimizer=self.delta_optimizer,
+            score_points=self.score_samples,
+            jit_compile=self.jit_compile,
+        )
 
     def _check_spec(self, spec):
         super()._check_spec(spec)
@@ -177,18 +203,10 @@ class Firefly(FromPreset, TrainBatches, width_growth.WidthGrowth):
             return self.candidates_per_layer
         return self.eta(spec)
 
-    def _descend(self, neighbourhood, steps):
-        """Runs step one and step two with every gate's path ending at
-        `steps`; returns (scores, timing info)."""
-        steps = scoring.DescentSteps(
-            neighbourhood,
-            scoring.loss_function(self.model),
-            epsilon=steps,
-            learning_rate=self.delta_learning_rate,
-            optimizer=self.delta_optimizer,
-            score_points=self.score_samples,
-            jit_compile=self.jit_compile,
-        )
+    def _descend(self, steps):
+        """Runs step one and step two of `steps` (`DescentSteps`); returns
+        (scores, timing info)."""
+        neighbourhood = steps.neighbourhood
         progress = self._progress(neighbourhood)
         start = time.perf_counter()
         losses = steps.optimise(self.data, self.delta_steps, progress)
@@ -230,23 +248,22 @@ class Firefly(FromPreset, TrainBatches, width_growth.WidthGrowth):
     def _propose(self, model, rng):
         spec = model.spec
         start = time.perf_counter()
-        neighbourhood = descent.WidthNeighbourhood(
+        steps = self._rounds(model).start(
             model.body,
             spec,
             split=self.split,
             new_units=self._new_unit_candidates(spec),
             seed=int(rng.integers(2**31)),
         )
+        neighbourhood = steps.neighbourhood
         built = time.perf_counter() - start
-        ends = descent.gate_ends(
-            neighbourhood.candidates, self.epsilon, self.split_epsilon
-        )
-        scores, info = self._descend(neighbourhood, ends)
+        scores, info = self._descend(steps)
         order, ranked = selection.slot_order(neighbourhood.candidates, scores)
         if neighbourhood.skipped:
             info["skipped_groups"] = dict(neighbourhood.skipped)
         info.update(
             seconds_build=built,
+            descent_traces=self._rounds(model).traces,
             candidates=len(neighbourhood.candidates),
             new_unit_candidates=neighbourhood.new_units,
             epsilon=self.epsilon,
@@ -274,7 +291,13 @@ class Firefly(FromPreset, TrainBatches, width_growth.WidthGrowth):
         neighbourhood = depth_lib.DepthNeighbourhood(
             model.body, model.spec, seed=int(rng.integers(2**31))
         )
-        scores, timing = self._descend(neighbourhood, self.epsilon)
+        steps = scoring.DescentSteps(
+            neighbourhood,
+            scoring.loss_function(model),
+            epsilon=self.epsilon,
+            **self._step_arguments(),
+        )
+        scores, timing = self._descend(steps)
         info["depth_scores"] = [float(s) for s in scores]
         info["seconds_depth"] = timing["seconds_optimise"] + timing["seconds_score"]
         ranked = [s for s in np.argsort(scores, kind="stable") if scores[s] < 0]

@@ -9,3 +9,4 @@ from keras_grow.descent.neighbourhood import gate_ends
 from keras_grow.descent.neighbourhood import growable_groups
 from keras_grow.descent.neighbourhood import kernel_groups
 from keras_grow.descent.neighbourhood import realise
+from keras_grow.descent.rounds import WidthRounds

@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_grow import build
+from keras_grow import keras_compat
 from keras_grow.build.structure import UNIT_AXES
 from keras_grow.specs.graph_analysis import ROLES
 from keras_grow.transfer import unit_ops
@@ -141,6 +142,9 @@ def shaped_value(variable):
 def call_with_values(over_body, images, values, fallback, training=False):
     """Runs `over_body` with its variables replaced by tensors.
 
+    A value's shape may leave unit axes unknown (a trace that serves every
+    width); the variable it replaces is taken to have that shape.
+
     Args:
         over_body: the graph to run (its own variables are read only for
             state no layer holds as a weight, e.g. a Dropout's seed).
@@ -166,12 +170,14 @@ def call_with_values(over_body, images, values, fallback, training=False):
                 )
         return out
 
-    logits, _ = over_body.stateless_call(
-        lookup(over_body.trainable_variables),
-        lookup(over_body.non_trainable_variables),
-        images,
-        training=training,
-    )
+    trainable = lookup(over_body.trainable_variables)
+    non_trainable = lookup(over_body.non_trainable_variables)
+    pairs = list(zip(over_body.trainable_variables, trainable))
+    pairs += list(zip(over_body.non_trainable_variables, non_trainable))
+    with keras_compat.shapes_of(pairs):
+        logits, _ = over_body.stateless_call(
+            trainable, non_trainable, images, training=training
+        )
     return logits
 
 
@@ -182,6 +188,19 @@ class _Param:
     variable: object
     axis: int  # the unit axis
     bound: np.ndarray  # max norm per unit
+    limit: object  # `bound` as the traced projection reads it
+
+
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    """One group's part of an evaluation of the over-grown net: its gates,
+    its width and its new units (ints, or tensors in a trace that serves
+    every width)."""
+
+    split_gates: object
+    new_gates: object
+    width: object
+    new_units: object
 
 
 class WidthNeighbourhood:
@@ -194,6 +213,12 @@ class WidthNeighbourhood:
         split: bool. Whether every existing unit is a split candidate.
         new_units: int. New-unit candidates per group (m'), >= 0.
         seed: int or `None`. Seeds the directions' starting values.
+        resizable: bool. Whether the functions traced on this
+            neighbourhood serve it at other widths too (`move_to`): its
+            directions' axes are left unknown to traces, as the unit axes
+            of a body grown in place (`keras_grow.in_place`), and every
+            width and offset is read from the values' shapes. Defaults to
+            `False`.
 
     Attributes:
         candidates: list of `Candidate`, in gate order.
@@ -201,18 +226,35 @@ class WidthNeighbourhood:
         params: list of the trainable direction variables.
     """
 
-    def __init__(self, body, spec, *, split=True, new_units=1, seed=None):
+    def __init__(
+        self, body, spec, *, split=True, new_units=1, seed=None, resizable=False
+    ):
+        self.split, self.resizable = bool(split), bool(resizable)
+        self._start(body, spec, new_units)
+        self.over_body = build.build_body(self.over_spec)
+        if self.resizable:
+            # Its layers will take other widths than they were built for
+            # (`move_to`), which their input specs would refuse.
+            for layer in self.over_body.layers:
+                layer.input_spec = None
+        self._params = {}
+        for key, value, axis, bound in self._directions(seed):
+            self._add_param(key, value, axis, bound)
+        self.params = [p.variable for p in self._params.values()]
+
+    def _start(self, body, spec, new_units):
+        """Sets everything that depends on the current net but the
+        over-grown body and the directions."""
         if isinstance(new_units, bool) or not isinstance(new_units, int):
             raise ValueError(
                 f"`new_units` must be an int >= 0; received {new_units!r}."
             )
-        if new_units < 0 or (not split and new_units == 0):
+        if new_units < 0 or (not self.split and new_units == 0):
             raise ValueError(
                 f"The neighbourhood needs split candidates or new units; "
-                f"received split={split}, new_units={new_units}."
+                f"received split={self.split}, new_units={new_units}."
             )
-        self.body, self.spec = body, spec
-        self.split, self.new_units = bool(split), new_units
+        self.body, self.spec, self.new_units = body, spec, new_units
         shapes = weight_shapes(body)
         self.groups, self.skipped = kernel_groups(spec, shapes)
         if not self.groups:
@@ -224,15 +266,54 @@ class WidthNeighbourhood:
         self.widths = {g.name: g.width(shapes) for g in self.groups}
         self._check_widths()
         self._roles = self._layer_roles()
-        self.candidates, self._offsets = self._enumerate_candidates()
+        self.candidates = self._enumerate_candidates()
         over_widths = list(spec.widths)
         for g in self.groups:
             over_widths[g.width_index] = self.over_width(g.name)
         self.over_spec = spec.with_widths(over_widths)
-        self.over_body = build.build_body(self.over_spec)
-        self._params = {}
-        self._make_params(np.random.default_rng(seed))
-        self.params = [p.variable for p in self._params.values()]
+
+    def move_to(self, body, spec, *, new_units, seed=None):
+        """Becomes the neighbourhood of `body`, a later state of the net
+        this one was built around, keeping its over-grown body and
+        directions' variables, so that functions traced on it run on.
+
+        Only a resizable neighbourhood moves, and only to a body that
+        reads the variables this one reads (the net grew in place), with
+        the same groups and kinds of candidates. The directions start anew
+        as a neighbourhood built there with `seed` would start them.
+
+        Returns:
+            bool. Whether it moved; if not, nothing changed.
+        """
+        before = (self._structure(), self.new_units > 0)
+        previous = (self.body, self.spec, self.new_units)
+        self._start(body, spec, new_units)
+        if not self.resizable or before != (self._structure(), new_units > 0):
+            self._start(*previous)
+            return False
+        for key, value, _, bound in self._directions(seed):
+            param = self._params[key]
+            keras_compat.assign_resized(param.variable, value)
+            param.bound = np.asarray(bound, np.float32)
+            param.limit.assign(param.bound)
+        return True
+
+    def _structure(self):
+        """What a traced function on this neighbourhood depends on but
+        sizes: the groups, the layers' roles and the variables read."""
+        return (
+            tuple(g.name for g in self.groups),
+            tuple(
+                sorted(
+                    (name, tuple(sorted(roles.items())))
+                    for name, roles in self._roles.items()
+                )
+            ),
+            tuple(
+                (key, id(keras_compat.backing(v)))
+                for key, v in sorted(self._by_key.items())
+            ),
+        )
 
     # --- structure -----------------------------------------------------
 
@@ -258,9 +339,10 @@ class WidthNeighbourhood:
         return roles
 
     def _enumerate_candidates(self):
-        candidates, offsets = [], {}
+        """The candidates in gate order: per group, its splits, then its
+        new units (`_layout` reads the gates in this order)."""
+        candidates = []
         for g in self.groups:
-            offsets[g.name] = len(candidates)
             if self.split:
                 candidates += [
                     Candidate(g.name, "split", i, g.width_index)
@@ -270,33 +352,35 @@ class WidthNeighbourhood:
                 Candidate(g.name, "new", j, g.width_index)
                 for j in range(self.new_units)
             ]
-        return candidates, offsets
+        return candidates
 
     def over_width(self, group):
         """int. The group's width in the over-grown net."""
         width = self.widths[group]
         return width * (2 if self.split else 1) + self.new_units
 
-    def gate_slices(self, group):
-        """(split slice, new slice) of the group's gates in the gate vector."""
-        start, width = self._offsets[group], self.widths[group]
-        split_count = width if self.split else 0
-        return (
-            slice(start, start + split_count),
-            slice(start + split_count, start + split_count + self.new_units),
-        )
-
     # --- directions ----------------------------------------------------
 
     def _add_param(self, key, value, axis, bound):
-        variable = keras.Variable(value, name="_".join(key).replace("/", "_"))
-        self._params[key] = _Param(variable, axis, np.asarray(bound, np.float32))
+        name = "_".join(key).replace("/", "_")
+        variable = keras.Variable(value, name=name)
+        bound = np.asarray(bound, np.float32)
+        if self.resizable:
+            # Every axis may change size from round to round.
+            keras_compat.make_axes_unknown(variable, range(np.ndim(value)))
+            limit = tf.Variable(bound, shape=[None], trainable=False, name=name)
+        else:
+            limit = tf.constant(bound)
+        self._params[key] = _Param(variable, axis, bound, limit)
 
-    def _make_params(self, rng):
-        """Each direction starts random, rescaled to its ball's radius: a
+    def _directions(self, seed):
+        """[(key, starting value, unit axis, norm bound)] of the
+        directions. Each starts random, rescaled to its ball's radius: a
         split's delta to its unit's norm, a new unit's weights to the
         median unit norm of the layer."""
+        rng = np.random.default_rng(seed)
         m = self.new_units
+        directions = []
         for g in self.groups:
             for role, name in g.members():
                 axis = UNIT_AXES[role].get("kernel")
@@ -305,22 +389,15 @@ class WidthNeighbourhood:
                 kernel = self._value(name, "kernel")
                 norms = unit_norms(kernel, axis)
                 if role == "producers" and self.split:
-                    self._add_param(
-                        ("delta", g.name, name),
-                        random_with_norms(rng, kernel.shape, axis, norms),
-                        axis,
-                        norms,
-                    )
+                    value = random_with_norms(rng, kernel.shape, axis, norms)
+                    directions.append((("delta", g.name, name), value, axis, norms))
                 if m:
                     kind = "new_out" if role == "consumers" else "new_in"
                     typical = np.full(m, np.median(norms))
                     shape = self._new_shape(name, kernel.shape, axis, role)
-                    self._add_param(
-                        (kind, g.name, name),
-                        random_with_norms(rng, shape, axis, typical),
-                        axis,
-                        typical,
-                    )
+                    value = random_with_norms(rng, shape, axis, typical)
+                    directions.append(((kind, g.name, name), value, axis, typical))
+        return directions
 
     def _new_shape(self, name, shape, axis, role):
         """Shape of `m` new units' slice of a kernel."""
@@ -342,7 +419,7 @@ class WidthNeighbourhood:
             norms = tf.sqrt(tf.reduce_sum(tf.square(value), axis=axes, keepdims=True))
             bshape = [1] * len(value.shape)
             bshape[p.axis] = -1
-            bound = tf.reshape(tf.constant(p.bound), bshape)
+            bound = tf.reshape(p.limit, bshape)
             p.variable.assign(value * tf.minimum(1.0, bound / tf.maximum(norms, 1e-12)))
 
     # --- the over-grown weights ---------------------------------------
@@ -350,31 +427,59 @@ class WidthNeighbourhood:
     def _param(self, kind, group, layer):
         return self._params[(kind, group, layer)].variable.value
 
-    def _gates(self, gates, group):
-        split, new = self.gate_slices(group)
-        return gates[split], gates[new]
+    def _read(self, variable):
+        # A resizable neighbourhood's traces must not fix the body's widths.
+        return variable.value if self.resizable else shaped_value(variable)
 
-    def _every_unit(self, group):
-        return range(self.widths[group]) if self.split else ()
+    def _layout(self, gates):
+        """`{group: _Layout}` of one evaluation. Widths and new-unit counts
+        are read from the shapes of the values the evaluation reads: ints
+        where those are known, tensors in a resizable neighbourhood's
+        trace, which then serves every width."""
+        layout, start = {}, 0
+        for g in self.groups:
+            name = g.producers[0]
+            kernel = self._read(self._by_key[(name, "kernel")])
+            width = unit_ops.size(kernel, UNIT_AXES["producers"]["kernel"])
+            new = 0
+            if self.new_units:
+                p = next(
+                    p
+                    for (kind, group, _), p in self._params.items()
+                    if kind != "delta" and group == g.name
+                )
+                new = unit_ops.size(p.variable.value, p.axis)
+            split = width if self.split else 0
+            layout[g.name] = _Layout(
+                split_gates=gates[start : start + split],
+                new_gates=gates[start + split : start + split + new],
+                width=width,
+                new_units=new,
+            )
+            start = start + split + new
+        return layout
 
-    def _out_axis(self, tensor, role, group, layer, gates, axis):
+    def _split_units(self):
+        # `None`: every unit, however many a trace sees.
+        return None if self.split else ()
+
+    def _out_axis(self, tensor, role, group, layer, layout, axis):
         """Split children and new units along a kernel's output unit axis
         (a depthwise layer's children copy their parent's kernel)."""
-        e_split, _ = self._gates(gates, group)
-        units = self._every_unit(group)
         if role == "producers" and self.split:
             delta = self._param("delta", group, layer)
-            tensor = unit_ops.split(tensor, axis, units, delta=delta, scale=e_split)
+            tensor = unit_ops.split(
+                tensor, axis, None, delta=delta, scale=layout[group].split_gates
+            )
         else:
-            tensor = unit_ops.split(tensor, axis, units)
+            tensor = unit_ops.split(tensor, axis, self._split_units())
         if self.new_units:
             tensor = unit_ops.append(tensor, axis, self._param("new_in", group, layer))
         return tensor
 
-    def _in_axis(self, kernel, group, layer, gates, axis):
+    def _in_axis(self, kernel, group, layer, layout, axis):
         """Halved rows for split units, gated rows for new units."""
-        _, e_new = self._gates(gates, group)
-        kernel = unit_ops.split(kernel, axis, self._every_unit(group), halve=True)
+        kernel = unit_ops.split(kernel, axis, self._split_units(), halve=True)
         if self.new_units:
             rows = self._param("new_out", group, layer)
             produced = self._roles.get(layer, {}).get("producers")
@@ -382,37 +487,38 @@ class WidthNeighbourhood:
                 # A split child of the consumer's own group reads the new
                 # units exactly as its parent does, so that at a zero gate
                 # the two stay identical (and merge back losslessly).
-                width = self.widths[produced]
+                width = layout[produced].width
                 parent = rows[..., :width]
                 rows = tf.concat([parent, parent, rows[..., width:]], axis=-1)
-            kernel = unit_ops.append(kernel, axis, rows, scale=e_new)
+            kernel = unit_ops.append(kernel, axis, rows, scale=layout[group].new_gates)
         return kernel
 
-    def _extend(self, vector, group, fill, axis):
-        vector = unit_ops.split(vector, axis, self._every_unit(group))
+    def _extend(self, vector, group, fill, layout, axis):
+        vector = unit_ops.split(vector, axis, self._split_units())
         if self.new_units:
-            vector = unit_ops.fill(vector, axis, self.new_units, fill)
+            vector = unit_ops.fill(vector, axis, layout[group].new_units, fill)
         return vector
 
-    def _grown(self, value, role, var, layer, gates):
+    def _grown(self, value, role, var, layer, layout):
         """`value` with the over-grown units of the group `layer` plays
         `role` in along their axis (`UNIT_AXES`)."""
         group, axis = self._roles[layer][role], UNIT_AXES[role][var]
         if role == "consumers":
-            return self._in_axis(value, group, layer, gates, axis)
+            return self._in_axis(value, group, layer, layout, axis)
         if var == "kernel":
-            return self._out_axis(value, role, group, layer, gates, axis)
+            return self._out_axis(value, role, group, layer, layout, axis)
         fill = NEW_NORM_VALUES[var] if role == "norms" else 0.0
-        return self._extend(value, group, fill, axis)
+        return self._extend(value, group, fill, layout, axis)
 
     def layer_values(self, gates):
         """`{(layer, variable): tensor}` of the over-grown net at `gates`."""
+        layout = self._layout(gates)
         values = {}
         for (layer, var), variable in self._by_key.items():
-            value = shaped_value(variable)
+            value = self._read(variable)
             for role in self._roles.get(layer, {}):
                 if var in UNIT_AXES[role]:
-                    value = self._grown(value, role, var, layer, gates)
+                    value = self._grown(value, role, var, layer, layout)
             values[(layer, var)] = value
         return values
 

@@ -67,6 +67,21 @@ def mean_over_replicas(strategy, values):
     return mean
 
 
+def _slots(variables):
+    """Two zero slots per variable, of its shape as traces see it (unknown
+    axes stay unknown, so that the slots can follow a resized variable)."""
+    return [
+        tuple(tf.Variable(tf.zeros_like(v), shape=v.shape) for _ in range(2))
+        for v in variables
+    ]
+
+
+def _reset(variables, slots):
+    for variable, pair in zip(variables, slots):
+        for slot in pair:
+            slot.assign(tf.zeros_like(variable))
+
+
 class FusedAdam:
     """Adam with one fused kernel per variable, for step one's directions.
 
@@ -88,10 +103,13 @@ class FusedAdam:
         self.learning_rate = float(learning_rate)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self.iterations = tf.Variable(0.0, trainable=False)
-        self._slots = [
-            (tf.Variable(tf.zeros_like(v)), tf.Variable(tf.zeros_like(v)))
-            for v in self.variables
-        ]
+        self._slots = _slots(self.variables)
+
+    def reset(self):
+        """Forgets every step taken, for variables that may have changed
+        size since."""
+        self.iterations.assign(0.0)
+        _reset(self.variables, self._slots)
 
     def apply(self, gradients):
         """One Adam step on every variable."""
@@ -123,10 +141,12 @@ class FusedRMSprop:
         self.variables = [getattr(v, "value", v) for v in variables]
         self.learning_rate = float(learning_rate)
         self.rho, self.momentum, self.epsilon = rho, momentum, epsilon
-        self._slots = [
-            (tf.Variable(tf.zeros_like(v)), tf.Variable(tf.zeros_like(v)))
-            for v in self.variables
-        ]
+        self._slots = _slots(self.variables)
+
+    def reset(self):
+        """Forgets every step taken, for variables that may have changed
+        size since."""
+        _reset(self.variables, self._slots)
 
     def apply(self, gradients):
         """One RMSprop step on every variable."""
@@ -161,6 +181,12 @@ class DescentSteps:
         optimizer: str. `"adam"` or `"rmsprop"` (`STEP_ONE_OPTIMIZERS`).
         score_points: int. n, the points along each gate's path.
         jit_compile: bool. Whether to compile the steps with XLA.
+
+    Attributes:
+        traces: int. How many times the step was traced. On a resizable
+            neighbourhood (`WidthNeighbourhood(resizable=True)`) the step
+            is traced for batches and gates of any size, so that it serves
+            the neighbourhood wherever it moves (`restart`).
     """
 
     def __init__(
@@ -180,14 +206,15 @@ class DescentSteps:
                 f"{sorted(STEP_ONE_OPTIMIZERS)}."
             )
         self.neighbourhood = neighbourhood
-        count = len(neighbourhood.candidates)
-        self.epsilon = np.broadcast_to(np.asarray(epsilon, np.float32), (count,))
         self.score_points = int(score_points)
+        self.traces = 0
         params = neighbourhood.params
         optimizer = STEP_ONE_OPTIMIZERS[optimizer](params, learning_rate)
-        self._full = tf.constant(self.epsilon)
+        self._optimizer = optimizer
+        self._set_epsilon(epsilon)
 
         def step(x, y, gates, descend):
+            self.traces += 1  # at trace time
             # Step one and scoring share this one function (one trace per
             # round instead of two): the loss at `gates`, its gradient
             # along the gates (a score point), and, if `descend`, an Adam
@@ -208,9 +235,36 @@ class DescentSteps:
         # The neighbourhood's Python control flow runs once, at trace time:
         # AutoGraph would only spend seconds converting it (a large part of
         # a round's first trace; docs/benchmarks.md).
-        self._step = tf.function(step, jit_compile=jit_compile, autograph=False)
+        self._trace = lambda signature: tf.function(
+            step, input_signature=signature, jit_compile=jit_compile, autograph=False
+        )
+        self._step = None
+
+    def _set_epsilon(self, epsilon):
+        count = len(self.neighbourhood.candidates)
+        self.epsilon = np.broadcast_to(np.asarray(epsilon, np.float32), (count,))
+        self._full = tf.constant(self.epsilon)
+
+    def restart(self, epsilon):
+        """Starts a round on the neighbourhood where it now is (after its
+        `move_to`): the optimiser forgets its steps, the gates' ends are
+        `epsilon`, and the traced step runs on."""
+        self._optimizer.reset()
+        self._set_epsilon(epsilon)
 
     def _call(self, x, y, gates, descend):
+        if self._step is None:
+            signature = None
+            if getattr(self.neighbourhood, "resizable", False):
+                # Any batch size (a partial last batch) and any count of
+                # gates: the sizes of every round to come.
+                signature = [
+                    tf.TensorSpec([None] + list(x.shape[1:]), x.dtype),
+                    tf.TensorSpec([None] + list(y.shape[1:]), y.dtype),
+                    tf.TensorSpec([None], tf.float32),
+                    tf.TensorSpec([], tf.bool),
+                ]
+            self._step = self._trace(signature)
         return self._step(x, y, gates, tf.constant(descend))
 
     def optimise(self, data, steps, on_step=None):

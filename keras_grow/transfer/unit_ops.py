@@ -37,13 +37,18 @@ def _along(scale, axis, rank):
     return tf.reshape(scale, shape)
 
 
-def _is_every_unit(units, width):
-    return list(units) == list(range(width))
+def size(value, axis):
+    """`value`'s size along `axis`: an int where it is known, else (a
+    unit axis a trace leaves unknown, `keras_grow.in_place`) a scalar
+    tensor."""
+    known = value.shape[axis]
+    return known if known is not None else tf.shape(value)[axis]
 
 
 def _put(value, axis, units, parents):
-    """`value` with `parents` in place of the units at `units`."""
-    if _is_every_unit(units, value.shape[axis]):
+    """`value` with `parents` in place of the units at `units` (`None`:
+    every unit)."""
+    if units is None or list(units) == list(range(value.shape[axis])):
         return parents
     rank = value.shape.rank
     order = [axis] + [a for a in range(rank) if a != axis]
@@ -69,7 +74,9 @@ def split(value, axis, units, delta=None, scale=None, halve=False):
     Args:
         value: array or tensor holding units along `axis`.
         axis: int. The unit axis (negative counts from the end).
-        units: sequence of int. Distinct indices of the units to split.
+        units: sequence of int, distinct indices of the units to split; or
+            `None` for every unit along `axis`, however many (an axis of
+            unknown size in a trace).
         delta: array, tensor or `None`. The split's perturbation, shaped as
             the split units' slice of `value`.
         scale: float, array of one float per split unit, or `None`. Scales
@@ -84,19 +91,22 @@ def split(value, axis, units, delta=None, scale=None, halve=False):
         ValueError: for repeated units or indices beyond the axis.
     """
     value = _tensor(value)
-    units = [int(u) for u in units]
-    if not units:
-        return value
     rank = value.shape.rank
     axis = axis % rank
-    width = value.shape[axis]
-    if len(set(units)) != len(units) or not all(0 <= u < width for u in units):
-        raise ValueError(
-            f"Units to split must be distinct indices below {width}; received {units}."
-        )
+    if units is not None:
+        units = [int(u) for u in units]
+        if not units:
+            return value
+        width = value.shape[axis]
+        if len(set(units)) != len(units) or not all(0 <= u < width for u in units):
+            raise ValueError(
+                f"Units to split must be distinct indices below {width}; "
+                f"received {units}."
+            )
     extra = [] if delta is None else [_tensor(delta)]
     work = _working_dtype(value, *extra)
-    parents = tf.cast(tf.gather(value, units, axis=axis), work)
+    parents = value if units is None else tf.gather(value, units, axis=axis)
+    parents = tf.cast(parents, work)
     if halve:
         parents = parents * 0.5
     child = parents
@@ -141,6 +151,6 @@ def fill(value, axis, count, number):
     """Appends `count` units that hold `number` along `axis` (a new unit's
     BatchNormalization statistics, its zero bias)."""
     value = _tensor(value)
-    shape = list(value.shape)
-    shape[axis] = count
+    rank = value.shape.rank
+    shape = [count if a == axis % rank else size(value, a) for a in range(rank)]
     return append(value, axis, tf.fill(shape, tf.constant(number, value.dtype)))

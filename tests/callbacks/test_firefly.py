@@ -310,3 +310,17 @@ def test_empty_train_data_is_refused_before_training(empty):
     with pytest.raises(ValueError, match="`train_data` yields no batches"):
         model.fit(train, epochs=1, callbacks=[firefly], verbose=0, shuffle=False)
     assert model.optimizer.iterations.numpy() == 0 and model.growth_log == []
+
+
+def test_rounds_of_an_mlp_growing_in_place_trace_their_descent_once():
+    train = _data(take=128)
+    model = _model("MLP-6-5")
+    callback = kg.callbacks.Firefly(
+        train, grow_every=1, delta_steps=2, score_batches=2, seed=0, verbose=0
+    )
+    model.fit(train, epochs=3, callbacks=[callback], verbose=0)
+    events = [e for e in model.growth_log if e["kind"] == "grow"]
+    assert len(events) == 3 and all(e["in_place"] for e in events)
+    assert [e["descent_traces"] for e in events] == [1, 1, 1]
+    # eta grows with the net, so each round had more candidates.
+    assert len({e["candidates"] for e in events}) == 3
