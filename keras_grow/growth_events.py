@@ -26,6 +26,24 @@ def _kind(event):
     return event.kind if isinstance(event, LoggedEvent) else event.get("kind")
 
 
+def reproducible(value):
+    """`value` (an event dict, or lists and dicts of them) without what
+    describes the process that ran it rather than the run: wall times
+    (keys with a `seconds` part, `timing`) and trace counts (keys with a
+    `traces` part). A run resumed from a checkpoint logs everything else
+    exactly as the uninterrupted run."""
+    if isinstance(value, dict):
+        return {k: reproducible(v) for k, v in value.items() if not _of_the_process(k)}
+    if isinstance(value, (list, tuple)):
+        return [reproducible(v) for v in value]
+    return value
+
+
+def _of_the_process(key):
+    parts = str(key).split("_")
+    return key == "timing" or "seconds" in parts or "traces" in parts
+
+
 def jsonable(value):
     """Makes a growth-log value JSON-serialisable (numpy -> Python)."""
     if isinstance(value, dict):

@@ -132,7 +132,9 @@ def test_growth_into_the_reserve_keeps_the_traced_step():
     assert not np.array_equal(kernel.numpy(), started)  # the new block trains
 
 
-@pytest.mark.parametrize("initializer", ["gaussian", "identity"])
+@pytest.mark.parametrize(
+    "initializer", ["gaussian", pytest.param("identity", marks=pytest.mark.nightly)]
+)
 def test_growth_into_the_reserve_equals_a_rebuild(initializer):
     x, y = _data()
     reserved = _model(reserve=(2, 2, 2))

@@ -155,7 +155,11 @@ class CountTraces:
         setattr(model, name, counted)
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
+# Nightly with XLA: tests/experiments/test_bench_xla_compiles.py counts its
+# compiles in the fast run.
+@pytest.mark.parametrize(
+    "jit_compile", [False, pytest.param(True, marks=pytest.mark.nightly)]
+)
 def test_each_growth_retraces_train_and_test_steps_once(jit_compile, sample_arrays):
     # What growth costs at run time is one trace of each step function per
     # growth: nothing may trace again in later steps or epochs.

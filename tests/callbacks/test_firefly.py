@@ -157,7 +157,8 @@ def test_a_plain_keras_model_is_refused():
         plain.fit(train, epochs=1, callbacks=[kg.callbacks.RandomSplit()], verbose=0)
 
 
-@pytest.mark.slow
+# Nightly: tests/test_growable_model.py grows under mixed_bfloat16 fast.
+@pytest.mark.nightly
 def test_firefly_grows_under_mixed_bfloat16(mixed_bfloat16):
     train = kg.data.load("fashion_mnist_sample", "train", 32, take=128)
     model = compile_sgd(kg.GrowableModel(kg.specs.parse("VGG11-4", (28, 28, 1), 10)))

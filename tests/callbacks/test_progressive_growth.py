@@ -326,7 +326,11 @@ def test_a_resumed_run_follows_its_plan_to_the_same_end(tmp_path):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=x.path)
 
 
-@pytest.mark.parametrize("killed_at", [(1, 1), (1, 2)], ids=["before", "after"])
+@pytest.mark.parametrize(
+    "killed_at",
+    [pytest.param((1, 1), marks=pytest.mark.nightly), (1, 2)],
+    ids=["before", "after"],
+)
 def test_a_run_growing_between_steps_resumes_mid_epoch_to_the_same_end(
     tmp_path, killed_at
 ):

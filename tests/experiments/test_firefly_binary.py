@@ -14,7 +14,10 @@ from tests.experiments.test_autogrow_binaries import _run
     "method",
     # The method switch itself is pinned fast in
     # tests/experiments/runs/test_cli_and_presets.py.
-    ["firefly", pytest.param("random_split", marks=pytest.mark.nightly)],
+    [
+        pytest.param(method, marks=pytest.mark.nightly)
+        for method in ("firefly", "random_split")
+    ],
 )
 def test_firefly_binary_writes_every_file(tmp_path, method):
     workdir = tmp_path / method

@@ -64,7 +64,8 @@ def test_a_vit_grows_feed_forward_units_by_tiny(tmp_path):
     assert os.path.exists(tmp_path / "vit" / "model.keras")
 
 
-@pytest.mark.slow
+# Nightly: tests/build/test_graph_transformers.py stacks a ViT inside fit.
+@pytest.mark.nightly
 def test_a_vit_stacks_copies_of_its_last_layer(tmp_path):
     _run(
         tmp_path / "stack",

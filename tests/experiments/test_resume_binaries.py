@@ -18,6 +18,7 @@ import sys
 
 import pytest
 
+from keras_grow import growth_events
 from tests.experiments.conftest import AUTOGROW_TINY
 from tests.experiments.test_autogrow_binaries import ROOT
 from tests.experiments.test_autogrow_binaries import _run
@@ -57,25 +58,14 @@ def _killed_after_line(text, binary, workdir):
     return "".join(seen)
 
 
-def _timeless(value):
-    """`value` without wall times (`seconds*`, `timing`, `epoch_seconds`)."""
-    if isinstance(value, dict):
-        return {
-            k: _timeless(v)
-            for k, v in value.items()
-            if not k.startswith("seconds") and k not in ("timing", "epoch_seconds")
-        }
-    return value
-
-
 def _outcome(workdir):
     """(found spec, growth log without wall times, history rows)."""
     with open(os.path.join(workdir, "found_spec.json")) as handle:
         spec = json.load(handle)
     with open(os.path.join(workdir, "growth_log.json")) as handle:
-        log = [_timeless(e) for e in json.load(handle)]
+        log = growth_events.reproducible(json.load(handle))
     with open(os.path.join(workdir, "history.csv")) as handle:
-        rows = [_timeless(row) for row in csv.DictReader(handle)]
+        rows = growth_events.reproducible(list(csv.DictReader(handle)))
     return spec, log, rows
 
 
