@@ -21,6 +21,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 NOT_RUN = "<!-- not run by tests/test_doc_examples.py:"
+# Examples run by `make test-nightly` only: what they show the fast run
+# tests elsewhere.
+NIGHTLY = {
+    # tests/callbacks/test_distributed.py: AutoGrow under MirroredStrategy.
+    "docs/distributed.md#1",
+}
 # A net's notation: family (widths)? then its depths or widths.
 NOTATION = re.compile(r"\b[A-Z][A-Za-z0-9]*(?:\([\d,]+\))?(?:-\d+)+\b")
 
@@ -47,7 +53,8 @@ def _examples():
             before = text[: match.start()].rstrip().splitlines()
             skipped = bool(before) and before[-1].startswith(NOT_RUN)
             name = f"{document.relative_to(ROOT)}#{number}"
-            yield pytest.param(match.group(1), skipped, id=name)
+            marks = [pytest.mark.nightly] if name in NIGHTLY else []
+            yield pytest.param(match.group(1), skipped, id=name, marks=marks)
 
 
 def _family(notation):

@@ -22,7 +22,9 @@ def _assert_mirrored_and_equal(strategy, model):
         )
 
 
-@pytest.mark.slow
+# Nightly: AutoGrow here and GrowableModel.grow (tests/test_growable_model.py)
+# grow under the same strategy in the fast run.
+@pytest.mark.nightly
 def test_firefly_grows_under_mirrored_strategy(mirrored_strategy):
     strategy = mirrored_strategy
     train = kg.data.load("fashion_mnist_sample", "train", 32, take=256)

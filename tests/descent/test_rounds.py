@@ -17,9 +17,9 @@ STEPS = dict(learning_rate=0.01, optimizer="adam", score_points=2, jit_compile=F
 EPSILON, SPLIT_EPSILON = 0.1, 0.3
 
 
-def _model(notation):
+def _model(notation, **extra):
     keras.utils.set_random_seed(0)
-    spec = kg.specs.parse(notation, input_shape=(28, 28, 1), num_classes=10)
+    spec = kg.specs.parse(notation, input_shape=(28, 28, 1), num_classes=10, **extra)
     model = kg.GrowableModel(spec)
     helpers.randomize_norms(model)
     return model
@@ -41,11 +41,11 @@ def _fresh_steps(model, loss_fn, new_units, seed):
     return scoring.DescentSteps(n, loss_fn, epsilon=ends, **STEPS)
 
 
-def _grow_three_rounds(notation, kept):
+def _grow_three_rounds(notation, extra, kept):
     """Three rounds, each with one more new-unit candidate per group than
     the last (as eta grows with the net): (per-round results, weights,
     traces)."""
-    model = _model(notation)
+    model = _model(notation, **extra)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     rounds = descent.WidthRounds(
         loss_fn, epsilon=EPSILON, split_epsilon=SPLIT_EPSILON, **STEPS
@@ -73,15 +73,17 @@ def _grow_three_rounds(notation, kept):
 
 
 @pytest.mark.parametrize(
-    "notation,traces",
+    "notation,extra,traces",
     [
-        ("MLP-8-6", 1),  # grows in place: one trace for the run
-        ("VGG11-4", 6),  # conv widths rebuild: a trace a round and batch size
+        # Grows in place: one trace for the run.
+        ("MLP-8-6", {}, 1),
+        # Conv widths rebuild: a trace a round and batch size.
+        ("Plain3Net-1-1-1", {"widths": (4, 6, 8)}, 6),
     ],
 )
-def test_kept_rounds_compute_what_rounds_built_anew_compute(notation, traces):
-    kept, kept_weights, kept_traces = _grow_three_rounds(notation, kept=True)
-    anew, anew_weights, anew_traces = _grow_three_rounds(notation, kept=False)
+def test_kept_rounds_compute_what_rounds_built_anew_compute(notation, extra, traces):
+    kept, kept_weights, kept_traces = _grow_three_rounds(notation, extra, kept=True)
+    anew, anew_weights, anew_traces = _grow_three_rounds(notation, extra, kept=False)
     # Built anew, each round traces once for the full batches and once for
     # the partial one.
     assert (kept_traces, anew_traces) == (traces, 6)
