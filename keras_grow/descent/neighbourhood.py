@@ -283,12 +283,19 @@ class WidthNeighbourhood:
         as a neighbourhood built there with `seed` would start them.
 
         Returns:
-            bool. Whether it moved; if not, nothing changed.
+            bool. Whether it moved; if not (or if it raises: a body its
+            spec does not describe), nothing changed.
         """
+        if not self.resizable:
+            return False
         before = (self._structure(), self.new_units > 0)
         previous = (self.body, self.spec, self.new_units)
-        self._start(body, spec, new_units)
-        if not self.resizable or before != (self._structure(), new_units > 0):
+        try:
+            self._start(body, spec, new_units)
+        except Exception:
+            self._start(*previous)
+            raise
+        if before != (self._structure(), new_units > 0):
             self._start(*previous)
             return False
         for key, value, _, bound in self._directions(seed):

@@ -116,6 +116,11 @@ def test_a_neighbourhood_moves_only_where_it_is_resizable_and_keeps_its_state():
     # No new units where there were some: another structure, another trace.
     assert not n.move_to(model.body, model.spec, new_units=0, seed=1)
     assert n.new_units == 1
+    # A spec the body does not follow is refused, the neighbourhood kept.
+    wider = model.spec.with_widths([w + 1 for w in model.spec.widths])
+    with pytest.raises(ValueError, match="the body and spec differ"):
+        n.move_to(model.body, wider, new_units=2, seed=1)
+    assert n.spec == model.spec and n.new_units == 1
     assert n.move_to(model.body, model.spec, new_units=3, seed=1)
     moved = descent.WidthNeighbourhood(model.body, model.spec, new_units=3, seed=1)
     assert n.candidates == moved.candidates
