@@ -327,6 +327,7 @@ def test_a_resumed_run_follows_its_plan_to_the_same_end(tmp_path):
 
 
 @pytest.mark.parametrize(
+    # Nightly before the growth; after it, with the growth to replay, fast.
     "killed_at",
     [pytest.param((1, 1), marks=pytest.mark.nightly), (1, 2)],
     ids=["before", "after"],

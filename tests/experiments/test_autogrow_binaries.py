@@ -56,6 +56,7 @@ def test_autogrow_binary_writes_every_file(autogrow_tiny_run):
     assert rows[0]["depth_stage1"] == "1"
 
 
+# Nightly: fixed nets train fast in tests/experiments/runs/test_autogrow_paired.py.
 @pytest.mark.nightly
 def test_baseline_binary_trains_a_fixed_spec(tmp_path):
     workdir = tmp_path / "base"

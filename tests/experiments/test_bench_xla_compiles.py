@@ -22,6 +22,7 @@ def test_a_growth_into_the_reserve_compiles_nothing():
     assert result["traces"] == {"train": 1, "test": 1}
 
 
+# Nightly: tests/test_in_place.py keeps one trace across growths fast.
 @pytest.mark.nightly
 def test_an_in_place_width_growth_recompiles_without_a_retrace():
     result = bench_xla_compiles.run_in_child(

@@ -12,8 +12,10 @@ from tests.experiments.test_autogrow_binaries import _run
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "method",
-    # The method switch itself is pinned fast in
-    # tests/experiments/runs/test_cli_and_presets.py.
+    # Nightly, where the kill-and-resume chain runs the binary too. The
+    # method switch itself is pinned fast in
+    # tests/experiments/runs/test_cli_and_presets.py; a Firefly paired
+    # study's arms run fast in tests/experiments/runs/test_firefly_paired.py.
     [
         pytest.param(method, marks=pytest.mark.nightly)
         for method in ("firefly", "random_split")

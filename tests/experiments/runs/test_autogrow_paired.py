@@ -58,6 +58,7 @@ def test_an_autogrow_arm_and_the_fixed_nets_start_where_they_should(tmp_path):
     assert len(every) == len(set(every)) == 10 and every[0] == "gaussian"
 
 
+# Nightly: the arms' shared runner runs fast in the test above.
 @pytest.mark.nightly
 def test_a_data_arm_trains_on_fewer_images(tmp_path):
     config = dataclasses.replace(_config(), take=256, max_epochs=1)

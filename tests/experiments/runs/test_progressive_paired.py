@@ -81,7 +81,9 @@ def test_seeds_that_never_reach_the_accuracy_count_against_it():
 
 
 @pytest.mark.parametrize(
-    "schedule", [pytest.param("cosine", marks=pytest.mark.nightly), "wsd"]
+    # Nightly with cosine: the runner is the same, wsd runs fast.
+    "schedule",
+    [pytest.param("cosine", marks=pytest.mark.nightly), "wsd"],
 )
 def test_arms_run_once_with_their_budgets_and_the_report_reads_them(tmp_path, schedule):
     config = paired.resolve(

@@ -81,6 +81,7 @@ def test_the_width_space_spans_the_initial_widths_to_the_caps():
         paired.space(paired.resolve("fmnist_mlp_width", search="both"))
 
 
+# Nightly: the search itself runs fast in the test above.
 @pytest.mark.nightly
 def test_every_trial_trains_its_brackets_epochs_continuing_the_one_before(
     tmp_path, monkeypatch
