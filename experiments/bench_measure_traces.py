@@ -69,6 +69,13 @@ def _firefly_seconds(model, rounds, batches):
     return time.perf_counter() - start
 
 
+# Per method: (what keeps the traced function, one round's seconds with it).
+METHODS = {
+    "closed_form": (lambda model: new_units.Measure(model.loss), _seconds),
+    "firefly": (_firefly_rounds, _firefly_seconds),
+}
+
+
 def main(argv):
     del argv
     keras.utils.set_random_seed(0)
@@ -86,27 +93,12 @@ def main(argv):
         for _ in range(FLAGS.batches)
     ]
     model.train_on_batch(*batches[0])
-    if FLAGS.method == "firefly":
-        kept = _firefly_rounds(model)
-
-        def measure(kept_or_new):
-            return _firefly_seconds(model, kept_or_new, batches)
-
-        def new():
-            return _firefly_rounds(model)
-    else:
-        kept = new_units.Measure(model.loss)
-
-        def measure(kept_or_new):
-            return _seconds(model, kept_or_new, batches)
-
-        def new():
-            return new_units.Measure(model.loss)
-
+    make, seconds = METHODS[FLAGS.method]
+    kept = make(model)
     rows = []
     for round_ in range(1, FLAGS.rounds + 1):
-        anew = measure(new())
-        reused = measure(kept)
+        anew = seconds(model, make(model), batches)
+        reused = seconds(model, kept, batches)
         rows.append(
             {
                 "method": FLAGS.method,
