@@ -120,7 +120,12 @@ def seed_phase(config, workdir, notation, epochs):
     else:  # the initial weights; slots built, so that loading matches
         val, seconds = [], 0.0
         model.optimizer.build(model.trainable_variables)
-    model.save(_checkpoint(workdir, config.seed))
+    # Saved whole or not at all: another process of the study may load it.
+    staging = _checkpoint(workdir, config.seed).replace(
+        ".keras", f".{os.getpid()}.keras"
+    )
+    model.save(staging)
+    os.replace(staging, _checkpoint(workdir, config.seed))
     record = {"seed": config.seed, "val_accuracy": val, "seconds": round(seconds, 2)}
     workdir_lib.write_json(path(workdir, config.seed, "seed"), record)
     return record
@@ -133,14 +138,23 @@ def load_seed(workdir, seed):
 
 def run_arms(config, workdir, arms, runner, log=print):
     """Runs `runner(config, arm, workdir) -> result` for every arm of
-    `config.seed` without a result yet, in order, and saves each."""
+    `config.seed` without a result yet, in order, and saves each.
+
+    An arm another live process is running is skipped (`workdir.claim`),
+    so two processes can share a study's work directory.
+    """
     for arm in arms:
+        result_path = path(workdir, config.seed, arm)
         if read(workdir, config.seed, arm) is not None:
             continue
-        log(f"seed {config.seed} {arm:>24}: running")
-        record = runner(config, arm, workdir)
-        os.makedirs(os.path.dirname(path(workdir, config.seed, arm)), exist_ok=True)
-        workdir_lib.write_json(path(workdir, config.seed, arm), record)
+        os.makedirs(os.path.dirname(result_path), exist_ok=True)
+        with workdir_lib.claim(result_path) as mine:
+            if not mine:
+                log(f"seed {config.seed} {arm:>24}: another process runs it")
+                continue
+            log(f"seed {config.seed} {arm:>24}: running")
+            record = runner(config, arm, workdir)
+            workdir_lib.write_json(result_path, record)
         log(
             f"seed {config.seed} {arm:>24}: {record['found']:<28} "
             f"{record['params']:>7,} params, "

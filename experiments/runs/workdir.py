@@ -1,5 +1,7 @@
-"""Work directories of experiment runs: config, JSON results, atomic writes."""
+"""Work directories of experiment runs: config, JSON results, atomic writes,
+and claims that let several processes share one directory."""
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -71,3 +73,80 @@ def prepare(workdir, config):
     os.makedirs(workdir, exist_ok=True)
     write_json(os.path.join(workdir, "config.json"), _as_dict(config))
     return workdir
+
+
+def _boot_id():
+    """This machine's boot, or `None` where the system does not say: a
+    process id means a process only within one boot."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def holder(claim_path):
+    """The process id holding `claim_path`, or `None` where the claim is
+    absent or stale (its process is gone, or the machine rebooted since)."""
+    try:
+        with open(claim_path) as handle:
+            held = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if held.get("boot_id") != _boot_id() or not _alive(held["pid"]):
+        return None
+    return held["pid"]
+
+
+@contextlib.contextmanager
+def claim(path):
+    """Claims the result `path` for this process while the block runs.
+
+    Yields `True` where the claim is this process's, `False` where another
+    live process holds it: two processes that share a work directory then
+    never compute the same result. A claim left by a process that died is
+    taken over. The claim file (`<path>.claim`) is removed on exit.
+
+    Args:
+        path: str. The result the block computes.
+    """
+    claim_path = f"{path}.claim"
+    for _ in range(2):  # the second try follows removing a stale claim
+        if _create(claim_path):
+            try:
+                yield True
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(claim_path)
+            return
+        if holder(claim_path) is not None:
+            break
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(claim_path)
+    yield False
+
+
+def _create(claim_path):
+    """Creates `claim_path` holding this process's id, whole or not at all
+    (a hard link fails where the file exists), so a reader never sees a
+    half-written claim. Returns whether this process created it."""
+    staging = f"{claim_path}.{os.getpid()}"
+    with open(staging, "w") as handle:
+        json.dump({"pid": os.getpid(), "boot_id": _boot_id()}, handle)
+    try:
+        os.link(staging, claim_path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.remove(staging)
