@@ -601,17 +601,9 @@ def realise(neighbourhood, chosen, epsilon):
     """
     n = neighbourhood
     chosen = sorted(set(int(c) for c in chosen))
-    kept_split = collections.defaultdict(list)
-    kept_new = collections.defaultdict(list)
-    for index in chosen:
-        c = n.candidates[index]
-        (kept_split if c.kind == "split" else kept_new)[c.group].append(c.unit)
-    keep, widths = {}, list(n.spec.widths)
+    keep, kept_split = _kept_units(n, chosen)
+    widths = list(n.spec.widths)
     for g in n.groups:
-        width = n.widths[g.name]
-        keep[g.name] = _keep_indices(
-            width, n.split, n.new_units, kept_split[g.name], kept_new[g.name]
-        )
         widths[g.width_index] = len(keep[g.name])
     for g in n.groups:  # groups sharing a width entry must agree
         if widths[g.width_index] != len(keep[g.name]):
@@ -626,16 +618,47 @@ def realise(neighbourhood, chosen, epsilon):
     values = collections.defaultdict(dict)
     for (layer, var), value in over.items():
         for role, group in n._roles.get(layer, {}).items():
-            axis = UNIT_AXES[role].get(var)
-            if axis is None:
-                continue
-            kept = np.take(value, keep[group], axis=axis)
-            if role == "consumers" and n.split:
-                # An unchosen child's halved rows add back to its parent's.
-                width = n.widths[group]
-                merged = sorted(set(range(width)) - set(kept_split[group]))
-                children = np.take(value, [width + i for i in merged], axis=axis)
-                kept[along(kept.ndim, axis, merged)] += children
-            value = kept
+            value = _compact(
+                n,
+                value,
+                UNIT_AXES[role].get(var),
+                role,
+                group,
+                keep[group],
+                kept_split[group],
+            )
         values[layer][var] = value
     return n.spec.with_widths(widths), dict(values)
+
+
+def _kept_units(n, chosen):
+    """`({group: unit indices of the over-grown layer to keep}, {group:
+    parents whose split child is chosen})` for the `chosen` candidates."""
+    kept_split = collections.defaultdict(list)
+    kept_new = collections.defaultdict(list)
+    for index in chosen:
+        c = n.candidates[index]
+        (kept_split if c.kind == "split" else kept_new)[c.group].append(c.unit)
+    keep = {
+        g.name: _keep_indices(
+            n.widths[g.name], n.split, n.new_units, kept_split[g.name], kept_new[g.name]
+        )
+        for g in n.groups
+    }
+    return keep, kept_split
+
+
+def _compact(n, value, axis, role, group, keep, kept_split):
+    """One over-grown variable's `value` with only the `keep` units of
+    `group` along `axis` (unchanged where `axis` is `None`: the variable
+    holds no unit of the group in this role)."""
+    if axis is None:
+        return value
+    kept = np.take(value, keep, axis=axis)
+    if role == "consumers" and n.split:
+        # An unchosen child's halved rows add back to its parent's.
+        width = n.widths[group]
+        merged = sorted(set(range(width)) - set(kept_split))
+        children = np.take(value, [width + i for i in merged], axis=axis)
+        kept[along(kept.ndim, axis, merged)] += children
+    return kept
