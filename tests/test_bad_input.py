@@ -56,6 +56,29 @@ def test_firefly_data_of_another_shape_fails_before_training():
     assert model.optimizer.iterations.numpy() == 0
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda data: kg.callbacks.RandomSplit(data),  # takes no data
+        lambda data: kg.callbacks.AutoGrow(data),
+        lambda data: kg.callbacks.ProgressiveGrowth(
+            kg.specs.parse("MLP-8", MNIST, 10), depth=data
+        ),
+    ],
+    ids=["number", "integer", "choice"],
+)
+def test_data_where_an_argument_goes_is_named_by_its_shape(make):
+    data = (np.zeros((1024, 784), "float32"), np.zeros(1024, "int64"))
+    with pytest.raises(ValueError) as raised:
+        make(data)
+    message = str(raised.value)
+    assert (
+        "received a tuple of (ndarray of shape (1024, 784) and dtype float32, "
+        "ndarray of shape (1024,) and dtype int64)." in message
+    )
+    assert len(message) < 200  # not the arrays' values
+
+
 def test_unknown_growth_method_of_the_firefly_binary():
     with pytest.raises(ValueError, match="Unknown method 'firefy'; known:"):
         firefly_runs.resolve("fmnist_tiny", method="firefy")

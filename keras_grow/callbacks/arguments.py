@@ -3,6 +3,7 @@ TypeError naming the argument, the value and what is allowed), and
 `GivenArguments`, the record of what a callback was made with."""
 
 import inspect
+import reprlib
 import types
 
 import numpy as np
@@ -106,26 +107,46 @@ class GivenArguments:
         }
 
 
+def shown(value):
+    """`value` as an error message shows it: an array (or a tensor) by its
+    type, shape and dtype, a tuple or list of them item by item, anything
+    else by a repr cut short. Data passed where a number goes (say, a
+    callback's data given to one that takes none) then reads as what it is.
+    """
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return (
+            f"{type(value).__name__} of shape {tuple(value.shape)} "
+            f"and dtype {value.dtype}"
+        )
+    if isinstance(value, (tuple, list)) and any(hasattr(v, "shape") for v in value):
+        items = ", ".join(shown(v) for v in value[:4])
+        more = ", ..." if len(value) > 4 else ""
+        return f"a {type(value).__name__} of ({items}{more})"
+    return reprlib.repr(value)
+
+
 def check_int(value, name, minimum, allow_none=False):
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(
             f"`{name}` must be an integer >= {minimum}"
-            f"{' or None' if allow_none else ''}; received {value!r}."
+            f"{' or None' if allow_none else ''}; received {shown(value)}."
         )
 
 
 def check_choice(value, name, allowed):
-    if value not in allowed:
+    # Every choice is a string; testing that first keeps `in` from
+    # comparing an array element by element.
+    if not isinstance(value, str) or value not in allowed:
         raise ValueError(
-            f"`{name}` must be one of {list(allowed)}; received {value!r}."
+            f"`{name}` must be one of {list(allowed)}; received {shown(value)}."
         )
 
 
 def _check_number(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"`{name}` must be a number; received {value!r}.")
+        raise ValueError(f"`{name}` must be a number; received {shown(value)}.")
 
 
 def check_fraction(value, name, upper=1.0):
