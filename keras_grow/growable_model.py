@@ -431,6 +431,36 @@ class GrowableModel(
             self._rebuild_body(None)
         return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
 
+    def export(
+        self,
+        filepath,
+        format="tf_saved_model",
+        verbose=None,
+        input_signature=None,
+        **kwargs,
+    ):  # noqa: A002 (Keras' own argument name)
+        """`keras.Model.export` of the net alone (`net_body()`).
+
+        Keras exports what the model tracks; a grown model tracks what it
+        grew from and any reserve, and a model never called has no input
+        signature for Keras to read. The net built from the spec has
+        neither problem, and computes what the model computes. Its
+        `serve` endpoint takes the model's inputs and returns its logits;
+        `export_serving` writes TF Serving's `serving_default` signature
+        with named logits and probabilities instead.
+
+        Args: as `keras.Model.export` (`format`: `"tf_saved_model"`,
+            `"onnx"`, `"openvino"`, `"litert"` where their packages are
+            installed).
+        """
+        return self.net_body().export(
+            filepath,
+            format=format,
+            verbose=verbose,
+            input_signature=input_signature,
+            **kwargs,
+        )
+
     def export_serving(self, path, version=1, overwrite=False):
         """Writes a TF Serving SavedModel to `path/<version>/`.
 

@@ -123,3 +123,35 @@ def test_unwritable_directory_is_refused(tmp_path, grown_model):
     os.chmod(locked, stat.S_IRUSR | stat.S_IXUSR)
     with pytest.raises(PermissionError, match="not writable"):
         grown_model.export_serving(str(locked))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("when", ["never called", "grown and trained"])
+def test_keras_own_export_writes_the_net_the_model_computes(tmp_path, when):
+    """`model.export`, as Keras users call it, before any call (a subclassed
+    Keras model has no input signature then) and after growth (the grown
+    model tracks what it grew from, which Keras' export could not save)."""
+    import keras
+    import tensorflow as tf
+
+    plain = keras.Sequential(
+        [
+            keras.Input((12,)),
+            keras.layers.Dense(6, activation="relu"),
+            keras.layers.Dense(3),
+        ]
+    )
+    model = kg.GrowableModel.from_keras(plain)
+    x = np.random.default_rng(0).random((8, 12), dtype=np.float32)
+    if when == "grown and trained":
+        model.compile(
+            "adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        )
+        model.fit(x, np.arange(8) % 3, verbose=0)
+        model.grow(model.spec.with_widths((9,)))
+        model.fit(x, np.arange(8) % 3, verbose=0)
+    model.export(str(tmp_path / "exported"), verbose=False)
+    loaded = tf.saved_model.load(str(tmp_path / "exported"))
+    served = loaded.serve(x).numpy()
+    assert served.shape == (8, 3)
+    np.testing.assert_allclose(served, infer(model, x), atol=1e-5)
