@@ -438,7 +438,7 @@ class GrowableModel(
         verbose=None,
         input_signature=None,
         **kwargs,
-    ):  # noqa: A002 (Keras' own argument name)
+    ):
         """`keras.Model.export` of the net alone (`net_body()`).
 
         Keras exports what the model tracks; a grown model tracks what it
