@@ -18,6 +18,7 @@ from keras_grow import multi_worker
 from keras_grow import specs
 from keras_grow import step_functions
 from keras_grow import transfer
+from keras_grow.build.structure import SLOTS
 from keras_grow.optimizer_carry import OptimizerCarryReport
 from keras_grow.optimizer_carry import carry_optimizer
 
@@ -175,6 +176,9 @@ def grown_parts(model, new_spec, transfer_options, reserve=None):
             optimizer, carry = None, resize.carry_report(optimizer)  # kept, resized
         else:
             optimizer, carry = carry_optimizer(optimizer, body.trainable_variables)
+            in_place.interleave_slots(
+                optimizer, _interleaved_moves(model.spec, body, report.widened)
+            )
             in_place.make_slots_resizable(optimizer, body.trainable_variables)
             # A new block held in the old reserve starts with no momentum.
             added = build.new_blocks(model.spec, new_spec)
@@ -185,6 +189,18 @@ def grown_parts(model, new_spec, transfer_options, reserve=None):
         "optimizer": time.perf_counter() - transferred,
     }
     return GrownParts(body, report, optimizer, carry, timing, resize, reserve)
+
+
+def _interleaved_moves(spec, body, widened):
+    """(kernel, axis, old width, new width) of every grown kernel whose
+    units are interleaved with positions (`in_place.interleave_slots`)."""
+    axis = SLOTS["flat_consumers"]["kernel"].axis
+    return [
+        (body.get_layer(name).kernel, axis, *widened[group.name])
+        for group in build.unit_groups(spec)
+        if group.name in widened
+        for name in group.flat_consumers
+    ]
 
 
 def reserve_parts(model, new_spec, options):

@@ -81,6 +81,10 @@ def growing_axes(body, spec):
         fixed = (*FIXED_SHAPE_LAYERS, gated_layers.Gated)
         if any(isinstance(layer, fixed) for layer in members):
             continue
+        # Units interleaved with positions move on growth; an optimizer
+        # slot padded at the end of the axis would misplace their state.
+        if group.flat_consumers:
+            continue
         for (name, key), axis in group.unit_axes().items():
             axes[(name, key)].add(axis)
     return axes
@@ -152,6 +156,39 @@ def zero_slots(optimizer, variables):
             slot.assign(np.zeros(tuple(slot.shape), slot.dtype))
             zeroed.append(slot.path)
     return zeroed
+
+
+def interleave_slots(optimizer, moves):
+    """Moves the carried optimizer state of kernels whose units are
+    interleaved with positions (a Dense reading a flattened map) to where
+    their units went.
+
+    A carried slot holds the old state in its leading rows
+    (`optimizer_carry.pad_to`); a unit `u` of `C` sat at rows `p * C + u`
+    and sits at `p * C' + u` after the growth, so the rows are spread out
+    by position, new units' rows zero.
+
+    Args:
+        optimizer: the carried optimizer, built on the grown variables.
+        moves: iterable of (variable, axis, old width, new width): the grown
+            kernels, their interleaved axis and their units before and
+            after.
+    """
+    for variable, axis, old, new in moves:
+        for slot, owner in slot_owners(optimizer, [variable]):
+            if owner is None:
+                continue
+            value = np.asarray(slot.numpy())
+            axis = axis % value.ndim
+            positions = value.shape[axis] // new
+            kept = np.take(value, range(positions * old), axis=axis)
+            shape = value.shape[:axis] + (positions, old) + value.shape[axis + 1 :]
+            spread = np.zeros(
+                value.shape[:axis] + (positions, new) + value.shape[axis + 1 :],
+                value.dtype,
+            )
+            spread[(slice(None),) * (axis + 1) + (slice(0, old),)] = kept.reshape(shape)
+            slot.assign(spread.reshape(value.shape))
 
 
 def make_slots_resizable(optimizer, variables):

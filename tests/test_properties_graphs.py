@@ -1,5 +1,6 @@
 """Property tests: user graphs of the layers transformers and modern CNNs
-are made of, grown through random width and depth sequences.
+are made of, and convnets that flatten their maps into Dense layers,
+grown through random width and depth sequences.
 
 Hypothesis draws small transformers (token or feature inputs, Conv1D,
 learned positions, LayerNormalization, self-attention, feed-forward blocks,
@@ -152,6 +153,48 @@ def se_cnns(draw):
     )
 
 
+@st.composite
+def flat_cnns(draw):
+    """keras.io's MNIST convnet in small: 'same' convs (so the map keeps
+    the input's positions), a Flatten, maybe a Dropout, then Dense layers."""
+    nodes = [
+        _node(
+            "c1",
+            "Conv2D",
+            ["in"],
+            filters=draw(st.integers(1, 4)),
+            kernel_size=[3, 3],
+            padding="same",
+            activation="relu",
+        ),
+        _node(
+            "c2",
+            "Conv2D",
+            ["c1"],
+            filters=draw(st.integers(1, 4)),
+            kernel_size=[3, 3],
+            padding="same",
+            activation=draw(st.sampled_from(["relu", "linear"])),
+        ),
+        _node("flat", "Flatten", ["c2"]),
+    ]
+    read = "flat"
+    if draw(st.booleans()):
+        nodes.append(_node("drop", "Dropout", ["flat"], rate=0.3))
+        read = "drop"
+    nodes += [
+        _node("hidden", "Dense", [read], units=draw(st.integers(1, 4))),
+        _node("logits", "Dense", ["hidden"], units=4),
+    ]
+    return kg.specs.GraphSpec(
+        input_shape=(4, 5, 2),
+        num_classes=4,
+        nodes=tuple(nodes),
+        input_name="in",
+        output="logits",
+    )
+
+
 def _width_op(spec, draw):
     """(grown spec, morphisms) of one width entry: a unit split (delta 0)
     and new units (epsilon 0); in a group a LayerNormalization (or a
@@ -177,8 +220,8 @@ def _width_op(spec, draw):
 
 
 @st.composite
-def growth_sequences(draw):
-    spec = draw(st.one_of(transformers(), se_cnns()))
+def growth_sequences(draw, specs):
+    spec = draw(specs)
     operations, current = [], spec
     for _ in range(draw(st.integers(1, 3))):
         if current.depth_stages and draw(st.booleans()):
@@ -200,6 +243,12 @@ def expected_params(spec):
     channels = dict(spec.analysis.channels)
     total = 0
     for node in spec.nodes:
+        if node["class_name"] == "Flatten":
+            # A map of the input's positions ('same' convs, no pooling).
+            positions = int(np.prod(spec.input_shape[:-1]))
+            channels[node["name"]] = channels[node["inputs"][0]] * positions
+        if node["class_name"] == "Dropout" and channels[node["name"]] is None:
+            channels[node["name"]] = channels[node["inputs"][0]]
         c = channels[node["inputs"][0]]
         config, kind = node["config"], node["class_name"]
         kernel = int(np.prod(config.get("kernel_size", [1])))
@@ -244,9 +293,21 @@ def _randomize(model):
             variable.assign(value.astype("float32"))
 
 
-@given(growth_sequences())
+@given(growth_sequences(st.one_of(transformers(), se_cnns())))
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_transformers_and_se_cnns_grow_preserving_function(tmp_path, case):
+    _grows_preserving_function(tmp_path, case)
+
+
+@given(growth_sequences(flat_cnns()))
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_convnets_that_flatten_grow_preserving_function(tmp_path, case):
+    _grows_preserving_function(tmp_path, case)
+
+
+def _grows_preserving_function(tmp_path, case):
+    """Every growth of `case` keeps the logits and the parameter count the
+    layers define; the grown model saves, loads and serves the same."""
     spec, operations = case
     keras.utils.set_random_seed(0)
     model = kg.GrowableModel(spec)
@@ -280,6 +341,6 @@ def test_transformers_and_se_cnns_grow_preserving_function(tmp_path, case):
     )
 
 
-@given(st.one_of(transformers(), se_cnns()))
+@given(st.one_of(transformers(), se_cnns(), flat_cnns()))
 def test_graph_arithmetic_matches_the_built_net(spec):
     assert kg.GrowableModel(spec).body.count_params() == expected_params(spec)

@@ -24,12 +24,17 @@ class Slot:
             the fan-in of a new unit's weights (He-normal draws). `None`:
             the layer's own fan-in for `OUT` (every axis but the last),
             the unit's otherwise (every axis but `axis`).
+        interleaved: bool. Whether `axis` holds the units interleaved with
+            positions (a Dense reading a flattened map: unit `u` of `C` at
+            rows `p * C + u`), so that `unit_view` is needed to see one
+            unit per index.
     """
 
     axis: int
     kind: str
     perturbed: bool = False
     fan_in: tuple | None = None
+    interleaved: bool = False
 
     def fan_in_of(self, shape):
         """int. The fan-in of a new unit of a variable of `shape`."""
@@ -71,6 +76,9 @@ SLOTS = {
     "passthrough": {"kernel": Slot(-2, IN), "bias": Slot(0, BIAS)},
     # Dense/Conv reading the units.
     "consumers": {"kernel": Slot(-2, OUT)},
+    # Dense reading a flattened map of them: each unit's rows at every
+    # position (`unit_view`).
+    "flat_consumers": {"kernel": Slot(-2, OUT, interleaved=True)},
     # SeparableConv2D reading the units: a depthwise filter each, then
     # the pointwise kernel's rows.
     "separable": {
@@ -105,6 +113,37 @@ SLOTS = {
         "feedforward_output_dense/kernel": Slot(-2, OUT),
     },
 }
+
+
+def unit_view(value, slot, width):
+    """`value` with its units on an axis of their own: for an `interleaved`
+    slot, the slot's axis split into (positions, `width` units), so that
+    `slot.axis` indexes units (a (P * C, out) kernel viewed as (P, C,
+    out)); `value` itself otherwise. `flat_view` undoes it."""
+    if not slot.interleaved:
+        return value
+    shape = tuple(value.shape)
+    axis = slot.axis % len(shape)
+    if shape[axis] % width:
+        raise ValueError(
+            f"An axis of {shape[axis]} interleaved values does not hold "
+            f"{width} units at each position."
+        )
+    return value.reshape(
+        shape[:axis] + (shape[axis] // width, width) + shape[axis + 1 :]
+    )
+
+
+def flat_view(value, slot):
+    """`unit_view`'s `value` back in the variable's own shape (its units'
+    axis, however long now, merged with the positions again)."""
+    if not slot.interleaved:
+        return value
+    shape = tuple(value.shape)
+    axis = slot.axis % len(shape)  # the units' axis of the view
+    return value.reshape(shape[: axis - 1] + (-1,) + shape[axis + 1 :])
+
+
 # `{role: {variable key: unit axis}}`, for code that needs the axes only.
 UNIT_AXES = {
     role: {var: slot.axis for var, slot in slots.items()}

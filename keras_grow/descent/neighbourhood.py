@@ -83,6 +83,7 @@ def growable_groups(spec):
 # as kernels: units written by a kernel's last axis, read by its rows.
 KERNEL_ROLES = ("producers", "norms", "passthrough", "consumers")
 _OTHER_ROLES = {
+    "flat_consumers": "read as a flattened map by",
     "separable": "the inputs of the SeparableConv2D",
     "attention_in": "the queries', keys' and values' inputs of",
     "attention_out": "the output projection of",

@@ -84,6 +84,7 @@ ROLES = (
     "norms",
     "passthrough",
     "consumers",
+    "flat_consumers",
     "separable",
     "attention_in",
     "attention_out",
@@ -114,6 +115,7 @@ class RoleMembers:
     norms: tuple = ()
     passthrough: tuple = ()
     consumers: tuple = ()
+    flat_consumers: tuple = ()
     separable: tuple = ()
     attention_in: tuple = ()
     attention_out: tuple = ()
@@ -284,8 +286,13 @@ def _is_relu_output(node):
     return False
 
 
-class _Tensor(collections.namedtuple("_Tensor", ["group", "rank", "channels"])):
-    """What the analysis knows of one layer's output."""
+class _Tensor(
+    collections.namedtuple(
+        "_Tensor", ["group", "rank", "channels", "flat"], defaults=(False,)
+    )
+):
+    """What the analysis knows of one layer's output. `flat`: a flattened
+    map, whose values interleave the group's units with positions."""
 
 
 def _elementwise(groups, name, config, group, what="units"):
@@ -307,7 +314,9 @@ def _produced(groups, node, rank):
 
 def _producer(groups, node, ins):
     name, config = node["name"], node["config"]
-    groups.add(ins[0].group, "consumers", name)
+    # A Dense reading a flattened map holds a unit's rows at every position.
+    role = "flat_consumers" if ins[0].flat else "consumers"
+    groups.add(ins[0].group, role, name)
     if config.get("groups", 1) != 1:
         groups.fix(ins[0].group, f"grouped conv '{name}' reads it")
     return _produced(groups, node, ins[0].rank)
@@ -469,16 +478,37 @@ def _pool(groups, node, ins):
 
 
 def _flatten(groups, node, ins):
-    name, (x,) = node["name"], ins
+    """Flatten keeps the units, interleaved with positions (row-major: a
+    unit's value at each position, then the next position's): a Dense
+    reading it holds each unit's rows at every position."""
+    (x,) = ins
     if x.rank == 2:
         return x
+    return x._replace(rank=2, channels=None, flat=True)
+
+
+def _reads_flat(node):
+    """Whether a layer can read a flattened map without mixing its units:
+    a Dense, or a layer acting on each value on its own."""
+    cls = node["class_name"]
+    if cls == "Dense":
+        return True
+    if cls == "Activation":
+        return _activation(node["config"]) in ELEMENTWISE_ACTIVATIONS
+    return cls in CHANNELWISE
+
+
+def _unflattened(groups, node, x):
+    """`x` as a layer that cannot read a flattened map sees it: a group of
+    its own, fixed, and the units it came from fixed too."""
+    name = node["name"]
     groups.fix(
         x.group,
-        f"Flatten '{name}' interleaves its units with positions "
-        "(a GlobalAveragePooling2D keeps them apart)",
+        f"'{name}' reads the flattened map of its units (only a Dense, or a "
+        "layer acting on each value, may)",
     )
     group = groups.new(name)
-    groups.fix(group, f"it is the flattened map of '{name}'")
+    groups.fix(group, f"it is a flattened map that '{name}' reads")
     return _Tensor(group, 2, None)
 
 
@@ -541,6 +571,8 @@ def analyse(spec):
     }
     for node in spec.nodes:
         ins = [tensors[name] for name in node["inputs"]]
+        if not _reads_flat(node):
+            ins = [_unflattened(groups, node, x) if x.flat else x for x in ins]
         tensors[node["name"]] = _RULES[node["class_name"]](groups, node, ins)
     groups.fix(tensors[spec.output].group, "it is the model's output")
     ranks = {name: t.rank for name, t in tensors.items()}

@@ -15,6 +15,8 @@ import numpy as np
 from keras_grow.build.structure import BIAS
 from keras_grow.build.structure import NORM
 from keras_grow.build.structure import OUT
+from keras_grow.build.structure import flat_view
+from keras_grow.build.structure import unit_view
 from keras_grow.transfer import unit_ops
 
 # Variables of BatchNormalization, and the value a new unit starts with.
@@ -81,8 +83,10 @@ class AddUnits:
             producer, `kernel.shape[:-2] + (count, 1)` for a depthwise
             layer). Missing entries are drawn He-normal.
         outgoing: dict or `None`. `{consumer_name: array}`, the new units'
-            outgoing kernels before scaling, with `count` on axis -2.
-            Missing entries are drawn He-normal.
+            outgoing kernels before scaling, with `count` on axis -2 (of
+            the kernel's `unit_view`: `(positions, count, units out)` for
+            a Dense reading a flattened map). Missing entries are drawn
+            He-normal.
         epsilon: float. Scale of the outgoing weights; `0` keeps the
             network's function exactly. Defaults to `0.0`.
     """
@@ -157,13 +161,15 @@ def _split(weights, group, op, rng):
         )
     for _, name, var, slot in group.slots(weights):
         layer = weights[name]
+        value = unit_view(layer[var], slot, width)
         delta = None
         if slot.perturbed:
-            parents = np.take(layer[var], units, axis=slot.axis)
+            parents = np.take(value, units, axis=slot.axis)
             delta = _split_delta(op, name, var, parents, slot.axis, rng)
-        layer[var] = unit_ops.split(
-            layer[var], slot.axis, units, delta=delta, halve=slot.kind == OUT
-        ).numpy()
+        split = unit_ops.split(
+            value, slot.axis, units, delta=delta, halve=slot.kind == OUT
+        )
+        layer[var] = flat_view(split.numpy(), slot)
 
 
 def along(ndim, axis, units):
@@ -187,9 +193,10 @@ def _split_delta(op, name, var, parents, axis, rng):
 
 
 def _add(weights, group, op, rng):
+    width = group_width(weights, group)
     for _, name, var, slot in group.slots(weights):
         layer = weights[name]
-        value = layer[var]
+        value = unit_view(layer[var], slot, width)
         if slot.kind in (NORM, BIAS):
             number = NEW_NORM_VALUES[var] if slot.kind == NORM else 0.0
             layer[var] = unit_ops.fill(value, slot.axis, op.count, number).numpy()
@@ -198,7 +205,8 @@ def _add(weights, group, op, rng):
         shape[slot.axis] = op.count
         new = _new_slice(op, slot, name, var, shape, value.shape, rng)
         scale = op.epsilon if slot.kind == OUT else None
-        layer[var] = unit_ops.append(value, slot.axis, new, scale=scale).numpy()
+        grown = unit_ops.append(value, slot.axis, new, scale=scale)
+        layer[var] = flat_view(grown.numpy(), slot)
 
 
 def _new_slice(op, slot, name, var, shape, full_shape, rng):
@@ -250,11 +258,15 @@ def grown_param_count(shapes, groups, added):
     Returns:
         int. What `count_params()` of the grown graph returns.
     """
-    axes = {}  # (layer, variable) -> {axis: units added}
+    axes = {}  # (layer, variable) -> {axis: values added}
     for g in groups:
         extra = added.get(g.name, 0)
-        for key, axis in g.unit_axes().items():
-            axes.setdefault(key, {})[axis] = extra
+        width = g.width(shapes) if extra else None
+        for _, name, var, slot in g.slots(shapes):
+            shape = shapes[name][var]
+            # An interleaved axis holds a unit at every position.
+            positions = shape[slot.axis] // width if slot.interleaved and extra else 1
+            axes.setdefault((name, var), {})[slot.axis] = extra * positions
     total = 0
     for layer, variables in shapes.items():
         for var, shape in variables.items():

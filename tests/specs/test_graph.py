@@ -123,9 +123,14 @@ def test_inserting_after_a_branch_point_moves_both_readers():
     "nodes, layer, reason",
     [
         (
-            [node("c", "Conv2D", ["x"], filters=4), node("f", "Flatten", ["c"])],
+            [
+                node("c", "Conv2D", ["x"], filters=4),
+                node("f", "Flatten", ["c"]),
+                node("bn", "BatchNormalization", ["f"]),
+                node("d", "Dense", ["bn"], units=3),
+            ],
             "c",
-            "Flatten 'f' interleaves its units with positions",
+            "'bn' reads the flattened map of its units",
         ),
         (
             [
