@@ -192,11 +192,11 @@ def grown_parts(model, new_spec, transfer_options, reserve=None):
 
 
 def _interleaved_moves(spec, body, widened):
-    """(kernel, axis, old width, new width) of every grown kernel whose
+    """(kernel, slot, old width, new width) of every grown kernel whose
     units are interleaved with positions (`in_place.interleave_slots`)."""
-    axis = SLOTS["flat_consumers"]["kernel"].axis
+    slot = SLOTS["flat_consumers"]["kernel"]
     return [
-        (body.get_layer(name).kernel, axis, *widened[group.name])
+        (body.get_layer(name).kernel, slot, *widened[group.name])
         for group in build.unit_groups(spec)
         if group.name in widened
         for name in group.flat_consumers

@@ -36,6 +36,8 @@ from keras_grow import build
 from keras_grow import depth_reserve
 from keras_grow import gated_layers
 from keras_grow import keras_compat
+from keras_grow.build.structure import flat_view
+from keras_grow.build.structure import unit_view
 from keras_grow.optimizer_carry import OptimizerCarryReport
 from keras_grow.optimizer_carry import pad_to
 from keras_grow.transfer.weights import layer_variables
@@ -166,29 +168,24 @@ def interleave_slots(optimizer, moves):
     A carried slot holds the old state in its leading rows
     (`optimizer_carry.pad_to`); a unit `u` of `C` sat at rows `p * C + u`
     and sits at `p * C' + u` after the growth, so the rows are spread out
-    by position, new units' rows zero.
+    by position (`build.structure.unit_view`), new units' rows zero.
 
     Args:
         optimizer: the carried optimizer, built on the grown variables.
-        moves: iterable of (variable, axis, old width, new width): the grown
-            kernels, their interleaved axis and their units before and
-            after.
+        moves: iterable of (variable, `Slot`, old width, new width): the
+            grown kernels, the slot that says where their units are, and
+            their units before and after.
     """
-    for variable, axis, old, new in moves:
-        for slot, owner in slot_owners(optimizer, [variable]):
+    for variable, slot, old, new in moves:
+        for state, owner in slot_owners(optimizer, [variable]):
             if owner is None:
                 continue
-            value = np.asarray(slot.numpy())
-            axis = axis % value.ndim
-            positions = value.shape[axis] // new
-            kept = np.take(value, range(positions * old), axis=axis)
-            shape = value.shape[:axis] + (positions, old) + value.shape[axis + 1 :]
-            spread = np.zeros(
-                value.shape[:axis] + (positions, new) + value.shape[axis + 1 :],
-                value.dtype,
-            )
-            spread[(slice(None),) * (axis + 1) + (slice(0, old),)] = kept.reshape(shape)
-            slot.assign(spread.reshape(value.shape))
+            value = np.asarray(state.numpy())
+            rows = value.shape[slot.axis] // new * old
+            kept = unit_view(np.take(value, range(rows), axis=slot.axis), slot, old)
+            pad = [(0, 0)] * kept.ndim
+            pad[slot.axis] = (0, new - old)
+            state.assign(flat_view(np.pad(kept, pad), slot))
 
 
 def make_slots_resizable(optimizer, variables):
