@@ -200,8 +200,13 @@ class _ClosedFormGrowth(TrainBatches, width_growth.SlotGrowth):
         producer = group.producers[0]
         kernel = weights[producer]["kernel"]
         fan_in_norm = unit_norms(kernel, -1).mean()
+        width = kernel.shape[-1]
         out_norms = np.sqrt(
-            sum(unit_norms(weights[c]["kernel"], -2) ** 2 for c in group.consumers)
+            sum(
+                unit_norms(new_units.reader_view(r, weights[c]["kernel"], width), -2)
+                ** 2
+                for r, c in new_units.readers(group)
+            )
         )
         in_scale, out_scale = self._sides()
         incoming = {
@@ -217,7 +222,7 @@ class _ClosedFormGrowth(TrainBatches, width_growth.SlotGrowth):
         fan_out = fan_out / np.maximum(
             np.linalg.norm(fan_out, axis=1, keepdims=True), 1e-30
         )
-        for consumer in group.consumers:
+        for _, consumer in new_units.readers(group):
             shape = stats.fan_out_shapes[consumer]
             size = int(np.prod(shape))
             block = fan_out[:, start : start + size].reshape((k,) + shape)

@@ -92,7 +92,7 @@ _OTHER_ROLES = {
 }
 
 
-def kernel_groups(spec, shapes):
+def kernel_groups(spec, shapes, flat=False):
     """(the growable groups Firefly, GradMax and TINY measure, `{skipped
     group: why}`).
 
@@ -103,10 +103,13 @@ def kernel_groups(spec, shapes):
     Args:
         spec: the spec.
         shapes: `{layer: {variable: shape}}` of its body.
+        flat: bool. Whether the method also reads units through a Dense
+            reading a flattened map of them (GradMax and TINY do).
     """
+    roles = KERNEL_ROLES + (("flat_consumers",) if flat else ())
     kept, skipped = [], {}
     for group in growable_groups(spec):
-        others = [(r, n) for r, n in group.members() if r not in KERNEL_ROLES]
+        others = [(r, n) for r, n in group.members() if r not in roles]
         tables = [n for n in group.producers if "kernel" not in shapes[n]]
         if others:
             role, name = others[0]

@@ -49,6 +49,8 @@ from keras_grow import in_place
 from keras_grow import keras_compat
 from keras_grow import multi_worker
 from keras_grow import transfer
+from keras_grow.build.structure import SLOTS
+from keras_grow.build.structure import unit_view
 from keras_grow.descent.neighbourhood import kernel_groups
 from keras_grow.transfer.blocks import identity_kernel
 from keras_grow.transfer.weights import layer_variables
@@ -107,7 +109,7 @@ def closed_form_groups(spec, shapes):
     """(groups GradMax and TINY can grow, {skipped group: why}), given the
     body's `{layer: {variable: shape}}`."""
     kept = []
-    measured, skipped = kernel_groups(spec, shapes)
+    measured, skipped = kernel_groups(spec, shapes, flat=True)
     for group in measured:
         if len(group.producers) != 1:
             skipped[group.name] = (
@@ -235,7 +237,7 @@ class Measure:
             self._traced = self._trace(
                 key, body, model.spec, groups, over_spec, morphisms
             )
-        consumers = sorted({c for g in groups for c in g.consumers})
+        consumers = _consumers(groups)
         gradients = []
         moments = [0.0] * len(groups)
         rows = [0] * len(groups)
@@ -282,7 +284,7 @@ class Measure:
         transfer.transfer_weights(body, over_body, spec, over_spec, morphisms=morphisms)
         producers = [body.get_layer(g.producers[0]) for g in groups]
         probe = keras.Model(body.input, [layer.input for layer in producers])
-        consumers = sorted({c for g in groups for c in g.consumers})
+        consumers = _consumers(groups)
         kernels = [over_body.get_layer(c).kernel for c in consumers]
         loss_fn = self.loss_fn
 
@@ -317,6 +319,33 @@ def _across_workers(gradients, covariances, consumers, strategy):
     return gradients, flat[len(gradients) * per_batch :]
 
 
+def readers(group):
+    """[(role, layer)] of the layers reading `group`'s units with a
+    kernel's rows: its consumers, and Dense layers reading a flattened map
+    of them."""
+    return [(r, n) for r, n in group.members() if r in ("consumers", "flat_consumers")]
+
+
+def _consumers(groups):
+    return sorted({name for g in groups for _, name in readers(g)})
+
+
+def reader_view(role, kernel, width):
+    """A reader's kernel (or its gradient) with one unit per index of axis
+    -2: a flat consumer's rows as (positions, units), where `width` is the
+    number of units the rows hold at each position."""
+    return unit_view(kernel, SLOTS[role]["kernel"], width)
+
+
+def _fan_out_shape(role, kernel, width):
+    """The shape of one unit's outgoing weights in a reader's `kernel`
+    (of shape `kernel`): every axis but the units' (`reader_view`)."""
+    lead = tuple(kernel[:-2])
+    if SLOTS[role]["kernel"].interleaved:
+        lead += (kernel[-2] // width,)
+    return lead + (kernel[-1],)
+
+
 def _group_statistics(group, shapes, gradients, covariance):
     """`GroupStatistics` from the over-grown net's consumer-kernel gradients
     (one dict per batch): `J e_i` is the difference of the fan-out gradients
@@ -327,11 +356,15 @@ def _group_statistics(group, shapes, gradients, covariance):
     fan_out_shapes, per_batch = {}, []
     for grads in gradients:
         blocks = []
-        for consumer in group.consumers:
+        for role, consumer in readers(group):
             kernel = shapes[consumer]["kernel"]
-            g = grads[consumer][..., width : width + 2 * n, : kernel[-1]]
+            # The over-grown rows hold width + 2n units at each position.
+            positions = kernel[-2] // width
+            g = grads[consumer]
+            g = reader_view(role, g, g.shape[-2] // positions)
+            g = g[..., width : width + 2 * n, : kernel[-1]]
             g = np.moveaxis(g, -2, 0).reshape(2 * n, -1)
-            fan_out_shapes[consumer] = kernel[:-2] + (kernel[-1],)
+            fan_out_shapes[consumer] = _fan_out_shape(role, kernel, width)
             blocks.append((g[:n] - g[n:]).T)  # (fan_out part, fan_in)
         per_batch.append(np.concatenate(blocks, axis=0))
     return GroupStatistics(

@@ -154,3 +154,47 @@ def test_a_layer_mixing_the_flattened_map_keeps_its_units_fixed(reader):
     report = kg.GrowableModel.from_keras(plain).spec.growth_report()
     assert report[0].startswith("conv2d")
     assert "reads the flattened map of its units" in report[0]
+
+
+@pytest.mark.parametrize("method", [kg.callbacks.GradMax, kg.callbacks.TINY])
+def test_closed_form_growth_measures_through_a_flatten(method):
+    """GradMax and TINY read a unit's fan-out at every position of the
+    flattened map: the conv before the Flatten grows, the function kept."""
+    rng = np.random.default_rng(2)
+    x, y = rng.random((64, 12, 12, 1), dtype=np.float32), np.arange(64) % 10
+    model = _trained(_convnet(), x, y)
+    data = (x, y)
+    callback = method(data, grow_every=1, score_batches=2, seed=0, verbose=0)
+    callback.set_model(model)
+    callback.on_train_begin()
+    before = model.predict(x, verbose=0)
+    callback.on_epoch_end(0, {})
+    np.testing.assert_allclose(model.predict(x, verbose=0), before, atol=1e-5)
+    (event,) = [e for e in model.growth_log if e["kind"] == "grow"]
+    assert set(event["unit_values"]) == {"conv2d", "conv2d_1"}
+    assert model.spec.widths[1] > 6  # the units read through the Flatten
+    assert "skipped_groups" not in event
+
+
+def test_gradmax_live_fan_out_lands_on_each_position_of_the_new_units():
+    """With the fan-in zero, the new units' fan-out is live: in the Dense's
+    (positions, units, out) view it fills the new units at every position
+    and leaves the old units' rows as they were."""
+    rng = np.random.default_rng(3)
+    x, y = rng.random((64, 12, 12, 1), dtype=np.float32), np.arange(64) % 10
+    model = _trained(_convnet(), x, y)
+    kernel = model.body.get_layer("dense").kernel.numpy()
+    positions = kernel.shape[0] // 6
+    callback = kg.callbacks.GradMax(
+        (x, y), zero_side="fan_in", grow_every=1, score_batches=2, seed=0, verbose=0
+    )
+    callback.set_model(model)
+    callback.on_train_begin()
+    before = model.predict(x, verbose=0)
+    callback.on_epoch_end(0, {})
+    np.testing.assert_allclose(model.predict(x, verbose=0), before, atol=1e-5)
+    grown = model.spec.widths[1]
+    assert grown > 6
+    view = model.body.get_layer("dense").kernel.numpy().reshape(positions, grown, 10)
+    np.testing.assert_array_equal(view[:, :6], kernel.reshape(positions, 6, 10))
+    assert (np.abs(view[:, 6:]).sum(axis=-1) > 0).all()
