@@ -157,27 +157,23 @@ def se_cnns(draw):
 def flat_cnns(draw):
     """keras.io's MNIST convnet in small: 'same' convs (so the map keeps
     the input's positions), a Flatten, maybe a Dropout, then Dense layers."""
-    nodes = [
-        _node(
-            "c1",
-            "Conv2D",
-            ["in"],
-            filters=draw(st.integers(1, 4)),
-            kernel_size=[3, 3],
-            padding="same",
-            activation="relu",
-        ),
-        _node(
-            "c2",
-            "Conv2D",
-            ["c1"],
-            filters=draw(st.integers(1, 4)),
-            kernel_size=[3, 3],
-            padding="same",
-            activation=draw(st.sampled_from(["relu", "linear"])),
-        ),
-        _node("flat", "Flatten", ["c2"]),
-    ]
+    nodes, source = [], "in"
+    for name, activation in (("c1", "relu"), ("c2", None)):
+        activation = activation or draw(st.sampled_from(["relu", "linear"]))
+        filters = draw(st.integers(1, 4))
+        nodes.append(
+            _node(
+                name,
+                "Conv2D",
+                [source],
+                filters=filters,
+                kernel_size=[3, 3],
+                padding="same",
+                activation=activation,
+            )
+        )
+        source = name
+    nodes.append(_node("flat", "Flatten", ["c2"]))
     read = "flat"
     if draw(st.booleans()):
         nodes.append(_node("drop", "Dropout", ["flat"], rate=0.3))

@@ -152,6 +152,9 @@ def run_arms(config, workdir, arms, runner, log=print):
             if not mine:
                 log(f"seed {config.seed} {arm:>24}: another process runs it")
                 continue
+            # Another process may have finished it since it was read.
+            if read(workdir, config.seed, arm) is not None:
+                continue
             log(f"seed {config.seed} {arm:>24}: running")
             record = runner(config, arm, workdir)
             workdir_lib.write_json(result_path, record)

@@ -337,15 +337,6 @@ def reader_view(role, kernel, width):
     return unit_view(kernel, SLOTS[role]["kernel"], width)
 
 
-def _fan_out_shape(role, kernel, width):
-    """The shape of one unit's outgoing weights in a reader's `kernel`
-    (of shape `kernel`): every axis but the units' (`reader_view`)."""
-    lead = tuple(kernel[:-2])
-    if SLOTS[role]["kernel"].interleaved:
-        lead += (kernel[-2] // width,)
-    return lead + (kernel[-1],)
-
-
 def _group_statistics(group, shapes, gradients, covariance):
     """`GroupStatistics` from the over-grown net's consumer-kernel gradients
     (one dict per batch): `J e_i` is the difference of the fan-out gradients
@@ -363,8 +354,9 @@ def _group_statistics(group, shapes, gradients, covariance):
             g = grads[consumer]
             g = reader_view(role, g, g.shape[-2] // positions)
             g = g[..., width : width + 2 * n, : kernel[-1]]
+            # A unit's outgoing weights: every axis of the view but its own.
+            fan_out_shapes[consumer] = g.shape[:-2] + g.shape[-1:]
             g = np.moveaxis(g, -2, 0).reshape(2 * n, -1)
-            fan_out_shapes[consumer] = _fan_out_shape(role, kernel, width)
             blocks.append((g[:n] - g[n:]).T)  # (fan_out part, fan_in)
         per_batch.append(np.concatenate(blocks, axis=0))
     return GroupStatistics(
