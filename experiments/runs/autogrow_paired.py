@@ -146,7 +146,12 @@ def grow(config, arm, workdir):
     model = branching.load_seed(workdir, config.seed)
     autogrow = autogrow_runs.make_callback(arm_config, verbose=0)
     val, seconds = branching.fit_epochs(
-        model, arm_config, 0, config.max_epochs, [autogrow]
+        model,
+        arm_config,
+        0,
+        config.max_epochs,
+        [autogrow],
+        backup=branching.backup_dir(workdir, config.seed, arm),
     )
     extra = {
         "growths": len(growth_events.growths(model.growth_log)),
@@ -181,6 +186,7 @@ def fixed(config, arm, workdir):
         0,
         config.grid_epochs,
         [training.step_schedule(config.learning_rate, config.grid_epochs)],
+        backup=branching.backup_dir(workdir, config.seed, arm),
     )
     return branching.result(model, config, arm, val, seconds)
 

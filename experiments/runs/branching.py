@@ -7,12 +7,15 @@ state; every arm loads it (`load_seed`) and trains on from there on the
 epoch-seeded batches of `experiments.runs.training`, so the arms of a seed
 differ only in what the arm changes. Each arm writes
 `<workdir>/seed<s>/<arm>.json`; `run_arms` skips an arm whose file
-exists, so a study resumes where it stopped.
+exists, so a study resumes where it stopped. An arm whose runner passes
+`backup_dir(...)` to `fit_epochs` is checkpointed every epoch, so an arm
+stopped midway resumes at its last complete epoch.
 """
 
 import dataclasses
 import json
 import os
+import shutil
 import time
 
 import keras
@@ -37,10 +40,57 @@ def read(workdir, seed, name):
         return json.load(handle)
 
 
-def fit_epochs(model, config, first_epoch, last_epoch, callbacks):
+class RunClock(keras.callbacks.Callback):
+    """Puts `run_seconds` into each epoch's logs: the wall seconds of the
+    run so far, the processes before a resume included (read from the
+    history `backup`, a `kg.callbacks.BackupAndRestore` earlier in the
+    callback list, restored). `seconds()` is the run's total."""
+
+    def __init__(self, backup):
+        super().__init__()
+        self.backup = backup
+        self._offset = 0.0
+        self._begin = None
+
+    def on_train_begin(self, logs=None):
+        self._begin = time.perf_counter()
+        done = self.backup.history
+        self._offset = float(done[-1].get("run_seconds", 0.0)) if done else 0.0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["run_seconds"] = round(self.seconds(), 3)
+
+    def seconds(self):
+        return self._offset + time.perf_counter() - self._begin
+
+
+def backup_dir(workdir, seed, name):
+    """Where arm `name`'s epoch checkpoints go while it runs."""
+    return os.path.join(workdir, f"seed{seed}", f"{name}.backup")
+
+
+def fit_epochs(model, config, first_epoch, last_epoch, callbacks, backup=None):
     """Trains epochs `first_epoch` .. `last_epoch` - 1 on the epoch-seeded
     batches (a callback may stop earlier); returns (validation accuracy per
-    epoch, seconds)."""
+    epoch, seconds).
+
+    With `backup` (a directory, `backup_dir(...)`), every epoch is
+    checkpointed there with the state of the callbacks that have one, and
+    a checkpoint left by an earlier process is resumed: the returned
+    accuracies and seconds then cover the whole run.
+    """
+    steps = []
+    if backup is not None:
+        saver = kg.callbacks.BackupAndRestore(
+            backup,
+            [c for c in callbacks if hasattr(c, "get_state")],
+            delete_checkpoint=False,  # `run_arms` removes it once the result is saved
+            verbose=0,
+        )
+        clock = RunClock(saver)
+        steps = [saver, clock]
+        first_epoch = max(first_epoch, saver.epochs_done(backup))
     _, train, monitored, _ = training.load_splits(config, first_epoch)
     begin = time.perf_counter()
     # A line an epoch: a study's arms run for hours.
@@ -53,11 +103,12 @@ def fit_epochs(model, config, first_epoch, last_epoch, callbacks):
         validation_data=monitored,
         initial_epoch=first_epoch,
         epochs=last_epoch,
-        callbacks=[line, *callbacks],
+        callbacks=[*steps, line, *callbacks],
         verbose=0,
         shuffle=False,
     )
-    return history.history.get("val_accuracy", []), time.perf_counter() - begin
+    seconds = clock.seconds() if backup is not None else time.perf_counter() - begin
+    return history.history.get("val_accuracy", []), seconds
 
 
 def test_metrics(model, config):
@@ -136,12 +187,36 @@ def load_seed(workdir, seed):
     return keras.models.load_model(_checkpoint(workdir, seed))
 
 
+def _resumed_path(workdir, seed, arm):
+    return os.path.join(backup_dir(workdir, seed, arm), "resumed.json")
+
+
+def _note_resume(workdir, seed, arm):
+    """Lists the epoch an arm resumes at (if it has a checkpoint) in its
+    backup dir, so that its record can say so: a resumed arm draws new
+    blocks' weights from a fresh random state, not the one an
+    uninterrupted run would have reached."""
+    done = kg.callbacks.BackupAndRestore.epochs_done(backup_dir(workdir, seed, arm))
+    notes = _resumed_path(workdir, seed, arm)
+    resumed = []
+    if os.path.exists(notes):
+        with open(notes) as handle:
+            resumed = json.load(handle)
+    if done:
+        resumed.append(done)
+        workdir_lib.write_json(notes, resumed)
+    return resumed
+
+
 def run_arms(config, workdir, arms, runner, log=print):
     """Runs `runner(config, arm, workdir) -> result` for every arm of
     `config.seed` without a result yet, in order, and saves each.
 
     An arm another live process is running is skipped (`workdir.claim`),
-    so two processes can share a study's work directory.
+    so two processes can share a study's work directory. An arm with
+    checkpoints in its `backup_dir` resumes from them (the epochs it
+    resumed at go into its record as `resumed_at`); they are removed once
+    its result is saved.
     """
     for arm in arms:
         result_path = path(workdir, config.seed, arm)
@@ -155,9 +230,14 @@ def run_arms(config, workdir, arms, runner, log=print):
             # Another process may have finished it since it was read.
             if read(workdir, config.seed, arm) is not None:
                 continue
-            log(f"seed {config.seed} {arm:>24}: running")
+            resumed = _note_resume(workdir, config.seed, arm)
+            at = f" (resumed at epoch {resumed[-1]})" if resumed else ""
+            log(f"seed {config.seed} {arm:>24}: running{at}")
             record = runner(config, arm, workdir)
+            if resumed:
+                record = dict(record, resumed_at=resumed)
             workdir_lib.write_json(result_path, record)
+            shutil.rmtree(backup_dir(workdir, config.seed, arm), ignore_errors=True)
         log(
             f"seed {config.seed} {arm:>24}: {record['found']:<28} "
             f"{record['params']:>7,} params, "

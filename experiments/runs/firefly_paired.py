@@ -170,7 +170,14 @@ def branch(config, arm, workdir):
     keras.utils.set_random_seed(config.seed + 1)
     model = branching.load_seed(workdir, config.seed)
     callbacks = [] if arm == "no_growth" else [_callback(config, arm, workdir)]
-    val, seconds = branching.fit_epochs(model, config, first, config.epochs, callbacks)
+    val, seconds = branching.fit_epochs(
+        model,
+        config,
+        first,
+        config.epochs,
+        callbacks,
+        backup=branching.backup_dir(workdir, config.seed, arm),
+    )
     rounds = growth_events.growths(model.growth_log)
     extra = {
         "round_counts": round_counts(model.growth_log),
@@ -194,7 +201,14 @@ def scratch(config, arm, workdir):
         notation = config.full_width
     keras.utils.set_random_seed(config.seed)
     model = branching.new_model(config, notation)
-    val, seconds = branching.fit_epochs(model, config, 0, config.epochs, [])
+    val, seconds = branching.fit_epochs(
+        model,
+        config,
+        0,
+        config.epochs,
+        [],
+        backup=branching.backup_dir(workdir, config.seed, arm),
+    )
     return branching.result(model, config, arm, val, seconds)
 
 

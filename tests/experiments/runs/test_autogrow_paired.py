@@ -6,6 +6,7 @@ import pytest
 
 from experiments.runs import autogrow_paired as paired
 from experiments.runs import branching
+from experiments.runs import progress
 
 
 def _config():
@@ -56,6 +57,60 @@ def test_an_autogrow_arm_and_the_fixed_nets_start_where_they_should(tmp_path):
     assert paired.arms(config, "data") == ("gaussian", "data_2500", "data_5000")
     every = paired.arms(config)
     assert len(every) == len(set(every)) == 10 and every[0] == "gaussian"
+
+
+class _Killed(Exception):
+    """Stands for a process killed in the middle of an arm."""
+
+
+def _killed_at_end_of(epoch_to_kill):
+    class Killed(progress.EpochLine):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == epoch_to_kill:
+                raise _Killed
+            super().on_epoch_end(epoch, logs)
+
+    return Killed
+
+
+@pytest.mark.parametrize(
+    # Nightly for AutoGrow: the library's BackupAndRestore tests carry its
+    # state; here the study's side of the resume is the point.
+    "arm",
+    ["fixed_1", pytest.param("gaussian", marks=pytest.mark.nightly)],
+)
+def test_an_arm_stopped_midway_resumes_at_its_last_complete_epoch(
+    tmp_path, monkeypatch, arm
+):
+    config = dataclasses.replace(_config(), grid_epochs=3, max_depths=(3, 1, 1))
+    runner = paired.fixed if arm == "fixed_1" else paired.grow
+    whole_dir, cut_dir = str(tmp_path / "whole"), str(tmp_path / "cut")
+    branching.run_arms(config, whole_dir, [arm], runner)
+    whole = branching.read(whole_dir, 0, arm)
+    assert whole["epochs"] == 3 and "resumed_at" not in whole
+    assert not (tmp_path / "whole" / "seed0" / f"{arm}.backup").exists()
+
+    # Killed at the end of the third epoch: two are checkpointed.
+    monkeypatch.setattr(progress, "EpochLine", _killed_at_end_of(2))
+    with pytest.raises(_Killed):
+        branching.run_arms(config, cut_dir, [arm], runner)
+    assert branching.read(cut_dir, 0, arm) is None
+    monkeypatch.undo()
+    branching.run_arms(config, cut_dir, [arm], runner)
+    resumed = branching.read(cut_dir, 0, arm)
+
+    assert resumed["resumed_at"] == [2]
+    assert not (tmp_path / "cut" / "seed0" / f"{arm}.backup").exists()
+    assert resumed["epochs"] == 3 and resumed["found"] == whole["found"]
+    assert resumed["seconds"] > 0
+    if arm == "fixed_1":  # no random draw after the start: the same run
+        assert resumed["val_accuracy"] == whole["val_accuracy"]
+        assert resumed["test_nll"] == pytest.approx(whole["test_nll"], abs=1e-5)
+    else:  # AutoGrow's state and growth log carried; the epochs before
+        # the kill are the checkpoint's
+        assert resumed["growths"] == whole["growths"] >= 1
+        assert resumed["finished"] == whole["finished"]
+        assert resumed["val_accuracy"][:2] == whole["val_accuracy"][:2]
 
 
 # Nightly: the arms' shared runner runs fast in the test above.
