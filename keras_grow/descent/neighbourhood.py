@@ -31,7 +31,10 @@ import tensorflow as tf
 
 from keras_grow import build
 from keras_grow import keras_compat
+from keras_grow.build.structure import SLOTS
 from keras_grow.build.structure import UNIT_AXES
+from keras_grow.build.structure import flat_view
+from keras_grow.build.structure import unit_view
 from keras_grow.specs.graph_analysis import ROLES
 from keras_grow.transfer import unit_ops
 from keras_grow.transfer.weights import layer_variables
@@ -80,10 +83,11 @@ def growable_groups(spec):
 
 
 # The roles whose layers Firefly's neighbourhood and the closed forms read
-# as kernels: units written by a kernel's last axis, read by its rows.
-KERNEL_ROLES = ("producers", "norms", "passthrough", "consumers")
+# as kernels: units written by a kernel's last axis, read by its rows (a
+# flat consumer's rows hold each unit at every position of the map).
+READERS = ("consumers", "flat_consumers")
+KERNEL_ROLES = ("producers", "norms", "passthrough") + READERS
 _OTHER_ROLES = {
-    "flat_consumers": "read as a flattened map by",
     "separable": "the inputs of the SeparableConv2D",
     "attention_in": "the queries', keys' and values' inputs of",
     "attention_out": "the output projection of",
@@ -92,7 +96,7 @@ _OTHER_ROLES = {
 }
 
 
-def kernel_groups(spec, shapes, flat=False):
+def kernel_groups(spec, shapes):
     """(the growable groups Firefly, GradMax and TINY measure, `{skipped
     group: why}`).
 
@@ -103,13 +107,10 @@ def kernel_groups(spec, shapes, flat=False):
     Args:
         spec: the spec.
         shapes: `{layer: {variable: shape}}` of its body.
-        flat: bool. Whether the method also reads units through a Dense
-            reading a flattened map of them (GradMax and TINY do).
     """
-    roles = KERNEL_ROLES + (("flat_consumers",) if flat else ())
     kept, skipped = [], {}
     for group in growable_groups(spec):
-        others = [(r, n) for r, n in group.members() if r not in roles]
+        others = [(r, n) for r, n in group.members() if r not in KERNEL_ROLES]
         tables = [n for n in group.producers if "kernel" not in shapes[n]]
         if others:
             role, name = others[0]
@@ -397,13 +398,17 @@ class WidthNeighbourhood:
                 axis = UNIT_AXES[role].get("kernel")
                 if axis is None:
                     continue
-                kernel = self._value(name, "kernel")
+                kernel = unit_view(
+                    self._value(name, "kernel"),
+                    SLOTS[role]["kernel"],
+                    self.widths[g.name],
+                )
                 norms = unit_norms(kernel, axis)
                 if role == "producers" and self.split:
                     value = random_with_norms(rng, kernel.shape, axis, norms)
                     directions.append((("delta", g.name, name), value, axis, norms))
                 if m:
-                    kind = "new_out" if role == "consumers" else "new_in"
+                    kind = "new_out" if role in READERS else "new_in"
                     typical = np.full(m, np.median(norms))
                     shape = self._new_shape(name, kernel.shape, axis, role)
                     value = random_with_norms(rng, shape, axis, typical)
@@ -414,7 +419,7 @@ class WidthNeighbourhood:
         """Shape of `m` new units' slice of a kernel."""
         shape = list(shape)
         shape[axis] = self.new_units
-        if role == "consumers" and "producers" in self._roles.get(name, {}):
+        if role in READERS and "producers" in self._roles.get(name, {}):
             # Columns: the consumer's own units, then its own new units;
             # split children reuse their parent's column (see `_in_axis`).
             shape[-1] += self.new_units
@@ -514,6 +519,9 @@ class WidthNeighbourhood:
         """`value` with the over-grown units of the group `layer` plays
         `role` in along their axis (`UNIT_AXES`)."""
         group, axis = self._roles[layer][role], UNIT_AXES[role][var]
+        if role == "flat_consumers":
+            view = _positions_view(value, layout[group].width)
+            return _flattened(self._in_axis(view, group, layer, layout, axis))
         if role == "consumers":
             return self._in_axis(value, group, layer, layout, axis)
         if var == "kernel":
@@ -541,6 +549,19 @@ class WidthNeighbourhood:
 
     def zero_gates(self):
         return tf.zeros([len(self.candidates)], tf.float32)
+
+
+def _positions_view(kernel, width):
+    """A flat consumer's (P * C, out) kernel as (P, C, out), for tensors and
+    for widths a trace leaves unknown (`structure.unit_view` for arrays)."""
+    out = kernel.shape[-1] if kernel.shape[-1] is not None else tf.shape(kernel)[-1]
+    return tf.reshape(kernel, [-1, width, out])
+
+
+def _flattened(view):
+    """`_positions_view` undone: (P, C', out) back to (P * C', out)."""
+    out = view.shape[-1] if view.shape[-1] is not None else tf.shape(view)[-1]
+    return tf.reshape(view, [-1, out])
 
 
 def _keep_indices(width, split, new_units, split_kept, new_kept):
@@ -625,7 +646,7 @@ def realise(neighbourhood, chosen, epsilon):
             value = _compact(
                 n,
                 value,
-                UNIT_AXES[role].get(var),
+                SLOTS[role].get(var),
                 role,
                 group,
                 keep[group],
@@ -652,17 +673,18 @@ def _kept_units(n, chosen):
     return keep, kept_split
 
 
-def _compact(n, value, axis, role, group, keep, kept_split):
+def _compact(n, value, slot, role, group, keep, kept_split):
     """One over-grown variable's `value` with only the `keep` units of
-    `group` along `axis` (unchanged where `axis` is `None`: the variable
-    holds no unit of the group in this role)."""
-    if axis is None:
+    `group` along `slot`'s axis (unchanged where `slot` is `None`: the
+    variable holds no unit of the group in this role)."""
+    if slot is None:
         return value
-    kept = np.take(value, keep, axis=axis)
-    if role == "consumers" and n.split:
+    value = unit_view(value, slot, n.over_width(group))
+    kept = np.take(value, keep, axis=slot.axis)
+    if role in READERS and n.split:
         # An unchosen child's halved rows add back to its parent's.
         width = n.widths[group]
         merged = sorted(set(range(width)) - set(kept_split))
-        children = np.take(value, [width + i for i in merged], axis=axis)
-        kept[along(kept.ndim, axis, merged)] += children
-    return kept
+        children = np.take(value, [width + i for i in merged], axis=slot.axis)
+        kept[along(kept.ndim, slot.axis, merged)] += children
+    return flat_view(kept, slot)

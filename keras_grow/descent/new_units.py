@@ -51,6 +51,7 @@ from keras_grow import multi_worker
 from keras_grow import transfer
 from keras_grow.build.structure import SLOTS
 from keras_grow.build.structure import unit_view
+from keras_grow.descent.neighbourhood import READERS
 from keras_grow.descent.neighbourhood import kernel_groups
 from keras_grow.transfer.blocks import identity_kernel
 from keras_grow.transfer.weights import layer_variables
@@ -109,7 +110,7 @@ def closed_form_groups(spec, shapes):
     """(groups GradMax and TINY can grow, {skipped group: why}), given the
     body's `{layer: {variable: shape}}`."""
     kept = []
-    measured, skipped = kernel_groups(spec, shapes, flat=True)
+    measured, skipped = kernel_groups(spec, shapes)
     for group in measured:
         if len(group.producers) != 1:
             skipped[group.name] = (
@@ -323,7 +324,7 @@ def readers(group):
     """[(role, layer)] of the layers reading `group`'s units with a
     kernel's rows: its consumers, and Dense layers reading a flattened map
     of them."""
-    return [(r, n) for r, n in group.members() if r in ("consumers", "flat_consumers")]
+    return [(r, n) for r, n in group.members() if r in READERS]
 
 
 def _consumers(groups):

@@ -2,6 +2,7 @@
 net is the over-grown net at its gates, and growth at small epsilon keeps
 the function within a bound proportional to epsilon."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -14,20 +15,49 @@ from keras_grow.transfer.width import grown_param_count
 from tests import helpers
 from tests.conftest import max_abs_diff
 
+CONVNET = "a convnet that flattens"
 # Dense (MLP), Conv2D+BN (VGG, residual streams, plain nets), MobileNetV1
-# pointwise + depthwise pairs.
+# pointwise + depthwise pairs, and a Dense reading a flattened map (its
+# rows hold each unit of the last conv at every position).
 FAMILIES = [
     ("MLP-8-6", {}),
     ("VGG11-4", {}),
     ("MobileNetV1-4", {}),
     ("Basic3ResNet-2-1-2", {"widths": (4, 6, 8)}),
     ("Plain3Net-2-1-1", {"widths": (4, 6, 8)}),
+    (CONVNET, {}),
 ]
 
 
+def _convnet():
+    """keras.io's MNIST convnet, narrow, with a BatchNormalization over the
+    flattened group's units and a hidden Dense after the Flatten (which
+    reads one group and writes another)."""
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Conv2D(6, 3),
+            keras.layers.BatchNormalization(),
+            keras.layers.Activation("relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
+
+
 def _model(notation, extra):
-    spec = kg.specs.parse(notation, input_shape=(28, 28, 1), num_classes=10, **extra)
-    model = kg.GrowableModel(spec)
+    if notation == CONVNET:
+        model = kg.GrowableModel.from_keras(_convnet())
+    else:
+        spec = kg.specs.parse(
+            notation, input_shape=(28, 28, 1), num_classes=10, **extra
+        )
+        model = kg.GrowableModel(spec)
     helpers.randomize_norms(model)
     return model
 

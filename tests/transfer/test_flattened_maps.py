@@ -122,16 +122,30 @@ def test_an_embedding_before_a_flatten_grows_by_a_rebuild():
         np.testing.assert_array_equal(grown[:, 4:], 0.0)
 
 
-def test_measured_growth_says_it_leaves_a_flattened_group_alone():
+def test_measured_growth_reads_a_flattened_group():
     model = kg.GrowableModel.from_keras(_convnet())
     kept, skipped = descent.kernel_groups(
         model.spec, weight_io.weight_shapes(model.body)
     )
-    assert [g.name for g in kept] == ["conv2d"]
-    assert skipped == {
-        "conv2d_1": "its units are read as a flattened map by 'dense', which "
-        "this method does not measure"
-    }
+    assert [g.name for g in kept] == ["conv2d", "conv2d_1"] and not skipped
+
+
+def test_firefly_measures_and_grows_the_units_read_through_a_flatten():
+    rng = np.random.default_rng(4)
+    x, y = rng.random((64, 12, 12, 1), dtype=np.float32), np.arange(64) % 10
+    model = _trained(_convnet(), x, y)
+    positions = model.body.get_layer("dense").kernel.shape[0] // 6
+    firefly = kg.callbacks.Firefly(
+        (x, y), grow_every=1, max_rounds=1, delta_steps=2, seed=0, verbose=0
+    )
+    model.fit(x, y, batch_size=16, epochs=1, callbacks=[firefly], verbose=0)
+    (event,) = [e for e in model.growth_log if e["kind"] == "grow"]
+    assert "skipped_groups" not in event
+    # Both groups' units split, and each pools eta = floor(0.3 x 10) new.
+    assert event["candidates"] == (4 + 6) + 2 * 3
+    assert sum(model.spec.widths) == 10 + 3
+    kernel = model.body.get_layer("dense").kernel
+    assert kernel.shape == (positions * model.spec.widths[1], 10)
 
 
 @pytest.mark.parametrize("reader", ["BatchNormalization", "Reshape"])
