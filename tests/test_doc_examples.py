@@ -40,7 +40,7 @@ def _small_load(*args, take=None, **kwargs):
 
 def _short_fit(self, *args, epochs=1, **kwargs):
     kwargs.setdefault("verbose", 0)
-    return _fit(self, *args, epochs=min(epochs, 6), **kwargs)
+    return _fit(self, *args, epochs=min(epochs, 3), **kwargs)
 
 kg.data.load, kg.GrowableModel.fit = _small_load, _short_fit
 """

@@ -82,7 +82,11 @@ def test_grow_after_compile_trains_the_grown_graph(sample_arrays):
     assert {id(v) for v in model.weights} == {id(v) for v in model.body.weights}
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
+# Nightly with XLA: tests/experiments/test_bench_xla_compiles.py grows
+# under XLA in the fast run.
+@pytest.mark.parametrize(
+    "jit_compile", [False, pytest.param(True, marks=pytest.mark.nightly)]
+)
 def test_grow_between_batches_next_step_trains_new_graph(jit_compile, sample_arrays):
     model = compile_sgd(kg.GrowableModel(_spec()), jit_compile=jit_compile)
     grow = GrowAt(_add_stage1_block, batch=1)

@@ -155,9 +155,10 @@ def reference(tmp_path_factory):
             [InterruptAt(1, batch=2), InterruptAt(2), InterruptAt(4, 1)],
             marks=pytest.mark.nightly,
         ),
-        # Right after Firefly's first round (mid-epoch kills of the Firefly
-        # binary: tests/experiments/test_resume_binaries.py).
-        ("firefly", [InterruptAt(1)]),
+        # Nightly: right after Firefly's first round (the fast run resumes
+        # Firefly from a batch checkpoint after that round, below; mid-epoch
+        # kills of the Firefly binary: tests/experiments/test_resume_binaries.py).
+        pytest.param("firefly", [InterruptAt(1)], marks=pytest.mark.nightly),
     ],
 )
 def test_interrupted_run_resumes_to_the_uninterrupted_result(

@@ -36,7 +36,11 @@ def _callbacks(train):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("index", [0, 1, 2])
+@pytest.mark.parametrize(
+    # Nightly for the random baselines: they share Firefly's rounds.
+    "index",
+    [0] + [pytest.param(i, marks=pytest.mark.nightly) for i in (1, 2)],
+)
 def test_two_rounds_in_a_real_fit_log_widths_that_match_the_parameters(index):
     train = _data()
     callback = _callbacks(train)[index]
