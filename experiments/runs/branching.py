@@ -40,31 +40,6 @@ def read(workdir, seed, name):
         return json.load(handle)
 
 
-class RunClock(keras.callbacks.Callback):
-    """Puts `run_seconds` into each epoch's logs: the wall seconds of the
-    run so far, the processes before a resume included (read from the
-    history `backup`, a `kg.callbacks.BackupAndRestore` earlier in the
-    callback list, restored). `seconds()` is the run's total."""
-
-    def __init__(self, backup):
-        super().__init__()
-        self.backup = backup
-        self._offset = 0.0
-        self._begin = None
-
-    def on_train_begin(self, logs=None):
-        self._begin = time.perf_counter()
-        done = self.backup.history
-        self._offset = float(done[-1].get("run_seconds", 0.0)) if done else 0.0
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["run_seconds"] = round(self.seconds(), 3)
-
-    def seconds(self):
-        return self._offset + time.perf_counter() - self._begin
-
-
 def backup_dir(workdir, seed, name):
     """Where arm `name`'s epoch checkpoints go while it runs."""
     return os.path.join(workdir, f"seed{seed}", f"{name}.backup")
@@ -88,7 +63,7 @@ def fit_epochs(model, config, first_epoch, last_epoch, callbacks, backup=None):
             delete_checkpoint=False,  # `run_arms` removes it once the result is saved
             verbose=0,
         )
-        clock = RunClock(saver)
+        clock = progress.RunClock(saver)
         steps = [saver, clock]
         first_epoch = max(first_epoch, saver.epochs_done(backup))
     _, train, monitored, _ = training.load_splits(config, first_epoch)

@@ -1,5 +1,6 @@
 """Progress of a run: `EpochLine` (one line per epoch, with the current
-architecture) and `HistoryFile` (history.csv of the whole run)."""
+architecture), `HistoryFile` (history.csv of the whole run) and
+`RunClock` (its wall time across resumes)."""
 
 import csv
 import io
@@ -92,3 +93,28 @@ class HistoryFile(keras.callbacks.Callback):
         for row in rows:
             writer.writerow([row["epoch"], *(row.get(key, "") for key in keys)])
         workdir_lib.write_text(self.path, text.getvalue())
+
+
+class RunClock(keras.callbacks.Callback):
+    """Puts `run_seconds` into each epoch's logs: the wall seconds of the
+    run so far, the processes before a resume included (read from the
+    history `backup`, a `kg.callbacks.BackupAndRestore` earlier in the
+    callback list, restored). `seconds()` is the run's total."""
+
+    def __init__(self, backup):
+        super().__init__()
+        self.backup = backup
+        self._offset = 0.0
+        self._begin = None
+
+    def on_train_begin(self, logs=None):
+        self._begin = time.perf_counter()
+        done = self.backup.history
+        self._offset = float(done[-1].get("run_seconds", 0.0)) if done else 0.0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["run_seconds"] = round(self.seconds(), 3)
+
+    def seconds(self):
+        return self._offset + time.perf_counter() - self._begin

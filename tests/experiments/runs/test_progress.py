@@ -1,5 +1,6 @@
 import keras_grow as kg
 from experiments.runs import EpochLine
+from experiments.runs import progress
 
 
 def test_epoch_line_prints_the_spec_and_logs_the_architecture():
@@ -18,3 +19,20 @@ def test_epoch_line_prints_the_spec_and_logs_the_architecture():
     # The architecture used *during* the epoch, not the grown one.
     assert logs["depth_stage3"] == 1 and logs["depth_stage1"] == 1
     assert logs["params"] < model.body.count_params()
+
+
+def test_run_clock_counts_the_processes_before_a_resume():
+    class Restored:  # a BackupAndRestore that restored two epochs
+        history = [{"epoch": 0, "run_seconds": 40.0}, {"epoch": 1, "run_seconds": 95.5}]
+
+    clock = progress.RunClock(Restored())
+    clock.on_train_begin()
+    logs = {}
+    clock.on_epoch_end(2, logs)
+    assert logs["run_seconds"] >= 95.5  # the restored run's, and this one's
+    assert clock.seconds() >= logs["run_seconds"]
+    fresh = progress.RunClock(type("Fresh", (), {"history": []})())
+    fresh.on_train_begin()
+    # Begun after `clock`, and without an offset: less than `clock`'s own part.
+    fresh_seconds = fresh.seconds()
+    assert 0 <= fresh_seconds <= clock.seconds() - 95.5
