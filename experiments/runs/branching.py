@@ -16,7 +16,6 @@ import dataclasses
 import json
 import os
 import shutil
-import time
 
 import keras
 import numpy as np
@@ -55,7 +54,7 @@ def fit_epochs(model, config, first_epoch, last_epoch, callbacks, backup=None):
     a checkpoint left by an earlier process is resumed: the returned
     accuracies and seconds then cover the whole run.
     """
-    steps = []
+    saver = None
     if backup is not None:
         saver = kg.callbacks.BackupAndRestore(
             backup,
@@ -63,11 +62,9 @@ def fit_epochs(model, config, first_epoch, last_epoch, callbacks, backup=None):
             delete_checkpoint=False,  # `run_arms` removes it once the result is saved
             verbose=0,
         )
-        clock = progress.RunClock(saver)
-        steps = [saver, clock]
         first_epoch = max(first_epoch, saver.epochs_done(backup))
+    clock = progress.RunClock(saver)
     _, train, monitored, _ = training.load_splits(config, first_epoch)
-    begin = time.perf_counter()
     # A line an epoch: a study's arms run for hours.
     line = progress.EpochLine(
         last_epoch, print_fn=lambda text: print(f"  seed {config.seed} {text}")
@@ -78,12 +75,11 @@ def fit_epochs(model, config, first_epoch, last_epoch, callbacks, backup=None):
         validation_data=monitored,
         initial_epoch=first_epoch,
         epochs=last_epoch,
-        callbacks=[*steps, line, *callbacks],
+        callbacks=[*([saver] if saver is not None else []), clock, line, *callbacks],
         verbose=0,
         shuffle=False,
     )
-    seconds = clock.seconds() if backup is not None else time.perf_counter() - begin
-    return history.history.get("val_accuracy", []), seconds
+    return history.history.get("val_accuracy", []), clock.seconds()
 
 
 def test_metrics(model, config):
@@ -162,17 +158,13 @@ def load_seed(workdir, seed):
     return keras.models.load_model(_checkpoint(workdir, seed))
 
 
-def _resumed_path(workdir, seed, arm):
-    return os.path.join(backup_dir(workdir, seed, arm), "resumed.json")
-
-
 def _note_resume(workdir, seed, arm):
     """Lists the epoch an arm resumes at (if it has a checkpoint) in its
     backup dir, so that its record can say so: a resumed arm draws new
     blocks' weights from a fresh random state, not the one an
     uninterrupted run would have reached."""
     done = kg.callbacks.BackupAndRestore.epochs_done(backup_dir(workdir, seed, arm))
-    notes = _resumed_path(workdir, seed, arm)
+    notes = os.path.join(backup_dir(workdir, seed, arm), "resumed.json")
     resumed = []
     if os.path.exists(notes):
         with open(notes) as handle:

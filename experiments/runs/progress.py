@@ -99,9 +99,10 @@ class RunClock(keras.callbacks.Callback):
     """Puts `run_seconds` into each epoch's logs: the wall seconds of the
     run so far, the processes before a resume included (read from the
     history `backup`, a `kg.callbacks.BackupAndRestore` earlier in the
-    callback list, restored). `seconds()` is the run's total."""
+    callback list, restored; `None`: no earlier process). `seconds()` is
+    the run's total."""
 
-    def __init__(self, backup):
+    def __init__(self, backup=None):
         super().__init__()
         self.backup = backup
         self._offset = 0.0
@@ -109,7 +110,7 @@ class RunClock(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._begin = time.perf_counter()
-        done = self.backup.history
+        done = self.backup.history if self.backup is not None else []
         self._offset = float(done[-1].get("run_seconds", 0.0)) if done else 0.0
 
     def on_epoch_end(self, epoch, logs=None):

@@ -519,11 +519,10 @@ class WidthNeighbourhood:
         """`value` with the over-grown units of the group `layer` plays
         `role` in along their axis (`UNIT_AXES`)."""
         group, axis = self._roles[layer][role], UNIT_AXES[role][var]
-        if role == "flat_consumers":
-            view = _positions_view(value, layout[group].width)
-            return _flattened(self._in_axis(view, group, layer, layout, axis))
-        if role == "consumers":
-            return self._in_axis(value, group, layer, layout, axis)
+        if role in READERS:
+            slot = SLOTS[role][var]
+            view = _unit_view(value, slot, layout[group].width)
+            return _flat_view(self._in_axis(view, group, layer, layout, axis), slot)
         if var == "kernel":
             return self._out_axis(value, role, group, layer, layout, axis)
         fill = NEW_NORM_VALUES[var] if role == "norms" else 0.0
@@ -551,15 +550,20 @@ class WidthNeighbourhood:
         return tf.zeros([len(self.candidates)], tf.float32)
 
 
-def _positions_view(kernel, width):
-    """A flat consumer's (P * C, out) kernel as (P, C, out), for tensors and
-    for widths a trace leaves unknown (`structure.unit_view` for arrays)."""
+def _unit_view(kernel, slot, width):
+    """`structure.unit_view` of a reader's kernel as a tensor, whose width
+    a trace may leave unknown: an interleaved (P * C, out) kernel as (P, C,
+    out)."""
+    if not slot.interleaved:
+        return kernel
     out = kernel.shape[-1] if kernel.shape[-1] is not None else tf.shape(kernel)[-1]
     return tf.reshape(kernel, [-1, width, out])
 
 
-def _flattened(view):
-    """`_positions_view` undone: (P, C', out) back to (P * C', out)."""
+def _flat_view(view, slot):
+    """`_unit_view` undone: (P, C', out) back to (P * C', out)."""
+    if not slot.interleaved:
+        return view
     out = view.shape[-1] if view.shape[-1] is not None else tf.shape(view)[-1]
     return tf.reshape(view, [-1, out])
 
