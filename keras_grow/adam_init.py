@@ -50,18 +50,17 @@ def adam_init_norm(
     optimizer = keras.optimizers.Adam(learning_rate)
     optimizer.build(trained)
     loss_fn = losses.compiled_loss(model, "AdamInit")
+    head = losses.model_head(model)
     body = model.body
 
     @tf.function
     def step(x, y):
         with tf.GradientTape() as tape:
-            logits = body(x, training=True)
-            loss = loss_fn(y, logits)
+            outputs = body(x, training=True)
+            loss = loss_fn(y, outputs)
         optimizer.apply(tape.gradient(loss, trained), trained)
-        predicted = tf.argmax(logits, axis=-1, output_type=tf.int64)
-        truth = losses.class_indices(y)
-        correct = tf.reduce_sum(tf.cast(predicted == truth, tf.int64))
-        return correct, tf.shape(truth, out_type=tf.int64)[0]
+        right = head.predicted_correctly(y, outputs)
+        return tf.reduce_sum(tf.cast(right, tf.int64)), tf.size(right, tf.int64)
 
     target = None if target_accuracy is None else target_accuracy - tolerance
     accuracy, epochs = None, 0

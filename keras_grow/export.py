@@ -7,6 +7,8 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from keras_grow import losses
+
 SERVING_SIGNATURE = "serving_default"
 
 
@@ -33,7 +35,7 @@ def _prepare_parent(path):
         )
 
 
-def _serving_archive(body, model_inputs):
+def _serving_archive(body, model_inputs, head):
     archive = keras.export.ExportArchive()
     archive.track(body)
     signature = [
@@ -45,8 +47,7 @@ def _serving_archive(body, model_inputs):
             (inputs,) = tensors
         else:
             inputs = {i.name: t for i, t in zip(model_inputs, tensors)}
-        logits = tf.cast(body(inputs, training=False), tf.float32)
-        return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
+        return head.named_outputs(tf.cast(body(inputs, training=False), tf.float32))
 
     archive.add_endpoint(SERVING_SIGNATURE, serve, input_signature=signature)
     return archive
@@ -60,8 +61,14 @@ def export_serving(model, path, version=1, overwrite=False):
     `keras_grow.data` pipelines give [0, 1]); any input normalisation of the
     spec is inside the graph. A model of your own takes its inputs' dtype,
     and a model with side inputs (a padding mask) each of its inputs by
-    name (`spec.model_inputs`). It returns `logits` and `probabilities`
-    (softmax), both float32 `(batch, num_classes)`. Loading it needs only
+    name (`spec.model_inputs`). It returns float32 `(batch, num_classes)`
+    tensors named by what the compiled loss says the net outputs
+    (`keras_grow.losses.Head.named_outputs`): `logits` and `probabilities`
+    (softmax, or sigmoid under a binary cross-entropy) for a net that
+    outputs logits, `probabilities` alone for one whose output layer
+    applies softmax or sigmoid, and `outputs` under any other loss
+    (regression). An uncompiled named family is served as class logits, an
+    uncompiled model of your own as `outputs`. Loading it needs only
     TensorFlow (`tf.saved_model.load`, or TF Serving pointed at `path`).
 
     The SavedModel is written to a temporary directory beside the target
@@ -104,7 +111,9 @@ def export_serving(model, path, version=1, overwrite=False):
         # of unknown unit sizes (`keras_grow.in_place`), which a SavedModel
         # would record as such, and one with a reserve holds blocks the net
         # does not compute.
-        archive = _serving_archive(model.net_body(), model.spec.model_inputs)
+        archive = _serving_archive(
+            model.net_body(), model.spec.model_inputs, losses.served_head(model)
+        )
         archive.write_out(os.path.join(staging, "model"), verbose=False)
         if os.path.exists(target):
             shutil.move(target, os.path.join(staging, "previous"))

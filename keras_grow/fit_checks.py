@@ -111,23 +111,40 @@ def _labels_of(x, y):
     return None
 
 
-def check_labels(x, y, num_classes):
-    """Raises if the labels name classes the net does not have.
+def check_labels(x, y, head, num_classes):
+    """Raises if the labels do not fit the net's outputs.
 
-    Sparse labels must lie in [0, num_classes); one-hot rows must have
-    `num_classes` entries. Checked on label arrays and on the first batch
-    of a dataset: on CPU TensorFlow would fail deep in a graph traceback,
-    and under XLA or on a GPU not at all (the loss is then garbage).
+    What is checked follows the compiled loss (`head`, a
+    `keras_grow.losses.Head`): sparse class indices must lie in
+    [0, num_classes); one-hot (or soft) rows must have `num_classes`
+    entries; binary labels must lie in [0, 1]. Labels of any other loss
+    (regression) are the loss's business. Checked on label arrays and on
+    the first batch of a dataset: on CPU TensorFlow would fail deep in a
+    graph traceback, and under XLA or on a GPU not at all (the loss is then
+    garbage).
 
     Args:
         x, y: what `fit` was given.
-        num_classes: int. The spec's.
+        head: `keras_grow.losses.Head` or `None` (not compiled).
+        num_classes: int. The spec's (the number of outputs).
 
     Raises:
-        ValueError: naming the bad label and `num_classes`.
+        ValueError: naming the bad label, the loss and `num_classes`.
     """
+    if head is None or not head.classifies:
+        return
     labels = _labels_of(x, y)
-    if labels is None or labels.size == 0:
+    if labels is None or labels.size == 0 or not np.issubdtype(labels.dtype, np.number):
+        return
+    if head.kind == "binary":
+        low, high = labels.min(), labels.max()
+        if low < 0 or high > 1:
+            raise ValueError(
+                f"Label {low if low < 0 else high:g} is outside [0, 1], which "
+                f"{head.loss_class} needs (one independent label per output). "
+                f"For one class out of {max(num_classes, 2)} use sparse class "
+                f"indices and SparseCategoricalCrossentropy."
+            )
         return
     if labels.ndim >= 2 and labels.shape[-1] > 1:
         if labels.shape[-1] != num_classes:
@@ -136,8 +153,6 @@ def check_labels(x, y, num_classes):
                 f"net has {num_classes} classes. Build the spec with "
                 f"num_classes={labels.shape[-1]}, or fix the labels."
             )
-        return
-    if not np.issubdtype(labels.dtype, np.number):
         return
     low, high = labels.min(), labels.max()
     if low < 0 or high >= num_classes:

@@ -124,8 +124,9 @@ def check_fit(model, args, kwargs):
     """Checks one `fit` call of `model` before any step, and returns its
     keyword arguments completed.
 
-    A warning for a compiled loss that expects probabilities (the body
-    outputs logits; `keras_grow.losses`); the callbacks a growing model
+    A warning for a compiled loss that reads the output as what it is not
+    (logits as probabilities, or the reverse; `keras_grow.losses`); the
+    callbacks a growing model
     needs and the labels (`keras_grow.fit_checks`); a warning where
     TensorFlow's oneDNN kernels may crash (`keras_grow.onednn`) and where
     bfloat16 is slower than float32 (`keras_grow.precision`). A dataset
@@ -144,9 +145,11 @@ def check_fit(model, args, kwargs):
     given.pop("self")
     named = {name: p.default for name, p in _FIT.parameters.items() if name != "self"}
     named.update(given)
-    losses.warn_if_probability_loss(getattr(model, "loss", None))
+    losses.warn_if_mismatched(model)
     fit_checks.check_fit_callbacks(named["callbacks"])
-    fit_checks.check_labels(named["x"], named["y"], model.spec.num_classes)
+    fit_checks.check_labels(
+        named["x"], named["y"], losses.model_head(model), model.spec.num_classes
+    )
     _check_fit_inputs(model.spec, named["x"])
     precision.warn_if_slow_bfloat16(model.body)
     onednn.warn_if_crash_prone(model.body, named["x"], named["batch_size"])

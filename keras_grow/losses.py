@@ -1,26 +1,161 @@
 """The model's loss and labels as growth code reads them, written once.
 
 Firefly's scores, step one and AutoGrow's AdamInit train or evaluate with
-the loss the user compiled, on the labels the user's data holds: sparse
-class indices (any shape that flattens to one per example) or one-hot /
-probability rows, whichever the compiled loss expects. Every net keras_grow
-builds outputs logits, so a loss that expects probabilities is a silent
-mistake worth a warning.
+the loss the user compiled, on the labels the user's data holds. What the
+net's output is (logits or probabilities, of classes or of independent
+labels, or plain values) is read once, from the compiled loss and the
+output layer's activation (`Head`); the label checks, the warnings for a
+loss that does not match the output, AdamInit's accuracy and the serving
+signature all follow it.
 """
 
+import dataclasses
 import warnings
 
 import keras
 import tensorflow as tf
 
-# Keras' losses that read probabilities unless told `from_logits=True`.
-_PROBABILITY_LOSSES = {
-    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
-    "categorical_crossentropy": "CategoricalCrossentropy",
-    "binary_crossentropy": "BinaryCrossentropy",
-    "categorical_focal_crossentropy": "CategoricalFocalCrossentropy",
-    "binary_focal_crossentropy": "BinaryFocalCrossentropy",
+# Keras' losses whose labels keras_grow can check, by the name of their
+# function and of their class: sparse class indices, rows over the
+# classes (one-hot or soft), or independent labels in [0, 1].
+_LOSS_KINDS = {
+    "sparse_categorical_crossentropy": "classes",
+    "categorical_crossentropy": "one_hot",
+    "categorical_focal_crossentropy": "one_hot",
+    "binary_crossentropy": "binary",
+    "binary_focal_crossentropy": "binary",
 }
+_LOSS_KINDS.update(
+    {
+        "".join(w.capitalize() for w in name.split("_")): kind
+        for name, kind in list(_LOSS_KINDS.items())
+    }
+)
+# Output activations whose values are probabilities.
+PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
+
+
+@dataclasses.dataclass(frozen=True)
+class Head:
+    """What the net's output is, as its compiled loss and output layer say.
+
+    Args:
+        kind: str. `"classes"` (one class per example, sparse indices:
+            softmax over the outputs), `"one_hot"` (the same classes, as
+            rows of probabilities), `"binary"` (independent labels in
+            [0, 1], one sigmoid per output) or `"values"` (any other loss:
+            regression, or a loss keras_grow does not know; nothing about
+            the labels is assumed).
+        from_logits: bool. Whether the loss applies the softmax or sigmoid
+            itself (its `from_logits`); `False` for `"values"`.
+        activation: str. The output layer's (`NetSpec.output_activation`).
+        loss_class: str. The Keras loss class, for messages.
+    """
+
+    kind: str
+    from_logits: bool
+    activation: str
+    loss_class: str = ""
+
+    @property
+    def classifies(self):
+        """bool. Whether the outputs score classes or labels."""
+        return self.kind != "values"
+
+    @property
+    def outputs_probabilities(self):
+        """bool. Whether the output layer applies softmax or sigmoid."""
+        return self.activation in PROBABILITY_ACTIVATIONS
+
+    def mismatch(self):
+        """str or `None`: what is wrong where the loss reads the output as
+        what it is not (both wrongs train, badly, without an error)."""
+        if not self.classifies or self.from_logits != self.outputs_probabilities:
+            return None
+        if self.from_logits:
+            return (
+                f"The net's output layer applies {self.activation}, but the "
+                f"loss {self.loss_class}(from_logits=True) applies it again: "
+                f"the gradients nearly vanish. Use {self.loss_class}() (or its "
+                f"string name), or leave the activation out."
+            )
+        return (
+            f"The loss {self.loss_class} reads probabilities, but the net "
+            f"outputs logits (its output layer applies no softmax or sigmoid): "
+            f"training would stay near chance. Use "
+            f"keras.losses.{self.loss_class}(from_logits=True)."
+        )
+
+    def predicted_correctly(self, labels, outputs):
+        """bool tensor: whether each prediction is right (per example for
+        classes, per label for binary outputs), as Keras' accuracy.
+
+        Raises:
+            ValueError: for a `"values"` head, which predicts no class.
+        """
+        if not self.classifies:
+            raise ValueError(
+                f"Accuracy needs a classification loss (cross-entropy); the "
+                f"model is compiled with {self.loss_class or 'another loss'}."
+            )
+        if self.kind == "binary":
+            threshold = 0.0 if self.from_logits else 0.5
+            labels = tf.reshape(tf.cast(labels, outputs.dtype), tf.shape(outputs))
+            return (outputs > threshold) == (labels > 0.5)
+        predicted = tf.argmax(outputs, axis=-1, output_type=tf.int64)
+        return predicted == class_indices(labels)
+
+    def named_outputs(self, outputs):
+        """`{name: tensor}` of a served net's `outputs`, as TF Serving
+        clients read them: `probabilities` (and the `logits` they come from
+        where the net outputs logits) for a classifier, `outputs` for any
+        other net."""
+        if self.outputs_probabilities:
+            return {"probabilities": outputs}
+        if not self.classifies:
+            return {"outputs": outputs}
+        squash = tf.nn.sigmoid if self.kind == "binary" else tf.nn.softmax
+        return {"logits": outputs, "probabilities": squash(outputs)}
+
+
+def head(loss, activation="linear"):
+    """The `Head` of a net whose output layer applies `activation`, trained
+    with `loss` (a string name, a `keras.losses.Loss` or a function, as
+    `compile` takes it); `None` where there is no loss."""
+    if loss is None:
+        return None
+    if isinstance(loss, str):
+        name, from_logits = loss.lower(), False
+    elif isinstance(loss, keras.losses.Loss):
+        name = type(loss).__name__
+        from_logits = bool(loss.get_config().get("from_logits", False))
+    else:
+        name, from_logits = getattr(loss, "__name__", ""), False
+    kind = _LOSS_KINDS.get(name, "values")
+    loss_class = (
+        "".join(w.capitalize() for w in name.split("_")) if "_" in name else name
+    )
+    if kind == "values":
+        from_logits = False
+    return Head(kind, from_logits, activation, loss_class)
+
+
+def model_head(model):
+    """The `Head` of a compiled `GrowableModel` (`None` if not compiled)."""
+    return head(getattr(model, "loss", None), model.spec.output_activation)
+
+
+def served_head(model):
+    """The `Head` a `GrowableModel` is served with: its compiled one, else
+    a named family's (class logits, its only kind), else a model of your
+    own's read as plain outputs (nothing says what they mean)."""
+    found = model_head(model)
+    if found is not None:
+        return found
+    activation = model.spec.output_activation
+    if model.spec.kind == "graph":
+        return Head("values", False, activation)
+    return Head("classes", True, activation)
 
 
 def compiled_loss(model, who):
@@ -56,28 +191,11 @@ def class_indices(labels):
     return tf.cast(tf.reshape(labels, [-1]), tf.int64)
 
 
-def probability_loss_name(loss):
-    """The Keras loss class name if `loss` reads probabilities (a string
-    name or a loss object with `from_logits=False`), else `None`."""
-    if isinstance(loss, str):
-        return _PROBABILITY_LOSSES.get(loss.lower())
-    if isinstance(loss, keras.losses.Loss):
-        config = loss.get_config()
-        if config.get("from_logits") is False:
-            return type(loss).__name__
-    return None
-
-
-def warn_if_probability_loss(loss):
-    """Warns when `loss` expects probabilities: keras_grow nets output
-    logits, so such a loss trains near chance without any error."""
-    name = probability_loss_name(loss)
-    if name is None:
-        return
-    warnings.warn(
-        f"The loss {loss!r} reads probabilities, but keras_grow nets output "
-        f"logits (no softmax): training would stay near chance. Use "
-        f"keras.losses.{name}(from_logits=True).",
-        UserWarning,
-        stacklevel=3,  # the user's fit call
-    )
+def warn_if_mismatched(model):
+    """Warns where the compiled loss reads the output as what it is not
+    (`Head.mismatch`): logits read as probabilities, or probabilities
+    given a loss that applies softmax or sigmoid again."""
+    found = model_head(model)
+    problem = found and found.mismatch()
+    if problem:
+        warnings.warn(problem, UserWarning, stacklevel=3)  # the user's fit call

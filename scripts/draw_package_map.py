@@ -23,7 +23,6 @@ FLOORS = (
     (
         "transfer",
         "optimizer_carry",
-        "export",
         "losses",
         "fit_checks",
         "onednn",
@@ -33,7 +32,7 @@ FLOORS = (
         "weights_files",
         "depth_reserve",
     ),
-    ("in_place", "input_checks", "adam_init"),
+    ("in_place", "input_checks", "adam_init", "export"),
     ("growth", "checkpoints", "descent"),
     ("growable_model",),
     ("callbacks",),

@@ -77,3 +77,61 @@ def test_the_compiled_loss_is_a_batch_mean_whatever_form_it_was_given():
     assert np.ndim(losses.compiled_loss(model, "x")(y, logits)) == 0
     with pytest.raises(ValueError, match="compile the model"):
         losses.compiled_loss(_model(), "Firefly")
+
+
+def _my_loss(y, outputs):
+    return keras.ops.mean(keras.ops.abs(y - outputs))
+
+
+@pytest.mark.parametrize(
+    "loss, kind, from_logits",
+    [
+        ("sparse_categorical_crossentropy", "classes", False),
+        (keras.losses.SparseCategoricalCrossentropy(from_logits=True), "classes", True),
+        ("categorical_crossentropy", "one_hot", False),
+        (keras.losses.CategoricalFocalCrossentropy(from_logits=True), "one_hot", True),
+        (keras.losses.binary_crossentropy, "binary", False),
+        (keras.losses.BinaryCrossentropy(from_logits=True), "binary", True),
+        ("mse", "values", False),
+        (keras.losses.Huber(), "values", False),
+        (_my_loss, "values", False),
+    ],
+)
+def test_the_head_is_read_from_the_loss_in_every_form_compile_takes(
+    loss, kind, from_logits
+):
+    head = losses.head(loss)
+    assert (head.kind, head.from_logits) == (kind, from_logits)
+    assert head.classifies == (kind != "values")
+    assert losses.head(None) is None
+
+
+def test_a_mismatch_is_logits_read_as_probabilities_or_probabilities_squashed_twice():
+    reads_probabilities = losses.head("categorical_crossentropy", "linear")
+    assert "reads probabilities" in reads_probabilities.mismatch()
+    twice = losses.head(keras.losses.BinaryCrossentropy(from_logits=True), "sigmoid")
+    assert "applies sigmoid, but the loss BinaryCrossentropy(from_logits=True)" in (
+        twice.mismatch()
+    )
+    for fine in (
+        losses.head("categorical_crossentropy", "softmax"),
+        losses.head(keras.losses.BinaryCrossentropy(from_logits=True), "linear"),
+        losses.head("mse", "sigmoid"),
+    ):
+        assert fine.mismatch() is None
+
+
+def test_predictions_are_right_by_class_or_by_label_as_keras_accuracy():
+    classes = losses.head("sparse_categorical_crossentropy", "softmax")
+    outputs = np.array([[0.7, 0.3], [0.2, 0.8], [0.9, 0.1]], "float32")
+    right = classes.predicted_correctly(np.array([0, 0, 0]), outputs)
+    np.testing.assert_array_equal(right, [True, False, True])
+    logits = np.array([[2.0], [-1.0], [0.5]], "float32")
+    for head, outputs in (
+        (losses.head(keras.losses.BinaryCrossentropy(from_logits=True)), logits),
+        (losses.head("binary_crossentropy", "sigmoid"), 1 / (1 + np.exp(-logits))),
+    ):
+        right = head.predicted_correctly(np.array([1.0, 1.0, 0.0]), outputs)
+        np.testing.assert_array_equal(np.ravel(right), [True, False, False])
+    with pytest.raises(ValueError, match="needs a classification loss"):
+        losses.head("mse").predicted_correctly(np.zeros(3), logits)

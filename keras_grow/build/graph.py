@@ -85,12 +85,6 @@ def _layer_problem(layer):
             "functional models (KerasHub backbones included) are read "
             "layer by layer."
         )
-    if cls == "Softmax":
-        return (
-            f"Layer '{layer.name}' is a Softmax; a GrowableModel outputs "
-            "logits. Leave it out and compile with a loss that takes logits "
-            "(e.g. SparseCategoricalCrossentropy(from_logits=True))."
-        )
     if cls not in graph_analysis.SUPPORTED or type(layer) is not _layer_class(cls):
         return (
             f"Layer '{layer.name}' is {a_or_an(cls)}, which keras_grow cannot "
@@ -352,19 +346,6 @@ def _known_shape(model, tensor):
     return shape
 
 
-def _output_activation(nodes, output):
-    node = next(n for n in nodes if n["name"] == output)
-    activation = node["config"].get("activation")
-    # A Softmax layer is refused by name earlier (`_check_layers`).
-    if activation in ("softmax", "sigmoid", "log_softmax"):
-        raise ValueError(
-            f"The model's output layer '{output}' applies {activation}; "
-            "a GrowableModel outputs logits. Leave the activation out and "
-            "compile with a loss that takes logits (e.g. "
-            "SparseCategoricalCrossentropy(from_logits=True))."
-        )
-
-
 def spec_from_keras(model, depth="sites"):
     """Reads a Keras model into a `GraphSpec`.
 
@@ -382,8 +363,7 @@ def spec_from_keras(model, depth="sites"):
     Raises:
         ValueError: naming the layer and why, for a layer keras_grow cannot
             grow through, a shared layer, several inputs layers read,
-            several outputs, an input shape with unknown dimensions, or a
-            softmax output.
+            several outputs, or an input shape with unknown dimensions.
         TypeError: for something that is not a Keras model.
     """
     if not isinstance(model, keras.Model):
@@ -406,7 +386,6 @@ def spec_from_keras(model, depth="sites"):
         )
     _check_layers(model)
     nodes, input_name, examples, side_inputs, output = _functional_nodes(model)
-    _output_activation(nodes, output)
     return graph_specs.GraphSpec(
         input_shape=_known_shape(model, examples),
         num_classes=int(model.outputs[0].shape[-1]),

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from keras_grow import build
+from keras_grow import losses
 from keras_grow import specs
 from keras_grow import transfer
 from keras_grow.adam_init import adam_init_norm
@@ -307,6 +308,15 @@ class AutoGrow(GivenArguments, FromPreset, keras.callbacks.Callback):
         initializer = self.block_initializer(spec)
         if self.initializer == "adam" and blocks:
             initializer = "gaussian"  # AdamInit trains the new last BN
+        head = losses.model_head(self.model)
+        if self.initializer == "adam" and not (head and head.classifies):
+            raise ValueError(
+                "AutoGrow(initializer='adam') trains a new block until the "
+                "training accuracy of the shallower net, which needs a "
+                "classification loss (cross-entropy); the model is compiled "
+                f"with {head.loss_class if head else 'no loss'}. Pass "
+                "initializer='identity' or 'zero'."
+            )
         for stage in range(spec.depth_stages):
             deeper = spec.with_block_added(stage)
             copies = self._block_copies(spec, deeper)

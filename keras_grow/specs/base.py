@@ -142,7 +142,8 @@ class NetSpec:
     Args:
         input_shape: tuple of int. Shape of one input example, without the
             batch axis, e.g. `(28, 28, 1)`.
-        num_classes: int. Number of output logits.
+        num_classes: int. Number of outputs (logits, or probabilities
+            where the output layer applies softmax or sigmoid).
         input_mean: tuple of float or `None`. Per-channel mean subtracted
             from the input inside the graph (so an exported model takes raw
             pixels). Defaults to `None` (no normalisation).
@@ -224,6 +225,15 @@ class NetSpec:
     def notation(self):
         """str. The paper notation; `parse` reads it back."""
         raise NotImplementedError
+
+    @property
+    def output_activation(self):
+        """str. What the output layer applies last: `"linear"` where the
+        net outputs logits (every named family), `"softmax"` or
+        `"sigmoid"` where it outputs probabilities (a model of your own
+        may). Losses, label checks and export read it
+        (`keras_grow.losses.Head`)."""
+        return self.lowered().output_activation
 
     def lowered(self):
         """Returns the net as a `GraphSpec` of layer nodes, the one form

@@ -14,6 +14,7 @@ import dataclasses
 import json
 
 from keras_grow.specs import base
+from keras_grow.specs import graph_analysis
 from keras_grow.specs import graph_blocks
 from keras_grow.specs.graph_analysis import EMBEDDINGS
 from keras_grow.specs.graph_analysis import MASK_KEYWORDS
@@ -222,6 +223,10 @@ class GraphSpec(base.NetSpec):
 
     def lowered(self):
         return self
+
+    @property
+    def output_activation(self):
+        return graph_analysis.output_activation(self._node(self.output))
 
     @property
     def analysis(self):

@@ -269,6 +269,14 @@ def _activation(config):
     return activation if isinstance(activation, str) else repr(activation)
 
 
+def output_activation(node):
+    """The activation a layer node applies last, by name (`"softmax"` for a
+    `Softmax` layer, `"linear"` for a layer that applies none)."""
+    if node["class_name"] == "Softmax":
+        return "softmax"
+    return _activation(node["config"])
+
+
 def _axis_is_last(axis, rank):
     if isinstance(axis, (list, tuple)):
         if len(axis) != 1:
@@ -464,6 +472,13 @@ def _channelwise(groups, node, ins):
     return x
 
 
+def _softmax(groups, node, ins):
+    (x,) = ins
+    if _axis_is_last(node["config"].get("axis", -1), x.rank):
+        groups.fix(x.group, f"'{node['name']}' applies softmax across its units")
+    return x
+
+
 def _normalization(groups, node, ins):
     (x,) = ins
     groups.fix(
@@ -544,6 +559,7 @@ _RULES = {
     "SeparableConv2D": _separable,
     "Flatten": _flatten,
     "Normalization": _normalization,
+    "Softmax": _softmax,
     "Reshape": _reshape,
     "Add": _add,
     "Multiply": _add,

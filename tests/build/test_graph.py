@@ -217,16 +217,6 @@ def subclassed():
         (nested_subclassed, ValueError, "Layer 'inner' is a nested subclassed"),
         (shared_layer, ValueError, "'shared' is called 2 times"),
         (
-            lambda: keras.Sequential(
-                [
-                    keras.Input((3,)),
-                    keras.layers.Dense(2, activation="softmax", name="p"),
-                ]
-            ),
-            ValueError,
-            "output layer 'p' applies softmax; a GrowableModel outputs logits",
-        ),
-        (
             lambda: keras.Sequential([keras.Input((None, 3)), keras.layers.Dense(2)]),
             ValueError,
             "needs every dimension but the batch known",

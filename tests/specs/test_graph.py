@@ -153,6 +153,15 @@ def test_inserting_after_a_branch_point_moves_both_readers():
         ),
         (
             [
+                node("c", "Conv2D", ["x"], filters=4),
+                node("s", "Softmax", ["c"]),
+                node("f", "GlobalAveragePooling2D", ["s"]),
+            ],
+            "c",
+            "'s' applies softmax across its units",
+        ),
+        (
+            [
                 node("c", "Conv2D", ["x"], filters=3),
                 node("a", "Add", ["x", "c"]),
                 node("f", "GlobalAveragePooling2D", ["a"]),
