@@ -111,22 +111,25 @@ def _labels_of(x, y):
     return None
 
 
-def check_labels(x, y, head, num_classes):
+def check_labels(x, y, head, num_classes, output_rank=2):
     """Raises if the labels do not fit the net's outputs.
 
     What is checked follows the compiled loss (`head`, a
-    `keras_grow.losses.Head`): sparse class indices must lie in
-    [0, num_classes); one-hot (or soft) rows must have `num_classes`
-    entries; binary labels must lie in [0, 1]. Labels of any other loss
-    (regression) are the loss's business. Checked on label arrays and on
-    the first batch of a dataset: on CPU TensorFlow would fail deep in a
-    graph traceback, and under XLA or on a GPU not at all (the loss is then
-    garbage).
+    `keras_grow.losses.Head`): sparse class indices (shaped as the outputs
+    without their class axis, e.g. one per token of a tagger) must be whole
+    numbers in [0, num_classes); one-hot (or soft) rows must have
+    `num_classes` entries; binary labels must lie in [0, 1]. Labels of any
+    other loss (regression) are the loss's business. Checked on label
+    arrays and on the first batch of a dataset: on CPU TensorFlow would
+    fail deep in a graph traceback, and under XLA or on a GPU not at all
+    (the loss is then garbage).
 
     Args:
         x, y: what `fit` was given.
         head: `keras_grow.losses.Head` or `None` (not compiled).
-        num_classes: int. The spec's (the number of outputs).
+        num_classes: int. The spec's (the outputs' last axis).
+        output_rank: int. The rank of the net's outputs, batch included:
+            `2` for one prediction per example, `3` for one per position.
 
     Raises:
         ValueError: naming the bad label, the loss and `num_classes`.
@@ -146,7 +149,14 @@ def check_labels(x, y, head, num_classes):
                 f"indices and SparseCategoricalCrossentropy."
             )
         return
-    if labels.ndim >= 2 and labels.shape[-1] > 1:
+    if head.kind == "one_hot":
+        if labels.ndim < output_rank:
+            raise ValueError(
+                f"{head.loss_class} takes rows of {num_classes} (one-hot or "
+                f"soft labels), but the labels have shape {labels.shape}: "
+                f"class indices? Compile with SparseCategoricalCrossentropy, "
+                f"or give keras.utils.to_categorical(labels, {num_classes})."
+            )
         if labels.shape[-1] != num_classes:
             raise ValueError(
                 f"The labels are rows of {labels.shape[-1]} (one-hot?), but the "
@@ -154,6 +164,13 @@ def check_labels(x, y, head, num_classes):
                 f"num_classes={labels.shape[-1]}, or fix the labels."
             )
         return
+    if labels.ndim == output_rank and labels.shape[-1] > 1:
+        raise ValueError(
+            f"The labels are rows of {labels.shape[-1]} (one-hot?), but "
+            f"{head.loss_class} takes class indices, one per prediction. "
+            f"Compile with CategoricalCrossentropy for rows, or give the "
+            f"indices (np.argmax(labels, axis=-1))."
+        )
     low, high = labels.min(), labels.max()
     if low < 0 or high >= num_classes:
         bad = low if low < 0 else high

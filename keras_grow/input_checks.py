@@ -148,7 +148,11 @@ def check_fit(model, args, kwargs):
     losses.warn_if_mismatched(model)
     fit_checks.check_fit_callbacks(named["callbacks"])
     fit_checks.check_labels(
-        named["x"], named["y"], losses.model_head(model), model.spec.num_classes
+        named["x"],
+        named["y"],
+        losses.model_head(model),
+        model.spec.num_classes,
+        output_rank=len(model.body.outputs[0].shape),
     )
     _check_fit_inputs(model.spec, named["x"])
     precision.warn_if_slow_bfloat16(model.body)

@@ -98,12 +98,17 @@ class Head:
                 f"Accuracy needs a classification loss (cross-entropy); the "
                 f"model is compiled with {self.loss_class or 'another loss'}."
             )
+        outputs = tf.convert_to_tensor(outputs)
         if self.kind == "binary":
             threshold = 0.0 if self.from_logits else 0.5
             labels = tf.reshape(tf.cast(labels, outputs.dtype), tf.shape(outputs))
             return (outputs > threshold) == (labels > 0.5)
         predicted = tf.argmax(outputs, axis=-1, output_type=tf.int64)
-        return predicted == class_indices(labels)
+        if self.kind == "one_hot":
+            truth = tf.argmax(labels, axis=-1, output_type=tf.int64)
+        else:  # class indices, shaped as the outputs without their last axis
+            truth = tf.reshape(tf.cast(labels, tf.int64), tf.shape(predicted))
+        return predicted == truth
 
     def named_outputs(self, outputs):
         """`{name: tensor}` of a served net's `outputs`, as TF Serving
@@ -175,20 +180,6 @@ def compiled_loss(model, who):
     if isinstance(loss, keras.losses.Loss):
         return loss
     return lambda y, logits: tf.reduce_mean(loss(y, logits))  # a bare function
-
-
-def class_indices(labels):
-    """int64 class indices, one per example, from sparse or one-hot labels.
-
-    A rank-2 (or higher) label tensor whose last axis is longer than 1 is
-    read as one-hot or probability rows (argmax); anything else as sparse
-    indices, flattened.
-    """
-    labels = tf.convert_to_tensor(labels)
-    if labels.shape.rank is not None and labels.shape.rank >= 2:
-        if labels.shape[-1] is not None and labels.shape[-1] > 1:
-            return tf.argmax(labels, axis=-1, output_type=tf.int64)
-    return tf.cast(tf.reshape(labels, [-1]), tf.int64)
 
 
 def warn_if_mismatched(model):

@@ -56,13 +56,6 @@ def test_a_logits_loss_fits_quietly(loss):
         model.fit(x, y, epochs=1, verbose=0)
 
 
-def test_class_indices_read_sparse_and_one_hot_labels_alike():
-    sparse = np.array([3, 0, 9])
-    one_hot = keras.utils.to_categorical(sparse, 10)
-    for labels in (sparse, sparse[:, None], one_hot):
-        np.testing.assert_array_equal(losses.class_indices(labels), sparse)
-
-
 def test_the_compiled_loss_is_a_batch_mean_whatever_form_it_was_given():
     model = _model()
     y = np.array([1, 2, 3])
@@ -133,5 +126,21 @@ def test_predictions_are_right_by_class_or_by_label_as_keras_accuracy():
     ):
         right = head.predicted_correctly(np.array([1.0, 1.0, 0.0]), outputs)
         np.testing.assert_array_equal(np.ravel(right), [True, False, False])
+    # Sparse labels as (n,) or (n, 1), one-hot rows, and per-token labels
+    # of a tagger (outputs (n, positions, classes)) are read alike.
+    sparse = np.array([2, 0, 1])
+    outputs = np.eye(3, dtype="float32")[[2, 1, 1]]
+    for loss, labels in (
+        ("sparse_categorical_crossentropy", sparse),
+        ("sparse_categorical_crossentropy", sparse[:, None]),
+        ("categorical_crossentropy", np.eye(3)[sparse]),
+    ):
+        right = losses.head(loss, "softmax").predicted_correctly(labels, outputs)
+        np.testing.assert_array_equal(right, [True, False, True])
+    tagger = losses.head("sparse_categorical_crossentropy", "softmax")
+    right = tagger.predicted_correctly(
+        np.stack([sparse, sparse]), np.stack([outputs] * 2)
+    )
+    np.testing.assert_array_equal(right, [[True, False, True]] * 2)
     with pytest.raises(ValueError, match="needs a classification loss"):
         losses.head("mse").predicted_correctly(np.zeros(3), logits)

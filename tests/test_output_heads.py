@@ -188,3 +188,26 @@ def test_adam_init_on_a_regression_loss_is_refused_before_training():
     with pytest.raises(ValueError, match=r"initializer='adam'.*compiled with mse"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[autogrow])
     assert int(model.optimizer.iterations.numpy()) == 0
+
+
+def test_a_tagger_takes_one_class_index_per_token():
+    inputs = keras.Input((12,), dtype="int32")
+    h = keras.layers.Embedding(50, 8)(inputs)
+    h = keras.layers.Dense(16, activation="relu")(h)
+    model = kg.GrowableModel.from_keras(keras.Model(inputs, keras.layers.Dense(5)(h)))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    x, tags = rng.integers(0, 50, (16, 12)), rng.integers(0, 5, (16, 12))
+    model.fit(x, tags, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 1
+    with pytest.raises(ValueError, match=r"Label 5 is outside \[0, 5\)"):
+        model.fit(x, tags + (tags == 4), epochs=1, verbose=0)
+
+
+def test_class_indices_given_a_loss_that_takes_rows_are_named_as_such():
+    model = kg.GrowableModel.from_keras(mlp(3))
+    model.compile("adam", keras.losses.CategoricalCrossentropy(from_logits=True))
+    x, y = np.zeros((8, 6), "float32"), np.arange(8) % 3
+    with pytest.raises(ValueError, match=r"shape \(8,\): class indices\?"):
+        model.fit(x, y, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 0
