@@ -76,7 +76,7 @@ class Head:
             return (
                 f"The net's output layer applies {self.activation}, but the "
                 f"loss {self.loss_class}(from_logits=True) applies it again: "
-                f"the gradients nearly vanish. Use {self.loss_class}() (or its "
+                f"training learns little. Use {self.loss_class}() (or its "
                 f"string name), or leave the activation out."
             )
         return (
