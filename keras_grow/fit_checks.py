@@ -117,12 +117,12 @@ def check_labels(x, y, head, num_classes, output_rank=2):
     What is checked follows the compiled loss (`head`, a
     `keras_grow.losses.Head`): sparse class indices (shaped as the outputs
     without their class axis, e.g. one per token of a tagger) must be whole
-    numbers in [0, num_classes); one-hot (or soft) rows must have
-    `num_classes` entries; binary labels must lie in [0, 1]. Labels of any
-    other loss (regression) are the loss's business. Checked on label
-    arrays and on the first batch of a dataset: on CPU TensorFlow would
-    fail deep in a graph traceback, and under XLA or on a GPU not at all
-    (the loss is then garbage).
+    numbers in [0, num_classes), but for the loss's `ignore_class`;
+    one-hot (or soft) rows must have `num_classes` entries; binary labels
+    must lie in [0, 1]. Labels of any other loss (regression) are the
+    loss's business. Checked on label arrays and on the first batch of a
+    dataset: on CPU TensorFlow would fail deep in a graph traceback, and
+    under XLA or on a GPU not at all (the loss is then garbage).
 
     Args:
         x, y: what `fit` was given.
@@ -171,6 +171,10 @@ def check_labels(x, y, head, num_classes, output_rank=2):
             f"Compile with CategoricalCrossentropy for rows, or give the "
             f"indices (np.argmax(labels, axis=-1))."
         )
+    if head.ignore_class is not None:
+        labels = labels[labels != head.ignore_class]
+        if labels.size == 0:
+            return
     low, high = labels.min(), labels.max()
     if low < 0 or high >= num_classes:
         bad = low if low < 0 else high

@@ -50,12 +50,15 @@ class Head:
             itself (its `from_logits`); `False` for `"values"`.
         activation: str. The output layer's (`NetSpec.output_activation`).
         loss_class: str. The Keras loss class, for messages.
+        ignore_class: int or `None`. A sparse label the loss skips (its
+            `ignore_class`, e.g. a tagger's padding).
     """
 
     kind: str
     from_logits: bool
     activation: str
     loss_class: str = ""
+    ignore_class: int | None = None
 
     @property
     def classifies(self):
@@ -129,20 +132,21 @@ def head(loss, activation="linear"):
     `compile` takes it); `None` where there is no loss."""
     if loss is None:
         return None
+    config = {}
     if isinstance(loss, str):
-        name, from_logits = loss.lower(), False
+        name = loss.lower()
     elif isinstance(loss, keras.losses.Loss):
-        name = type(loss).__name__
-        from_logits = bool(loss.get_config().get("from_logits", False))
+        name, config = type(loss).__name__, loss.get_config()
     else:
-        name, from_logits = getattr(loss, "__name__", ""), False
+        name = getattr(loss, "__name__", "")
+    from_logits = bool(config.get("from_logits", False))
     kind = _LOSS_KINDS.get(name, "values")
     loss_class = (
         "".join(w.capitalize() for w in name.split("_")) if "_" in name else name
     )
     if kind == "values":
         from_logits = False
-    return Head(kind, from_logits, activation, loss_class)
+    return Head(kind, from_logits, activation, loss_class, config.get("ignore_class"))
 
 
 def model_head(model):

@@ -202,6 +202,15 @@ def test_a_tagger_takes_one_class_index_per_token():
     assert int(model.optimizer.iterations.numpy()) == 1
     with pytest.raises(ValueError, match=r"Label 5 is outside \[0, 5\)"):
         model.fit(x, tags + (tags == 4), epochs=1, verbose=0)
+    # Padding tokens labelled -1, which the loss skips, are no bad label.
+    padded = np.where(np.arange(12) < 9, tags, -1)
+    model.compile(
+        "adam",
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1),
+    )
+    model.fit(x, padded, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"Label -2 is outside"):
+        model.fit(x, padded - (padded == -1), epochs=1, verbose=0)
 
 
 def test_class_indices_given_a_loss_that_takes_rows_are_named_as_such():
