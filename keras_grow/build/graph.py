@@ -9,6 +9,7 @@ find their way across a rebuild like every other family's.
 """
 
 import importlib
+import inspect
 import json
 
 import keras
@@ -145,11 +146,14 @@ def _is_tensor(value):
     return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
 
 
-def _is_default(keyword, value):
+def _is_default(layer, keyword, value):
     """Whether a recorded call argument is one Keras records for every
-    symbolic call: `training=False`, or no mask."""
+    symbolic call: `training=False` or the layer's own default (`True` for
+    the random image layers), or no mask. A model called with `training`
+    passes its value on either way."""
     if keyword == "training":
-        return value is False
+        default = inspect.signature(layer.call).parameters.get("training")
+        return value is False or (default is not None and value is default.default)
     return keyword == "mask" and all(v is None for v in keras.tree.flatten(value))
 
 
@@ -221,7 +225,9 @@ class _GraphReader:
         (`MASK_KEYWORDS`)."""
         name, cls = entry["name"], graph_analysis.node_class(layer)
         kwargs = {
-            k: v for k, v in call.get("kwargs", {}).items() if not _is_default(k, v)
+            k: v
+            for k, v in call.get("kwargs", {}).items()
+            if not _is_default(layer, k, v)
         }
         mask_keywords = graph_analysis.MASK_KEYWORDS.get(cls, ())
         masks = {k: v for k, v in kwargs.items() if k in mask_keywords}

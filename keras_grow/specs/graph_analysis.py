@@ -40,10 +40,22 @@ MASK_KEYWORDS = {
 # A depthwise conv carries each unit through on its own channel.
 PASSTHROUGH = ("DepthwiseConv2D",)
 # Layers that act on every unit on its own, keeping the tensor's rank.
+# The image layers move or scale the positions of every unit's map alike,
+# or shift each unit's values (contrast, brightness); the random ones are
+# the identity in inference (keras.io puts them at a model's input).
 CHANNELWISE = (
     "Activation",
     "AveragePooling1D",
     "AveragePooling2D",
+    "CenterCrop",
+    "RandomBrightness",
+    "RandomContrast",
+    "RandomCrop",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "Resizing",
     "Dropout",
     "ELU",
     "GaussianDropout",

@@ -452,6 +452,53 @@ def test_an_adapted_normalization_layer_is_kept_and_the_net_grows_behind_it():
     assert not model.body.get_layer("norm").weights
 
 
+def _augmented_cnn():
+    """keras.io's "image classification from scratch" start: augmentation
+    layers in a nested Sequential, inside the model."""
+    augment = keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal"),
+            keras.layers.RandomRotation(0.1),
+            keras.layers.RandomZoom(0.1),
+            keras.layers.RandomTranslation(0.1, 0.1),
+            keras.layers.RandomContrast(0.2),
+            keras.layers.RandomBrightness(0.1, value_range=(0, 1)),
+        ],
+        name="data_augmentation",
+    )
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Resizing(24, 24, name="resize")(augment(inputs))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c1")(x)
+    x = keras.layers.MaxPooling2D(name="pool")(x)
+    x = keras.layers.Conv2D(6, 3, activation="relu", name="c2")(x)
+    x = keras.layers.Flatten(name="flat")(x)
+    return keras.Model(inputs, keras.layers.Dense(10, name="logits")(x))
+
+
+def test_augmentation_layers_inside_the_model_stay_and_the_net_grows_behind_them(
+    sample_arrays,
+):
+    keras.utils.set_random_seed(0)
+    user = _augmented_cnn()
+    model = kg.GrowableModel.from_keras(user)
+    x, y = sample_arrays
+    # Identity in inference, random in training, as in the user's model.
+    np.testing.assert_array_equal(infer(model, x[:8]), infer(user, x[:8]))
+    assert (
+        np.abs(np.asarray(model(x[:8], training=True)) - infer(user, x[:8])).max()
+        > 1e-3
+    )
+    assert model.spec.widths == (4, 6)
+    before = infer(model, x[:8])
+    model.grow(model.spec.with_widths((6, 8)), seed=0)
+    np.testing.assert_allclose(infer(model, x[:8]), before, atol=EXACT)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    tiny = kg.callbacks.TINY((x, y), grow_every=1, max_rounds=1, verbose=0)
+    history = model.fit(x, y, epochs=2, verbose=0, callbacks=[tiny])
+    assert np.isfinite(history.history["loss"]).all()
+    assert sum(model.spec.widths) > 6 + 8
+
+
 def test_from_keras_refuses_a_depth_mode_of_its_own_making():
     with pytest.raises(ValueError, match="`depth` must be 'sites'"):
         kg.GrowableModel.from_keras(mlp(), depth="named")
