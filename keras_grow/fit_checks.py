@@ -139,31 +139,40 @@ def check_labels(x, y, head, num_classes, output_rank=2):
     labels = _labels_of(x, y)
     if labels is None or labels.size == 0 or not np.issubdtype(labels.dtype, np.number):
         return
-    if head.kind == "binary":
-        low, high = labels.min(), labels.max()
-        if low < 0 or high > 1:
-            raise ValueError(
-                f"Label {low if low < 0 else high:g} is outside [0, 1], which "
-                f"{head.loss_class} needs (one independent label per output). "
-                f"For one class out of {max(num_classes, 2)} use sparse class "
-                f"indices and SparseCategoricalCrossentropy."
-            )
-        return
-    if head.kind == "one_hot":
-        if labels.ndim < output_rank:
-            raise ValueError(
-                f"{head.loss_class} takes rows of {num_classes} (one-hot or "
-                f"soft labels), but the labels have shape {labels.shape}: "
-                f"class indices? Compile with SparseCategoricalCrossentropy, "
-                f"or give keras.utils.to_categorical(labels, {num_classes})."
-            )
-        if labels.shape[-1] != num_classes:
-            raise ValueError(
-                f"The labels are rows of {labels.shape[-1]} (one-hot?), but the "
-                f"net has {num_classes} classes. Build the spec with "
-                f"num_classes={labels.shape[-1]}, or fix the labels."
-            )
-        return
+    check = {"binary": _check_binary, "one_hot": _check_rows}.get(
+        head.kind, _check_class_indices
+    )
+    check(labels, head, num_classes, output_rank)
+
+
+def _check_binary(labels, head, num_classes, output_rank):
+    low, high = labels.min(), labels.max()
+    if low < 0 or high > 1:
+        raise ValueError(
+            f"Label {low if low < 0 else high:g} is outside [0, 1], which "
+            f"{head.loss_class} needs (one independent label per output). "
+            f"For one class out of {max(num_classes, 2)} use sparse class "
+            f"indices and SparseCategoricalCrossentropy."
+        )
+
+
+def _check_rows(labels, head, num_classes, output_rank):
+    if labels.ndim < output_rank:
+        raise ValueError(
+            f"{head.loss_class} takes rows of {num_classes} (one-hot or "
+            f"soft labels), but the labels have shape {labels.shape}: "
+            f"class indices? Compile with SparseCategoricalCrossentropy, "
+            f"or give keras.utils.to_categorical(labels, {num_classes})."
+        )
+    if labels.shape[-1] != num_classes:
+        raise ValueError(
+            f"The labels are rows of {labels.shape[-1]} (one-hot?), but the "
+            f"net has {num_classes} classes. Build the spec with "
+            f"num_classes={labels.shape[-1]}, or fix the labels."
+        )
+
+
+def _check_class_indices(labels, head, num_classes, output_rank):
     if labels.ndim == output_rank and labels.shape[-1] > 1:
         raise ValueError(
             f"The labels are rows of {labels.shape[-1]} (one-hot?), but "
