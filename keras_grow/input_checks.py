@@ -145,12 +145,13 @@ def check_fit(model, args, kwargs):
     given.pop("self")
     named = {name: p.default for name, p in _FIT.parameters.items() if name != "self"}
     named.update(given)
-    losses.warn_if_mismatched(model)
+    head = losses.model_head(model)
+    losses.warn_if_mismatched(head)
     fit_checks.check_fit_callbacks(named["callbacks"])
     fit_checks.check_labels(
         named["x"],
         named["y"],
-        losses.model_head(model),
+        head,
         model.spec.num_classes,
         output_rank=len(model.body.outputs[0].shape),
     )

@@ -15,22 +15,17 @@ import warnings
 import keras
 import tensorflow as tf
 
-# Keras' losses whose labels keras_grow can check, by the name of their
-# function and of their class: sparse class indices, rows over the
-# classes (one-hot or soft), or independent labels in [0, 1].
+# Keras' losses whose labels keras_grow can check, by class name (a string
+# or function name, `binary_crossentropy`, reads as its class's): sparse
+# class indices, rows over the classes (one-hot or soft), or independent
+# labels in [0, 1].
 _LOSS_KINDS = {
-    "sparse_categorical_crossentropy": "classes",
-    "categorical_crossentropy": "one_hot",
-    "categorical_focal_crossentropy": "one_hot",
-    "binary_crossentropy": "binary",
-    "binary_focal_crossentropy": "binary",
+    "SparseCategoricalCrossentropy": "classes",
+    "CategoricalCrossentropy": "one_hot",
+    "CategoricalFocalCrossentropy": "one_hot",
+    "BinaryCrossentropy": "binary",
+    "BinaryFocalCrossentropy": "binary",
 }
-_LOSS_KINDS.update(
-    {
-        "".join(w.capitalize() for w in name.split("_")): kind
-        for name, kind in list(_LOSS_KINDS.items())
-    }
-)
 # Output activations whose values are probabilities.
 PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 
@@ -140,10 +135,10 @@ def head(loss, activation="linear"):
     else:
         name = getattr(loss, "__name__", "")
     from_logits = bool(config.get("from_logits", False))
-    kind = _LOSS_KINDS.get(name, "values")
     loss_class = (
         "".join(w.capitalize() for w in name.split("_")) if "_" in name else name
     )
+    kind = _LOSS_KINDS.get(loss_class, "values")
     if kind == "values":
         from_logits = False
     return Head(kind, from_logits, activation, loss_class, config.get("ignore_class"))
@@ -186,11 +181,11 @@ def compiled_loss(model, who):
     return lambda y, logits: tf.reduce_mean(loss(y, logits))  # a bare function
 
 
-def warn_if_mismatched(model):
+def warn_if_mismatched(head):
     """Warns where the compiled loss reads the output as what it is not
-    (`Head.mismatch`): logits read as probabilities, or probabilities
-    given a loss that applies softmax or sigmoid again."""
-    found = model_head(model)
-    problem = found and found.mismatch()
+    (`Head.mismatch` of `head`, `None` when not compiled): logits read as
+    probabilities, or probabilities given a loss that applies softmax or
+    sigmoid again."""
+    problem = head and head.mismatch()
     if problem:
         warnings.warn(problem, UserWarning, stacklevel=3)  # the user's fit call
