@@ -30,8 +30,10 @@ def adam_init_norm(
     Args:
         model: a `GrowableModel`.
         norm_name: str. The BatchNormalization layer to train.
-        data: `tf.data.Dataset` of (x, y) batches; y whatever the compiled
-            loss takes (sparse class indices or one-hot rows).
+        data: `tf.data.Dataset` of (x, y) or (x, y, sample_weight)
+            batches; y whatever the compiled loss takes (sparse class
+            indices or one-hot rows). The loss and the accuracy weigh the
+            examples as `fit` does.
         target_accuracy: float or `None`. Training accuracy to reach; `None`
             trains `max_epochs` epochs.
         max_epochs: int. Defaults to `10` (the paper's).
@@ -54,23 +56,27 @@ def adam_init_norm(
     body = model.body
 
     @tf.function
-    def step(x, y):
+    def step(x, y, weights):
         with tf.GradientTape() as tape:
             outputs = body(x, training=True)
-            loss = loss_fn(y, outputs)
+            loss = loss_fn(y, outputs, weights)
         optimizer.apply(tape.gradient(loss, trained), trained)
-        right = head.predicted_correctly(y, outputs)
-        return tf.reduce_sum(tf.cast(right, tf.int64)), tf.size(right, tf.int64)
+        # Weighted as fit weighs the accuracy the target was read from.
+        right = tf.cast(head.predicted_correctly(y, outputs), tf.float32)
+        while weights.shape.rank < right.shape.rank:
+            weights = weights[..., None]
+        weights = tf.broadcast_to(weights, tf.shape(right))
+        return tf.reduce_sum(right * weights), tf.reduce_sum(weights)
 
     target = None if target_accuracy is None else target_accuracy - tolerance
     accuracy, epochs = None, 0
     while epochs < max_epochs:
         epochs += 1
-        correct = seen = 0
-        for x, y in data:
-            c, n = step(x, y)
-            correct, seen = correct + int(c), seen + int(n)
-        accuracy = correct / max(seen, 1)
+        correct = seen = 0.0
+        for batch in data:
+            c, n = step(*losses.batch_parts(batch))
+            correct, seen = correct + float(c), seen + float(n)
+        accuracy = correct / seen if seen > 0 else 0.0
         if target is not None and accuracy >= target:
             break
     for variable, value in zip(kept, kept_values):

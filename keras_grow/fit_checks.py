@@ -1,8 +1,8 @@
 """What `GrowableModel.fit` checks before training: its callbacks, labels.
 
 The growth callbacks are recognised by what they say of themselves
-(`sets_learning_rate`, `carries_growth_state`), so this module, below the
-callbacks, imports none of them.
+(`sets_learning_rate`, `carries_growth_state`, `growth_data`), so this
+module, below the callbacks, imports none of them.
 """
 
 import warnings
@@ -73,6 +73,47 @@ def check_fit_callbacks(callbacks):
                 f"of this fit: its state would restart on resume. Pass every "
                 f"growth callback, or none (then it finds them itself)."
             )
+
+
+def _weighs_examples(dataset):
+    """Whether a dataset's batches are (x, y, sample_weight)."""
+    element = dataset.element_spec
+    return isinstance(element, tuple) and len(element) == 3
+
+
+def warn_if_growth_unweighted(x, sample_weight, class_weight, callbacks):
+    """Warns where `fit` weighs its examples but a growth callback measures
+    on data without weights: it would choose what to grow by the unweighted
+    loss, an objective `fit` does not train.
+
+    `fit` weighs them when given `sample_weight` or `class_weight`, or a
+    dataset of (x, y, sample_weight) batches. A growth callback names the
+    data it measures on in its `growth_data` (`{argument: dataset}`).
+    """
+    if isinstance(callbacks, keras.callbacks.CallbackList):
+        callbacks = callbacks.callbacks
+    if class_weight is not None:
+        how = "class_weight"
+    elif sample_weight is not None:
+        how = "sample_weight"
+    elif isinstance(x, tf.data.Dataset) and _weighs_examples(x):
+        how = "a dataset of (x, y, sample_weight)"
+    else:
+        return
+    for callback in callbacks or []:
+        for argument, data in getattr(callback, "growth_data", {}).items():
+            if not _weighs_examples(data):
+                warnings.warn(
+                    f"fit weighs its examples ({how}), but "
+                    f"{type(callback).__name__}'s `{argument}` has no sample "
+                    f"weights: growth would score what to add by the "
+                    f"unweighted loss. Pass {argument}=(x, y, sample_weight) "
+                    f"(class weights as sample weights: "
+                    f"np.vectorize(class_weight.get)(y)), or a dataset of "
+                    f"(x, y, sample_weight) batches.",
+                    UserWarning,
+                    stacklevel=4,  # the user's fit call
+                )
 
 
 def _assign_learning_rate_owner(callbacks):

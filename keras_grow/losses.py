@@ -163,8 +163,10 @@ def served_head(model):
 
 
 def compiled_loss(model, who):
-    """The model's compiled loss as `(y, logits) -> scalar` (mean over the
-    batch), for growth code that trains or scores outside `fit`.
+    """The model's compiled loss as `(y, outputs, sample_weight=None) ->
+    scalar`, reduced over the batch as `fit` reduces it (a bare function,
+    such as a string loss, wrapped as `compile` wraps it), for growth code
+    that trains or scores outside `fit` on the objective `fit` trains.
 
     Raises:
         ValueError: naming `who` if the model is not compiled with a loss.
@@ -178,7 +180,29 @@ def compiled_loss(model, who):
     loss = keras.losses.get(loss)
     if isinstance(loss, keras.losses.Loss):
         return loss
-    return lambda y, logits: tf.reduce_mean(loss(y, logits))  # a bare function
+    return _FunctionLoss(loss)
+
+
+class _FunctionLoss(keras.losses.Loss):
+    """A bare loss function as `compile` wraps it: `Loss.__call__`
+    weighs and reduces what the function returns per example."""
+
+    def __init__(self, fn):
+        super().__init__(name=getattr(fn, "__name__", "loss"))
+        self.fn = fn
+
+    def call(self, y_true, y_pred):
+        return self.fn(y_true, y_pred)
+
+
+def batch_parts(batch):
+    """`(x, y, sample_weight)` of one batch as `fit` reads it, the weights
+    float32 ones where the batch has none, so that weighted and unweighted
+    data share one traced step and one reduction."""
+    x, y, weights = keras.utils.unpack_x_y_sample_weight(batch)
+    if weights is None:
+        weights = tf.ones(tf.shape(y)[:1], tf.float32)
+    return x, y, tf.cast(weights, tf.float32)
 
 
 def warn_if_mismatched(head):

@@ -166,32 +166,40 @@ def check_non_negative(value, name):
 def as_dataset(data, name, batch_size=32, seed=0):
     """Training data as `fit` takes it, as a `tf.data.Dataset` of batches.
 
-    A `tf.data.Dataset` of (images, labels) batches is used as it is; a
-    tuple or list `(x, y)` of arrays becomes one, shuffled every pass (with
-    `seed`, so a resumed run draws the same batches) in batches of
-    `batch_size` (Keras' default 32).
+    A `tf.data.Dataset` of (x, y) or (x, y, sample_weight) batches is used
+    as it is; a tuple or list `(x, y)` or `(x, y, sample_weight)` of arrays
+    becomes one, shuffled every pass (with `seed`, so a resumed run draws
+    the same batches) in batches of `batch_size` (Keras' default 32).
+    Growth weighs the examples by their sample weights as `fit` does.
 
     Raises:
         TypeError: for anything else, naming `name`.
+        ValueError: for arrays of different lengths, or none.
     """
     if isinstance(data, tf.data.Dataset):
         return data
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        x, y = (np.asarray(a) for a in data)
-        if len(x) != len(y) or not len(x):
+    arrays = [np.asarray(a) for a in data] if isinstance(data, (tuple, list)) else []
+    if len(arrays) in (2, 3) and all(a.ndim for a in arrays):
+        lengths = [len(a) for a in arrays]
+        if len(set(lengths)) > 1 or not lengths[0]:
+            parts = "(x, y, sample_weight)" if len(data) == 3 else "(x, y)"
             raise ValueError(
-                f"`{name}` = (x, y) needs as many labels as examples, at least "
-                f"one; received {len(x)} examples and {len(y)} labels."
+                f"`{name}` = {parts} needs as many labels as examples (and "
+                f"weights, if given), at least one; received arrays of lengths "
+                f"{', '.join(map(str, lengths))}."
             )
+        arrays[0] = arrays[0].astype(np.float32)
+        if len(arrays) == 3:
+            arrays[2] = arrays[2].astype(np.float32)
         return (
-            tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y))
-            .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+            tf.data.Dataset.from_tensor_slices(tuple(arrays))
+            .shuffle(lengths[0], seed=seed, reshuffle_each_iteration=True)
             .batch(batch_size)
         )
     raise TypeError(
-        f"`{name}` must be a tf.data.Dataset of (images, labels) batches "
-        f"(e.g. kg.data.load(...)) or a tuple (x, y) of arrays; received "
-        f"{type(data).__name__}."
+        f"`{name}` must be a tf.data.Dataset of (x, y) or (x, y, "
+        f"sample_weight) batches (e.g. kg.data.load(...)) or a tuple (x, y) "
+        f"or (x, y, sample_weight) of arrays; received {type(data).__name__}."
     )
 
 

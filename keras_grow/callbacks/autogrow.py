@@ -122,8 +122,9 @@ class AutoGrow(GivenArguments, FromPreset, keras.callbacks.Callback):
         on_stop: str. `"keep"` (the stopped stage keeps its last block) or
             `"remove"` (Algorithm 1 of the paper deletes it). Defaults to
             `"keep"`.
-        adam_init_data: `tf.data.Dataset` of (x, y) batches, a tuple
-            `(x, y)` of arrays (batched by 32), or `None`.
+        adam_init_data: `tf.data.Dataset` of (x, y) or (x, y,
+            sample_weight) batches, a tuple `(x, y)` or `(x, y,
+            sample_weight)` of arrays (batched by 32), or `None`.
             Required by `initializer="adam"`.
         adam_init_max_epochs: int. Defaults to `10` (the paper's).
         adam_init_learning_rate: float. Defaults to `1e-3`.
@@ -241,6 +242,14 @@ class AutoGrow(GivenArguments, FromPreset, keras.callbacks.Callback):
     def sets_learning_rate(self):
         """bool. Whether AutoGrow sets the learning rate (its fine-tune)."""
         return self.fine_tune.epochs > 0
+
+    @property
+    def growth_data(self):
+        """dict. The data AdamInit measures the loss on, by argument name
+        (`keras_grow.fit_checks.warn_if_growth_unweighted`)."""
+        if self.initializer != "adam":
+            return {}
+        return {"adam_init_data": self.adam_init_data}
 
     # --- state -------------------------------------------------------------
 

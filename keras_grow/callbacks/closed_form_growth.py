@@ -35,8 +35,10 @@ class _ClosedFormGrowth(TrainBatches, width_growth.SlotGrowth):
     """Base of `GradMax` and `TINY` (see the module docstring).
 
     Args:
-        train_data: `tf.data.Dataset` of (images, labels) batches, or a
-            tuple `(x, y)` of arrays: where the gradients are measured.
+        train_data: `tf.data.Dataset` of (images, labels) or (images,
+            labels, sample weights) batches, or a tuple `(x, y)` or `(x, y,
+            sample_weight)` of arrays: where the gradients are measured,
+            the examples weighted as `fit` weighs them.
         epsilon: float. Scale of the zero side (fan-out, or fan-in for
             GradMax's `zero_side="fan_in"`) relative to the layer's mean
             unit norm. `0` (default) keeps the function exactly.

@@ -57,9 +57,11 @@ class Firefly(FromPreset, TrainBatches, width_growth.WidthGrowth):
     `keras_grow.descent.DepthNeighbourhood`).
 
     Args:
-        train_data: `tf.data.Dataset` of (images, labels) batches, or a
-            tuple `(x, y)` of arrays (batched by 32, as `fit`), to optimise
-            and score on (the training data, not the validation data).
+        train_data: `tf.data.Dataset` of (images, labels) or (images,
+            labels, sample weights) batches, or a tuple `(x, y)` or `(x, y,
+            sample_weight)` of arrays (batched by 32, as `fit`), to optimise
+            and score on (the training data, not the validation data), the
+            examples weighted as `fit` weighs them.
         **kwargs: `WidthGrowth`'s arguments (`grow_every`, `growth_ratio`,
             `max_params`, `max_rounds`, `seed`, `log_dir`, `verbose`,
             `on_failure`, `calibrate_new_units`, `period_schedule`,

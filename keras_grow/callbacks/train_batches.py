@@ -25,10 +25,17 @@ class TrainBatches:
 
     @property
     def data(self):
-        """The iterator of (images, labels) the next round draws from."""
+        """The iterator of (images, labels, sample weights) the next round
+        draws from (`keras_grow.descent.scoring.batches`)."""
         if self._data is None:
             self._data = self._batches()
         return self._data
+
+    @property
+    def growth_data(self):
+        """dict. The data growth measures the loss on, by argument name
+        (`keras_grow.fit_checks.warn_if_growth_unweighted`)."""
+        return {"train_data": self.train_data}
 
     def _calibration_batches(self):
         return self.data  # counted, so a resumed run measures on the same

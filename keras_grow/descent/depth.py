@@ -275,7 +275,7 @@ def calibrate_pass_through(model, layer_names, data, num_batches=4):
     Args:
         model: the grown `GrowableModel`.
         layer_names: list of (conv name, BN name) pairs.
-        data: iterator of (images, labels).
+        data: iterator of (images, labels[, sample weights]).
         num_batches: int.
     """
     calibration.set_pass_through(

@@ -47,6 +47,7 @@ import tensorflow as tf
 
 from keras_grow import in_place
 from keras_grow import keras_compat
+from keras_grow import losses
 from keras_grow import multi_worker
 from keras_grow import transfer
 from keras_grow.build.structure import SLOTS
@@ -176,15 +177,28 @@ def _patches(inputs, layer):
     return tf.reshape(patches, [-1, width])
 
 
+def _row_weights(weights, patches):
+    """Each patch row's weight: its example's sample weight (the mean of
+    them where the weights have axes past the batch, as per-token weights
+    do), so the covariances are of the distribution `fit` weighs."""
+    if weights.shape.rank > 1:
+        weights = tf.reduce_mean(weights, axis=list(range(1, weights.shape.rank)))
+    rows_each = tf.shape(patches)[0] // tf.shape(weights)[0]
+    return tf.repeat(tf.cast(weights, patches.dtype), rows_each)
+
+
 def measure(model, groups, batches, num_batches, loss_fn):
     """`GroupStatistics` of `groups` on `num_batches` batches.
 
     Args:
         model: the `GrowableModel` (its body is read, not changed).
         groups: list of single-producer `UnitGroup`s.
-        batches: iterator of (images, labels).
+        batches: iterator of (images, labels) or (images, labels, sample
+            weights) batches: the loss and the input covariances are
+            weighted as `fit` weighs the examples.
         num_batches: int.
-        loss_fn: `(labels, logits) -> scalar`, the compiled loss.
+        loss_fn: `(labels, logits, sample_weight) -> scalar`, the compiled
+            loss.
 
     Returns:
         list of `GroupStatistics`, in the order of `groups`.
@@ -213,7 +227,8 @@ class Measure:
     over-grown body and traces anew.
 
     Args:
-        loss_fn: `(labels, logits) -> scalar`, the compiled loss.
+        loss_fn: `(labels, logits, sample_weight) -> scalar`, the compiled
+            loss.
 
     Attributes:
         traces: int. How many times the measuring function was traced.
@@ -241,15 +256,15 @@ class Measure:
         consumers = _consumers(groups)
         gradients = []
         moments = [0.0] * len(groups)
-        rows = [0] * len(groups)
+        mass = [0.0] * len(groups)  # the rows' summed weights
         for _ in range(num_batches):
-            images, labels = next(batches)
-            grads, batch_moments, counts = self._traced.step(images, labels)
+            step = self._traced.step(*losses.batch_parts(next(batches)))
+            grads, batch_moments, batch_mass = step
             gradients.append({c: g.numpy() for c, g in zip(consumers, grads)})
-            for i, (m, n) in enumerate(zip(batch_moments, counts)):
+            for i, (m, w) in enumerate(zip(batch_moments, batch_mass)):
                 moments[i] = moments[i] + m.numpy().astype(np.float64)
-                rows[i] += int(n)
-        covariances = [m / max(n, 1) for m, n in zip(moments, rows)]
+                mass[i] += float(w)
+        covariances = [m / (w if w > 0 else 1.0) for m, w in zip(moments, mass)]
         gradients, covariances = _across_workers(
             gradients, covariances, consumers, body.distribute_strategy
         )
@@ -290,16 +305,21 @@ class Measure:
         loss_fn = self.loss_fn
 
         @tf.function
-        def step(images, labels):
+        def step(images, labels, weights):
             self.traces += 1  # at trace time
             with tf.GradientTape() as tape:
-                loss = loss_fn(labels, over_body(images, training=False))
+                logits = over_body(images, training=False)
+                loss = loss_fn(labels, logits, weights)
             inputs = probe(images, training=False)
             inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
             patches = [_patches(x, layer) for x, layer in zip(inputs, producers)]
-            moments = [tf.matmul(p, p, transpose_a=True) for p in patches]
-            counts = [tf.shape(p)[0] for p in patches]
-            return tape.gradient(loss, kernels), moments, counts
+            row_weights = [_row_weights(weights, p) for p in patches]
+            moments = [
+                tf.matmul(p * w[:, None], p, transpose_a=True)
+                for p, w in zip(patches, row_weights)
+            ]
+            mass = [tf.reduce_sum(w) for w in row_weights]
+            return tape.gradient(loss, kernels), moments, mass
 
         return _Traced(key, over_body, step)
 

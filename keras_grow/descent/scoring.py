@@ -26,17 +26,19 @@ from keras_grow import multi_worker
 
 
 def loss_function(model):
-    """The model's compiled loss as `(y, logits) -> scalar` (see
-    `keras_grow.losses.compiled_loss`)."""
+    """The model's compiled loss as `(y, logits, sample_weight) -> scalar`
+    (see `keras_grow.losses.compiled_loss`)."""
     return losses.compiled_loss(model, "Firefly")
 
 
 def batches(dataset, skip=0):
-    """An endless iterator of (images, labels) from a tf.data dataset, after
-    the first `skip` batches of its repetition. Labels are as the dataset
-    holds them (the compiled loss reads them)."""
+    """An endless iterator of (images, labels, sample weights) from a
+    tf.data dataset, after the first `skip` batches of its repetition.
+    Labels are as the dataset holds them (the compiled loss reads them);
+    the weights are the dataset's, or ones (`keras_grow.losses.batch_parts`),
+    so growth scores the objective `fit` trains."""
     for batch in dataset.repeat().skip(skip):
-        yield batch[0], batch[1]
+        yield losses.batch_parts(batch)
 
 
 def mean_over_replicas(strategy, values):
@@ -174,7 +176,7 @@ class DescentSteps:
     Args:
         neighbourhood: a `WidthNeighbourhood` (or any object with
             `logits(x, gates)`, `params`, `project()`, `candidates`).
-        loss_fn: callable `(y, logits) -> scalar`.
+        loss_fn: callable `(y, logits, sample_weight) -> scalar`.
         epsilon: float, or array of one float per candidate. The gate
             values of step one and the ends of the scoring path.
         learning_rate: float. The step-one optimiser's, for the directions.
@@ -213,7 +215,7 @@ class DescentSteps:
         self._optimizer = optimizer
         self._set_epsilon(epsilon)
 
-        def step(x, y, gates, descend):
+        def step(x, y, weights, gates, descend):
             self.traces += 1  # at trace time
             # Step one and scoring share this one function (one trace per
             # round instead of two): the loss at `gates`, its gradient
@@ -221,7 +223,7 @@ class DescentSteps:
             # step on the directions, projected back into their balls.
             with tf.GradientTape() as tape:
                 tape.watch(gates)
-                loss = loss_fn(y, neighbourhood.logits(x, gates))
+                loss = loss_fn(y, neighbourhood.logits(x, gates), weights)
             param_grads, gate_grads = tape.gradient(loss, (params, gates))
 
             def update():
@@ -252,7 +254,7 @@ class DescentSteps:
         self._optimizer.reset()
         self._set_epsilon(epsilon)
 
-    def _call(self, x, y, gates, descend):
+    def _call(self, x, y, weights, gates, descend):
         if self._step is None:
             signature = None
             if getattr(self.neighbourhood, "resizable", False):
@@ -261,32 +263,36 @@ class DescentSteps:
                 signature = [
                     tf.TensorSpec([None] + list(x.shape[1:]), x.dtype),
                     tf.TensorSpec([None] + list(y.shape[1:]), y.dtype),
+                    tf.TensorSpec([None] + list(weights.shape[1:]), tf.float32),
                     tf.TensorSpec([None], tf.float32),
                     tf.TensorSpec([], tf.bool),
                 ]
             self._step = self._trace(signature)
-        return self._step(x, y, gates, tf.constant(descend))
+        return self._step(x, y, weights, gates, tf.constant(descend))
 
     def optimise(self, data, steps, on_step=None):
         """Step one: `steps` optimiser steps on the directions, projected.
 
         Args:
+            data: iterator of (x, y) or (x, y, sample_weight) batches.
             on_step: callable or `None`. Called after every step (progress).
 
         Returns:
             list of float. The over-grown loss at each step.
         """
-        losses = []
+        values = []
         for _ in range(steps):
-            losses.append(self._call(*next(data), self._full, True)[0])
+            x, y, weights = losses.batch_parts(next(data))
+            values.append(self._call(x, y, weights, self._full, True)[0])
             if on_step is not None:
                 on_step()
-        return [float(loss) for loss in losses]
+        return [float(value) for value in values]
 
     def scores(self, data, num_batches, on_step=None):
         """Step two: the mean integrated-gradient score over batches.
 
         Args:
+            data: iterator of (x, y) or (x, y, sample_weight) batches.
             on_step: callable or `None`. Called after every batch.
 
         Returns:
@@ -295,14 +301,16 @@ class DescentSteps:
         total = np.zeros(len(self.neighbourhood.candidates))
         n = self.score_points
         for _ in range(num_batches):
-            x, y = next(data)
+            x, y, weights = losses.batch_parts(next(data))
             for k in range(1, n + 1):  # the right Riemann sum's points
-                total += self._call(x, y, self._full * (k / n), False)[1].numpy()
+                gates = self._full * (k / n)
+                total += self._call(x, y, weights, gates, False)[1].numpy()
             if on_step is not None:
                 on_step()
         return total * (self.epsilon.astype(np.float64) / n) / num_batches
 
-    def loss(self, x, y, gates):
+    def loss(self, x, y, gates, sample_weight=None):
         """The over-grown net's loss on one batch at `gates`."""
+        x, y, weights = losses.batch_parts((x, y, sample_weight))
         gates = tf.constant(gates, tf.float32)
-        return float(self._call(x, y, gates, False)[0])
+        return float(self._call(x, y, weights, gates, False)[0])

@@ -25,7 +25,7 @@ def input_moments(body, norm_names, batches):
     Args:
         body: the functional graph holding the layers.
         norm_names: list of BatchNormalization layer names.
-        batches: list of (images, labels) batches.
+        batches: list of (images, labels[, sample weights]) batches.
 
     Returns:
         list of (mean, variance) float64 arrays, one pair per layer.
@@ -33,7 +33,7 @@ def input_moments(body, norm_names, batches):
     probe = keras.Model(body.input, [body.get_layer(n).input for n in norm_names])
     first = [0.0] * len(norm_names)
     second = [0.0] * len(norm_names)
-    for x, _ in batches:
+    for x, *_ in batches:  # unweighted, as BN's batch statistics in fit
         outputs = probe(x, training=False)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         for i, o in enumerate(outputs):
@@ -68,7 +68,7 @@ def set_channel_statistics(body, channels, data, num_batches=4):
         body: the functional graph.
         channels: dict. `{BN layer name: channel indices}`; the other
             channels keep their statistics.
-        data: iterator of (images, labels) batches.
+        data: iterator of (images, labels[, sample weights]) batches.
         num_batches: int. Defaults to `4`.
     """
     names = _in_graph_order(body, [n for n, idx in channels.items() if len(idx)])
@@ -96,7 +96,7 @@ def set_pass_through(body, norm_names, data, num_batches=4):
     Args:
         body: the functional graph.
         norm_names: list of BatchNormalization layer names.
-        data: iterator of (images, labels) batches.
+        data: iterator of (images, labels[, sample weights]) batches.
         num_batches: int. Defaults to `4`.
     """
     names = _in_graph_order(body, norm_names)
