@@ -21,6 +21,7 @@ from keras_grow import transfer
 from keras_grow.build.structure import SLOTS
 from keras_grow.optimizer_carry import OptimizerCarryReport
 from keras_grow.optimizer_carry import carry_optimizer
+from keras_grow.transfer.weights import layer_variables
 
 # What a growth keeps: the net's interface.
 _KEPT = ("input_shape", "model_inputs", "num_classes", "input_mean", "input_std")
@@ -192,14 +193,17 @@ def grown_parts(model, new_spec, transfer_options, reserve=None):
 
 
 def _interleaved_moves(spec, body, widened):
-    """(kernel, slot, old width, new width) of every grown kernel whose
-    units are interleaved with positions (`in_place.interleave_slots`)."""
-    slot = SLOTS["flat_consumers"]["kernel"]
+    """(variable, slot, old width, new width) of every grown variable whose
+    units are interleaved with positions or gates
+    (`in_place.interleave_slots`)."""
     return [
-        (body.get_layer(name).kernel, slot, *widened[group.name])
+        (variables[var], slot, *widened[group.name])
         for group in build.unit_groups(spec)
-        if group.name in widened
-        for name in group.flat_consumers
+        if group.name in widened and group.interleaved
+        for role, name in group.members()
+        for variables in [layer_variables(body.get_layer(name))]
+        for var, slot in SLOTS[role].items()
+        if slot.interleaved and var in variables
     ]
 
 

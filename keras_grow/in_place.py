@@ -83,9 +83,10 @@ def growing_axes(body, spec):
         fixed = (*FIXED_SHAPE_LAYERS, gated_layers.Gated)
         if any(isinstance(layer, fixed) for layer in members):
             continue
-        # Units interleaved with positions move on growth; an optimizer
-        # slot padded at the end of the axis would misplace their state.
-        if group.flat_consumers:
+        # Units interleaved with positions or gates move on growth; an
+        # optimizer slot padded at the end of the axis would misplace
+        # their state.
+        if group.interleaved:
             continue
         for (name, key), axis in group.unit_axes().items():
             axes[(name, key)].add(axis)
@@ -161,9 +162,9 @@ def zero_slots(optimizer, variables):
 
 
 def interleave_slots(optimizer, moves):
-    """Moves the carried optimizer state of kernels whose units are
-    interleaved with positions (a Dense reading a flattened map) to where
-    their units went.
+    """Moves the carried optimizer state of variables whose units are
+    interleaved with positions or gates (a Dense reading a flattened map,
+    an RNN's gates) to where their units went.
 
     A carried slot holds the old state in its leading rows
     (`optimizer_carry.pad_to`); a unit `u` of `C` sat at rows `p * C + u`
@@ -173,7 +174,7 @@ def interleave_slots(optimizer, moves):
     Args:
         optimizer: the carried optimizer, built on the grown variables.
         moves: iterable of (variable, `Slot`, old width, new width): the
-            grown kernels, the slot that says where their units are, and
+            grown variables, the slot that says where their units are, and
             their units before and after.
     """
     for variable, slot, old, new in moves:

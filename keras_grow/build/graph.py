@@ -56,11 +56,13 @@ def _layer_class(class_name):
 def leaf_layers(model):
     """The operations of `model`'s graph, each nested model that computes
     its graph (a KerasHub backbone) replaced by its own: layers, and
-    operations that are not layers (`x[:, 0]`), which keras_grow refuses."""
+    operations that are not layers (`x[:, 0]`), which keras_grow refuses;
+    not the masks Keras propagates by itself (`implicit_masks`)."""
     operations = getattr(model, "operations", None) or model.layers
+    masks = implicit_masks(model)
     leaves = []
     for layer in operations:
-        if isinstance(layer, keras.layers.InputLayer):
+        if isinstance(layer, keras.layers.InputLayer) or layer.name in masks:
             continue
         if isinstance(layer, keras.Model) and keras_compat.computes_its_graph(layer):
             leaves += leaf_layers(layer)
@@ -91,7 +93,66 @@ def _layer_problem(layer):
             f"Layer '{layer.name}' is {a_or_an(cls)}, which keras_grow cannot "
             "grow through."
         )
+    if cls in graph_analysis.RECURRENT:
+        for key, why in (
+            ("return_state", "returns its states as outputs of their own"),
+            ("stateful", "keeps its state between batches, for one batch size"),
+        ):
+            if getattr(layer, key):
+                return (
+                    f"{cls} '{layer.name}' {why} ({key}=True); keras_grow "
+                    "rebuilds it with one output, for any batch size."
+                )
     return None
+
+
+def _tensors(value):
+    """The serialized tensors in a recorded call argument (any nesting)."""
+    if _is_tensor(value):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _tensors(v)]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors(v)]
+    return []
+
+
+def implicit_masks(model):
+    """set of str. The operations of `model` (and of the graph models nested
+    in it) that compute a mask Keras propagates by itself: `not_equal(ids,
+    0)` of token ids an `Embedding(mask_zero=True)` reads, passed on only
+    as layers' `mask` argument. A graph rebuilt from the same layers
+    propagates the same mask, so such an operation is not a node and the
+    `mask` it feeds is not a recorded argument."""
+    entries = keras.Model(*_ends(model)).get_config()["layers"]
+    embedded, read_otherwise = set(), set()
+    for entry in entries:
+        for call in entry["inbound_nodes"]:
+            kwargs = call.get("kwargs", {})
+            others = [v for k, v in kwargs.items() if k != "mask"]
+            for tensor in _tensors([call["args"], others]):
+                read_otherwise.add(tensor["config"]["keras_history"][0])
+            if entry["class_name"] == "Embedding" and entry["config"]["mask_zero"]:
+                embedded.update(
+                    t["config"]["keras_history"][0] for t in _tensors(call["args"])
+                )
+    names = set()
+    for entry in entries:
+        calls = entry["inbound_nodes"]
+        args = calls[0]["args"] if len(calls) == 1 else ()
+        if (
+            entry["class_name"] == "NotEqual"
+            and len(args) == 2
+            and _is_tensor(args[0])
+            and args[1] == 0
+            and args[0]["config"]["keras_history"][0] in embedded
+            and entry["name"] not in read_otherwise
+        ):
+            names.add(entry["name"])
+    for layer in model.layers:
+        if isinstance(layer, keras.Model) and keras_compat.computes_its_graph(layer):
+            names |= implicit_masks(layer)
+    return names
 
 
 def _check_layers(model):
@@ -178,6 +239,7 @@ class _GraphReader:
     def __init__(self, model):
         self.model_name = model.name
         self.nodes = []
+        self.implicit_masks = implicit_masks(model)
 
     def read(self, model, bind):
         """Reads `model`'s layers into `self.nodes`; `bind` maps its input
@@ -187,7 +249,10 @@ class _GraphReader:
         sources = bind(config["input_layers"])
         layers = {layer.name: layer for layer in model.layers}
         for entry in config["layers"]:
-            if entry["class_name"] == "InputLayer":
+            if (
+                entry["class_name"] == "InputLayer"
+                or entry["name"] in self.implicit_masks
+            ):
                 continue
             name, layer = entry["name"], layers[entry["name"]]
             call = self._one_call(entry)
@@ -219,6 +284,18 @@ class _GraphReader:
     def _source(self, tensor, sources):
         return sources[_history(tensor, self.model_name)]
 
+    def _implicit(self, keyword, value):
+        """Whether a `mask` argument is one Keras propagates by itself
+        (`implicit_masks`)."""
+        tensors = _tensors(value)
+        return (
+            keyword == "mask"
+            and bool(tensors)
+            and all(
+                t["config"]["keras_history"][0] in self.implicit_masks for t in tensors
+            )
+        )
+
     def _node(self, entry, layer, call, sources):
         """The node of one layer call: what it reads positionally, the
         keyword arguments kept (`_CALL_KWARGS`) and the masks it reads
@@ -227,7 +304,7 @@ class _GraphReader:
         kwargs = {
             k: v
             for k, v in call.get("kwargs", {}).items()
-            if not _is_default(layer, k, v)
+            if not _is_default(layer, k, v) and not self._implicit(k, v)
         }
         mask_keywords = graph_analysis.MASK_KEYWORDS.get(cls, ())
         masks = {k: v for k, v in kwargs.items() if k in mask_keywords}

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+from keras_grow.specs.graph_analysis import RECURRENT
 from keras_grow.specs.graph_analysis import RoleMembers
 
 # What each variable of a unit group's member does for its units.
@@ -49,6 +50,8 @@ class Slot:
 
 
 _QKV = ("query", "key", "value")
+_CELLS = tuple(RECURRENT.values())
+_GATES_IN = Slot(-1, IN, perturbed=True, fan_in=(0,), interleaved=True)
 
 # Where a unit group's units sit in the weights of each kind of member,
 # `{role: {variable key: Slot}}` (keys as `transfer.weights.variable_key`
@@ -106,6 +109,23 @@ SLOTS = {
         },
         "attention_output/kernel": Slot(0, OUT),
     },
+    # An RNN reading the units: its kernel's rows, for every gate.
+    "recurrent_in": {f"{c}/kernel": Slot(0, OUT) for c in _CELLS},
+    # An RNN's own units: its kernel's, recurrent kernel's and bias's
+    # columns, gate by gate (units fast, so `interleaved` with the gates as
+    # positions: a GRU's (2, 3 * units) bias too), a gate's fan-in its rows.
+    "recurrent": {
+        var: slot
+        for c in _CELLS
+        for var, slot in (
+            (f"{c}/kernel", _GATES_IN),
+            (f"{c}/recurrent_kernel", _GATES_IN),
+            (f"{c}/bias", Slot(-1, BIAS, interleaved=True)),
+        )
+    },
+    # ... and the recurrent kernel's rows: what each unit's state sends to
+    # every unit's gates at the next step.
+    "recurrent_state": {f"{c}/recurrent_kernel": Slot(0, OUT) for c in _CELLS},
     # A KerasHub TransformerEncoder's feed-forward units.
     "encoder_feedforward": {
         "feedforward_intermediate_dense/kernel": Slot(-1, IN, perturbed=True),
@@ -198,22 +218,31 @@ class UnitGroup(RoleMembers):
         ]
 
     @property
+    def interleaved(self):
+        """bool. Whether a member holds the units interleaved with
+        positions or gates (a Dense reading a flattened map, an RNN), so
+        that growth moves their old values, not only appends new ones."""
+        return any(
+            slot.interleaved
+            for role, _ in self.members()
+            for slot in SLOTS[role].values()
+        )
+
+    @property
     def first_layer(self):
-        """str. The member layer that `width` reads."""
+        """str. The first member layer (`members` order)."""
         return self.members()[0][1]
 
     def width(self, shapes):
         """int. The group's width in `shapes` (`{layer: {variable: shape}}`,
-        or the weights themselves)."""
-        name = self.first_layer
+        or the weights themselves), read from the first member variable
+        that holds one unit per index (an interleaved axis holds several)."""
         for role, layer in self.members():
-            if layer != name:
-                continue
             for var, slot in SLOTS[role].items():
-                if var in shapes[name]:
-                    value = shapes[name][var]
+                if var in shapes.get(layer, ()) and not slot.interleaved:
+                    value = shapes[layer][var]
                     return tuple(getattr(value, "shape", value))[slot.axis]
-        raise ValueError(f"Layer {name!r} holds no unit of group {self.name!r}.")
+        raise ValueError(f"No layer holds one unit per index of group {self.name!r}.")
 
 
 @dataclasses.dataclass(frozen=True)

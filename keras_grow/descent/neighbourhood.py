@@ -93,6 +93,9 @@ _OTHER_ROLES = {
     "attention_out": "the output projection of",
     "heads": "the heads of",
     "encoder_feedforward": "the feed-forward inside",
+    "recurrent_in": "the inputs of the RNN",
+    "recurrent": "the state of the RNN",
+    "recurrent_state": "the state of the RNN",
 }
 
 

@@ -28,6 +28,9 @@ NORMS = ("BatchNormalization", "GroupNormalization", "LayerNormalization")
 # Layers that add a learned vector per position to their input's units.
 POSITIONAL = ("PositionEmbedding", HUB + "PositionEmbedding")
 ATTENTION = ("MultiHeadAttention",)
+# Recurrent layers: class name -> the cell whose weights they hold. A cell's
+# kernel and recurrent kernel hold its units once per gate, gate by gate.
+RECURRENT = {"GRU": "gru_cell", "LSTM": "lstm_cell", "SimpleRNN": "simple_rnn_cell"}
 # Whole residual layers (attention and feed-forward with their shortcuts):
 # each is a block of depth growth by itself.
 ENCODERS = (HUB + "TransformerEncoder",)
@@ -102,6 +105,9 @@ ROLES = (
     "attention_out",
     "heads",
     "encoder_feedforward",
+    "recurrent_in",
+    "recurrent",
+    "recurrent_state",
 )
 
 
@@ -133,6 +139,9 @@ class RoleMembers:
     attention_out: tuple = ()
     heads: tuple = ()
     encoder_feedforward: tuple = ()
+    recurrent_in: tuple = ()
+    recurrent: tuple = ()
+    recurrent_state: tuple = ()
 
     def members(self):
         """list of (role, layer name), roles in `ROLES` order."""
@@ -411,6 +420,24 @@ def _encoder(groups, node, ins):
     return x
 
 
+def _recurrent(groups, node, ins):
+    """An RNN reads its input's units with its kernel's rows; its own units
+    are its state, which it reads back with its recurrent kernel's rows
+    (`recurrent_state`) and writes, gate by gate, with the columns of
+    its kernel, recurrent kernel and bias (`recurrent`)."""
+    name, config, (x,) = node["name"], node["config"], ins
+    groups.add(x.group, "recurrent_in", name)
+    group = groups.new(name)
+    groups.add(group, "recurrent_state", name)
+    groups.add(group, "recurrent", name)
+    groups.width_key(group, name, "units")
+    for key in ("activation", "recurrent_activation"):
+        if key in config:
+            _elementwise(groups, name, {"activation": config[key]}, group)
+    rank = x.rank if config.get("return_sequences") else x.rank - 1
+    return _Tensor(group, rank, config["units"])
+
+
 def _norm(groups, node, ins):
     name, config, (x,) = node["name"], node["config"], ins
     if not _axis_is_last(config.get("axis", -1), x.rank):
@@ -568,6 +595,7 @@ _RULES = {
     **{cls: _attention for cls in ATTENTION},
     **{cls: _embedding for cls in EMBEDDINGS},
     **{cls: _encoder for cls in ENCODERS},
+    **{cls: _recurrent for cls in RECURRENT},
     "SeparableConv2D": _separable,
     "Flatten": _flatten,
     "Normalization": _normalization,

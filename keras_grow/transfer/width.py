@@ -199,7 +199,8 @@ def _add(weights, group, op, rng):
         value = unit_view(layer[var], slot, width)
         if slot.kind in (NORM, BIAS):
             number = NEW_NORM_VALUES[var] if slot.kind == NORM else 0.0
-            layer[var] = unit_ops.fill(value, slot.axis, op.count, number).numpy()
+            filled = unit_ops.fill(value, slot.axis, op.count, number)
+            layer[var] = flat_view(filled.numpy(), slot)
             continue
         shape = list(value.shape)
         shape[slot.axis] = op.count

@@ -236,7 +236,11 @@ def test_layer_normalization_grows_with_a_note():
 @pytest.mark.parametrize(
     "nodes, output, message",
     [
-        ([node("l", "LSTM", ["x"], units=3)], "l", "Layer 'l' is a LSTM"),
+        (
+            [node("l", "Bidirectional", ["x"], units=3)],
+            "l",
+            "Layer 'l' is a Bidirectional",
+        ),
         ([node("d", "Dense", ["y"], units=3)], "d", "unknown or later: \\['y'\\]"),
         (
             [node("d", "Dense", ["x"], units=3), node("d", "Dense", ["d"], units=3)],
