@@ -73,9 +73,17 @@ def check_reachable(start, target):
             for name, value in target.to_dict().items()
             if grown.to_dict().get(name) != value
         )
+        hint = ""
+        if "nodes" in others:
+            hint = (
+                " A model read with from_keras names its layers as Keras did "
+                "(a model built again gets dense_5 for dense_2): derive the "
+                "target from the model's own spec, e.g. "
+                "`model.spec.scaled(width=2)` or `model.spec.with_widths(...)`."
+            )
         raise ValueError(
             f"Growth changes depth and widths only; {target.notation} differs "
-            f"from {start.notation} in other fields too: {others}."
+            f"from {start.notation} in other fields too: {others}.{hint}"
         )
 
 

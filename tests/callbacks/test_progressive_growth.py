@@ -102,6 +102,20 @@ def test_a_target_growth_cannot_reach_is_refused_with_the_reason():
         progression.check_reachable(spec, kg.specs.parse("VGG11-8", (28, 28, 1), 10))
 
 
+def test_a_target_read_from_a_model_built_again_is_refused_with_the_way_out():
+    def mlp(units):
+        inputs = keras.Input((6,))
+        x = keras.layers.Dense(units, activation="relu")(inputs)
+        return kg.GrowableModel.from_keras(
+            keras.Model(inputs, keras.layers.Dense(3)(x))
+        )
+
+    start = mlp(4).spec
+    with pytest.raises(ValueError, match=r"dense_5 for dense_2.*model\.spec\.scaled"):
+        progression.check_reachable(start, mlp(8).spec)
+    progression.check_reachable(start, start.scaled(width=2))
+
+
 # --- the plan -----------------------------------------------------------------
 
 
