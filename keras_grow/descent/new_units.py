@@ -184,7 +184,7 @@ def _row_weights(weights, patches):
     if weights.shape.rank > 1:
         weights = tf.reduce_mean(weights, axis=list(range(1, weights.shape.rank)))
     rows_each = tf.shape(patches)[0] // tf.shape(weights)[0]
-    return tf.repeat(tf.cast(weights, patches.dtype), rows_each)
+    return tf.repeat(tf.cast(weights, tf.float32), rows_each)
 
 
 def measure(model, groups, batches, num_batches, loss_fn):
@@ -315,10 +315,10 @@ class Measure:
             patches = [_patches(x, layer) for x, layer in zip(inputs, producers)]
             row_weights = [_row_weights(weights, p) for p in patches]
             moments = [
-                tf.matmul(p * w[:, None], p, transpose_a=True)
+                tf.matmul(p * tf.cast(w, p.dtype)[:, None], p, transpose_a=True)
                 for p, w in zip(patches, row_weights)
             ]
-            mass = [tf.reduce_sum(w) for w in row_weights]
+            mass = [tf.reduce_sum(w) for w in row_weights]  # float32: exact counts
             return tape.gradient(loss, kernels), moments, mass
 
         return _Traced(key, over_body, step)
