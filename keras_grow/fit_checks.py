@@ -75,42 +75,73 @@ def check_fit_callbacks(callbacks):
             )
 
 
-def _weighs_examples(dataset):
-    """Whether a dataset's batches are (x, y, sample_weight)."""
-    element = dataset.element_spec
-    return isinstance(element, tuple) and len(element) == 3
+def _weighs_examples(data):
+    """Whether `data` (a dataset, or arrays as `fit` takes them) holds
+    (x, y, sample_weight)."""
+    if isinstance(data, tf.data.Dataset):
+        element = data.element_spec
+        return isinstance(element, tuple) and len(element) == 3
+    return isinstance(data, (tuple, list)) and len(data) == 3
 
 
-def warn_if_growth_unweighted(x, sample_weight, class_weight, callbacks):
-    """Warns where `fit` weighs its examples but a growth callback measures
-    on data without weights: it would choose what to grow by the unweighted
-    loss, an objective `fit` does not train.
+def _examples_of(data):
+    """The examples' array of growth data given as arrays, else `None`."""
+    if isinstance(data, (tuple, list)) and data and isinstance(data[0], np.ndarray):
+        return data[0]
+    return None
 
-    `fit` weighs them when given `sample_weight` or `class_weight`, or a
-    dataset of (x, y, sample_weight) batches. A growth callback names the
-    data it measures on in its `growth_data` (`{argument: dataset}`).
+
+def check_growth_data(x, sample_weight, class_weight, validation_split, callbacks):
+    """Warns where the data a growth callback measures on (its
+    `growth_data`, `{argument: data as given}`) is not what `fit` trains on:
+
+    - `fit` weighs its examples (`sample_weight`, `class_weight`, or a
+      dataset of (x, y, sample_weight) batches) and the growth data has no
+      weights: growth would choose what to add by the unweighted loss;
+    - `fit` holds out the last `validation_split` of `x` for validation
+      and the growth data's arrays hold them (`x` itself): growth would
+      choose on the validation examples, and the validation metrics would
+      no longer be held out.
     """
     if isinstance(callbacks, keras.callbacks.CallbackList):
         callbacks = callbacks.callbacks
     if class_weight is not None:
-        how = "class_weight"
+        weighs = "class_weight"
     elif sample_weight is not None:
-        how = "sample_weight"
+        weighs = "sample_weight"
     elif isinstance(x, tf.data.Dataset) and _weighs_examples(x):
-        how = "a dataset of (x, y, sample_weight)"
+        weighs = "a dataset of (x, y, sample_weight)"
     else:
-        return
+        weighs = None
+    held_out = bool(validation_split) and isinstance(x, np.ndarray)
+    kept = int(len(x) * (1 - validation_split)) if held_out else 0  # as Keras
     for callback in callbacks or []:
         for argument, data in getattr(callback, "growth_data", {}).items():
-            if not _weighs_examples(data):
+            who = f"{type(callback).__name__}'s `{argument}`"
+            if weighs and not _weighs_examples(data):
                 warnings.warn(
-                    f"fit weighs its examples ({how}), but "
-                    f"{type(callback).__name__}'s `{argument}` has no sample "
-                    f"weights: growth would score what to add by the "
+                    f"fit weighs its examples ({weighs}), but {who} has no "
+                    f"sample weights: growth would score what to add by the "
                     f"unweighted loss. Pass {argument}=(x, y, sample_weight) "
                     f"(class weights as sample weights: "
                     f"np.vectorize(class_weight.get)(y)), or a dataset of "
                     f"(x, y, sample_weight) batches.",
+                    UserWarning,
+                    stacklevel=4,  # the user's fit call
+                )
+            examples = _examples_of(data)
+            if (
+                held_out
+                and examples is not None
+                and np.may_share_memory(examples, x[kept:])
+            ):
+                warnings.warn(
+                    f"fit holds out the last {validation_split:g} of x for "
+                    f"validation (validation_split), but {who} holds them: "
+                    f"growth would decide on the validation examples, and "
+                    f"the validation metrics would not be held out. Pass "
+                    f"{argument}=(x[:{kept}], y[:{kept}]), the examples fit "
+                    f"trains on.",
                     UserWarning,
                     stacklevel=4,  # the user's fit call
                 )

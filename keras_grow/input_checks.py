@@ -126,9 +126,9 @@ def check_fit(model, args, kwargs):
 
     A warning for a compiled loss that reads the output as what it is not
     (logits as probabilities, or the reverse; `keras_grow.losses`); the
-    callbacks a growing model needs, a warning where `fit` weighs examples
-    that growth would not, and the labels (`keras_grow.fit_checks`); a
-    warning where
+    callbacks a growing model needs, a warning where growth would measure
+    on other data than `fit` trains on (unweighted, or the validation
+    split), and the labels (`keras_grow.fit_checks`); a warning where
     TensorFlow's oneDNN kernels may crash (`keras_grow.onednn`) and where
     bfloat16 is slower than float32 (`keras_grow.precision`). A dataset
     shuffles itself, so Keras' default `shuffle=True` (which only warns
@@ -149,8 +149,12 @@ def check_fit(model, args, kwargs):
     head = losses.model_head(model)
     losses.warn_if_mismatched(head)
     fit_checks.check_fit_callbacks(named["callbacks"])
-    fit_checks.warn_if_growth_unweighted(
-        named["x"], named["sample_weight"], named["class_weight"], named["callbacks"]
+    fit_checks.check_growth_data(
+        named["x"],
+        named["sample_weight"],
+        named["class_weight"],
+        named["validation_split"],
+        named["callbacks"],
     )
     fit_checks.check_labels(
         named["x"],

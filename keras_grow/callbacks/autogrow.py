@@ -218,6 +218,7 @@ class AutoGrow(GivenArguments, FromPreset, keras.callbacks.Callback):
         self.initializer_scale = initializer_scale
         self.max_depths = max_depths
         self.on_stop = on_stop
+        self._adam_init_given = adam_init_data
         self.adam_init_data = (
             None
             if adam_init_data is None
@@ -245,11 +246,11 @@ class AutoGrow(GivenArguments, FromPreset, keras.callbacks.Callback):
 
     @property
     def growth_data(self):
-        """dict. The data AdamInit measures the loss on, by argument name
-        (`keras_grow.fit_checks.warn_if_growth_unweighted`)."""
+        """dict. The data AdamInit measures the loss on, as given, by
+        argument name (`keras_grow.fit_checks.check_growth_data`)."""
         if self.initializer != "adam":
             return {}
-        return {"adam_init_data": self.adam_init_data}
+        return {"adam_init_data": self._adam_init_given}
 
     # --- state -------------------------------------------------------------
 

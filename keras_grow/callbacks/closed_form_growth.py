@@ -69,7 +69,7 @@ class _ClosedFormGrowth(TrainBatches, width_growth.SlotGrowth):
         unit_count="eta",
         **kwargs,
     ):
-        train_data = arguments.as_dataset(train_data, "train_data")
+        given, train_data = train_data, arguments.as_dataset(train_data, "train_data")
         super().__init__(calibration_data=train_data, **kwargs)
         arguments.check_non_negative(epsilon, "epsilon")
         arguments.check_fraction(scale, "scale", upper=float("inf"))
@@ -81,7 +81,7 @@ class _ClosedFormGrowth(TrainBatches, width_growth.SlotGrowth):
                 "batches and tests them on the other half: `score_batches` must "
                 f"be at least 4; received {score_batches}."
             )
-        self._init_batches(train_data)
+        self._init_batches(train_data, given)
         self.epsilon = float(epsilon)
         self.scale = float(scale)
         self.score_batches = score_batches

@@ -124,7 +124,7 @@ class Firefly(FromPreset, TrainBatches, width_growth.WidthGrowth):
         jit_compile=False,
         **kwargs,
     ):
-        train_data = arguments.as_dataset(train_data, "train_data")
+        given, train_data = train_data, arguments.as_dataset(train_data, "train_data")
         super().__init__(calibration_data=train_data, **kwargs)
         arguments.check_int(
             candidates_per_layer, "candidates_per_layer", 1, allow_none=True
@@ -144,7 +144,7 @@ class Firefly(FromPreset, TrainBatches, width_growth.WidthGrowth):
             raise ValueError(
                 "Firefly needs split=True or new_units=True (or both); both are False."
             )
-        self._init_batches(train_data)
+        self._init_batches(train_data, given)
         self.candidates_per_layer = candidates_per_layer
         self.epsilon = float(epsilon)
         self.split_epsilon = (

@@ -10,11 +10,13 @@ class TrainBatches:
     Batches are drawn from `self.train_data` in order and counted; the
     count is part of the callback's state, so a resumed run (see
     `BackupAndRestore`) goes on where the interrupted one was. Call
-    `_init_batches(train_data)` in `__init__`.
+    `_init_batches(train_data, given)` in `__init__`: the dataset, and the
+    argument as the user gave it (arrays or a dataset).
     """
 
-    def _init_batches(self, train_data):
+    def _init_batches(self, train_data, given):
         self.train_data = train_data
+        self._given_train_data = given
         self._data = None
         self._batches_drawn = 0
 
@@ -33,9 +35,9 @@ class TrainBatches:
 
     @property
     def growth_data(self):
-        """dict. The data growth measures the loss on, by argument name
-        (`keras_grow.fit_checks.warn_if_growth_unweighted`)."""
-        return {"train_data": self.train_data}
+        """dict. The data growth measures the loss on, as given, by argument
+        name (`keras_grow.fit_checks.check_growth_data`)."""
+        return {"train_data": self._given_train_data}
 
     def _calibration_batches(self):
         return self.data  # counted, so a resumed run measures on the same

@@ -1,7 +1,8 @@
-"""Growth weighs the examples as `fit` does: sample weights in the data
-growth measures on weigh Firefly's scores, GradMax's and TINY's statistics
-and AdamInit's loss and accuracy; `fit` warns where it weighs examples that
-a growth callback would not.
+"""The data growth measures on is what `fit` trains on: sample weights in
+it weigh Firefly's scores, GradMax's and TINY's statistics and AdamInit's
+loss and accuracy as `fit` weighs its loss; `fit` warns where it weighs
+examples that a growth callback would not, and where a growth callback's
+arrays hold the examples `validation_split` holds out.
 
 Each weighted case pairs a batch with a copy of itself under other labels,
 weighted 1 and 0: the copy must count for nothing, and the loss (a mean
@@ -199,3 +200,27 @@ def test_fit_warns_where_growth_would_not_weigh_what_fit_weighs(fit_kwargs, how)
 
 def test_fit_without_weights_does_not_warn():
     assert not _unweighted_warnings({}, lambda x, y, w: (x, y))
+
+
+def _split_warnings(train_data):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 6)).astype("float32")
+    y = rng.integers(0, 3, 40)
+    firefly = kg.callbacks.Firefly(train_data=train_data(x, y), grow_every=5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _net().fit(
+            x, y, validation_split=0.25, epochs=1, callbacks=[firefly], verbose=0
+        )
+    return [str(w.message) for w in caught if "validation_split" in str(w.message)]
+
+
+def test_fit_warns_where_growth_would_decide_on_the_validation_split():
+    [message] = _split_warnings(lambda x, y: (x, y))
+    assert message.startswith(
+        "fit holds out the last 0.25 of x for validation (validation_split), "
+        "but Firefly's `train_data` holds them"
+    )
+    assert "train_data=(x[:30], y[:30])" in message
+    # The examples fit trains on (a view of x that stops short of the split):
+    assert not _split_warnings(lambda x, y: (x[:30], y[:30]))
