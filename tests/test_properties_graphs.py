@@ -1,15 +1,17 @@
 """Property tests: user graphs of the layers transformers and modern CNNs
-are made of, and convnets that flatten their maps into Dense layers,
-grown through random width and depth sequences.
+are made of, recurrent nets, and convnets that flatten their maps into
+Dense layers, grown through random width and depth sequences.
 
 Hypothesis draws small transformers (token or feature inputs, Conv1D,
 learned positions, LayerNormalization, self-attention, feed-forward blocks,
-1D pooling) and SE-CNNs (Rescaling of uint8 pixels, GroupNormalization,
-SeparableConv2D, a squeeze-and-excitation gate through Reshape and
-Multiply), grows them where the operators promise the function (splits
-with delta 0 and new units with epsilon 0; in a group a LayerNormalization
-reads, every unit split at once; a new layer with the identity kernel; a
-repeated transformer layer with its last projections zero),
+1D pooling), recurrent nets (LSTM, GRU or SimpleRNN over masked or
+unmasked tokens, stacked or pooled) and SE-CNNs (Rescaling of uint8
+pixels, GroupNormalization, SeparableConv2D, a squeeze-and-excitation gate
+through Reshape and Multiply), grows them where the operators promise the
+function (splits with delta 0 and new units with epsilon 0; in a group a
+LayerNormalization reads, every unit split at once; a new layer with the
+identity kernel; a repeated transformer layer with its last projections
+zero),
 and checks, in inference mode:
 - the logits within `EXACT` of the original after every growth (absolute
   and relative: a 2-wide stream through layer norms rounds at 1e-5);
@@ -191,6 +193,71 @@ def flat_cnns(draw):
     )
 
 
+RNN_GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
+
+
+@st.composite
+def recurrent_nets(draw):
+    """keras.io's text RNN in small: token ids embedded (padding masked or
+    not) or features projected, one or two recurrent layers (LSTM, GRU or
+    SimpleRNN), a pool or the last state, a hidden Dense."""
+    cls = draw(st.sampled_from(sorted(RNN_GATES)))
+    tokens = draw(st.booleans())
+    if tokens:
+        mask_zero = draw(st.booleans())
+        nodes = [
+            _node(
+                "embed",
+                "Embedding",
+                ["in"],
+                input_dim=VOCABULARY,
+                output_dim=draw(st.integers(1, 4)),
+                mask_zero=mask_zero,
+            )
+        ]
+        input_shape, dtype = (5,), "int32"
+    else:
+        nodes = [_node("embed", "Dense", ["in"], units=draw(st.integers(1, 4)))]
+        input_shape, dtype = (5, 3), "float32"
+    source = "embed"
+    for i in range(draw(st.integers(1, 2))):
+        last = draw(st.booleans())
+        nodes.append(
+            _node(
+                f"rnn{i}",
+                cls,
+                [source],
+                units=draw(st.integers(1, 4)),
+                return_sequences=not last,
+            )
+        )
+        source = f"rnn{i}"
+        if last:
+            break
+    else:
+        pool = draw(st.sampled_from(["GlobalAveragePooling1D", "GlobalMaxPooling1D"]))
+        nodes.append(_node("pool", pool, [source]))
+        source = "pool"
+    nodes += [
+        _node(
+            "hidden",
+            "Dense",
+            [source],
+            units=draw(st.integers(1, 4)),
+            activation="relu",
+        ),
+        _node("logits", "Dense", ["hidden"], units=4),
+    ]
+    return kg.specs.GraphSpec(
+        input_shape=input_shape,
+        num_classes=4,
+        nodes=tuple(nodes),
+        input_name="in",
+        output="logits",
+        input_dtype=dtype,
+    )
+
+
 def _width_op(spec, draw):
     """(grown spec, morphisms) of one width entry: a unit split (delta 0)
     and new units (epsilon 0); in a group a LayerNormalization (or a
@@ -262,6 +329,10 @@ def expected_params(spec):
             total += 3 * (c * inner + inner) + inner * c + c
         elif kind in ("LayerNormalization", "GroupNormalization"):
             total += 2 * c
+        elif kind in RNN_GATES:
+            units, gates = config["units"], RNN_GATES[kind]
+            biases = 2 if kind == "GRU" else 1  # GRU's reset_after default
+            total += gates * (c * units + units * units) + biases * gates * units
     return total
 
 
@@ -292,6 +363,12 @@ def _randomize(model):
 @given(growth_sequences(st.one_of(transformers(), se_cnns())))
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_transformers_and_se_cnns_grow_preserving_function(tmp_path, case):
+    _grows_preserving_function(tmp_path, case)
+
+
+@given(growth_sequences(recurrent_nets()))
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_recurrent_nets_grow_preserving_function(tmp_path, case):
     _grows_preserving_function(tmp_path, case)
 
 
