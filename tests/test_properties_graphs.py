@@ -44,6 +44,18 @@ def _node(name, kind, inputs, **config):
     return {"name": name, "class_name": kind, "config": config, "inputs": inputs}
 
 
+def _graph(nodes, input_shape, **fields):
+    """A 4-class graph from input `in` to the node `logits`."""
+    return kg.specs.GraphSpec(
+        input_shape=input_shape,
+        num_classes=4,
+        nodes=tuple(nodes),
+        input_name="in",
+        output="logits",
+        **fields,
+    )
+
+
 # --- strategies ------------------------------------------------------------
 
 
@@ -103,12 +115,9 @@ def transformers(draw):
         _node("pool", pool, ["ln_out"]),
         _node("logits", "Dense", ["pool"], units=4),
     ]
-    return kg.specs.GraphSpec(
-        input_shape=input_shape,
-        num_classes=4,
-        nodes=tuple(nodes),
-        input_name="in",
-        output="logits",
+    return _graph(
+        nodes,
+        input_shape,
         input_dtype=dtype,
         # Depth: a copy of the last layer (its last projections zero), or
         # a layer after the pooled vector.
@@ -145,14 +154,7 @@ def se_cnns(draw):
         _node("drop", "Dropout", ["pool"], rate=0.2),
         _node("logits", "Dense", ["drop"], units=4),
     ]
-    return kg.specs.GraphSpec(
-        input_shape=(12, 12, 3),
-        num_classes=4,
-        nodes=tuple(nodes),
-        input_name="in",
-        output="logits",
-        input_dtype="uint8",
-    )
+    return _graph(nodes, (12, 12, 3), input_dtype="uint8")
 
 
 @st.composite
@@ -184,13 +186,7 @@ def flat_cnns(draw):
         _node("hidden", "Dense", [read], units=draw(st.integers(1, 4))),
         _node("logits", "Dense", ["hidden"], units=4),
     ]
-    return kg.specs.GraphSpec(
-        input_shape=(4, 5, 2),
-        num_classes=4,
-        nodes=tuple(nodes),
-        input_name="in",
-        output="logits",
-    )
+    return _graph(nodes, (4, 5, 2))
 
 
 RNN_GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
@@ -248,14 +244,7 @@ def recurrent_nets(draw):
         ),
         _node("logits", "Dense", ["hidden"], units=4),
     ]
-    return kg.specs.GraphSpec(
-        input_shape=input_shape,
-        num_classes=4,
-        nodes=tuple(nodes),
-        input_name="in",
-        output="logits",
-        input_dtype=dtype,
-    )
+    return _graph(nodes, input_shape, input_dtype=dtype)
 
 
 def _width_op(spec, draw):
