@@ -120,7 +120,8 @@ def _tensors(value):
 def implicit_masks(model):
     """set of str. The operations of `model` (and of the graph models nested
     in it) that compute a mask Keras propagates by itself: `not_equal(ids,
-    0)` of token ids an `Embedding(mask_zero=True)` reads, passed on only
+    0)` of token ids an embedding with `mask_zero=True` reads (Keras' or
+    KerasHub's), passed on only
     as layers' `mask` argument. A graph rebuilt from the same layers
     propagates the same mask, so such an operation is not a node and the
     `mask` it feeds is not a recorded argument."""
@@ -132,7 +133,7 @@ def implicit_masks(model):
             others = [v for k, v in kwargs.items() if k != "mask"]
             for tensor in _tensors([call["args"], others]):
                 read_otherwise.add(tensor["config"]["keras_history"][0])
-            if entry["class_name"] == "Embedding" and entry["config"]["mask_zero"]:
+            if entry.get("config", {}).get("mask_zero"):  # an embedding that masks
                 embedded.update(
                     t["config"]["keras_history"][0] for t in _tensors(call["args"])
                 )

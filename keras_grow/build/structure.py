@@ -109,6 +109,12 @@ SLOTS = {
         },
         "attention_output/kernel": Slot(0, OUT),
     },
+    # A KerasHub TransformerEncoder's feed-forward units.
+    "encoder_feedforward": {
+        "feedforward_intermediate_dense/kernel": Slot(-1, IN, perturbed=True),
+        "feedforward_intermediate_dense/bias": Slot(0, BIAS),
+        "feedforward_output_dense/kernel": Slot(-2, OUT),
+    },
     # An RNN reading the units: its kernel's rows, for every gate.
     "recurrent_in": {f"{c}/kernel": Slot(0, OUT) for c in _CELLS},
     # An RNN's own units: its kernel's, recurrent kernel's and bias's
@@ -126,12 +132,6 @@ SLOTS = {
     # ... and the recurrent kernel's rows: what each unit's state sends to
     # every unit's gates at the next step.
     "recurrent_state": {f"{c}/recurrent_kernel": Slot(0, OUT) for c in _CELLS},
-    # A KerasHub TransformerEncoder's feed-forward units.
-    "encoder_feedforward": {
-        "feedforward_intermediate_dense/kernel": Slot(-1, IN, perturbed=True),
-        "feedforward_intermediate_dense/bias": Slot(0, BIAS),
-        "feedforward_output_dense/kernel": Slot(-2, OUT),
-    },
 }
 
 

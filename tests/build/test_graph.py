@@ -202,12 +202,12 @@ def subclassed():
             lambda: keras.Sequential(
                 [
                     keras.Input((5, 2)),
-                    keras.layers.SimpleRNN(2, name="c"),
+                    keras.layers.Bidirectional(keras.layers.SimpleRNN(2), name="c"),
                     keras.layers.Dense(2),
                 ]
             ),
             ValueError,
-            "Layer 'c' is a SimpleRNN, which keras_grow cannot grow through",
+            "Layer 'c' is a Bidirectional, which keras_grow cannot grow through",
         ),
         (cross_attention, ValueError, "keras_grow grows self-attention"),
         (attention_scores, ValueError, r"keyword arguments \['return_attention"),
@@ -380,9 +380,13 @@ def test_every_layer_it_cannot_take_is_named_in_one_error():
     model = keras.Sequential(
         [
             keras.Input((6, 3)),
-            keras.layers.SimpleRNN(4, return_sequences=True, name="rnn"),
-            keras.layers.GRU(4, return_sequences=True, name="gru"),
-            keras.layers.LSTM(4, return_sequences=True, name="lstm"),
+            keras.layers.Bidirectional(
+                keras.layers.SimpleRNN(4, return_sequences=True), name="bi"
+            ),
+            keras.layers.RNN(
+                keras.layers.GRUCell(4), return_sequences=True, name="rnn"
+            ),
+            keras.layers.TimeDistributed(keras.layers.Dense(4), name="td"),
             keras.layers.Permute((2, 1), name="perm"),
             keras.layers.Flatten(),
             keras.layers.Dense(2),
@@ -393,12 +397,12 @@ def test_every_layer_it_cannot_take_is_named_in_one_error():
     message = str(caught.value)
     assert "has 4 layer(s) keras_grow cannot take" in message
     for name, cls in [
-        ("rnn", "SimpleRNN"),
-        ("gru", "GRU"),
-        ("lstm", "LSTM"),
-        ("perm", "Permute"),
+        ("bi", "a Bidirectional"),
+        ("rnn", "a RNN"),
+        ("td", "a TimeDistributed"),
+        ("perm", "a Permute"),
     ]:
-        assert f"Layer '{name}' is a {cls}" in message
+        assert f"Layer '{name}' is {cls}" in message
     assert message.count("Supported layers") == 1
 
 
