@@ -58,14 +58,17 @@ def leaf_layers(model):
     its graph (a KerasHub backbone) replaced by its own: layers, and
     operations that are not layers (`x[:, 0]`), which keras_grow refuses;
     not the masks Keras propagates by itself (`implicit_masks`)."""
+    return _leaves(model, implicit_masks(model))  # nested models' masks too
+
+
+def _leaves(model, masks):
     operations = getattr(model, "operations", None) or model.layers
-    masks = implicit_masks(model)
     leaves = []
     for layer in operations:
         if isinstance(layer, keras.layers.InputLayer) or layer.name in masks:
             continue
         if isinstance(layer, keras.Model) and keras_compat.computes_its_graph(layer):
-            leaves += leaf_layers(layer)
+            leaves += _leaves(layer, masks)
         else:
             leaves.append(layer)
     return leaves
