@@ -203,6 +203,18 @@ def as_dataset(data, name, batch_size=32, seed=0):
     )
 
 
+def check_finite(data, name, why):
+    """Raises if the dataset `data` repeats forever: `why` passes over it
+    whole, and would never end (a `.repeat()`ed training set, as `fit`
+    takes with `steps_per_epoch`)."""
+    if int(data.cardinality()) == tf.data.INFINITE_CARDINALITY:
+        raise ValueError(
+            f"`{name}` repeats forever, and {why} passes over it whole, so "
+            f"it would never end. Pass a finite dataset: the training set "
+            f"before `.repeat()`, or `{name}.take(steps_per_epoch)`."
+        )
+
+
 def check_batches_fit(data, spec, name):
     """Raises if `data`'s inputs cannot feed a net of `spec` (at fit start,
     not deep inside a growth step), or `data` yields no batch."""

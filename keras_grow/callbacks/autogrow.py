@@ -19,6 +19,7 @@ from keras_grow.callbacks import periods
 from keras_grow.callbacks.arguments import GivenArguments
 from keras_grow.callbacks.arguments import as_dataset
 from keras_grow.callbacks.arguments import check_choice
+from keras_grow.callbacks.arguments import check_finite
 from keras_grow.callbacks.arguments import check_int
 from keras_grow.callbacks.arguments import check_non_negative
 from keras_grow.callbacks.autogrow_rules import AutoGrowState
@@ -224,6 +225,8 @@ class AutoGrow(GivenArguments, FromPreset, keras.callbacks.Callback):
             if adam_init_data is None
             else as_dataset(adam_init_data, "adam_init_data")
         )
+        if self.adam_init_data is not None:
+            check_finite(self.adam_init_data, "adam_init_data", "each AdamInit epoch")
         self.adam_init_max_epochs = adam_init_max_epochs
         self.adam_init_learning_rate = adam_init_learning_rate
         self.adam_init_tolerance = float(adam_init_tolerance)

@@ -455,6 +455,17 @@ def test_tensorboard_scalars(tmp_path):
         (dict(min_delta=-0.1), "`min_delta` must be a number >= 0"),
         (dict(initializer="he"), "`initializer` must be one of"),
         (dict(initializer="adam"), "pass adam_init_data"),
+        (
+            dict(
+                initializer="adam",
+                adam_init_data=tf.data.Dataset.from_tensor_slices(
+                    (np.zeros((4, 2)), np.zeros(4))
+                )
+                .batch(2)
+                .repeat(),
+            ),
+            "`adam_init_data` repeats forever, and each AdamInit epoch",
+        ),
         (dict(max_depths=(2, 0, 2)), "`max_depths entries` must be an integer >= 1"),
         (dict(fine_tune_epochs=-1), "`fine_tune_epochs` must be an integer >= 0"),
         (dict(fine_tune_lr_boundaries=(0.8, 0.2)), "increasing fractions"),
