@@ -14,6 +14,7 @@ from keras_grow import growth_events
 from keras_grow import in_place
 from keras_grow import input_checks
 from keras_grow import keras_compat
+from keras_grow import losses
 from keras_grow import multi_worker
 from keras_grow import optimizer_carry
 from keras_grow import specs
@@ -93,7 +94,7 @@ class GrowableModel(
 
     def call(self, inputs, training=None):
         input_checks.check_inputs(self._spec, inputs)  # once per trace
-        return self.body(inputs, training=training)
+        return self.body(losses.net_inputs(inputs), training=training)
 
     @property
     def spec(self):

@@ -44,7 +44,8 @@ def shape_hint(expected, received):
 def examples_of(spec, inputs, source=None):
     """The tensor (or spec) of `inputs` that holds the examples, after
     checking that `inputs` has the structure `spec.model_inputs` states
-    (one tensor, or a dict of tensors by name) and every shape.
+    (one tensor or a dict of it by name, or a dict of tensors by name) and
+    every shape.
 
     Args:
         spec: the net's spec.
@@ -61,11 +62,15 @@ def examples_of(spec, inputs, source=None):
     names = [i.name for i in expected]
     if len(expected) == 1 and not isinstance(inputs, dict):
         given = {names[0]: inputs}
-    elif len(expected) > 1 and isinstance(inputs, dict) and set(inputs) == set(names):
+    elif isinstance(inputs, dict) and set(inputs) == set(names):
         given = inputs
     else:
         received = sorted(inputs) if isinstance(inputs, dict) else "one tensor"
-        wanted = "one tensor" if len(expected) == 1 else f"a dict of inputs {names}"
+        wanted = (
+            f"one tensor (or a dict of it as {names})"
+            if len(expected) == 1
+            else f"a dict of inputs {names}"
+        )
         raise ValueError(
             f"{spec.notation} takes {wanted}; received {received}{origin}."
         )

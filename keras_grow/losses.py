@@ -202,7 +202,17 @@ def batch_parts(batch):
     x, y, weights = keras.utils.unpack_x_y_sample_weight(batch)
     if weights is None:
         weights = tf.ones(tf.shape(y)[:1], tf.float32)
-    return x, y, tf.cast(weights, tf.float32)
+    return net_inputs(x), y, tf.cast(weights, tf.float32)
+
+
+def net_inputs(inputs):
+    """`inputs` as a net's body takes them: a dict of one input by name
+    (`{"token_ids": x}`, as Keras takes a one-input model's inputs too)
+    is its tensor, since a body of one input takes one tensor; a dict of
+    several (a padding mask beside the examples) is kept."""
+    if isinstance(inputs, dict) and len(inputs) == 1:
+        (inputs,) = inputs.values()
+    return inputs
 
 
 def warn_if_mismatched(head):

@@ -42,7 +42,7 @@ def vit(width, heads, layers, num_classes=10):
 
 def text_classifier(width, heads, layers, num_classes=3):
     """Token ids in: embeddings, learned positions, encoder, max pool."""
-    inputs = keras.Input((POSITIONS,), dtype="int32")
+    inputs = keras.Input((POSITIONS,), dtype="int32", name="token_ids")
     x = keras.layers.Embedding(VOCABULARY, width, name="tokens")(inputs)
     positions = kg.layers.PositionEmbedding(POSITIONS, name="positions")(x)
     x = keras.layers.Add(name="embedded")([x, positions])

@@ -487,8 +487,9 @@ def spec_from_keras(model, depth="sites"):
 
 
 def build_graph(spec, gated=None):
-    """Builds the functional graph of a `GraphSpec`: one input `images`,
-    or a dict of inputs by name (`GraphSpec.model_inputs`). Layers named
+    """Builds the functional graph of a `GraphSpec`: its inputs named as
+    `GraphSpec.model_inputs` names them (one is given as a tensor, several
+    as a dict by name). Layers named
     in `gated` (`{layer: config beyond the node's}`) are their class's
     `keras_grow.gated_layers` subclass, off."""
     gated = gated or {}

@@ -163,13 +163,44 @@ def check_non_negative(value, name):
         raise ValueError(f"`{name}` must be a number >= 0; received {value!r}.")
 
 
+def _as_array(value):
+    """An array, or a dict of arrays by input name (a model's inputs as
+    `fit` takes them by name)."""
+    if isinstance(value, dict):
+        return {key: np.asarray(v) for key, v in value.items()}
+    return np.asarray(value)
+
+
+def _single_floats(value):
+    """`value` (an array or a dict of them) with float arrays in float32,
+    as `fit` feeds them; integer ones (token ids, or pixels the net will
+    refuse unscaled, as `fit` does) as they are."""
+    if isinstance(value, dict):
+        return {key: _single_floats(v) for key, v in value.items()}
+    return value.astype(np.float32) if value.dtype.kind == "f" else value
+
+
+def _ndim(value):
+    if isinstance(value, dict):
+        return bool(value) and all(v.ndim for v in value.values())
+    return value.ndim
+
+
+def _length(value):
+    if isinstance(value, dict):
+        lengths = {len(v) for v in value.values()}
+        return lengths.pop() if len(lengths) == 1 else -1
+    return len(value)
+
+
 def as_dataset(data, name, batch_size=32, seed=0):
     """Training data as `fit` takes it, as a `tf.data.Dataset` of batches.
 
     A `tf.data.Dataset` of (x, y) or (x, y, sample_weight) batches is used
     as it is; a tuple or list `(x, y)` or `(x, y, sample_weight)` of arrays
-    becomes one, shuffled every pass (with `seed`, so a resumed run draws
-    the same batches) in batches of `batch_size` (Keras' default 32).
+    (`x` may be a dict of arrays by input name) becomes one, shuffled
+    every pass (with `seed`, so a resumed run draws the same batches) in
+    batches of `batch_size` (Keras' default 32).
     Growth weighs the examples by their sample weights as `fit` does.
 
     Raises:
@@ -178,9 +209,9 @@ def as_dataset(data, name, batch_size=32, seed=0):
     """
     if isinstance(data, tf.data.Dataset):
         return data
-    arrays = [np.asarray(a) for a in data] if isinstance(data, (tuple, list)) else []
-    if len(arrays) in (2, 3) and all(a.ndim for a in arrays):
-        lengths = [len(a) for a in arrays]
+    arrays = [_as_array(a) for a in data] if isinstance(data, (tuple, list)) else []
+    if len(arrays) in (2, 3) and all(_ndim(a) for a in arrays):
+        lengths = [_length(a) for a in arrays]
         if len(set(lengths)) > 1 or not lengths[0]:
             parts = "(x, y, sample_weight)" if len(data) == 3 else "(x, y)"
             raise ValueError(
@@ -188,7 +219,7 @@ def as_dataset(data, name, batch_size=32, seed=0):
                 f"weights, if given), at least one; received arrays of lengths "
                 f"{', '.join(map(str, lengths))}."
             )
-        arrays[0] = arrays[0].astype(np.float32)
+        arrays[0] = _single_floats(arrays[0])
         if len(arrays) == 3:
             arrays[2] = arrays[2].astype(np.float32)
         return (

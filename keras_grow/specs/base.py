@@ -358,8 +358,9 @@ class NetSpec:
     @property
     def model_inputs(self):
         """tuple of `ModelInput`. What the built net takes: the examples
-        first. One input, `images`, is given as a tensor; several (a graph
-        whose layers also read a padding mask) as a dict by name."""
+        first. One input (`images` for a named family) is given as a
+        tensor, or as a dict of it by name; several (a graph whose layers
+        also read a padding mask) as a dict by name."""
         return (ModelInput(INPUT, tuple(self.input_shape), self.input_dtype),)
 
     def replace(self, **changes):

@@ -12,6 +12,7 @@ into a spec.
 import copy
 import dataclasses
 import json
+import re
 
 from keras_grow.specs import base
 from keras_grow.specs import graph_analysis
@@ -27,6 +28,8 @@ FAMILY_PREFIX = "Graph"
 DEPTH_MODES = ("sites", "blocks", "named")
 INPUT_DTYPES = ("float32", "float16", "bfloat16", "int32", "int64", "uint8")
 SIDE_INPUT_DTYPES = INPUT_DTYPES + ("bool",)
+# The names Keras gives an unnamed `keras.Input` (`keras.Input(shape)`).
+KERAS_INPUT_NAME = re.compile(r"input_layer(_\d+)?")
 
 
 def _normalised(entries, field):
@@ -255,12 +258,19 @@ class GraphSpec(base.NetSpec):
 
     @property
     def model_inputs(self):
-        """tuple of `ModelInput`: the examples (named `images`, or
-        `input_name` beside side inputs), then the side inputs."""
-        if not self.side_inputs:
-            return super().model_inputs
+        """tuple of `ModelInput`: the examples, then the side inputs.
+
+        The examples are named `input_name` (a model of your own: the
+        name you gave its `keras.Input`, or its key in the dict the model
+        takes), which a dict of inputs and the served signature use, as
+        in Keras. A name Keras gave (`input_layer_3`) depends on how many
+        inputs the process built before, so it would make no stable key:
+        such examples are named `images`, as a named family's."""
+        examples = self.input_name
+        if KERAS_INPUT_NAME.fullmatch(examples):
+            examples = base.INPUT
         return (
-            base.ModelInput(self.input_name, tuple(self.input_shape), self.input_dtype),
+            base.ModelInput(examples, tuple(self.input_shape), self.input_dtype),
             *(
                 base.ModelInput(s["name"], tuple(s["shape"]), s["dtype"])
                 for s in self.side_inputs

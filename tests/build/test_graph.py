@@ -1,5 +1,7 @@
 """A user's own Keras model as a growable model (`GrowableModel.from_keras`)."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -237,8 +239,52 @@ def test_one_input_in_a_list_or_a_dict_is_the_examples():
     for structure, given in (([inputs], [x]), ({"features": inputs}, {"features": x})):
         user = keras.Model(structure, logits)
         model = kg.GrowableModel.from_keras(user)
-        assert [i.name for i in model.spec.model_inputs] == ["images"]
+        assert [i.name for i in model.spec.model_inputs] == ["features"]
         np.testing.assert_array_equal(infer(model, x), infer(user, given))
+        np.testing.assert_array_equal(infer(model, {"features": x}), infer(model, x))
+
+
+def test_a_model_of_your_own_is_fed_and_served_by_its_inputs_name(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 3)).astype("float32")
+    y = rng.integers(0, 2, 64)
+    inputs = keras.Input((3,), name="features")
+    hidden = keras.layers.Dense(4, activation="relu", name="hidden")(inputs)
+    user = keras.Model(inputs, keras.layers.Dense(2, name="logits")(hidden))
+    model = _compiled(user)
+    grow = kg.callbacks.Firefly(
+        train_data=({"features": x}, y),
+        grow_every=1,
+        max_rounds=1,
+        delta_steps=2,
+        score_batches=1,
+        score_samples=2,
+        verbose=0,
+        seed=0,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(
+            {"features": x}, y, epochs=2, batch_size=16, verbose=0, callbacks=[grow]
+        )
+    assert model.spec.widths[0] > 4  # grew on the dict of inputs
+    # The body of one input is given its tensor, not Keras' warned-of dict.
+    assert not [w for w in caught if "expected structure" in str(w.message)]
+    signature = tf.saved_model.load(
+        model.export_serving(str(tmp_path / "serving"))
+    ).signatures["serving_default"]
+    assert list(signature.structured_input_signature[1]) == ["features"]
+    logits = signature(features=tf.constant(x))["logits"]
+    np.testing.assert_allclose(logits.numpy(), infer(model, x), atol=1e-5)
+    with pytest.raises(ValueError, match=r"a dict of it as \['features'\]"):
+        model.fit({"pixels": x}, y, epochs=1, verbose=0)
+    # An input Keras named (input_layer_N, which depends on how many inputs
+    # the process built) is fed and served as a named family's, `images`.
+    unnamed = kg.GrowableModel.from_keras(
+        keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    )
+    assert unnamed.spec.input_name.startswith("input_layer")
+    assert [i.name for i in unnamed.spec.model_inputs] == ["images"]
 
 
 def test_a_nested_model_is_read_layer_by_layer():

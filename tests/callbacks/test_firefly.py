@@ -283,6 +283,13 @@ def test_arrays_are_training_data_as_fit_takes_them(sample_arrays):
     assert tuple(first[0].shape) == (32, 28, 28, 1)
     with pytest.raises(ValueError, match="as many labels as examples"):
         kg.callbacks.Firefly((x[:4], y[:3]))
+    # Unscaled integer pixels are refused at fit start, as fit refuses
+    # them, not scored as floats in [0, 255].
+    pixels = (x[:64] * 255).astype("uint8")
+    model = _model("MLP-6-4")
+    firefly = _one_round((pixels, y[:64]))
+    with pytest.raises(TypeError, match="received uint8 inputs from `train_data`"):
+        model.fit(x[:64], y[:64], epochs=1, verbose=0, callbacks=[firefly])
 
 
 def test_a_round_shows_its_progress(capsys):

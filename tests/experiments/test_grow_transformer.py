@@ -44,7 +44,7 @@ def test_a_text_transformer_grows_progressively_and_serves_token_ids(tmp_path):
     served = tf.saved_model.load(str(tmp_path / "text" / "serving" / "1"))
     signature = served.signatures["serving_default"]
     tokens, _ = transformers.synthetic_text(4, seed=9)
-    assert signature(images=tf.constant(tokens))["logits"].shape == (4, 3)
+    assert signature(token_ids=tf.constant(tokens))["logits"].shape == (4, 3)
 
 
 @pytest.mark.slow
