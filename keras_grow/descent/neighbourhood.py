@@ -114,17 +114,23 @@ def kernel_groups(spec, shapes):
     kept, skipped = [], {}
     for group in growable_groups(spec):
         others = [(r, n) for r, n in group.members() if r not in KERNEL_ROLES]
-        tables = [n for n in group.producers if "kernel" not in shapes[n]]
+        unmeasured = [n for n in group.producers if "kernel" not in shapes[n]]
         if others:
             role, name = others[0]
             skipped[group.name] = (
                 f"its units are {_OTHER_ROLES[role]} '{name}', which this "
                 "method does not measure"
             )
-        elif tables:
+        elif unmeasured:
+            name = unmeasured[0]
+            how = (
+                "with a pointwise kernel after a depthwise one (a SeparableConv2D)"
+                if "pointwise_kernel" in shapes[name]
+                else "from a table (an embedding)"
+            )
             skipped[group.name] = (
-                f"'{tables[0]}' writes its units from a table (an embedding), "
-                "not a kernel, which this method does not measure"
+                f"'{name}' writes its units {how}, not a kernel, which this "
+                "method does not measure"
             )
         else:
             kept.append(group)

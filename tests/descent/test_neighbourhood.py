@@ -206,3 +206,24 @@ def test_a_net_realised_at_per_candidate_steps_is_the_overgrown_net_there():
     new_spec, values = descent.realise(n, chosen, ends)
     model.grow(new_spec, values=values)
     assert max_abs_diff(helpers.infer(model, x), expected) < 2e-4
+
+
+def test_the_kernel_methods_say_how_the_units_they_skip_are_written():
+    ids = keras.Input((6,), dtype="int32")
+    x = keras.layers.Embedding(20, 4, name="table")(ids)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(24, activation="relu", name="hidden")(x)
+    x = keras.layers.Reshape((2, 3, 4))(x)
+    x = keras.layers.SeparableConv2D(5, 1, activation="relu", name="sep")(x)
+    x = keras.layers.Conv2D(3, 1, activation="relu", name="conv")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = kg.GrowableModel.from_keras(keras.Model(ids, keras.layers.Dense(2)(x)))
+    shapes = weight_io.weight_shapes(model.body)
+    kept, skipped = kg.descent.kernel_groups(model.spec, shapes)
+    assert [g.name for g in kept] == ["conv"]
+    assert skipped == {
+        "table": "'table' writes its units from a table (an embedding), not a "
+        "kernel, which this method does not measure",
+        "sep": "'sep' writes its units with a pointwise kernel after a depthwise "
+        "one (a SeparableConv2D), not a kernel, which this method does not measure",
+    }
