@@ -184,15 +184,32 @@ def compiled_loss(model, who):
 
 
 class _FunctionLoss(keras.losses.Loss):
-    """A bare loss function as `compile` wraps it: `Loss.__call__`
-    weighs and reduces what the function returns per example."""
+    """A bare loss function as `compile` wraps it: labels and outputs of
+    one rank (`same_rank`), and `Loss.__call__` weighs and reduces what
+    the function returns per example."""
 
     def __init__(self, fn):
         super().__init__(name=getattr(fn, "__name__", "loss"))
         self.fn = fn
 
     def call(self, y_true, y_pred):
-        return self.fn(y_true, y_pred)
+        return self.fn(*same_rank(y_true, y_pred))
+
+
+def same_rank(y_true, y_pred):
+    """`y_true` and `y_pred` made one rank where they differ by a last axis
+    of 1, as Keras matches them before a loss: labels of shape (batch,)
+    beside outputs of shape (batch, 1), a binary classifier's, gain the
+    axis; a (batch, 1) beside a rank-2-or-more other loses it."""
+    for swap in (False, True):
+        a, b = (y_pred, y_true) if swap else (y_true, y_pred)
+        if len(a.shape) == len(b.shape) + 1 and a.shape[-1] == 1:
+            if len(b.shape) == 1:
+                b = keras.ops.expand_dims(b, -1)
+            else:
+                a = keras.ops.squeeze(a, -1)
+        y_true, y_pred = (b, a) if swap else (a, b)
+    return y_true, y_pred
 
 
 def batch_parts(batch):

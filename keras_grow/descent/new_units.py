@@ -1,6 +1,6 @@
 """New units in closed form (GradMax, TINY) from one linearised gradient.
 
-Take a unit group with one producer P (Dense or Conv2D). A new unit with
+Take a unit group with one producer P (Dense, Conv1D or Conv2D). A new unit with
 fan-in `alpha` (its slice of P's kernel, flattened: the patch it reads) and
 fan-out `omega` (its slices of the consumers' kernels, flattened and
 joined) changes the loss, to first order in `omega` and with the unit
@@ -160,15 +160,26 @@ def _over_grown(spec, groups, shapes):
 
 
 def _patches(inputs, layer):
-    """The fan-in patches `layer` (Dense or Conv2D) reads, one per row."""
-    if isinstance(layer, keras.layers.Conv2D):
-        kh, kw = layer.kernel_size
+    """The fan-in patches `layer` (Dense, Conv1D or Conv2D) reads, one per
+    row, each flattened as the kernel's fan-in is: (rows, columns,
+    channels), a Conv1D's (positions, channels)."""
+    if isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D)):
+        sizes, strides = layer.kernel_size, layer.strides
+        rates, padding = layer.dilation_rate, layer.padding
+        if isinstance(layer, keras.layers.Conv1D):
+            if padding == "causal":  # what Conv1D pads on the left
+                left = (sizes[0] - 1) * rates[0]
+                inputs = tf.pad(inputs, [[0, 0], [left, 0], [0, 0]])
+                padding = "valid"
+            # A sequence as an image of one row.
+            inputs = inputs[:, None]
+            sizes, strides, rates = (1, *sizes), (1, *strides), (1, *rates)
         patches = tf.image.extract_patches(
             inputs,
-            sizes=[1, kh, kw, 1],
-            strides=[1, *layer.strides, 1],
-            rates=[1, *layer.dilation_rate, 1],
-            padding=layer.padding.upper(),
+            sizes=[1, *sizes, 1],
+            strides=[1, *strides, 1],
+            rates=[1, *rates, 1],
+            padding=padding.upper(),
         )
     else:
         patches = inputs

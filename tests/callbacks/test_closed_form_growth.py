@@ -1,6 +1,8 @@
 """GradMax and TINY inside a real fit: function kept at insertion, eta units
 where they are worth most, significance, refusals."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -182,3 +184,33 @@ def test_rounds_of_an_mlp_growing_in_place_measure_with_one_trace(method):
     assert len(events) == 3 and all(e["in_place"] for e in events)
     assert [e["measure_traces"] for e in events] == [1, 1, 1]
     assert model.trace_counts["train"] == 1
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_text_cnn_under_a_string_binary_loss_grows_its_convolutions(method):
+    # keras.io's text classification from scratch, small: token ids, Conv1D,
+    # one sigmoid output, compile(loss="binary_crossentropy") and labels of
+    # shape (batch,), which Keras matches to the (batch, 1) outputs.
+    keras.utils.set_random_seed(0)
+    ids = keras.Input((24,), dtype="int64")
+    x = keras.layers.Embedding(50, 6)(ids)
+    x = keras.layers.Conv1D(5, 5, strides=2, activation="relu", name="c1")(x)
+    x = keras.layers.Conv1D(4, 3, padding="causal", activation="relu", name="c2")(x)
+    x = keras.layers.GlobalMaxPooling1D()(x)
+    user = keras.Model(ids, keras.layers.Dense(1, activation="sigmoid")(x))
+    model = kg.GrowableModel.from_keras(user)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 50, (64, 24))
+    labels = rng.integers(0, 2, 64).astype("float32")
+    grower = method((tokens, labels), grow_every=1, score_batches=2, seed=0, verbose=0)
+    before = infer(model, tokens)
+    grower.set_model(model)
+    grower.on_train_begin()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a failed round is a warning
+        grower.on_epoch_end(0, {})
+    np.testing.assert_allclose(infer(model, tokens), before, atol=1e-5)
+    (event,) = [e for e in model.growth_log if e["kind"] == "grow"]
+    assert set(event["unit_values"]) == {"c1", "c2"}  # the embedding is skipped
+    assert sum(model.spec.widths) - (6 + 5 + 4) == event["units_added"] > 0

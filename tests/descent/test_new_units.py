@@ -182,3 +182,31 @@ def test_a_measure_kept_across_a_rebuild_traces_again():
     _assert_same_statistics(
         again, _measured(model, new_units.Measure(model.loss), batches)
     )
+
+
+@pytest.mark.parametrize(
+    "layer,shape",
+    [
+        (keras.layers.Conv1D(3, 3, padding="valid"), (9, 2)),
+        (keras.layers.Conv1D(3, 4, strides=2, padding="same"), (9, 2)),
+        (keras.layers.Conv1D(3, 3, dilation_rate=2, padding="causal"), (9, 2)),
+        (keras.layers.Conv2D(3, (3, 2), strides=(2, 1), padding="same"), (5, 4, 2)),
+        (keras.layers.Conv2D(3, 3, dilation_rate=2, padding="valid"), (6, 6, 2)),
+        (keras.layers.Dense(3), (5,)),
+    ],
+    ids=lambda v: getattr(v, "padding", None) or str(v),
+)
+def test_patches_are_what_the_kernel_reads(layer, shape):
+    """Each row of `_patches` times the kernel, flattened over its fan-in,
+    is one output position of the layer: the covariance S and the fan-in
+    J is measured on are those of the patches the new units read."""
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, *shape)), tf.float32)
+    outputs = layer(x)  # builds it; bias zero
+    kernel = layer.kernel.numpy()
+    patches = new_units._patches(x, layer).numpy()
+    assert patches.shape[1] == int(np.prod(kernel.shape[:-1]))
+    np.testing.assert_allclose(
+        patches @ kernel.reshape(-1, kernel.shape[-1]),
+        outputs.numpy().reshape(-1, kernel.shape[-1]),
+        atol=1e-5,
+    )
