@@ -24,8 +24,16 @@ class ModelInput:
 
 
 def a_or_an(word):
-    """str. `word` with its indefinite article ("an Embedding", "a Dense")."""
-    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+    """str. `word` with its indefinite article, as it is read aloud: "an
+    Embedding", "a Dense", "a UnitNormalization", and an acronym by its
+    first letter's name, "an RNN", "an LSTM", "a GRU"."""
+    if word[:2].isupper():
+        sounds_vowel = word[0] in "AEFHILMNORSX"
+    else:
+        sounds_vowel = word[:1].lower() in "aeiou" and not word.lower().startswith(
+            ("uni", "use", "usi")
+        )
+    return f"{'an' if sounds_vowel else 'a'} {word}"
 
 
 def register_family(cls):

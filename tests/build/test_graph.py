@@ -444,7 +444,7 @@ def test_every_layer_it_cannot_take_is_named_in_one_error():
     assert "has 4 layer(s) keras_grow cannot take" in message
     for name, cls in [
         ("bi", "a Bidirectional"),
-        ("rnn", "a RNN"),
+        ("rnn", "an RNN"),
         ("td", "a TimeDistributed"),
         ("perm", "a Permute"),
     ]:

@@ -223,3 +223,10 @@ def test_messages_name_a_class_with_its_article():
     assert a_or_an("Embedding") == "an Embedding"
     assert a_or_an("Dense") == "a Dense"
     assert a_or_an("Sequential") == "a Sequential"
+    assert a_or_an("UnitNormalization") == "a UnitNormalization"
+    assert a_or_an("UpSampling2D") == "an UpSampling2D"
+    # Acronyms by their first letter's name.
+    assert a_or_an("RNN") == "an RNN"
+    assert a_or_an("LSTM") == "an LSTM"
+    assert a_or_an("GRU") == "a GRU"
+    assert a_or_an("MLP") == "an MLP"
