@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import json
 import re
+from keyword import iskeyword
 
 from keras_grow.specs import base
 from keras_grow.specs import graph_analysis
@@ -30,6 +31,11 @@ INPUT_DTYPES = ("float32", "float16", "bfloat16", "int32", "int64", "uint8")
 SIDE_INPUT_DTYPES = INPUT_DTYPES + ("bool",)
 # The names Keras gives an unnamed `keras.Input` (`keras.Input(shape)`).
 KERAS_INPUT_NAME = re.compile(r"input_layer(_\d+)?")
+
+
+def _argument_name(name):
+    """Whether `name` can name an argument of a served signature."""
+    return name.isidentifier() and not iskeyword(name)
 
 
 def _normalised(entries, field):
@@ -264,10 +270,12 @@ class GraphSpec(base.NetSpec):
         name you gave its `keras.Input`, or its key in the dict the model
         takes), which a dict of inputs and the served signature use, as
         in Keras. A name Keras gave (`input_layer_3`) depends on how many
-        inputs the process built before, so it would make no stable key:
-        such examples are named `images`, as a named family's."""
+        inputs the process built before, so it would make no stable key,
+        and a name that is no Python identifier (`in`, `input-1`) can name
+        no argument of the signature: such examples are named `images`,
+        as a named family's."""
         examples = self.input_name
-        if KERAS_INPUT_NAME.fullmatch(examples):
+        if KERAS_INPUT_NAME.fullmatch(examples) or not _argument_name(examples):
             examples = base.INPUT
         return (
             base.ModelInput(examples, tuple(self.input_shape), self.input_dtype),

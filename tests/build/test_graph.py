@@ -357,7 +357,7 @@ def test_firefly_grows_width_and_depth_inside_fit_and_round_trips(tmp_path):
     assert loaded.spec == model.spec
     np.testing.assert_array_equal(infer(loaded, x), infer(model, x))
     served = tf.saved_model.load(model.export_serving(str(tmp_path / "serving")))
-    logits = served.signatures["serving_default"](images=tf.constant(x))["logits"]
+    logits = served.signatures["serving_default"](pixels=tf.constant(x))["logits"]
     np.testing.assert_allclose(logits.numpy(), infer(model, x), atol=1e-5)
 
 

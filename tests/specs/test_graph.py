@@ -297,6 +297,14 @@ def masked_encoder(side_inputs=None, keyword_inputs=None):
     )
 
 
+def _renamed_input(spec, name):
+    """`spec`'s nodes reading its input by `name` instead."""
+    return tuple(
+        {**n, "inputs": [name if i == spec.input_name else i for i in n["inputs"]]}
+        for n in spec.nodes
+    )
+
+
 def test_side_inputs_are_masks_beside_the_examples():
     spec = masked_encoder()
     assert [(i.name, i.shape, i.dtype) for i in spec.model_inputs] == [
@@ -304,8 +312,14 @@ def test_side_inputs_are_masks_beside_the_examples():
         ("mask", (5,), "bool"),
     ]
     assert specs.from_json(spec.to_json()) == spec
-    # One input: `images`, as every family's.
-    assert [i.name for i in residual_cnn().model_inputs] == ["images"]
+    # One input: by its name (a dict of inputs and the served signature
+    # take it so), but for names no signature argument can have, and
+    # Keras' own (`input_layer_3`, which depend on what the process built).
+    cnn = residual_cnn()
+    assert [i.name for i in cnn.model_inputs] == [cnn.input_name] == ["x"]
+    for name in ("in", "input-1", "input_layer", "input_layer_12"):
+        renamed = cnn.replace(input_name=name, nodes=_renamed_input(cnn, name))
+        assert [i.name for i in renamed.model_inputs] == ["images"]
     wider = spec.with_widths((16,))
     assert wider._node("enc")["keyword_inputs"] == {"padding_mask": "mask"}
 
