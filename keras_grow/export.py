@@ -60,7 +60,8 @@ def export_serving(model, path, version=1, overwrite=False):
     `(batch,) + input_shape`, in the range the model was trained on (the
     `keras_grow.data` pipelines give [0, 1]); any input normalisation of the
     spec is inside the graph. A model of your own takes its inputs' dtype,
-    under the name of its `keras.Input` (`images` where Keras named it),
+    under the name of its `keras.Input` (`images` where Keras named it or
+    the name can be no argument's: `GraphSpec.model_inputs`),
     and a model with side inputs (a padding mask) each of its inputs by
     name (`spec.model_inputs`). It returns float32 `(batch, num_classes)`
     tensors named by what the compiled loss says the net outputs
