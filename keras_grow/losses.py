@@ -201,14 +201,17 @@ def same_rank(y_true, y_pred):
     of 1, as Keras matches them before a loss: labels of shape (batch,)
     beside outputs of shape (batch, 1), a binary classifier's, gain the
     axis; a (batch, 1) beside a rank-2-or-more other loses it."""
-    for swap in (False, True):
-        a, b = (y_pred, y_true) if swap else (y_true, y_pred)
-        if len(a.shape) == len(b.shape) + 1 and a.shape[-1] == 1:
-            if len(b.shape) == 1:
-                b = keras.ops.expand_dims(b, -1)
-            else:
-                a = keras.ops.squeeze(a, -1)
-        y_true, y_pred = (b, a) if swap else (a, b)
+    true_rank, pred_rank = len(y_true.shape), len(y_pred.shape)
+    if true_rank == pred_rank + 1 and y_true.shape[-1] == 1:
+        if pred_rank == 1:
+            y_pred = keras.ops.expand_dims(y_pred, -1)
+        else:
+            y_true = keras.ops.squeeze(y_true, -1)
+    if pred_rank == true_rank + 1 and y_pred.shape[-1] == 1:
+        if true_rank == 1:
+            y_true = keras.ops.expand_dims(y_true, -1)
+        else:
+            y_pred = keras.ops.squeeze(y_pred, -1)
     return y_true, y_pred
 
 

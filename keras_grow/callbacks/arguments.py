@@ -180,17 +180,9 @@ def _single_floats(value):
     return value.astype(np.float32) if value.dtype.kind == "f" else value
 
 
-def _ndim(value):
-    if isinstance(value, dict):
-        return bool(value) and all(v.ndim for v in value.values())
-    return value.ndim
-
-
-def _length(value):
-    if isinstance(value, dict):
-        lengths = {len(v) for v in value.values()}
-        return lengths.pop() if len(lengths) == 1 else -1
-    return len(value)
+def _leaves(value):
+    """The arrays of `value`: itself, or a dict's values."""
+    return list(value.values()) if isinstance(value, dict) else [value]
 
 
 def as_dataset(data, name, batch_size=32, seed=0):
@@ -210,8 +202,9 @@ def as_dataset(data, name, batch_size=32, seed=0):
     if isinstance(data, tf.data.Dataset):
         return data
     arrays = [_as_array(a) for a in data] if isinstance(data, (tuple, list)) else []
-    if len(arrays) in (2, 3) and all(_ndim(a) for a in arrays):
-        lengths = [_length(a) for a in arrays]
+    leaves = [_leaves(a) for a in arrays]
+    if len(arrays) in (2, 3) and all(ls and all(v.ndim for v in ls) for ls in leaves):
+        lengths = [len(v) for ls in leaves for v in ls]
         if len(set(lengths)) > 1 or not lengths[0]:
             parts = "(x, y, sample_weight)" if len(data) == 3 else "(x, y)"
             raise ValueError(

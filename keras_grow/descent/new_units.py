@@ -3,8 +3,8 @@
 Take a unit group with one producer P (Dense, Conv1D or Conv2D). A new
 unit with fan-in `alpha` (its slice of P's kernel, flattened: the patch it
 reads) and fan-out `omega` (its slices of the consumers' kernels,
-flattened and joined) changes the loss, to first order in `omega` and with the unit
-taken as linear, by `<omega, J alpha>`. `J` (fan-out size x fan-in size)
+flattened and joined) changes the loss, to first order in `omega` and
+with the unit taken as linear, by `<omega, J alpha>`. `J` (fan-out size x fan-in size)
 is measured per batch with one backward pass of an over-grown net: for
 each fan-in coordinate `i`, two new units whose fan-in is `+e_i` and
 `-e_i` and whose fan-out is zero (so the net computes the current
